@@ -1,0 +1,256 @@
+package jobs
+
+import (
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// plan compares what a job retrieved with the stored state and returns
+// the events that bring the state in line: directory facts first, then
+// recipient decisions, each sorted by object ID so the same input always
+// yields the same events with the same IDs.
+func plan(s *projections.State, connector, jobID string, spec Spec, snap *snapshot, now time.Time, sum *events.Summary) []events.Event {
+	old := s.Directories[connector]
+	if old == nil {
+		old = &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
+	}
+	nd := nextDirectory(old, snap)
+	var evs []events.Event
+	ev := func(typ, subject string, part int, data any) {
+		evs = append(evs, events.New(typ, subject, connector, jobID, part, now, data))
+	}
+
+	for _, id := range sortedKeys(nd.Users) {
+		u := nd.Users[id]
+		if o, ok := old.Users[id]; !ok || o != u {
+			ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, u)
+		}
+	}
+	for _, id := range sortedKeys(old.Users) {
+		if _, ok := nd.Users[id]; !ok {
+			ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
+		}
+	}
+	for _, id := range sortedKeys(nd.Groups) {
+		g := nd.Groups[id]
+		if o, ok := old.Groups[id]; !ok || !sameGroup(o, g) {
+			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
+		}
+		added := setDiff(nd.Members[id], old.Members[id])
+		removed := setDiff(old.Members[id], nd.Members[id])
+		for part := 0; len(added) > 0 || len(removed) > 0; part++ {
+			n := min(len(added), events.MaxMembersPerEvent)
+			a := added[:n]
+			added = added[n:]
+			m := min(len(removed), events.MaxMembersPerEvent-n)
+			rm := removed[:m]
+			removed = removed[m:]
+			ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
+				events.MembersChanged{GroupID: id, Added: a, Removed: rm})
+		}
+	}
+	for _, id := range sortedKeys(old.Groups) {
+		if _, ok := nd.Groups[id]; !ok {
+			ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(snap.groups[id])})
+		}
+	}
+	sum.DirectoryEvents = len(evs)
+
+	want := spec.Policy.Decide(connector, nd)
+	have := s.Recipients[connector]
+	for _, id := range sortedKeys(want) {
+		d := want[id]
+		r := d.Recipient
+		r.UpdatedAt = now.UTC()
+		cur, ok := have[id]
+		if !ok {
+			ev(events.TypeRecipientCreated, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Reason: d.Reason})
+			sum.RecipientsCreated++
+			continue
+		}
+		changed := recipientChanges(cur, r)
+		if len(changed) == 0 {
+			sum.RecipientsUnchanged++
+			continue
+		}
+		ev(events.TypeRecipientUpdated, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Changed: changed, Reason: d.Reason})
+		sum.RecipientsUpdated++
+	}
+	for _, id := range sortedKeys(have) {
+		if _, ok := want[id]; ok {
+			continue
+		}
+		reason := "user no longer passes the import policy"
+		if _, ok := nd.Users[id]; !ok {
+			reason = "user is no longer in the directory"
+		}
+		r := have[id]
+		r.UpdatedAt = now.UTC()
+		ev(events.TypeRecipientRemoved, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Reason: reason})
+		sum.RecipientsRemoved++
+	}
+	return evs
+}
+
+// nextDirectory applies a snapshot to the stored directory: a complete
+// snapshot replaces it, an incremental one is merged into it.
+func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Directory {
+	nd := &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
+	if !snap.complete {
+		maps.Copy(nd.Users, old.Users)
+		maps.Copy(nd.Groups, old.Groups)
+		for g, set := range old.Members {
+			nd.Members[g] = maps.Clone(set)
+		}
+	}
+	for id, u := range snap.users {
+		if u.GetRemoved() != nil {
+			delete(nd.Users, id)
+			continue
+		}
+		nd.Users[id] = applyUser(nd.Users[id], u)
+	}
+	for id, g := range snap.groups {
+		if g.GetRemoved() != nil {
+			delete(nd.Groups, id)
+			continue
+		}
+		nd.Groups[id] = applyGroup(nd.Groups[id], g)
+	}
+	for g, set := range snap.added {
+		for id := range set {
+			setAdd(nd.Members, g, id)
+		}
+	}
+	for g, set := range snap.removed {
+		for id := range set {
+			delete(nd.Members[g], id)
+		}
+	}
+	for g, set := range nd.Members {
+		if _, ok := nd.Groups[g]; !ok || len(set) == 0 {
+			delete(nd.Members, g)
+		}
+	}
+	return nd
+}
+
+func applyUser(u events.User, p *connectorv1.User) events.User {
+	u.ID = p.GetId()
+	if p.UserPrincipalName != nil {
+		u.UserPrincipalName = p.GetUserPrincipalName()
+	}
+	if p.Mail != nil {
+		u.Mail = p.GetMail()
+	}
+	if p.DisplayName != nil {
+		u.DisplayName = p.GetDisplayName()
+	}
+	if p.GivenName != nil {
+		u.GivenName = p.GetGivenName()
+	}
+	if p.Surname != nil {
+		u.Surname = p.GetSurname()
+	}
+	if p.Department != nil {
+		u.Department = p.GetDepartment()
+	}
+	if p.JobTitle != nil {
+		u.JobTitle = p.GetJobTitle()
+	}
+	if p.AccountEnabled != nil {
+		u.AccountEnabled = p.GetAccountEnabled()
+	}
+	if p.UserType != nil {
+		u.UserType = p.GetUserType()
+	}
+	if p.AssignedLicenseCount != nil {
+		u.AssignedLicenseCount = int(p.GetAssignedLicenseCount())
+	}
+	return u
+}
+
+func applyGroup(g events.Group, p *connectorv1.Group) events.Group {
+	g.ID = p.GetId()
+	if p.DisplayName != nil {
+		g.DisplayName = p.GetDisplayName()
+	}
+	if p.Mail != nil {
+		g.Mail = p.GetMail()
+	}
+	if p.GetGroupTypesKnown() || g.GroupTypes == nil {
+		g.GroupTypes = slices.Clone(p.GetGroupTypes())
+		if g.GroupTypes == nil {
+			g.GroupTypes = []string{}
+		}
+	}
+	if p.MailEnabled != nil {
+		g.MailEnabled = p.GetMailEnabled()
+	}
+	if p.SecurityEnabled != nil {
+		g.SecurityEnabled = p.GetSecurityEnabled()
+	}
+	return g
+}
+
+func sameGroup(a, b events.Group) bool {
+	return a.ID == b.ID && a.DisplayName == b.DisplayName && a.Mail == b.Mail &&
+		a.MailEnabled == b.MailEnabled && a.SecurityEnabled == b.SecurityEnabled &&
+		slices.Equal(a.GroupTypes, b.GroupTypes)
+}
+
+// recipientChanges names the fields in which two recipients differ.
+func recipientChanges(a, b events.Recipient) []string {
+	var c []string
+	add := func(name string, same bool) {
+		if !same {
+			c = append(c, name)
+		}
+	}
+	add("email", a.Email == b.Email)
+	add("displayName", a.DisplayName == b.DisplayName)
+	add("givenName", a.GivenName == b.GivenName)
+	add("surname", a.Surname == b.Surname)
+	add("department", a.Department == b.Department)
+	add("jobTitle", a.JobTitle == b.JobTitle)
+	add("groups", slices.Equal(a.Groups, b.Groups))
+	add("tags", slices.Equal(a.Tags, b.Tags))
+	add("status", a.Status == b.Status)
+	return c
+}
+
+func removalReason(u *connectorv1.User) string {
+	if u != nil && u.GetRemoved() != nil {
+		return u.GetRemoved().GetReason()
+	}
+	return "missing"
+}
+
+func groupRemovalReason(g *connectorv1.Group) string {
+	if g != nil && g.GetRemoved() != nil {
+		return g.GetRemoved().GetReason()
+	}
+	return "missing"
+}
+
+// setDiff returns the members of a not in b, sorted.
+func setDiff(a, b map[string]struct{}) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

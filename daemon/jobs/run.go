@@ -1,0 +1,274 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.uber.org/zap"
+
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// saveTimeout bounds SAVING, which is not canceled by newer requests.
+const saveTimeout = 10 * time.Minute
+
+// run drives one job to a final state.
+func (r *Runner) run(j *job) {
+	spec := r.specs[j.connector]
+	ctx, cancel := context.WithCancelCause(r.baseCtx)
+	defer cancel(nil)
+	j.mu.Lock()
+	j.cancel = cancel
+	j.mu.Unlock()
+	started := r.now()
+	log := r.log.With(zap.String("connector", j.connector), zap.String("job", j.id))
+	sum := &events.Summary{}
+
+	finish := func(err error) {
+		sum.DurationMS = r.now().Sub(started).Milliseconds()
+		// Final states are recorded even while stopping.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		var super errSuperseded
+		state, reason := events.StateFailed, ""
+		switch {
+		case errors.As(context.Cause(ctx), &super):
+			state, reason = events.StateCanceled, super.Error()
+		case r.baseCtx.Err() != nil:
+			reason = fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again", j.currentState())
+		default:
+			reason = err.Error()
+		}
+		if rerr := r.record(rctx, j, state, reason, sum, ""); rerr != nil {
+			log.Error("cannot record final job state", zap.Error(rerr))
+		}
+	}
+
+	if err := r.record(ctx, j, events.StateStarted, "", nil, ""); err != nil {
+		finish(err)
+		return
+	}
+	conn, kill, err := r.launch(ctx, j.connector)
+	if err != nil {
+		finish(fmt.Errorf("starting the connector plugin: %w", err))
+		return
+	}
+	defer kill()
+
+	if err := r.record(ctx, j, events.StateRetrieving, "", nil, ""); err != nil {
+		finish(err)
+		return
+	}
+	var cursor string
+	r.proj.View(func(s *projections.State) { cursor = s.Cursors[j.connector] })
+	if j.req.Full {
+		cursor = ""
+	}
+	snap := newSnapshot()
+	snap.full = j.req.Full || cursor == ""
+	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: j.req.Full || cursor == "", JobId: j.id},
+		func(b *connectorv1.SyncBatch) error {
+			snap.add(b, sum)
+			if p := b.GetProgress(); p != nil {
+				j.mu.Lock()
+				j.progress = Progress{Phase: p.GetPhase(), Users: p.GetUsers(), Groups: p.GetGroups(),
+					Memberships: p.GetMemberships(), Requests: p.GetRequests()}
+				j.mu.Unlock()
+				sum.GraphRequests = p.GetRequests()
+				sum.SkippedMembers = p.GetSkippedMembers()
+			}
+			return ctx.Err()
+		})
+	if err != nil {
+		finish(fmt.Errorf("connector %s: retrieving the directory: %w", j.connector, err))
+		return
+	}
+	if !snap.done {
+		finish(fmt.Errorf("connector %s: the plugin ended the sync without its final batch", j.connector))
+		return
+	}
+	if snap.full && !snap.complete {
+		finish(fmt.Errorf("connector %s: a full sync was requested but the plugin returned an incomplete read", j.connector))
+		return
+	}
+	log.Info("directory retrieved", zap.Int64("users", sum.UsersRetrieved), zap.Int64("groups", sum.GroupsRetrieved),
+		zap.Int64("memberships", sum.MembershipsRetrieved), zap.Int64("rejected", sum.RejectedObjects))
+
+	if err := r.record(ctx, j, events.StateProcessing, "", nil, ""); err != nil {
+		finish(err)
+		return
+	}
+	var evs []events.Event
+	r.proj.View(func(s *projections.State) {
+		evs = plan(s, j.connector, j.id, spec, snap, r.now(), sum)
+	})
+	if err := ctx.Err(); err != nil {
+		finish(err)
+		return
+	}
+
+	// From SAVING on, a newer request waits for this job instead of
+	// canceling it: the events must all land.
+	j.mu.Lock()
+	j.cancel = nil
+	j.mu.Unlock()
+	if context.Cause(ctx) != nil {
+		finish(context.Cause(ctx))
+		return
+	}
+	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
+	defer scancel()
+	if err := r.record(sctx, j, events.StateSaving, "", nil, ""); err != nil {
+		finish(err)
+		return
+	}
+	j.mu.Lock()
+	j.progress.Phase, j.progress.Events = "saving", len(evs)
+	j.mu.Unlock()
+	seq, err := r.store.Append(sctx, evs)
+	if err != nil {
+		finish(fmt.Errorf("storing %d events: %w", len(evs), err))
+		return
+	}
+	if err := r.proj.WaitFor(sctx, seq); err != nil {
+		finish(err)
+		return
+	}
+	r.proj.View(func(s *projections.State) { sum.Recipients = len(s.Recipients[j.connector]) })
+	sum.DurationMS = r.now().Sub(started).Milliseconds()
+	if err := r.record(sctx, j, events.StateCompleted, "", sum, snap.cursor); err != nil {
+		finish(err)
+		return
+	}
+	log.Info("sync completed", zap.Int("events", len(evs)), zap.Int("created", sum.RecipientsCreated),
+		zap.Int("updated", sum.RecipientsUpdated), zap.Int("removed", sum.RecipientsRemoved),
+		zap.Int64("duration_ms", sum.DurationMS))
+}
+
+func (j *job) currentState() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state
+}
+
+// objectID accepts what a directory object ID can be: it becomes a NATS
+// subject token and a KV key, so nothing else may pass.
+var objectID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+// snapshot accumulates what a plugin streamed for one job.
+type snapshot struct {
+	users    map[string]*connectorv1.User
+	groups   map[string]*connectorv1.Group
+	added    map[string]map[string]struct{}
+	removed  map[string]map[string]struct{}
+	done     bool
+	complete bool
+	full     bool
+	cursor   string
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{users: map[string]*connectorv1.User{}, groups: map[string]*connectorv1.Group{},
+		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{}}
+}
+
+func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
+	for _, u := range b.GetUsers() {
+		if !objectID.MatchString(u.GetId()) {
+			sum.RejectedObjects++
+			continue
+		}
+		sum.UsersRetrieved++
+		if old, ok := s.users[u.GetId()]; ok {
+			mergeUser(old, u)
+			continue
+		}
+		s.users[u.GetId()] = u
+	}
+	for _, g := range b.GetGroups() {
+		if !objectID.MatchString(g.GetId()) {
+			sum.RejectedObjects++
+			continue
+		}
+		sum.GroupsRetrieved++
+		s.groups[g.GetId()] = g
+	}
+	for _, m := range b.GetMemberships() {
+		if !objectID.MatchString(m.GetGroupId()) {
+			sum.RejectedObjects++
+			continue
+		}
+		for _, id := range m.GetAddedUserIds() {
+			if !objectID.MatchString(id) {
+				sum.RejectedObjects++
+				continue
+			}
+			sum.MembershipsRetrieved++
+			setAdd(s.added, m.GetGroupId(), id)
+			delete(s.removed[m.GetGroupId()], id)
+		}
+		for _, id := range m.GetRemovedUserIds() {
+			if !objectID.MatchString(id) {
+				sum.RejectedObjects++
+				continue
+			}
+			setAdd(s.removed, m.GetGroupId(), id)
+			delete(s.added[m.GetGroupId()], id)
+		}
+	}
+	if b.GetDone() {
+		s.done, s.complete, s.cursor = true, b.GetComplete(), b.GetCursor()
+	}
+}
+
+func setAdd(m map[string]map[string]struct{}, k, v string) {
+	set, ok := m[k]
+	if !ok {
+		set = map[string]struct{}{}
+		m[k] = set
+	}
+	set[v] = struct{}{}
+}
+
+// mergeUser lays the fields present in u over dst: an absent field keeps
+// its value, it is never read as empty.
+func mergeUser(dst, u *connectorv1.User) {
+	if u.UserPrincipalName != nil {
+		dst.UserPrincipalName = u.UserPrincipalName
+	}
+	if u.Mail != nil {
+		dst.Mail = u.Mail
+	}
+	if u.DisplayName != nil {
+		dst.DisplayName = u.DisplayName
+	}
+	if u.GivenName != nil {
+		dst.GivenName = u.GivenName
+	}
+	if u.Surname != nil {
+		dst.Surname = u.Surname
+	}
+	if u.Department != nil {
+		dst.Department = u.Department
+	}
+	if u.JobTitle != nil {
+		dst.JobTitle = u.JobTitle
+	}
+	if u.AccountEnabled != nil {
+		dst.AccountEnabled = u.AccountEnabled
+	}
+	if u.UserType != nil {
+		dst.UserType = u.UserType
+	}
+	if u.AssignedLicenseCount != nil {
+		dst.AssignedLicenseCount = u.AssignedLicenseCount
+	}
+	if u.Removed != nil {
+		dst.Removed = u.Removed
+	}
+}

@@ -1,0 +1,300 @@
+// Package jobs runs sync jobs: it queues requests per connector, drives a
+// job through PENDING → STARTED → RETRIEVING → PROCESSING → SAVING →
+// COMPLETED (or FAILED / CANCELED), records every state change as an event,
+// and turns what a connector plugin retrieved into directory and recipient
+// events.
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/policy"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// Launcher starts a connector's plugin and returns it with a function that
+// stops it.
+type Launcher func(ctx context.Context, connectorName string) (connector.Connector, func(), error)
+
+// Spec is what the runner needs to know of a configured connector.
+type Spec struct {
+	Name   string
+	Config *connectorv1.Config
+	Policy policy.Policy
+}
+
+// Request says how a job was asked for.
+type Request struct {
+	// Full forces a full read of the directory.
+	Full bool
+	// RequestedBy is "cli", "api" or "schedule".
+	RequestedBy string
+}
+
+// Progress is the live progress of a running job (not recorded as events:
+// it changes too often and says nothing a final summary does not).
+type Progress struct {
+	Phase       string `json:"phase"`
+	Users       int64  `json:"users"`
+	Groups      int64  `json:"groups"`
+	Memberships int64  `json:"memberships"`
+	Requests    int64  `json:"requests"`
+	Events      int    `json:"events,omitempty"`
+}
+
+// ErrUnknownConnector is returned for a connector not in plugins.hcl.
+var ErrUnknownConnector = errors.New("unknown connector")
+
+// ErrStopping is returned for requests made while the daemon stops.
+var ErrStopping = errors.New("dirsyncd is stopping")
+
+// Runner queues and runs jobs. One job per connector runs at a time.
+type Runner struct {
+	store  *store.Store
+	proj   *projections.Projector
+	launch Launcher
+	log    *zap.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	specs    map[string]Spec
+	lanes    map[string]*lane
+	stopping bool
+	baseCtx  context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+type lane struct {
+	queue   []*job
+	current *job
+	wake    chan struct{}
+}
+
+type job struct {
+	id, connector string
+	req           Request
+
+	mu       sync.Mutex
+	state    string
+	progress Progress
+	cancel   context.CancelCauseFunc
+}
+
+func (j *job) setState(s string) {
+	j.mu.Lock()
+	j.state = s
+	j.mu.Unlock()
+}
+
+// New returns a runner for the given connectors. Call Start to begin.
+func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
+	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
+		specs: map[string]Spec{}, lanes: map[string]*lane{}}
+	for _, s := range specs {
+		r.specs[s.Name] = s
+	}
+	return r
+}
+
+// Start fails the jobs a previous run left unfinished and starts a worker
+// per connector. The projector must be ready.
+func (r *Runner) Start(ctx context.Context) error {
+	r.baseCtx, r.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if err := r.failInterrupted(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name := range r.specs {
+		l := &lane{wake: make(chan struct{}, 1)}
+		r.lanes[name] = l
+		r.wg.Add(1)
+		go r.work(name, l)
+	}
+	return nil
+}
+
+// Stop refuses new requests, cancels queued and running jobs (a running
+// job ends FAILED as interrupted) and waits for the workers.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	r.stopping = true
+	r.mu.Unlock()
+	if r.stop != nil {
+		r.stop()
+	}
+	r.wg.Wait()
+}
+
+// Connectors lists the configured connector names, sorted.
+func (r *Runner) Connectors() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.specs))
+	for n := range r.specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Progress returns the live progress of a job that is running now.
+func (r *Runner) Progress(jobID string) (Progress, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lanes {
+		if l.current != nil && l.current.id == jobID {
+			l.current.mu.Lock()
+			defer l.current.mu.Unlock()
+			return l.current.progress, true
+		}
+	}
+	return Progress{}, false
+}
+
+// errSuperseded is the cancel cause of a job replaced by a newer request.
+type errSuperseded struct{ by string }
+
+func (e errSuperseded) Error() string { return "superseded by newer job " + e.by }
+
+// Request queues a job for a connector and returns its sync ID once its
+// PENDING event is stored. A queued job, or a running one that has not
+// reached SAVING, is canceled in favour of the new one; a job in SAVING
+// finishes first.
+func (r *Runner) Request(ctx context.Context, connectorName string, req Request) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return "", ErrStopping
+	}
+	if _, ok := r.specs[connectorName]; !ok {
+		return "", fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
+	}
+	l := r.lanes[connectorName]
+	if l == nil {
+		return "", errors.New("runner not started")
+	}
+	j := &job{id: newJobID(r.now()), connector: connectorName, req: req, state: events.StatePending}
+	if err := r.record(ctx, j, events.StatePending, "", nil, ""); err != nil {
+		return "", err
+	}
+	for _, old := range l.queue {
+		if err := r.record(ctx, old, events.StateCanceled, errSuperseded{j.id}.Error(), nil, ""); err != nil {
+			r.log.Warn("recording cancellation", zap.String("job", old.id), zap.Error(err))
+		}
+	}
+	l.queue = append(l.queue[:0], j)
+	if cur := l.current; cur != nil {
+		cur.mu.Lock()
+		if cur.cancel != nil && cur.state != events.StateSaving {
+			cur.cancel(errSuperseded{j.id})
+		}
+		cur.mu.Unlock()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return j.id, nil
+}
+
+func (r *Runner) work(name string, l *lane) {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.baseCtx.Done():
+			r.mu.Lock()
+			queued := l.queue
+			l.queue = nil
+			r.mu.Unlock()
+			for _, j := range queued {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = r.record(ctx, j, events.StateCanceled, "dirsyncd stopped before the job started; request it again", nil, "")
+				cancel()
+			}
+			return
+		case <-l.wake:
+		}
+		for {
+			r.mu.Lock()
+			if len(l.queue) == 0 || r.baseCtx.Err() != nil {
+				r.mu.Unlock()
+				break
+			}
+			j := l.queue[0]
+			l.queue = l.queue[1:]
+			l.current = j
+			r.mu.Unlock()
+			r.run(j)
+			r.mu.Lock()
+			l.current = nil
+			r.mu.Unlock()
+		}
+	}
+}
+
+// record stores a state change of j.
+func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *events.Summary, cursor string) error {
+	part := 0
+	for i, s := range events.States() {
+		if s == state {
+			part = i
+		}
+	}
+	e := events.New(events.TypeSyncState, events.SyncSubject(j.connector, j.id), j.connector, j.id, part, r.now(),
+		events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: j.req.Full,
+			RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor})
+	seq, err := r.store.Append(ctx, []events.Event{e})
+	if err != nil {
+		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)
+	}
+	j.setState(state)
+	r.log.Info("job state", zap.String("connector", j.connector), zap.String("job", j.id),
+		zap.String("state", state), zap.String("reason", reason))
+	return r.proj.WaitFor(ctx, seq)
+}
+
+// failInterrupted ends the jobs a previous daemon left in a non-final
+// state: their plugin is gone, so they can never finish.
+func (r *Runner) failInterrupted(ctx context.Context) error {
+	var open []*projections.Job
+	r.proj.View(func(s *projections.State) {
+		for _, j := range s.Jobs {
+			if !events.Final(j.State) {
+				cp := *j
+				open = append(open, &cp)
+			}
+		}
+	})
+	sort.Slice(open, func(a, b int) bool { return open[a].ID < open[b].ID })
+	for _, pj := range open {
+		j := &job{id: pj.ID, connector: pj.Connector, req: Request{Full: pj.Full, RequestedBy: pj.RequestedBy}, state: pj.State}
+		reason := fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again (the next completed sync repairs any partial changes)", pj.State)
+		if err := r.record(ctx, j, events.StateFailed, reason, nil, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newJobID returns a sortable, subject-safe sync ID.
+func newJobID(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	t = t.UTC()
+	return fmt.Sprintf("%s%03d-%s", t.Format("20060102T150405"), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,148 @@
+package events
+
+import "time"
+
+// Job states, in the order a successful job passes through them.
+const (
+	StatePending    = "PENDING"
+	StateStarted    = "STARTED"
+	StateRetrieving = "RETRIEVING"
+	StateProcessing = "PROCESSING"
+	StateSaving     = "SAVING"
+	StateCompleted  = "COMPLETED"
+	StateCanceled   = "CANCELED"
+	StateFailed     = "FAILED"
+)
+
+// States lists the eight job states: the six of a successful job in order,
+// then the two other final ones.
+func States() []string {
+	return []string{StatePending, StateStarted, StateRetrieving, StateProcessing,
+		StateSaving, StateCompleted, StateCanceled, StateFailed}
+}
+
+// Final reports whether a job in this state will never change again.
+func Final(state string) bool {
+	return state == StateCompleted || state == StateCanceled || state == StateFailed
+}
+
+// SyncState is the data of TypeSyncState.
+type SyncState struct {
+	JobID     string `json:"jobId"`
+	Connector string `json:"connector"`
+	State     string `json:"state"`
+	// Full is true when the job reads the whole directory.
+	Full bool `json:"full"`
+	// RequestedBy says who asked: "cli", "api", "schedule".
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// Reason explains FAILED and CANCELED in terms an operator can act on.
+	Reason string `json:"reason,omitempty"`
+	// Summary is set on COMPLETED and FAILED.
+	Summary *Summary `json:"summary,omitempty"`
+	// Cursor is set on COMPLETED: where the next incremental sync starts.
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// Summary counts what a job did.
+type Summary struct {
+	UsersRetrieved       int64 `json:"usersRetrieved"`
+	GroupsRetrieved      int64 `json:"groupsRetrieved"`
+	MembershipsRetrieved int64 `json:"membershipsRetrieved"`
+	SkippedMembers       int64 `json:"skippedMembers"`
+	// RejectedObjects counts objects the connector sent that failed the
+	// daemon's checks (e.g. an ID that cannot be a directory object ID).
+	RejectedObjects int64 `json:"rejectedObjects"`
+	GraphRequests        int64 `json:"graphRequests"`
+	DirectoryEvents      int   `json:"directoryEvents"`
+	RecipientsCreated    int   `json:"recipientsCreated"`
+	RecipientsUpdated    int   `json:"recipientsUpdated"`
+	RecipientsRemoved    int   `json:"recipientsRemoved"`
+	RecipientsUnchanged  int   `json:"recipientsUnchanged"`
+	// Recipients is the connector's recipient count after the job.
+	Recipients int `json:"recipients"`
+	// DurationMS is the time from STARTED to the final state.
+	DurationMS int64 `json:"durationMs"`
+}
+
+// User is a directory user as the directory now describes it (the data of
+// TypeUserChanged): the full state, not only what changed.
+type User struct {
+	ID                   string `json:"id"`
+	UserPrincipalName    string `json:"userPrincipalName,omitempty"`
+	Mail                 string `json:"mail,omitempty"`
+	DisplayName          string `json:"displayName,omitempty"`
+	GivenName            string `json:"givenName,omitempty"`
+	Surname              string `json:"surname,omitempty"`
+	Department           string `json:"department,omitempty"`
+	JobTitle             string `json:"jobTitle,omitempty"`
+	AccountEnabled       bool   `json:"accountEnabled"`
+	UserType             string `json:"userType,omitempty"`
+	AssignedLicenseCount int    `json:"assignedLicenseCount"`
+}
+
+// Group is a directory group as the directory now describes it (the data
+// of TypeGroupChanged). Members are recorded by TypeGroupMembersChanged.
+type Group struct {
+	ID              string   `json:"id"`
+	DisplayName     string   `json:"displayName,omitempty"`
+	Mail            string   `json:"mail,omitempty"`
+	GroupTypes      []string `json:"groupTypes"`
+	MailEnabled     bool     `json:"mailEnabled"`
+	SecurityEnabled bool     `json:"securityEnabled"`
+}
+
+// Removed is the data of TypeUserRemoved and TypeGroupRemoved.
+type Removed struct {
+	ID string `json:"id"`
+	// Reason: "missing" (absent from a complete read), "deleted" or
+	// "changed" (soft-deleted) as the directory reported it.
+	Reason string `json:"reason"`
+}
+
+// MembersChanged is the data of TypeGroupMembersChanged: user object IDs,
+// sorted, at most MaxMembersPerEvent in all.
+type MembersChanged struct {
+	GroupID string   `json:"groupId"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// MaxMembersPerEvent keeps membership events far below NATS's 1 MiB
+// default message size whatever the group size.
+const MaxMembersPerEvent = 1000
+
+// Recipient statuses.
+const (
+	RecipientActive = "active"
+)
+
+// Recipient is a phishing-simulation recipient: the import policy applied
+// to a directory user. Its JSON form is also the read model in KV.
+type Recipient struct {
+	// ID is stable for the life of the recipient: connector and object ID.
+	ID          string   `json:"id"`
+	Connector   string   `json:"connector"`
+	ObjectID    string   `json:"objectId"`
+	Email       string   `json:"email"`
+	DisplayName string   `json:"displayName"`
+	GivenName   string   `json:"givenName"`
+	Surname     string   `json:"surname"`
+	Department  string   `json:"department"`
+	JobTitle    string   `json:"jobTitle"`
+	Groups      []string `json:"groups"`
+	Tags        []string `json:"tags"`
+	Status      string   `json:"status"`
+	// UpdatedAt is the time of the event that last changed the recipient.
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// RecipientChange is the data of the recipient event types: the recipient
+// as it is after the decision (its last state, for removed), the fields
+// that changed, and why.
+type RecipientChange struct {
+	Recipient Recipient `json:"recipient"`
+	// Changed names the recipient fields that changed (updated only).
+	Changed []string `json:"changed,omitempty"`
+	// Reason says why, e.g. "user has a mail address", "user left the directory".
+	Reason string `json:"reason"`
+}

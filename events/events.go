@@ -1,0 +1,190 @@
+// Package events defines what dirsync records: the CloudEvents 1.0 envelope,
+// the versioned event types and their data, and the NATS subjects they are
+// published on. Every fact and decision is one of these events; read models
+// are folds of them (see package projections).
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Event types. The suffix is the version of the data schema; a breaking
+// change to a type's data gets a new type (…v2) published beside the old.
+const (
+	// TypeSyncState records a sync job's state change (data: SyncState).
+	TypeSyncState = "io.dirsync.sync.state.v1"
+	// TypeUserChanged records a directory user as it now is (data: User).
+	TypeUserChanged = "io.dirsync.directory.user.changed.v1"
+	// TypeUserRemoved records that a user left the directory (data: Removed).
+	TypeUserRemoved = "io.dirsync.directory.user.removed.v1"
+	// TypeGroupChanged records a directory group as it now is (data: Group).
+	TypeGroupChanged = "io.dirsync.directory.group.changed.v1"
+	// TypeGroupRemoved records that a group left the directory (data: Removed).
+	TypeGroupRemoved = "io.dirsync.directory.group.removed.v1"
+	// TypeGroupMembersChanged records members added to or removed from a
+	// group (data: MembersChanged). Large changes span several events.
+	TypeGroupMembersChanged = "io.dirsync.directory.group.members.changed.v1"
+	// TypeRecipientCreated: a user became a recipient (data: RecipientChange).
+	TypeRecipientCreated = "io.dirsync.recipient.created.v1"
+	// TypeRecipientUpdated: a recipient's fields changed (data: RecipientChange).
+	TypeRecipientUpdated = "io.dirsync.recipient.updated.v1"
+	// TypeRecipientRemoved: a recipient left the list (data: RecipientChange).
+	TypeRecipientRemoved = "io.dirsync.recipient.removed.v1"
+)
+
+// Types lists every event type, for schemas and documentation.
+func Types() []string {
+	return []string{
+		TypeSyncState, TypeUserChanged, TypeUserRemoved, TypeGroupChanged,
+		TypeGroupRemoved, TypeGroupMembersChanged, TypeRecipientCreated,
+		TypeRecipientUpdated, TypeRecipientRemoved,
+	}
+}
+
+// SubjectRoot is the prefix of every subject dirsync publishes.
+const SubjectRoot = "dirsync"
+
+// SyncSubject is where a job's state changes go.
+func SyncSubject(connector, jobID string) string {
+	return SubjectRoot + ".sync." + connector + "." + jobID
+}
+
+// DirectorySubject is where facts about one directory object go; kind is
+// "user" or "group".
+func DirectorySubject(connector, kind, objectID string) string {
+	return SubjectRoot + ".directory." + connector + "." + kind + "." + objectID
+}
+
+// RecipientSubject is where decisions about one recipient go: the subject
+// downstream services subscribe to.
+func RecipientSubject(connector, objectID string) string {
+	return SubjectRoot + ".recipients." + connector + "." + objectID
+}
+
+// Source is the CloudEvents source of events about a connector.
+func Source(connector string) string { return "urn:dirsync:connector:" + connector }
+
+// JobExtension is the CloudEvents extension attribute that names the sync
+// job (the sync ID) an event was produced by.
+const JobExtension = "syncid"
+
+// Event is one recorded fact or decision, before encoding or after
+// decoding. Data holds one of this package's data types when building an
+// event; a decoded event keeps the raw JSON for DecodeData.
+type Event struct {
+	ID      string
+	Type    string
+	Subject string // the NATS subject; also the CloudEvents subject
+	Source  string
+	Time    time.Time
+	JobID   string
+	Data    any
+	// Seq is the stream sequence of a stored event (0 before storing).
+	Seq uint64
+
+	raw json.RawMessage
+}
+
+// New builds an event with a deterministic ID: the same job recording the
+// same thing about the same object yields the same ID, which is also the
+// Nats-Msg-Id, so a retried publish is stored once. part tells apart
+// several events of one job, type and subject (e.g. chunks).
+func New(typ, subject, connector, jobID string, part int, at time.Time, data any) Event {
+	return Event{
+		ID:      DeterministicID(jobID, typ, subject, part),
+		Type:    typ,
+		Subject: subject,
+		Source:  Source(connector),
+		Time:    at.UTC(),
+		JobID:   jobID,
+		Data:    data,
+	}
+}
+
+// DeterministicID derives an event ID from what makes the event unique.
+func DeterministicID(jobID, typ, subject string, part int) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%d", jobID, typ, subject, part)))
+	return hex.EncodeToString(h[:16])
+}
+
+// Marshal encodes the event as a CloudEvents 1.0 JSON structured message.
+func (e Event) Marshal() ([]byte, error) {
+	ce := cloudevents.New(cloudevents.CloudEventsVersionV1)
+	ce.SetID(e.ID)
+	ce.SetType(e.Type)
+	ce.SetSource(e.Source)
+	ce.SetSubject(e.Subject)
+	ce.SetTime(e.Time)
+	if e.JobID != "" {
+		ce.SetExtension(JobExtension, e.JobID)
+	}
+	var err error
+	if e.raw != nil {
+		err = ce.SetData(cloudevents.ApplicationJSON, []byte(e.raw))
+	} else {
+		err = ce.SetData(cloudevents.ApplicationJSON, e.Data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
+	}
+	if err := ce.Validate(); err != nil {
+		return nil, fmt.Errorf("event %s %s: %w", e.Type, e.Subject, err)
+	}
+	return json.Marshal(ce)
+}
+
+// ErrMalformed wraps every decoding failure, so a projection can tell a
+// bad message (skipped and counted) from an infrastructure error.
+var ErrMalformed = errors.New("malformed event")
+
+// Decode parses a CloudEvents JSON message written by Marshal.
+func Decode(b []byte) (Event, error) {
+	var ce cloudevents.Event
+	if err := json.Unmarshal(b, &ce); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if err := ce.Validate(); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if ct := ce.DataContentType(); ct != "" && !strings.HasPrefix(ct, cloudevents.ApplicationJSON) {
+		return Event{}, fmt.Errorf("%w: datacontenttype %q, want application/json", ErrMalformed, ct)
+	}
+	e := Event{
+		ID:      ce.ID(),
+		Type:    ce.Type(),
+		Subject: ce.Subject(),
+		Source:  ce.Source(),
+		Time:    ce.Time().UTC(),
+		raw:     json.RawMessage(ce.Data()),
+	}
+	if v, ok := ce.Extensions()[JobExtension]; ok {
+		e.JobID, _ = v.(string)
+	}
+	return e, nil
+}
+
+// DecodeData decodes a decoded event's data into v (a pointer to one of
+// this package's data types). For an event built with New it round-trips
+// Data through JSON.
+func (e Event) DecodeData(v any) error {
+	raw := e.raw
+	if raw == nil {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %s data: %w", ErrMalformed, e.Type, err)
+	}
+	return nil
+}

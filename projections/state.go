@@ -1,0 +1,401 @@
+// Package projections folds the event stream into read models: the
+// directory as last observed, recipients, groups, jobs and sync status per
+// connector. The fold (State.Apply) is a pure function of the events, so a
+// rebuild from an empty state equals the live state byte for byte; the
+// Projector keeps the state current and mirrors the read models that
+// downstream services may read into JetStream KV buckets.
+package projections
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dirsync/dirsync/events"
+)
+
+// Directory is one connector's directory as its events describe it.
+type Directory struct {
+	Users  map[string]events.User
+	Groups map[string]events.Group
+	// Members maps a group ID to the IDs of its user members.
+	Members map[string]map[string]struct{}
+}
+
+func newDirectory() *Directory {
+	return &Directory{
+		Users:   map[string]events.User{},
+		Groups:  map[string]events.Group{},
+		Members: map[string]map[string]struct{}{},
+	}
+}
+
+// StateChange is one entry of a job's history.
+type StateChange struct {
+	State string    `json:"state"`
+	At    time.Time `json:"at"`
+}
+
+// Job is the read model of one sync job.
+type Job struct {
+	ID          string          `json:"id"`
+	Connector   string          `json:"connector"`
+	State       string          `json:"state"`
+	Full        bool            `json:"full"`
+	RequestedBy string          `json:"requestedBy,omitempty"`
+	RequestedAt time.Time       `json:"requestedAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+	FinishedAt  *time.Time      `json:"finishedAt,omitempty"`
+	Reason      string          `json:"reason,omitempty"`
+	Summary     *events.Summary `json:"summary,omitempty"`
+	History     []StateChange   `json:"history"`
+}
+
+// SyncStatus is the read model of one connector's sync status.
+type SyncStatus struct {
+	Connector string `json:"connector"`
+	// CurrentJob and CurrentState name the connector's newest job while it
+	// is not final.
+	CurrentJob   string `json:"currentJob,omitempty"`
+	CurrentState string `json:"currentState,omitempty"`
+	// LastJob and LastState name the newest job that reached a final state.
+	LastJob   string `json:"lastJob,omitempty"`
+	LastState string `json:"lastState,omitempty"`
+	// LastSyncAt is the time of the last COMPLETED job: "last sync date".
+	LastSyncAt      *time.Time `json:"lastSyncAt,omitempty"`
+	LastCompletedID string     `json:"lastCompletedJob,omitempty"`
+	Recipients      int        `json:"recipients"`
+	Users           int        `json:"users"`
+	Groups          int        `json:"groups"`
+}
+
+// GroupView is the read model of one directory group.
+type GroupView struct {
+	ID          string   `json:"id"`
+	Connector   string   `json:"connector"`
+	DisplayName string   `json:"displayName"`
+	Mail        string   `json:"mail,omitempty"`
+	GroupTypes  []string `json:"groupTypes"`
+	Members     int      `json:"members"`
+}
+
+// State is everything the events say, folded.
+type State struct {
+	Directories map[string]*Directory
+	// Recipients maps connector → object ID → recipient.
+	Recipients map[string]map[string]events.Recipient
+	Jobs       map[string]*Job
+	Status     map[string]*SyncStatus
+	// Cursors maps connector → cursor of its last COMPLETED job.
+	Cursors map[string]string
+	// LastSeq is the stream sequence of the last event applied.
+	LastSeq uint64
+	// Malformed counts events that could not be applied.
+	Malformed int
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{
+		Directories: map[string]*Directory{},
+		Recipients:  map[string]map[string]events.Recipient{},
+		Jobs:        map[string]*Job{},
+		Status:      map[string]*SyncStatus{},
+		Cursors:     map[string]string{},
+	}
+}
+
+// Directory returns a connector's directory, creating it empty.
+func (s *State) Directory(connector string) *Directory {
+	d, ok := s.Directories[connector]
+	if !ok {
+		d = newDirectory()
+		s.Directories[connector] = d
+	}
+	return d
+}
+
+func (s *State) recipients(connector string) map[string]events.Recipient {
+	m, ok := s.Recipients[connector]
+	if !ok {
+		m = map[string]events.Recipient{}
+		s.Recipients[connector] = m
+	}
+	return m
+}
+
+func (s *State) status(connector string) *SyncStatus {
+	st, ok := s.Status[connector]
+	if !ok {
+		st = &SyncStatus{Connector: connector}
+		s.Status[connector] = st
+	}
+	return st
+}
+
+// Key names a read model entry changed by an event.
+type Key struct {
+	Bucket string
+	Key    string
+}
+
+// Read model buckets in JetStream KV.
+const (
+	BucketRecipients = "dirsync_recipients"
+	BucketGroups     = "dirsync_groups"
+	BucketJobs       = "dirsync_jobs"
+	BucketSync       = "dirsync_sync"
+)
+
+// Buckets lists the KV buckets the projector maintains.
+func Buckets() []string {
+	return []string{BucketRecipients, BucketGroups, BucketJobs, BucketSync}
+}
+
+// Apply folds one event into the state and returns the read model entries
+// it changed. An event it cannot understand changes nothing and returns an
+// error wrapping events.ErrMalformed.
+func (s *State) Apply(e events.Event) ([]Key, error) {
+	if e.Seq != 0 {
+		s.LastSeq = e.Seq
+	}
+	keys, err := s.apply(e)
+	if err != nil {
+		s.Malformed++
+	}
+	return keys, err
+}
+
+func (s *State) apply(e events.Event) ([]Key, error) {
+	tok := strings.Split(e.Subject, ".")
+	if len(tok) < 4 || tok[0] != events.SubjectRoot {
+		return nil, fmt.Errorf("%w: subject %q", events.ErrMalformed, e.Subject)
+	}
+	connector := tok[2]
+	switch e.Type {
+	case events.TypeSyncState:
+		var d events.SyncState
+		if err := e.DecodeData(&d); err != nil {
+			return nil, err
+		}
+		return s.applySyncState(e, d)
+	case events.TypeUserChanged:
+		var u events.User
+		if err := e.DecodeData(&u); err != nil {
+			return nil, err
+		}
+		if u.ID == "" {
+			return nil, fmt.Errorf("%w: user without id", events.ErrMalformed)
+		}
+		s.Directory(connector).Users[u.ID] = u
+		return []Key{{BucketSync, connector}}, nil
+	case events.TypeUserRemoved:
+		var r events.Removed
+		if err := e.DecodeData(&r); err != nil {
+			return nil, err
+		}
+		delete(s.Directory(connector).Users, r.ID)
+		return []Key{{BucketSync, connector}}, nil
+	case events.TypeGroupChanged:
+		var g events.Group
+		if err := e.DecodeData(&g); err != nil {
+			return nil, err
+		}
+		if g.ID == "" {
+			return nil, fmt.Errorf("%w: group without id", events.ErrMalformed)
+		}
+		s.Directory(connector).Groups[g.ID] = g
+		return []Key{{BucketGroups, connector + "." + g.ID}, {BucketSync, connector}}, nil
+	case events.TypeGroupRemoved:
+		var r events.Removed
+		if err := e.DecodeData(&r); err != nil {
+			return nil, err
+		}
+		d := s.Directory(connector)
+		delete(d.Groups, r.ID)
+		delete(d.Members, r.ID)
+		return []Key{{BucketGroups, connector + "." + r.ID}, {BucketSync, connector}}, nil
+	case events.TypeGroupMembersChanged:
+		var m events.MembersChanged
+		if err := e.DecodeData(&m); err != nil {
+			return nil, err
+		}
+		d := s.Directory(connector)
+		set, ok := d.Members[m.GroupID]
+		if !ok {
+			set = map[string]struct{}{}
+			d.Members[m.GroupID] = set
+		}
+		for _, id := range m.Added {
+			set[id] = struct{}{}
+		}
+		for _, id := range m.Removed {
+			delete(set, id)
+		}
+		if len(set) == 0 {
+			delete(d.Members, m.GroupID)
+		}
+		return []Key{{BucketGroups, connector + "." + m.GroupID}}, nil
+	case events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientRemoved:
+		var c events.RecipientChange
+		if err := e.DecodeData(&c); err != nil {
+			return nil, err
+		}
+		r := c.Recipient
+		if r.ObjectID == "" || r.Connector != connector {
+			return nil, fmt.Errorf("%w: recipient event without object id or for another connector", events.ErrMalformed)
+		}
+		if e.Type == events.TypeRecipientRemoved {
+			delete(s.recipients(connector), r.ObjectID)
+		} else {
+			s.recipients(connector)[r.ObjectID] = r
+		}
+		return []Key{{BucketRecipients, RecipientKey(connector, r.ObjectID)}, {BucketSync, connector}}, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown type %q", events.ErrMalformed, e.Type)
+	}
+}
+
+func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error) {
+	if d.JobID == "" || d.Connector == "" {
+		return nil, fmt.Errorf("%w: sync state without job or connector", events.ErrMalformed)
+	}
+	j, ok := s.Jobs[d.JobID]
+	if !ok {
+		j = &Job{ID: d.JobID, Connector: d.Connector, RequestedAt: e.Time, Full: d.Full, RequestedBy: d.RequestedBy}
+		s.Jobs[d.JobID] = j
+	}
+	if events.Final(j.State) {
+		// A final job never changes again; a late duplicate is ignored.
+		return nil, nil
+	}
+	j.State = d.State
+	j.UpdatedAt = e.Time
+	j.History = append(j.History, StateChange{State: d.State, At: e.Time})
+	if d.Reason != "" {
+		j.Reason = d.Reason
+	}
+	if d.Summary != nil {
+		sum := *d.Summary
+		j.Summary = &sum
+	}
+	st := s.status(d.Connector)
+	if events.Final(d.State) {
+		t := e.Time
+		j.FinishedAt = &t
+		st.LastJob, st.LastState = j.ID, j.State
+		if st.CurrentJob == j.ID {
+			st.CurrentJob, st.CurrentState = "", ""
+		}
+		if d.State == events.StateCompleted {
+			st.LastSyncAt = &t
+			st.LastCompletedID = j.ID
+			s.Cursors[d.Connector] = d.Cursor
+		}
+	} else if st.CurrentJob == "" || st.CurrentJob == j.ID || d.State == events.StatePending {
+		st.CurrentJob, st.CurrentState = j.ID, j.State
+	}
+	return []Key{{BucketJobs, JobKey(j.Connector, j.ID)}, {BucketSync, d.Connector}}, nil
+}
+
+// RecipientKey is a recipient's key in BucketRecipients.
+func RecipientKey(connector, objectID string) string { return connector + "." + objectID }
+
+// JobKey is a job's key in BucketJobs.
+func JobKey(connector, jobID string) string { return connector + "." + jobID }
+
+// Value returns the current read model value for a key, or nil when the
+// entry does not exist (it was deleted).
+func (s *State) Value(k Key) any {
+	connector, id, _ := strings.Cut(k.Key, ".")
+	switch k.Bucket {
+	case BucketRecipients:
+		if r, ok := s.Recipients[connector][id]; ok {
+			return r
+		}
+	case BucketGroups:
+		if g := s.GroupView(connector, id); g != nil {
+			return *g
+		}
+	case BucketJobs:
+		if j, ok := s.Jobs[id]; ok {
+			return j
+		}
+	case BucketSync:
+		if _, ok := s.Status[k.Key]; ok || s.Directories[k.Key] != nil || s.Recipients[k.Key] != nil {
+			st := s.SyncStatus(k.Key)
+			return st
+		}
+	}
+	return nil
+}
+
+// GroupView returns the read model of a group, or nil.
+func (s *State) GroupView(connector, id string) *GroupView {
+	d := s.Directories[connector]
+	if d == nil {
+		return nil
+	}
+	g, ok := d.Groups[id]
+	if !ok {
+		return nil
+	}
+	types := g.GroupTypes
+	if types == nil {
+		types = []string{}
+	}
+	return &GroupView{ID: g.ID, Connector: connector, DisplayName: g.DisplayName, Mail: g.Mail,
+		GroupTypes: types, Members: len(d.Members[id])}
+}
+
+// SyncStatus returns a connector's status with its counts filled in.
+func (s *State) SyncStatus(connector string) SyncStatus {
+	st := SyncStatus{Connector: connector}
+	if p, ok := s.Status[connector]; ok {
+		st = *p
+	}
+	st.Recipients = len(s.Recipients[connector])
+	if d := s.Directories[connector]; d != nil {
+		st.Users, st.Groups = len(d.Users), len(d.Groups)
+	}
+	return st
+}
+
+// Keys lists every read model entry the state holds, sorted.
+func (s *State) Keys() []Key {
+	var keys []Key
+	for c, m := range s.Recipients {
+		for id := range m {
+			keys = append(keys, Key{BucketRecipients, RecipientKey(c, id)})
+		}
+	}
+	for c, d := range s.Directories {
+		for id := range d.Groups {
+			keys = append(keys, Key{BucketGroups, c + "." + id})
+		}
+	}
+	for _, j := range s.Jobs {
+		keys = append(keys, Key{BucketJobs, JobKey(j.Connector, j.ID)})
+	}
+	seen := map[string]bool{}
+	for c := range s.Status {
+		seen[c] = true
+	}
+	for c := range s.Directories {
+		seen[c] = true
+	}
+	for c := range s.Recipients {
+		seen[c] = true
+	}
+	for c := range seen {
+		keys = append(keys, Key{BucketSync, c})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Bucket != keys[j].Bucket {
+			return keys[i].Bucket < keys[j].Bucket
+		}
+		return keys[i].Key < keys[j].Key
+	})
+	return keys
+}
