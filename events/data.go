@@ -51,13 +51,13 @@ type Summary struct {
 	SkippedMembers       int64 `json:"skippedMembers"`
 	// RejectedObjects counts objects the connector sent that failed the
 	// daemon's checks (e.g. an ID that cannot be a directory object ID).
-	RejectedObjects int64 `json:"rejectedObjects"`
-	GraphRequests        int64 `json:"graphRequests"`
-	DirectoryEvents      int   `json:"directoryEvents"`
-	RecipientsCreated    int   `json:"recipientsCreated"`
-	RecipientsUpdated    int   `json:"recipientsUpdated"`
-	RecipientsRemoved    int   `json:"recipientsRemoved"`
-	RecipientsUnchanged  int   `json:"recipientsUnchanged"`
+	RejectedObjects     int64 `json:"rejectedObjects"`
+	GraphRequests       int64 `json:"graphRequests"`
+	DirectoryEvents     int   `json:"directoryEvents"`
+	RecipientsCreated   int   `json:"recipientsCreated"`
+	RecipientsUpdated   int   `json:"recipientsUpdated"`
+	RecipientsRemoved   int   `json:"recipientsRemoved"`
+	RecipientsUnchanged int   `json:"recipientsUnchanged"`
 	// Recipients is the connector's recipient count after the job.
 	Recipients int `json:"recipients"`
 	// DurationMS is the time from STARTED to the final state.
