@@ -298,3 +298,20 @@ func newJobID(t time.Time) string {
 	t = t.UTC()
 	return fmt.Sprintf("%s%03d-%s", t.Format("20060102T150405"), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b[:]))
 }
+
+// TestConnection starts the connector's plugin and asks it to authenticate
+// and read a little of the directory.
+func (r *Runner) TestConnection(ctx context.Context, connectorName string) (*connectorv1.TestConnectionResponse, error) {
+	r.mu.Lock()
+	spec, ok := r.specs[connectorName]
+	r.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
+	}
+	conn, kill, err := r.launch(ctx, connectorName)
+	if err != nil {
+		return nil, fmt.Errorf("starting the connector plugin: %w", err)
+	}
+	defer kill()
+	return conn.TestConnection(ctx, spec.Config)
+}

@@ -1,0 +1,338 @@
+// Package cli is the dirsync operator command: it finds the running daemon
+// through plugins.hcl and talks to it over the daemon's unix socket.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/events"
+)
+
+// ErrFailed marks a command whose operation ran but did not succeed (a
+// failed job or connection test): its output already said why.
+var ErrFailed = errors.New("failed")
+
+type app struct {
+	configPath string
+	output     string
+	out        io.Writer
+	errOut     io.Writer
+}
+
+// NewCommand builds the dirsync command tree writing to out and errOut.
+func NewCommand(out, errOut io.Writer) *cobra.Command {
+	a := &app{out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:           "dirsync",
+		Short:         "Operate dirsyncd, the directory-to-recipients sync daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&a.configPath, "config", "./plugins.hcl", "the daemon's plugins.hcl (it says where the daemon listens)")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+
+	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.connectorCmd())
+	return root
+}
+
+func (a *app) client() (*api.Client, error) {
+	if a.output != "table" && a.output != "json" {
+		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", a.output)
+	}
+	cfg, err := config.Load(a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(cfg.SocketPath()), nil
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) table(header string, rows func(w io.Writer)) {
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	_ = tw.Flush()
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show each connector's sync status and last sync date",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(st)
+			}
+			a.table("CONNECTOR\tCURRENT JOB\tLAST JOB\tLAST STATE\tLAST SYNC\tRECIPIENTS\tUSERS\tGROUPS", func(w io.Writer) {
+				for _, s := range st.Connectors {
+					cur := "-"
+					if s.CurrentJob != "" {
+						cur = s.CurrentJob + " (" + s.CurrentState + ")"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", s.Connector, cur, dash(s.LastJob), dash(s.LastState),
+						fmtTime(s.LastSyncAt), s.Recipients, s.Users, s.Groups)
+				}
+			})
+			return nil
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) syncCmd() *cobra.Command {
+	var wait, full bool
+	cmd := &cobra.Command{
+		Use:   "sync <connector>",
+		Short: "Request a sync job for a connector (--wait to follow it to the end)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.Sync(cmd.Context(), args[0], api.SyncRequest{Full: full})
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if a.output == "json" {
+					return a.printJSON(j)
+				}
+				fmt.Fprintf(a.out, "sync %s requested for connector %s (%s); follow it with: dirsync jobs\n", j.ID, j.Connector, j.State)
+				return nil
+			}
+			if a.output != "json" {
+				fmt.Fprintf(a.out, "sync %s requested for connector %s\n", j.ID, j.Connector)
+			}
+			final, err := a.follow(cmd.Context(), c, j.ID)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				if err := a.printJSON(final); err != nil {
+					return err
+				}
+			} else {
+				a.printOutcome(final)
+			}
+			if final.State != events.StateCompleted {
+				return ErrFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the job to end, showing its progress; exit non-zero unless it COMPLETED")
+	cmd.Flags().BoolVar(&full, "full", false, "read the whole directory even where an incremental sync is possible")
+	return cmd
+}
+
+// follow polls a job until it is final, printing each state change and
+// the retrieval progress as it goes.
+func (a *app) follow(ctx context.Context, c *api.Client, id string) (api.Job, error) {
+	seen := 0
+	lastProgress := ""
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	lastPrint := time.Time{}
+	for {
+		j, err := c.Job(ctx, id)
+		if err != nil {
+			return j, err
+		}
+		if a.output != "json" {
+			for ; seen < len(j.History); seen++ {
+				h := j.History[seen]
+				fmt.Fprintf(a.out, "  %s  %s\n", h.At.Local().Format("15:04:05.000"), h.State)
+			}
+			if p := j.Progress; p != nil && time.Since(lastPrint) > time.Second {
+				line := fmt.Sprintf("           %s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
+				if p.Events > 0 {
+					line = fmt.Sprintf("           saving %d events", p.Events)
+				}
+				if line != lastProgress {
+					fmt.Fprintln(a.out, line)
+					lastProgress, lastPrint = line, time.Now()
+				}
+			}
+		}
+		if events.Final(j.State) {
+			return j, nil
+		}
+		select {
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *app) printOutcome(j api.Job) {
+	fmt.Fprintf(a.out, "sync %s: %s", j.ID, j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(a.out, ": %s", j.Reason)
+	}
+	fmt.Fprintln(a.out)
+	if s := j.Summary; s != nil {
+		fmt.Fprintf(a.out, "  retrieved %d users, %d groups, %d memberships in %d Graph requests; skipped %d non-user members\n",
+			s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.GraphRequests, s.SkippedMembers)
+		fmt.Fprintf(a.out, "  recipients: %d created, %d updated, %d removed, %d unchanged; %d in all; %d directory events; %.1fs\n",
+			s.RecipientsCreated, s.RecipientsUpdated, s.RecipientsRemoved, s.RecipientsUnchanged, s.Recipients, s.DirectoryEvents,
+			float64(s.DurationMS)/1000)
+	}
+}
+
+func (a *app) jobsCmd() *cobra.Command {
+	var connector string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List sync jobs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Jobs(cmd.Context(), connector, limit)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(list)
+			}
+			a.table("SYNC ID\tCONNECTOR\tSTATE\tREQUESTED\tBY\tRECIPIENTS\tREASON", func(w io.Writer) {
+				for _, j := range list {
+					rec := "-"
+					if j.Summary != nil && j.State == events.StateCompleted {
+						rec = fmt.Sprintf("+%d ~%d -%d", j.Summary.RecipientsCreated, j.Summary.RecipientsUpdated, j.Summary.RecipientsRemoved)
+					}
+					t := j.RequestedAt
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Connector, j.State, fmtTime(&t), dash(j.RequestedBy), rec, dash(j.Reason))
+				}
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&connector, "connector", "", "only this connector's jobs")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
+	return cmd
+}
+
+func (a *app) recipientsCmd() *cobra.Command {
+	root := &cobra.Command{Use: "recipients", Short: "Query recipients"}
+	var connector string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List recipients, sorted by email",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			rs, err := c.Recipients(cmd.Context(), connector)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(rs)
+			}
+			a.table("EMAIL\tNAME\tDEPARTMENT\tCONNECTOR\tGROUPS\tSTATUS", func(w io.Writer) {
+				for _, r := range rs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Email, r.DisplayName, dash(r.Department), r.Connector,
+						dash(strings.Join(r.Groups, ", ")), r.Status)
+				}
+			})
+			fmt.Fprintf(a.out, "%d recipients\n", len(rs))
+			return nil
+		},
+	}
+	list.Flags().StringVar(&connector, "connector", "", "only this connector's recipients")
+	root.AddCommand(list)
+	return root
+}
+
+func (a *app) connectorCmd() *cobra.Command {
+	root := &cobra.Command{Use: "connector", Short: "Manage connectors"}
+	test := &cobra.Command{
+		Use:   "test <connector>",
+		Short: "Test a connector's credentials and permissions against its directory",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Test(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				if err := a.printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				for _, ch := range res.Checks {
+					mark := "ok  "
+					if !ch.OK {
+						mark = "FAIL"
+					}
+					fmt.Fprintf(a.out, "[%s] %s: %s\n", mark, ch.Name, ch.Detail)
+					if !ch.OK && ch.Remedy != "" {
+						fmt.Fprintf(a.out, "       what to do: %s\n", ch.Remedy)
+					}
+				}
+				if res.OK {
+					fmt.Fprintf(a.out, "connector %s: connection test passed\n", res.Connector)
+				} else {
+					fmt.Fprintf(a.out, "connector %s: connection test FAILED\n", res.Connector)
+				}
+			}
+			if !res.OK {
+				return ErrFailed
+			}
+			return nil
+		},
+	}
+	root.AddCommand(test)
+	return root
+}

@@ -1,0 +1,84 @@
+// Command dirsyncd is the dirsync daemon: it keeps the phishing-simulation
+// recipient list in step with the company directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/service"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	configPath := flag.String("config", "./plugins.hcl", "path of plugins.hcl")
+	logFormat := flag.String("log-format", "auto", "log format: console, json, or auto (console on a terminal, json otherwise)")
+	flag.Parse()
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dirsyncd: configuration error:")
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	log, err := newLogger(cfg.Daemon.LogLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dirsyncd:", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := service.Run(ctx, cfg, log, nil); err != nil {
+		var ce *service.ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(os.Stderr, "dirsyncd: configuration error:")
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		log.Error("dirsyncd failed", zap.Error(err))
+		return 1
+	}
+	log.Info("dirsyncd stopped")
+	return 0
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl := zapcore.InfoLevel
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log_level %q: %w", level, err)
+		}
+	}
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "console"
+		}
+	}
+	var enc zapcore.Encoder
+	switch format {
+	case "console":
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		enc = zapcore.NewConsoleEncoder(ec)
+	case "json":
+		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	default:
+		return nil, fmt.Errorf("unknown -log-format %q: use console, json or auto", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)), nil
+}

@@ -1,0 +1,205 @@
+// Package service assembles dirsyncd: NATS, the event store, projections,
+// connector plugins, the job runner and the API, started in that order and
+// stopped in reverse.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/pluginhost"
+	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// Run starts the daemon for cfg and serves until ctx ends, then stops
+// cleanly. ready, if not nil, is called once everything is up.
+func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func()) error {
+	if err := os.MkdirAll(cfg.Daemon.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory %s: %w", cfg.Daemon.DataDir, err)
+	}
+	host := pluginhost.New(log)
+	specs, err := checkConnectors(ctx, cfg, host, log)
+	if err != nil {
+		return err
+	}
+
+	b, err := broker.Start(ctx, broker.Options{
+		Listen: cfg.NATS.Listen, DataDir: cfg.Daemon.DataDir, URL: cfg.NATS.URL,
+		CredsFile: cfg.NATS.CredsFile, NkeyFile: cfg.NATS.NkeyFile, CAFile: cfg.NATS.CAFile,
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	st, err := store.Open(ctx, b.JS, cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	proj, err := projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"))
+	if err != nil {
+		return err
+	}
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	perr := make(chan error, 1)
+	go func() { perr <- proj.Run(pctx) }()
+	defer func() {
+		pcancel()
+		<-perr
+	}()
+	select {
+	case <-proj.Ready():
+	case err := <-perr:
+		perr <- err
+		return fmt.Errorf("projections: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+
+	launch := func(ctx context.Context, name string) (connector.Connector, func(), error) {
+		c := cfg.Connector(name)
+		inst, err := host.Launch(ctx, cfg.Plugin(c.Plugin))
+		if err != nil {
+			return nil, nil, err
+		}
+		return inst.Connector(), inst.Kill, nil
+	}
+	runner := jobs.New(st, proj, launch, specs, log.Named("jobs"))
+	if err := runner.Start(ctx); err != nil {
+		return err
+	}
+	defer runner.Stop()
+
+	ln, err := listenUnix(cfg.SocketPath())
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.NewServer(runner, proj, log.Named("api")), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = os.Remove(cfg.SocketPath())
+	}()
+
+	log.Info("dirsyncd ready", zap.String("socket", cfg.SocketPath()), zap.String("nats", b.ClientURL),
+		zap.Strings("connectors", runner.Connectors()))
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err := <-perr:
+		return fmt.Errorf("projections stopped: %w", err)
+	}
+	return nil
+}
+
+// checkConnectors starts each connector's plugin once, checks the
+// connector's config block against the plugin's schema and the plugin's
+// own validation, and returns the runner's specs. Every problem in every
+// connector is reported, each with its place in plugins.hcl.
+func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.Host, log *zap.Logger) ([]jobs.Spec, error) {
+	var specs []jobs.Spec
+	var problems []string
+	for _, c := range cfg.Connectors {
+		p := cfg.Plugin(c.Plugin)
+		inst, err := host.Launch(ctx, p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: connector %q: %v", pos(cfg, c), c.Name, err))
+			continue
+		}
+		spec, errs := checkConnector(ctx, cfg, c, inst.Connector())
+		inst.Kill()
+		if len(errs) > 0 {
+			problems = append(problems, errs...)
+			continue
+		}
+		log.Info("connector configured", zap.String("connector", c.Name), zap.String("plugin", p.Name))
+		specs = append(specs, spec)
+	}
+	if len(problems) > 0 {
+		return nil, &ConfigError{Problems: problems}
+	}
+	return specs, nil
+}
+
+func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector, conn connector.Connector) (jobs.Spec, []string) {
+	desc, err := conn.Describe(ctx)
+	if err != nil {
+		return jobs.Spec{}, []string{fmt.Sprintf("%s: connector %q: plugin %q does not describe itself: %v", pos(cfg, c), c.Name, c.Plugin, err)}
+	}
+	js, _, err := config.DecodeConnectorConfig(c, desc.GetConfigFields(), cfg.File)
+	if err != nil {
+		return jobs.Spec{}, strings.Split(err.Error(), "\n")
+	}
+	pc := &connectorv1.Config{Json: js, BaseDir: cfg.Dir}
+	problems, err := conn.ValidateConfig(ctx, pc)
+	if err != nil {
+		return jobs.Spec{}, []string{fmt.Sprintf("%s: connector %q: validating config: %v", pos(cfg, c), c.Name, err)}
+	}
+	var out []string
+	for _, p := range problems {
+		field := ""
+		if p.GetField() != "" {
+			field = p.GetField() + ": "
+		}
+		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
+	}
+	return jobs.Spec{Name: c.Name, Config: pc}, out
+}
+
+func pos(cfg *config.Config, c *config.Connector) string {
+	return fmt.Sprintf("%s:%d:%d", cfg.File, c.Range.Start.Line, c.Range.Start.Column)
+}
+
+// ConfigError lists every problem found in plugins.hcl.
+type ConfigError struct{ Problems []string }
+
+func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// listenUnix opens the control socket with mode 0600, replacing a stale
+// socket left by a daemon that did not stop cleanly but refusing to steal
+// one a running daemon answers on.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another dirsyncd already listens on %s: stop it first", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
