@@ -126,15 +126,16 @@ func (e Event) Marshal() ([]byte, error) {
 	if e.JobID != "" {
 		ce.SetExtension(JobExtension, e.JobID)
 	}
-	var err error
-	if e.raw != nil {
-		err = ce.SetData(cloudevents.ApplicationJSON, []byte(e.raw))
-	} else {
-		err = ce.SetData(cloudevents.ApplicationJSON, e.Data)
+	data := []byte(e.raw)
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(e.Data); err != nil {
+			return nil, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
-	}
+	// Set directly: SetData would carry raw JSON bytes as data_base64.
+	ce.SetDataContentType(cloudevents.ApplicationJSON)
+	ce.DataEncoded = data
 	if err := ce.Validate(); err != nil {
 		return nil, fmt.Errorf("event %s %s: %w", e.Type, e.Subject, err)
 	}

@@ -134,7 +134,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	p := &problems{file: filename}
 	f, ds := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if ds.HasErrors() {
-		p.diags(ds, false)
+		p.diags(ds, "")
 		return nil, p.err()
 	}
 	body, ok := f.Body.(*hclsyntax.Body)
@@ -311,7 +311,7 @@ func (ps *parser) str(attrs map[string]*hclsyntax.Attribute, key, where string) 
 	if a == nil {
 		return "", false, true
 	}
-	v, ok := ps.literal(a.Expr, false)
+	v, ok := ps.literal(a.Expr, "", "")
 	if !ok {
 		return "", false, false
 	}
@@ -396,7 +396,7 @@ func (ps *parser) nats(b *hclsyntax.Block) {
 	n.NkeyFile, _ = ps.path(attrs, "nkey_file", where)
 	n.CAFile, _ = ps.path(attrs, "ca_file", where)
 	if a := attrs["replicas"]; a != nil {
-		if v, ok := ps.literal(a.Expr, false); ok && !v.IsNull() {
+		if v, ok := ps.literal(a.Expr, "", ""); ok && !v.IsNull() {
 			r, isInt := wholeNumber(v)
 			switch {
 			case !isInt:
@@ -551,7 +551,7 @@ func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.A
 	// literal-ness are checked now, so a broken file fails before any plugin
 	// starts.
 	for _, a := range sortedAttrs(cfg.Body) {
-		ps.checkLiteral(a.Expr)
+		ps.checkLiteral(a.Expr, a.Name)
 	}
 	for _, sub := range cfg.Body.Blocks {
 		ps.at(sub.TypeRange.Start, "unexpected block %q in config of connector %q; config takes keys only (key = value)", sub.Type, cn.Name)

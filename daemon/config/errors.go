@@ -71,9 +71,10 @@ func (p *problems) where(pos hcl.Pos) string {
 	return fmt.Sprintf("%s:%d:%d", p.file, pos.Line, pos.Column)
 }
 
-// diags records hcl's error diagnostics in this package's format. With
-// sensitive set only the summary is kept, so no detail can quote a value.
-func (p *problems) diags(ds hcl.Diagnostics, sensitive bool) {
+// diags records hcl's error diagnostics in this package's format. When
+// secret names a sensitive key, only the summary is kept, so no detail can
+// quote its value.
+func (p *problems) diags(ds hcl.Diagnostics, secret string) {
 	for _, d := range ds {
 		if d.Severity != hcl.DiagError {
 			continue
@@ -83,7 +84,10 @@ func (p *problems) diags(ds hcl.Diagnostics, sensitive bool) {
 			pos = d.Subject.Start
 		}
 		msg := strings.TrimSuffix(d.Summary, ".")
-		if !sensitive && d.Detail != "" {
+		switch {
+		case secret != "":
+			msg += fmt.Sprintf(" in %s (details withheld: the value is sensitive)", secret)
+		case d.Detail != "":
 			msg += ": " + d.Detail
 		}
 		p.at(pos, "%s", msg)

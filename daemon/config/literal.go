@@ -11,34 +11,45 @@ import (
 
 // checkLiteral reports the variables and function calls in expr: this cut
 // of plugins.hcl accepts literal values only. It returns false when expr
-// uses any.
-func (p *problems) checkLiteral(expr hcl.Expression) bool {
+// uses any. In a connector's config (key set), the name referred to is not
+// quoted: an unquoted secret parses as a variable name.
+func (p *problems) checkLiteral(expr hcl.Expression, key string) bool {
 	ok := true
 	if sx, isSyntax := expr.(hclsyntax.Expression); isSyntax {
 		_ = hclsyntax.VisitAll(sx, func(n hclsyntax.Node) hcl.Diagnostics {
 			if call, isCall := n.(*hclsyntax.FunctionCallExpr); isCall {
-				p.at(call.NameRange.Start, "function calls are not supported in plugins.hcl (found %s()); write the value itself", call.Name)
+				if key != "" {
+					p.at(call.NameRange.Start, "%s: function calls are not supported in plugins.hcl; write the value itself", key)
+				} else {
+					p.at(call.NameRange.Start, "function calls are not supported in plugins.hcl (found %s()); write the value itself", call.Name)
+				}
 				ok = false
 			}
 			return nil
 		})
 	}
 	for _, t := range expr.Variables() {
-		p.at(t.SourceRange().Start, "variables are not supported in plugins.hcl (found %s); write the value itself, as a quoted string, number, bool or list", traversalName(t))
+		if key != "" {
+			p.at(t.SourceRange().Start, "%s: variables are not supported in plugins.hcl; write the value itself (strings go in double quotes)", key)
+		} else {
+			p.at(t.SourceRange().Start, "variables are not supported in plugins.hcl (found %s); write the value itself, as a quoted string, number, bool or list", traversalName(t))
+		}
 		ok = false
 	}
 	return ok
 }
 
-// literal evaluates expr, which must be a literal value. sensitive hides
-// hcl's diagnostic details, which could describe the value.
-func (p *problems) literal(expr hcl.Expression, sensitive bool) (cty.Value, bool) {
-	if !p.checkLiteral(expr) {
+// literal evaluates expr, which must be a literal value. key names the
+// config key expr belongs to ("" outside config {}). A non-empty secret
+// names the sensitive key expr belongs to: hcl's diagnostic details, which
+// could describe the value, are then withheld.
+func (p *problems) literal(expr hcl.Expression, key, secret string) (cty.Value, bool) {
+	if !p.checkLiteral(expr, key) {
 		return cty.NilVal, false
 	}
 	v, ds := expr.Value(nil)
 	if ds.HasErrors() {
-		p.diags(ds, sensitive)
+		p.diags(ds, secret)
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {

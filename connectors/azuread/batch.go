@@ -1,0 +1,118 @@
+package azuread
+
+import (
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+)
+
+// Sync phases, as reported in Progress.phase.
+const (
+	phaseUsers   = "users"
+	phaseGroups  = "groups"
+	phaseMembers = "members"
+	phaseDone    = "done"
+)
+
+// batcher cuts the stream of directory objects into batches of at most
+// max objects (users, groups and member IDs together) and sends each with
+// a snapshot of the running progress. It is used by one goroutine.
+type batcher struct {
+	send     func(*connectorv1.SyncBatch) error
+	max      int
+	stats    *stats
+	cur      *connectorv1.SyncBatch
+	n        int
+	progress connectorv1.Progress
+	batches  int
+}
+
+func newBatcher(send func(*connectorv1.SyncBatch) error, st *stats) *batcher {
+	return &batcher{send: send, max: connector.MaxBatchObjects, stats: st, cur: &connectorv1.SyncBatch{}}
+}
+
+// setPhase names what the reader is doing now.
+func (b *batcher) setPhase(phase string) { b.progress.Phase = phase }
+
+// skipMembers counts members that are not users.
+func (b *batcher) skipMembers(n int) { b.progress.SkippedMembers += int64(n) }
+
+// full reports whether the current batch has no room left.
+func (b *batcher) full() bool { return b.n >= b.max }
+
+func (b *batcher) user(u *connectorv1.User) error {
+	if b.full() {
+		if err := b.flush(false); err != nil {
+			return err
+		}
+	}
+	b.cur.Users = append(b.cur.Users, u)
+	b.n++
+	b.progress.Users++
+	return nil
+}
+
+func (b *batcher) group(g *connectorv1.Group) error {
+	if b.full() {
+		if err := b.flush(false); err != nil {
+			return err
+		}
+	}
+	b.cur.Groups = append(b.cur.Groups, g)
+	b.n++
+	b.progress.Groups++
+	return nil
+}
+
+// members adds user members of a group, spreading them over as many
+// Membership messages and batches as needed.
+func (b *batcher) members(groupID string, userIDs []string) error {
+	for len(userIDs) > 0 {
+		if b.full() {
+			if err := b.flush(false); err != nil {
+				return err
+			}
+		}
+		k := min(b.max-b.n, len(userIDs))
+		chunk := make([]string, k)
+		copy(chunk, userIDs[:k])
+		b.cur.Memberships = append(b.cur.Memberships, &connectorv1.Membership{GroupId: groupID, AddedUserIds: chunk})
+		b.n += k
+		b.progress.Memberships += int64(k)
+		userIDs = userIDs[k:]
+	}
+	return nil
+}
+
+// finish sends the last batch: done, with the cursor and completeness.
+func (b *batcher) finish(cursor string, complete bool) error {
+	b.setPhase(phaseDone)
+	b.cur.Done = true
+	b.cur.Cursor = cursor
+	b.cur.Complete = complete
+	return b.flush(true)
+}
+
+// flush sends the current batch (if it holds anything, or is the last).
+func (b *batcher) flush(last bool) error {
+	if b.n == 0 && !last {
+		return nil
+	}
+	p := &connectorv1.Progress{
+		Phase:          b.progress.Phase,
+		Users:          b.progress.Users,
+		Groups:         b.progress.Groups,
+		Memberships:    b.progress.Memberships,
+		SkippedMembers: b.progress.SkippedMembers,
+	}
+	if b.stats != nil {
+		p.Requests = b.stats.requests.Load()
+		p.Retries = b.stats.retries.Load()
+		p.ThrottleWaitMs = b.stats.throttleWaitMS.Load()
+	}
+	b.cur.Progress = p
+	batch := b.cur
+	b.cur = &connectorv1.SyncBatch{}
+	b.n = 0
+	b.batches++
+	return b.send(batch)
+}

@@ -1,0 +1,276 @@
+package azuread
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+)
+
+// isMicrosoftAuthorityHost reports Microsoft's own Entra authority hosts,
+// for which MSAL's instance discovery works. Any other host (a private or
+// simulated authority) is used without instance discovery, which would
+// otherwise ask login.microsoftonline.com about it.
+func isMicrosoftAuthorityHost(host string) bool {
+	switch strings.ToLower(host) {
+	case "login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net",
+		"login.microsoftonline.us", "login-us.microsoftonline.com", "login.usgovcloudapi.net",
+		"login.chinacloudapi.cn", "login.partner.microsoftonline.cn", "login.microsoftonline.de":
+		return true
+	}
+	return false
+}
+
+// Timeouts and retry settings of the HTTP clients.
+const (
+	httpTimeout      = 100 * time.Second
+	authMaxRetries   = 2
+	authRetryDelay   = 500 * time.Millisecond
+	authMaxDelay     = 5 * time.Second
+	graphMaxRetries  = 5
+	graphRetryDelayS = 2
+)
+
+// stats counts Graph traffic. Safe for concurrent use.
+type stats struct {
+	requests       atomic.Int64
+	retries        atomic.Int64
+	throttleWaitMS atomic.Int64
+}
+
+// graphClient is an authenticated Microsoft Graph client for one config.
+type graphClient struct {
+	cfg   *Config
+	cred  azcore.TokenCredential
+	scope string
+	sdk   *msgraphsdk.GraphServiceClient
+	stats *stats
+}
+
+// tlsConfig returns TLS settings trusting the system pool plus ca_file.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if c.CAFile != "" {
+		certs, err := loadCAFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		for _, cert := range certs {
+			pool.AddCert(cert)
+		}
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// baseTransport returns an HTTP transport with the config's TLS settings.
+func (c *Config) baseTransport() (*http.Transport, error) {
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return nil, errors.New("http.DefaultTransport is not an *http.Transport")
+	}
+	t := base.Clone()
+	t.TLSClientConfig = tlsCfg
+	t.ForceAttemptHTTP2 = true
+	return t, nil
+}
+
+// Scope returns the OAuth scope of the Graph resource:
+// <scheme>://<host of graph_url>/.default.
+func (c *Config) Scope() string {
+	u, err := url.Parse(c.GraphURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/.default"
+}
+
+// graphHost returns the host name of graph_url.
+func (c *Config) graphHost() string {
+	u, err := url.Parse(c.GraphURL)
+	if err != nil {
+		return c.GraphURL
+	}
+	return u.Host
+}
+
+// authorityHost returns the host name of authority_host.
+func (c *Config) authorityHostName() string {
+	u, err := url.Parse(c.AuthorityHost)
+	if err != nil {
+		return c.AuthorityHost
+	}
+	return u.Host
+}
+
+// newCredential returns the client secret credential of the config. The
+// secret is read (from client_secret_file) now.
+func newCredential(cfg *Config, transport http.RoundTripper) (azcore.TokenCredential, error) {
+	secret, err := cfg.ReadSecret()
+	if err != nil {
+		return nil, fmt.Errorf("client_secret_file: %w", err)
+	}
+	u, err := url.Parse(cfg.AuthorityHost)
+	if err != nil {
+		return nil, fmt.Errorf("authority_host: %w", err)
+	}
+	opts := &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: cfg.AuthorityHost},
+			Transport: &http.Client{Transport: transport, Timeout: httpTimeout},
+			Retry: policy.RetryOptions{
+				MaxRetries:    authMaxRetries,
+				RetryDelay:    authRetryDelay,
+				MaxRetryDelay: authMaxDelay,
+				ShouldRetry:   shouldRetryAuth,
+			},
+		},
+		DisableInstanceDiscovery: !isMicrosoftAuthorityHost(u.Hostname()),
+	}
+	cred, err := azidentity.NewClientSecretCredential(cfg.Tenant, cfg.ClientID, secret, opts)
+	if err != nil {
+		// The constructor validates only the tenant and the secret's
+		// presence; its errors do not contain the secret.
+		return nil, fmt.Errorf("creating the client secret credential: %w", err)
+	}
+	return cred, nil
+}
+
+// shouldRetryAuth retries token requests on transient failures only, so a
+// wrong CA or host name fails fast.
+func shouldRetryAuth(resp *http.Response, err error) bool {
+	if err != nil {
+		return !isPermanentTransportError(err)
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// isPermanentTransportError reports errors that a retry cannot fix:
+// untrusted certificates and unknown host names.
+func isPermanentTransportError(err error) bool {
+	if isTLSError(err) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
+}
+
+// newGraphClient builds the credential and the Graph SDK client of cfg.
+func newGraphClient(cfg *Config) (*graphClient, error) {
+	base, err := cfg.baseTransport()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := newCredential(cfg, base)
+	if err != nil {
+		return nil, err
+	}
+	return newGraphClientWithCredential(cfg, cred, base)
+}
+
+// newGraphClientWithCredential builds the Graph SDK client over base (the
+// TLS transport) with the kiota/Graph middleware and a token for the
+// Graph host only.
+func newGraphClientWithCredential(cfg *Config, cred azcore.TokenCredential, base http.RoundTripper) (*graphClient, error) {
+	st := &stats{}
+	scope := cfg.Scope()
+	u, err := url.Parse(cfg.GraphURL)
+	if err != nil {
+		return nil, fmt.Errorf("graph_url: %w", err)
+	}
+	// The provider sends no token at all to hosts outside this list, so it
+	// must be graph_url's host (name only: the validator ignores ports).
+	auth, err := graphauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{scope}, []string{u.Hostname()})
+	if err != nil {
+		return nil, fmt.Errorf("creating the Graph authentication provider: %w", err)
+	}
+	clientOpts := msgraphsdk.GetDefaultClientOptions()
+	middleware := msgraphgocore.GetDefaultMiddlewaresWithOptions(&clientOpts)
+	retry := khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
+		MaxRetries:   graphMaxRetries,
+		DelaySeconds: graphRetryDelayS,
+		ShouldRetry: func(_ time.Duration, executionCount int, _ *http.Request, resp *http.Response) bool {
+			st.retries.Add(1)
+			st.throttleWaitMS.Add(retryDelay(resp, executionCount+1).Milliseconds())
+			return true
+		},
+	})
+	for i, m := range middleware {
+		if _, ok := m.(*khttp.RetryHandler); ok {
+			middleware[i] = retry
+		}
+	}
+	httpClient := &http.Client{
+		Transport: khttp.NewCustomTransportWithParentTransport(base, middleware...),
+		// kiota's redirect middleware follows redirects itself.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       httpTimeout,
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Graph request adapter: %w", err)
+	}
+	// Before NewGraphServiceClient: it copies the base URL into its path
+	// parameters when constructed.
+	adapter.SetBaseUrl(cfg.GraphURL)
+	return &graphClient{
+		cfg:   cfg,
+		cred:  cred,
+		scope: scope,
+		sdk:   msgraphsdk.NewGraphServiceClient(adapter),
+		stats: st,
+	}, nil
+}
+
+// retryDelay mirrors kiota's retry handler: Retry-After when given, else
+// an exponential backoff (without its jitter).
+func retryDelay(resp *http.Response, attempt int) time.Duration {
+	if resp != nil {
+		if ra := resp.Header.Get("Retry-After"); ra != "" {
+			if s, err := strconv.ParseFloat(ra, 64); err == nil {
+				return time.Duration(s) * time.Second
+			}
+			if t, err := http.ParseTime(ra); err == nil {
+				return time.Until(t)
+			}
+		}
+	}
+	if attempt < 1 {
+		attempt = 1
+	}
+	return time.Duration(graphRetryDelayS*(1<<(attempt-1))) * time.Second
+}
+
+// token acquires a Graph token, as the SDK does before each request (same
+// scope, CAE enabled, so the SDK reuses the cached token).
+func (g *graphClient) token(ctx context.Context) (azcore.AccessToken, error) {
+	return g.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{g.scope}, EnableCAE: true})
+}

@@ -1,0 +1,354 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// dir is an in-process directory the fake connector serves. The runner
+// under test talks to it through the same connector.Connector interface a
+// plugin client offers; the end-to-end test covers the real subprocess.
+type dir struct {
+	mu      sync.Mutex
+	users   []*connectorv1.User
+	groups  []*connectorv1.Group
+	members map[string][]string
+	fail    error
+	block   chan struct{} // when set, Sync waits on it before sending
+}
+
+func (d *dir) Describe(context.Context) (*connectorv1.DescribeResponse, error) {
+	return &connectorv1.DescribeResponse{Name: "fake"}, nil
+}
+func (d *dir) ValidateConfig(context.Context, *connectorv1.Config) ([]*connectorv1.ConfigProblem, error) {
+	return nil, nil
+}
+func (d *dir) TestConnection(context.Context, *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
+	return &connectorv1.TestConnectionResponse{Ok: true}, nil
+}
+func (d *dir) Sync(ctx context.Context, _ *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
+	d.mu.Lock()
+	block, fail := d.block, d.fail
+	users := slices.Clone(d.users)
+	groups := slices.Clone(d.groups)
+	members := maps.Clone(d.members)
+	d.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	// One user per batch: the runner must add batches up.
+	for _, u := range users {
+		if err := send(&connectorv1.SyncBatch{Users: []*connectorv1.User{u}}); err != nil {
+			return err
+		}
+	}
+	b := &connectorv1.SyncBatch{Groups: groups}
+	for g, ids := range members {
+		b.Memberships = append(b.Memberships, &connectorv1.Membership{GroupId: g, AddedUserIds: ids})
+	}
+	if err := send(b); err != nil {
+		return err
+	}
+	return send(&connectorv1.SyncBatch{Done: true, Complete: true, Cursor: "c1"})
+}
+
+func user(id, mail, name, dept string) *connectorv1.User {
+	return &connectorv1.User{Id: id, Mail: proto.String(mail), DisplayName: proto.String(name),
+		Department: proto.String(dept), AccountEnabled: proto.Bool(true), UserType: proto.String("Member")}
+}
+
+type env struct {
+	t      *testing.T
+	b      *broker.Broker
+	st     *store.Store
+	proj   *projections.Projector
+	runner *Runner
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startEnv(t *testing.T, d *dir) *env {
+	t.Helper()
+	log := zaptest.NewLogger(t)
+	ctx := context.Background()
+	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := projections.New(ctx, b.JS, st, 1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	e := &env{t: t, b: b, st: st, proj: proj, cancel: cancel, done: make(chan error, 1)}
+	go func() { e.done <- proj.Run(pctx) }()
+	<-proj.Ready()
+	launch := func(context.Context, string) (connector.Connector, func(), error) { return d, func() {}, nil }
+	e.runner = New(st, proj, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}}}, log)
+	if err := e.runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.runner.Stop()
+		cancel()
+		<-e.done
+	})
+	return e
+}
+
+func (e *env) waitFinal(id string) *projections.Job {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var j *projections.Job
+		e.proj.View(func(s *projections.State) {
+			if x, ok := s.Jobs[id]; ok && events.Final(x.State) {
+				cp := *x
+				j = &cp
+			}
+		})
+		if j != nil {
+			return j
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("job %s did not finish", id)
+	return nil
+}
+
+func (e *env) sync() *projections.Job {
+	e.t.Helper()
+	id, err := e.runner.Request(context.Background(), "demo", Request{RequestedBy: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.waitFinal(id)
+}
+
+func (e *env) recipients() map[string]events.Recipient {
+	out := map[string]events.Recipient{}
+	e.proj.View(func(s *projections.State) { maps.Copy(out, s.Recipients["demo"]) })
+	return out
+}
+
+func historyStates(j *projections.Job) []string {
+	var s []string
+	for _, h := range j.History {
+		s = append(s, h.State)
+	}
+	return s
+}
+
+func TestSyncLifecycleAndChanges(t *testing.T) {
+	d := &dir{
+		users: []*connectorv1.User{
+			user("u1", "Ann@contoso.com", "Ann", "Sales"),
+			user("u2", "bob@contoso.com", "Bob", "IT"),
+			{Id: "u3", DisplayName: proto.String("No Mail")},
+			{Id: "bad.id", Mail: proto.String("x@contoso.com")},
+		},
+		groups:  []*connectorv1.Group{{Id: "g1", DisplayName: proto.String("Sales Team"), GroupTypes: []string{"Unified"}, GroupTypesKnown: true}},
+		members: map[string][]string{"g1": {"u1", "u3"}},
+	}
+	e := startEnv(t, d)
+
+	j := e.sync()
+	want := []string{events.StatePending, events.StateStarted, events.StateRetrieving, events.StateProcessing, events.StateSaving, events.StateCompleted}
+	if got := historyStates(j); !slices.Equal(got, want) {
+		t.Fatalf("states %v, want %v (reason %q)", got, want, j.Reason)
+	}
+	rs := e.recipients()
+	if len(rs) != 2 || rs["u1"].Email != "Ann@contoso.com" || rs["u2"].Email != "bob@contoso.com" {
+		t.Fatalf("recipients = %+v, want Ann and bob only", rs)
+	}
+	if !slices.Equal(rs["u1"].Groups, []string{"Sales Team"}) || len(rs["u2"].Groups) != 0 {
+		t.Errorf("groups: u1 %v, u2 %v", rs["u1"].Groups, rs["u2"].Groups)
+	}
+	if j.Summary.RecipientsCreated != 2 || j.Summary.RejectedObjects != 1 || j.Summary.UsersRetrieved != 3 {
+		t.Errorf("summary = %+v", j.Summary)
+	}
+
+	// Nothing changed in the directory: nothing is written but the states.
+	before, _ := e.st.LastSeq(context.Background())
+	j2 := e.sync()
+	after, _ := e.st.LastSeq(context.Background())
+	if j2.State != events.StateCompleted || after-before != 6 {
+		t.Errorf("unchanged directory wrote %d events (want 6 state changes), state %s", after-before, j2.State)
+	}
+
+	// Bob leaves, Ann moves department, u3 gets a mail address and joins nothing.
+	d.mu.Lock()
+	d.users = []*connectorv1.User{user("u1", "Ann@contoso.com", "Ann", "Marketing"), user("u3", "u3@contoso.com", "Three", "")}
+	d.members = map[string][]string{"g1": {"u3"}}
+	d.mu.Unlock()
+	j3 := e.sync()
+	if j3.State != events.StateCompleted {
+		t.Fatalf("third sync %s: %s", j3.State, j3.Reason)
+	}
+	rs = e.recipients()
+	if _, ok := rs["u2"]; ok {
+		t.Error("bob is still a recipient after leaving")
+	}
+	if rs["u1"].Department != "Marketing" || len(rs["u1"].Groups) != 0 || !slices.Equal(rs["u3"].Groups, []string{"Sales Team"}) {
+		t.Errorf("recipients after changes = %+v", rs)
+	}
+	if s := j3.Summary; s.RecipientsCreated != 1 || s.RecipientsUpdated != 1 || s.RecipientsRemoved != 1 {
+		t.Errorf("summary = %+v, want 1 created, 1 updated, 1 removed", s)
+	}
+	assertRebuildEqualsLive(t, e)
+}
+
+func TestFailedSyncChangesNothing(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}}
+	e := startEnv(t, d)
+	if j := e.sync(); j.State != events.StateCompleted {
+		t.Fatal(j.Reason)
+	}
+	d.mu.Lock()
+	d.users = nil
+	d.fail = fmt.Errorf("graph said no")
+	d.mu.Unlock()
+	j := e.sync()
+	if j.State != events.StateFailed || j.Reason == "" {
+		t.Fatalf("state %s reason %q, want FAILED with a reason", j.State, j.Reason)
+	}
+	if rs := e.recipients(); len(rs) != 1 {
+		t.Errorf("a failed sync changed recipients: %v", rs)
+	}
+}
+
+func TestNewRequestCancelsRunningJob(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}, block: make(chan struct{})}
+	e := startEnv(t, d)
+	first, err := e.runner.Request(context.Background(), "demo", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first job is retrieving (blocked in the connector).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var st string
+		e.proj.View(func(s *projections.State) { st = s.Jobs[first].State })
+		if st == events.StateRetrieving {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first job stuck in %s", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.mu.Lock()
+	d.block = nil
+	d.mu.Unlock()
+	second, err := e.runner.Request(context.Background(), "demo", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1, j2 := e.waitFinal(first), e.waitFinal(second)
+	if j1.State != events.StateCanceled || j2.State != events.StateCompleted {
+		t.Fatalf("first %s (%s), second %s (%s); want CANCELED then COMPLETED", j1.State, j1.Reason, j2.State, j2.Reason)
+	}
+}
+
+func TestUnknownConnector(t *testing.T) {
+	e := startEnv(t, &dir{})
+	if _, err := e.runner.Request(context.Background(), "nope", Request{}); err == nil {
+		t.Fatal("request for an unknown connector succeeded")
+	}
+}
+
+// assertRebuildEqualsLive folds the whole stream into a fresh state and
+// compares every read model's JSON with the live KV entries.
+func assertRebuildEqualsLive(t *testing.T, e *env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	last, err := e.st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := projections.NewState()
+	err = e.st.Follow(ctx, 1, func(m store.Message) error {
+		if m.Err != nil {
+			t.Fatalf("event %d: %v", m.Seq, m.Err)
+		}
+		if _, err := fresh.Apply(m.Event); err != nil {
+			t.Fatalf("event %d: %v", m.Seq, err)
+		}
+		if m.Seq >= last {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+	if err := e.proj.WaitFor(context.Background(), last); err != nil {
+		t.Fatal(err)
+	}
+	keys := fresh.Keys()
+	if len(keys) < 5 {
+		t.Fatalf("rebuilt state has only %d read model entries", len(keys))
+	}
+	for _, k := range keys {
+		want, _ := json.Marshal(fresh.Value(k))
+		kv, err := e.b.JS.KeyValue(context.Background(), k.Bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kv.Get(context.Background(), k.Key)
+		if err != nil {
+			t.Fatalf("%s/%s: %v", k.Bucket, k.Key, err)
+		}
+		if string(got.Value()) != string(want) {
+			t.Errorf("%s/%s:\nlive    %s\nrebuilt %s", k.Bucket, k.Key, got.Value(), want)
+		}
+	}
+	for _, b := range projections.Buckets() {
+		kv, _ := e.b.JS.KeyValue(context.Background(), b)
+		names, err := kv.ListKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range names.Keys() {
+			n++
+		}
+		want := 0
+		for _, k := range keys {
+			if k.Bucket == b {
+				want++
+			}
+		}
+		if n != want {
+			t.Errorf("bucket %s has %d keys, rebuilt state %d", b, n, want)
+		}
+	}
+}

@@ -1,0 +1,40 @@
+# dirsync configuration. `make run` uses this file as it is: the embedded
+# NATS server, the Azure AD connector plugin, and a "demo" connector that
+# syncs the simulated tenant graphsim serves on 127.0.0.1:8943.
+# Relative paths resolve against this file's folder.
+
+daemon {
+  data_dir = "./data" # events (JetStream), the control socket, NATS credentials
+}
+
+nats {
+  listen = "127.0.0.1:4250" # the embedded nats-server; or url = "nats://…" for an existing one
+}
+
+plugin "azuread" {
+  path = "./bin/dirsync-azuread"
+  # sha256 = "…"  # pin the binary: dirsyncd refuses to start a plugin that does not match
+}
+
+connector "demo" {
+  plugin = "azuread"
+  config {
+    tenant             = "contoso.onmicrosoft.com"
+    client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
+    client_secret_file = "./data/graphsim/client-secret" # written by graphsim on first start
+    authority_host     = "https://127.0.0.1:8943/"
+    graph_url          = "https://127.0.0.1:8943/v1.0"
+    ca_file            = "./data/graphsim/ca.pem" # graphsim's generated CA
+  }
+}
+
+# A real tenant (see README.md, "Connecting a real tenant"):
+#
+# connector "contoso" {
+#   plugin = "azuread"
+#   config {
+#     tenant             = "contoso.onmicrosoft.com"              # primary domain or Directory (tenant) ID
+#     client_id          = "00000000-0000-0000-0000-000000000000" # Application (client) ID
+#     client_secret_file = "/etc/dirsync/contoso.secret"          # the secret's Value, not its Secret ID
+#   }
+# }
