@@ -1,0 +1,502 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+)
+
+// secret is the client secret Value graphsim expects; no output may carry it.
+const secret = "Xq48Q~e2e.TestSecretValue-DoNotLeak0123456"
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds dirsyncd, dirsync and dirsync-azuread once per test run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "dirsync-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		root, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread")
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+type fixture struct {
+	t      *testing.T
+	bin    string
+	dir    string
+	sim    *graphsim.Sim
+	config string
+	daemon *exec.Cmd
+	log    *lockedBuffer
+	exited chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// natsBlock is the nats {} block of the generated plugins.hcl.
+func newFixture(t *testing.T, natsBlock string) *fixture {
+	t.Helper()
+	bin := binaries(t)
+	sim, err := graphsim.New(graphsim.Config{Users: 120, Groups: 12, Seed: 7, ClientSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	dir := t.TempDir()
+	if err := sim.WriteCACert(filepath.Join(dir, "ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "secret"), secret+"\n", 0o600)
+	write(t, filepath.Join(dir, "wrong-secret"), "not-the-value\n", 0o600)
+	plugin, err := os.ReadFile(filepath.Join(bin, "dirsync-azuread"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(plugin)
+	cfg := fmt.Sprintf(`
+daemon { data_dir = "./data" }
+%s
+plugin "azuread" {
+  path   = %q
+  sha256 = %q
+}
+connector "demo" {
+  plugin = "azuread"
+  config {
+    tenant             = %q
+    client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
+    client_secret_file = "./secret"
+    authority_host     = %q
+    graph_url          = %q
+    ca_file            = "./ca.pem"
+  }
+}
+connector "wrong" {
+  plugin = "azuread"
+  config {
+    tenant             = %q
+    client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
+    client_secret_file = "./wrong-secret"
+    authority_host     = %q
+    graph_url          = %q
+    ca_file            = "./ca.pem"
+  }
+}
+`, natsBlock, filepath.Join(bin, "dirsync-azuread"), hex.EncodeToString(sum[:]),
+		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL(),
+		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL())
+	write(t, filepath.Join(dir, "plugins.hcl"), cfg, 0o644)
+	f := &fixture{t: t, bin: bin, dir: dir, sim: sim, config: filepath.Join(dir, "plugins.hcl"), log: &lockedBuffer{}}
+	t.Cleanup(func() {
+		f.stop()
+		if t.Failed() {
+			t.Logf("dirsyncd log:\n%s", f.log.String())
+		}
+	})
+	return f
+}
+
+func write(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) start() {
+	f.t.Helper()
+	f.daemon = exec.Command(filepath.Join(f.bin, "dirsyncd"), "--config", f.config, "--log-format", "json")
+	f.daemon.Stdout, f.daemon.Stderr = f.log, f.log
+	if err := f.daemon.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.exited = make(chan error, 1)
+	go func() { f.exited <- f.daemon.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, _, code := f.cli("status"); code == 0 {
+			return
+		}
+		select {
+		case err := <-f.exited:
+			f.exited <- err
+			f.t.Fatalf("dirsyncd exited at start: %v\n%s", err, f.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("dirsyncd not ready within 60s:\n%s", f.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit error (nil for exit 0).
+func (f *fixture) stop() error {
+	if f.daemon == nil || f.daemon.Process == nil {
+		return nil
+	}
+	d := f.daemon
+	f.daemon = nil
+	_ = d.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-f.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = d.Process.Kill()
+		return fmt.Errorf("dirsyncd did not stop within 30s of SIGTERM")
+	}
+}
+
+// cli runs dirsync with the fixture's config and returns stdout, stderr
+// and the exit code.
+func (f *fixture) cli(args ...string) (string, string, int) {
+	cmd := exec.Command(filepath.Join(f.bin, "dirsync"), append([]string{"--config", f.config}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+func (f *fixture) cliJSON(v any, args ...string) {
+	f.t.Helper()
+	out, errOut, code := f.cli(append(args, "-o", "json")...)
+	if code != 0 {
+		f.t.Fatalf("dirsync %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		f.t.Fatalf("dirsync %v -o json: %v\n%s", args, err, out)
+	}
+}
+
+type jobJSON struct {
+	ID        string          `json:"id"`
+	Connector string          `json:"connector"`
+	State     string          `json:"state"`
+	Summary   json.RawMessage `json:"summary"`
+	Reason    string          `json:"reason"`
+	History   []struct {
+		State string `json:"state"`
+	} `json:"history"`
+}
+
+type recipientJSON struct {
+	Email       string   `json:"email"`
+	DisplayName string   `json:"displayName"`
+	ObjectID    string   `json:"objectId"`
+	Connector   string   `json:"connector"`
+	Department  string   `json:"department"`
+	Groups      []string `json:"groups"`
+	Tags        []string `json:"tags"`
+	Status      string   `json:"status"`
+}
+
+// expectedRecipients is what the default import policy must make of the
+// simulated tenant: every user with a mail address, with the display
+// names of the Unified groups it is a member of.
+func expectedRecipients(sim *graphsim.Sim) []recipientJSON {
+	t := sim.Tenant()
+	groupsOf := map[string][]string{}
+	for _, g := range t.Groups {
+		if !slices.Contains(g.GroupTypes, "Unified") {
+			continue
+		}
+		for _, m := range g.Members {
+			if m.ODataType == "#microsoft.graph.user" {
+				groupsOf[m.ID] = append(groupsOf[m.ID], g.DisplayName)
+			}
+		}
+	}
+	var out []recipientJSON
+	for _, u := range t.Users {
+		if u.Mail == "" {
+			continue
+		}
+		gs := groupsOf[u.ID]
+		sort.Strings(gs)
+		if gs == nil {
+			gs = []string{}
+		}
+		out = append(out, recipientJSON{Email: u.Mail, DisplayName: u.DisplayName, ObjectID: u.ID, Connector: "demo",
+			Department: u.Department, Groups: gs, Tags: []string{}, Status: "active"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ObjectID < out[j].ObjectID })
+	return out
+}
+
+func TestEndToEndEmbeddedNATS(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	f.start()
+	runSyncScenario(t, f)
+
+	// The wrong secret is named as the problem, and the command fails.
+	out, errOut, code := f.cli("connector", "test", "wrong")
+	if code == 0 {
+		t.Fatalf("connector test with a wrong secret exited 0:\n%s", out)
+	}
+	if !strings.Contains(out+errOut, "secret") || !strings.Contains(out+errOut, "Value") {
+		t.Errorf("wrong-secret test does not name the secret's Value as the problem:\n%s%s", out, errOut)
+	}
+
+	// SIGTERM stops the daemon with exit 0; a restart on the same data
+	// directory serves the same recipients from the stored events.
+	before := recipientsByID(t, f)
+	if err := f.stop(); err != nil {
+		t.Fatalf("dirsyncd did not exit cleanly on SIGTERM: %v", err)
+	}
+	f.start()
+	after := recipientsByID(t, f)
+	if len(after) != len(before) {
+		t.Fatalf("after restart %d recipients, before %d", len(after), len(before))
+	}
+	assertNoSecret(t, "dirsyncd log", f.log.String())
+	assertNoSecret(t, "connector test output", out+errOut)
+
+	// The events on disk: open the daemon's JetStream store after it stopped.
+	if err := f.stop(); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	assertStreamClean(t, b.JS)
+}
+
+// TestEndToEndExternalNATS runs the same sync against an existing NATS
+// server (nats { url = … }): the machine's JetStream server on 4222 in CI.
+func TestEndToEndExternalNATS(t *testing.T) {
+	url := os.Getenv("DIRSYNC_TEST_NATS_URL")
+	if url == "" {
+		t.Skip("DIRSYNC_TEST_NATS_URL not set: no external NATS server to test against (the embedded one is covered)")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("DIRSYNC_TEST_NATS_URL=%s: %v", url, err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	// Start from an empty log on the shared test server.
+	_ = js.DeleteStream(ctx, "DIRSYNC")
+	for _, b := range []string{"dirsync_recipients", "dirsync_groups", "dirsync_jobs", "dirsync_sync"} {
+		_ = js.DeleteKeyValue(ctx, b)
+	}
+	f := newFixture(t, fmt.Sprintf("nats { url = %q }", url))
+	f.start()
+	runSyncScenario(t, f)
+	assertStreamClean(t, js)
+}
+
+func recipientsByID(t *testing.T, f *fixture) map[string]recipientJSON {
+	var list []recipientJSON
+	f.cliJSON(&list, "recipients", "list")
+	m := map[string]recipientJSON{}
+	for _, r := range list {
+		m[r.ObjectID] = r
+	}
+	return m
+}
+
+func runSyncScenario(t *testing.T, f *fixture) {
+	t.Helper()
+	var test struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"checks"`
+	}
+	f.cliJSON(&test, "connector", "test", "demo")
+	if !test.OK || len(test.Checks) == 0 {
+		t.Fatalf("connector test demo: %+v", test)
+	}
+
+	var job jobJSON
+	f.cliJSON(&job, "sync", "demo", "--wait")
+	if job.State != "COMPLETED" || job.ID == "" || job.Connector != "demo" || len(job.Summary) == 0 {
+		t.Fatalf("sync: %+v", job)
+	}
+	var states []string
+	for _, h := range job.History {
+		states = append(states, h.State)
+	}
+	want := []string{"PENDING", "STARTED", "RETRIEVING", "PROCESSING", "SAVING", "COMPLETED"}
+	if !slices.Equal(states, want) {
+		t.Fatalf("job passed through %v, want %v", states, want)
+	}
+	var jobs []jobJSON
+	f.cliJSON(&jobs, "jobs")
+	if len(jobs) == 0 || jobs[0].ID != job.ID || jobs[0].State != "COMPLETED" {
+		t.Errorf("dirsync jobs: %+v", jobs)
+	}
+
+	var got []recipientJSON
+	f.cliJSON(&got, "recipients", "list")
+	sort.Slice(got, func(i, j int) bool { return got[i].ObjectID < got[j].ObjectID })
+	exp := expectedRecipients(f.sim)
+	if len(got) != len(exp) {
+		t.Fatalf("%d recipients, want %d (graphsim users with a mail address)", len(got), len(exp))
+	}
+	for i := range exp {
+		g, w := got[i], exp[i]
+		if g.Email != w.Email || g.DisplayName != w.DisplayName || g.ObjectID != w.ObjectID || g.Connector != w.Connector ||
+			g.Department != w.Department || !slices.Equal(g.Groups, w.Groups) || !slices.Equal(g.Tags, w.Tags) || g.Status != w.Status {
+			t.Errorf("recipient %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+
+	var st struct {
+		Connectors []struct {
+			Connector  string `json:"connector"`
+			LastSyncAt string `json:"lastSyncAt"`
+			Recipients int    `json:"recipients"`
+		} `json:"connectors"`
+	}
+	f.cliJSON(&st, "status")
+	found := false
+	for _, c := range st.Connectors {
+		if c.Connector == "demo" {
+			found = true
+			if c.LastSyncAt == "" || c.Recipients != len(exp) {
+				t.Errorf("status of demo: %+v", c)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("status lacks connector demo: %+v", st)
+	}
+
+	// A second sync of an unchanged tenant changes no recipient.
+	var job2 jobJSON
+	f.cliJSON(&job2, "sync", "demo", "--wait")
+	var sum events.Summary
+	_ = json.Unmarshal(job2.Summary, &sum)
+	if job2.State != "COMPLETED" || sum.RecipientsCreated+sum.RecipientsUpdated+sum.RecipientsRemoved != 0 || sum.RecipientsUnchanged != len(exp) {
+		t.Errorf("second sync of an unchanged tenant: %s %+v", job2.State, sum)
+	}
+
+	assertNoSecret(t, "dirsyncd log", f.log.String())
+	if !strings.Contains(f.log.String(), "dirsync-azuread") {
+		t.Errorf("no plugin log line reached the daemon's log")
+	}
+}
+
+func assertNoSecret(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.Contains(s, secret) {
+		t.Errorf("%s contains the client secret", what)
+	}
+}
+
+// assertStreamClean reads every stored event: none may carry the secret,
+// and every one must decode as a CloudEvent.
+func assertStreamClean(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "DIRSYNC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := uint64(0)
+	for n < info.State.Msgs {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			n++
+			if bytes.Contains(m.Data(), []byte(secret)) {
+				t.Errorf("event on %s contains the client secret", m.Subject())
+			}
+			if _, err := events.Decode(m.Data()); err != nil {
+				t.Errorf("event on %s: %v", m.Subject(), err)
+			}
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if n != info.State.Msgs || n == 0 {
+		t.Errorf("read %d events of %d", n, info.State.Msgs)
+	}
+}
