@@ -18,7 +18,7 @@ func NewPluginLogger(level zapcore.Level) *zap.Logger {
 		TimeKey:        "@timestamp",
 		NameKey:        "@module",
 		EncodeLevel:    zapcore.LowercaseLevelEncoder,
-		EncodeTime:     zapcore.RFC3339NanoTimeEncoder,
+		EncodeTime:     zapcore.TimeEncoderOfLayout("2006-01-02T15:04:05.000000Z07:00"), // go-plugin parses exactly this layout
 		EncodeDuration: zapcore.StringDurationEncoder,
 		LineEnding:     zapcore.DefaultLineEnding,
 	})

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,12 +34,27 @@ const (
 	SocketName = "dirsyncd.sock"
 )
 
-// namePattern is what plugin and connector names must match: they become
-// NATS subject tokens and KV keys.
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-
 // logLevels are the accepted daemon log levels.
-var logLevels = []string{"debug", "info", "warn", "error"}
+func logLevels() []string { return []string{"debug", "info", "warn", "error"} }
+
+// validName reports whether s matches ^[a-z][a-z0-9_-]{0,62}$, the rule
+// for plugin and connector names: they become NATS subject tokens and KV
+// keys.
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// topBlocks are the block types allowed at the top level.
+func topBlocks() string { return "daemon, nats, plugin, connector" }
 
 // Config is a parsed plugins.hcl.
 type Config struct {
@@ -181,11 +195,9 @@ type parser struct {
 	cfg *Config
 }
 
-var topBlocks = []string{"daemon", "nats", "plugin", "connector"}
-
 func (ps *parser) top(body *hclsyntax.Body) {
 	for _, a := range sortedAttrs(body) {
-		ps.at(a.NameRange.Start, "unexpected attribute %q at top level; plugins.hcl holds only blocks: %s", a.Name, strings.Join(topBlocks, ", "))
+		ps.at(a.NameRange.Start, "unexpected attribute %q at top level; plugins.hcl holds only blocks: %s", a.Name, topBlocks())
 	}
 	var daemonBlock, natsBlock *hclsyntax.Block
 	plugins := map[string]*Plugin{}
@@ -234,7 +246,7 @@ func (ps *parser) top(body *hclsyntax.Body) {
 				refOwners = append(refOwners, cn)
 			}
 		default:
-			ps.at(b.TypeRange.Start, "unknown block %q; allowed at top level: %s", b.Type, strings.Join(topBlocks, ", "))
+			ps.at(b.TypeRange.Start, "unknown block %q; allowed at top level: %s", b.Type, topBlocks())
 		}
 	}
 	ps.daemon(daemonBlock)
@@ -274,7 +286,7 @@ func (ps *parser) labels(b *hclsyntax.Block, n int, usage string) bool {
 
 // name checks a plugin or connector name.
 func (ps *parser) name(b *hclsyntax.Block, kind string) bool {
-	if namePattern.MatchString(b.Labels[0]) {
+	if validName(b.Labels[0]) {
 		return true
 	}
 	ps.at(b.LabelRanges[0].Start, "invalid %s name %q: names must match ^[a-z][a-z0-9_-]{0,62}$ (lower-case letter first, then lower-case letters, digits, _ or -; at most 63) because they become NATS subject tokens and KV keys", kind, b.Labels[0])
@@ -360,8 +372,8 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 		d.DataDir = dir
 	}
 	if lvl, set, ok := ps.str(attrs, "log_level", where); ok && set {
-		if !contains(logLevels, lvl) {
-			ps.at(attrs["log_level"].Expr.Range().Start, "log_level must be one of %s (got %q)", strings.Join(logLevels, ", "), lvl)
+		if !contains(logLevels(), lvl) {
+			ps.at(attrs["log_level"].Expr.Range().Start, "log_level must be one of %s (got %q)", strings.Join(logLevels(), ", "), lvl)
 		} else {
 			d.LogLevel = lvl
 		}
