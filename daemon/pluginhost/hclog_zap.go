@@ -8,6 +8,7 @@ import (
 	"log"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -172,6 +173,10 @@ func zapFields(args []any, reserved []string) []zap.Field {
 			fields = append(fields, zap.String(key, fmt.Sprintf("%q", string(v))))
 		case json.Number:
 			fields = append(fields, jsonNumberField(key, v))
+		case float64:
+			// go-plugin decodes a plugin's JSON numbers as float64: keep
+			// whole numbers whole.
+			fields = append(fields, jsonNumberField(key, json.Number(strconv.FormatFloat(v, 'f', -1, 64))))
 		case error:
 			fields = append(fields, zap.NamedError(key, v))
 		default:
