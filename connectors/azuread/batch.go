@@ -114,5 +114,15 @@ func (b *batcher) flush(last bool) error {
 	b.cur = &connectorv1.SyncBatch{}
 	b.n = 0
 	b.batches++
-	return b.send(batch)
+	if err := b.send(batch); err != nil {
+		return &sendError{err: err}
+	}
+	return nil
 }
+
+// sendError is a failure to hand a batch to the host: not the directory's
+// fault, so it is passed on unexplained.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return "sending a batch: " + e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }

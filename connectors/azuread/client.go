@@ -57,11 +57,13 @@ type stats struct {
 
 // graphClient is an authenticated Microsoft Graph client for one config.
 type graphClient struct {
-	cfg   *Config
-	cred  azcore.TokenCredential
-	scope string
-	sdk   *msgraphsdk.GraphServiceClient
-	stats *stats
+	cfg *Config
+	// secret is kept only to redact it from error texts.
+	secret string
+	cred   azcore.TokenCredential
+	scope  string
+	sdk    *msgraphsdk.GraphServiceClient
+	stats  *stats
 }
 
 // tlsConfig returns TLS settings trusting the system pool plus ca_file.
@@ -126,13 +128,8 @@ func (c *Config) authorityHostName() string {
 	return u.Host
 }
 
-// newCredential returns the client secret credential of the config. The
-// secret is read (from client_secret_file) now.
-func newCredential(cfg *Config, transport http.RoundTripper) (azcore.TokenCredential, error) {
-	secret, err := cfg.ReadSecret()
-	if err != nil {
-		return nil, fmt.Errorf("client_secret_file: %w", err)
-	}
+// newCredential returns the client secret credential of the config.
+func newCredential(cfg *Config, secret string, transport http.RoundTripper) (azcore.TokenCredential, error) {
 	u, err := url.Parse(cfg.AuthorityHost)
 	if err != nil {
 		return nil, fmt.Errorf("authority_host: %w", err)
@@ -184,22 +181,22 @@ func isPermanentTransportError(err error) bool {
 }
 
 // newGraphClient builds the credential and the Graph SDK client of cfg.
+// The secret is read (from client_secret_file) now. The SDK client runs
+// over the TLS transport with the kiota/Graph middleware and sends the
+// token to the Graph host only.
 func newGraphClient(cfg *Config) (*graphClient, error) {
+	secret, err := cfg.ReadSecret()
+	if err != nil {
+		return nil, fmt.Errorf("client_secret_file: %w", err)
+	}
 	base, err := cfg.baseTransport()
 	if err != nil {
 		return nil, err
 	}
-	cred, err := newCredential(cfg, base)
+	cred, err := newCredential(cfg, secret, base)
 	if err != nil {
 		return nil, err
 	}
-	return newGraphClientWithCredential(cfg, cred, base)
-}
-
-// newGraphClientWithCredential builds the Graph SDK client over base (the
-// TLS transport) with the kiota/Graph middleware and a token for the
-// Graph host only.
-func newGraphClientWithCredential(cfg *Config, cred azcore.TokenCredential, base http.RoundTripper) (*graphClient, error) {
 	st := &stats{}
 	scope := cfg.Scope()
 	u, err := url.Parse(cfg.GraphURL)
@@ -242,11 +239,12 @@ func newGraphClientWithCredential(cfg *Config, cred azcore.TokenCredential, base
 	// parameters when constructed.
 	adapter.SetBaseUrl(cfg.GraphURL)
 	return &graphClient{
-		cfg:   cfg,
-		cred:  cred,
-		scope: scope,
-		sdk:   msgraphsdk.NewGraphServiceClient(adapter),
-		stats: st,
+		cfg:    cfg,
+		secret: secret,
+		cred:   cred,
+		scope:  scope,
+		sdk:    msgraphsdk.NewGraphServiceClient(adapter),
+		stats:  st,
 	}, nil
 }
 

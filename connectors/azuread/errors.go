@@ -245,7 +245,7 @@ func isNetworkError(err error) bool {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"no such host", "connection refused", "i/o timeout", "network is unreachable", "connection reset", "server misbehaving", "dial tcp"} {
+	for _, s := range []string{"no such host", "connection refused", "i/o timeout", "network is unreachable", "connection reset", "server misbehaving", "dial tcp", "Client.Timeout", "TLS handshake timeout"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

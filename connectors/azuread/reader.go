@@ -2,6 +2,7 @@ package azuread
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -65,6 +66,10 @@ func (r *fullReader) read(ctx context.Context, out *batcher) (string, bool, erro
 
 // fail explains err and wraps it with what was being done.
 func (r *fullReader) fail(doing string, st stage, err error) error {
+	var se *sendError
+	if errors.As(err, &se) {
+		return err
+	}
 	return fmt.Errorf("%s: %w", doing, explain(err, st, r.g.cfg, r.g.secret))
 }
 

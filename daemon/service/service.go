@@ -128,7 +128,7 @@ func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.H
 			problems = append(problems, fmt.Sprintf("%s: connector %q: %v", pos(cfg, c), c.Name, err))
 			continue
 		}
-		spec, errs := checkConnector(ctx, cfg, c, inst.Connector())
+		spec, errs := checkConnector(ctx, cfg, c, inst.Describe(), inst.Connector())
 		inst.Kill()
 		if len(errs) > 0 {
 			problems = append(problems, errs...)
@@ -143,11 +143,7 @@ func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.H
 	return specs, nil
 }
 
-func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector, conn connector.Connector) (jobs.Spec, []string) {
-	desc, err := conn.Describe(ctx)
-	if err != nil {
-		return jobs.Spec{}, []string{fmt.Sprintf("%s: connector %q: plugin %q does not describe itself: %v", pos(cfg, c), c.Name, c.Plugin, err)}
-	}
+func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector, desc *connectorv1.DescribeResponse, conn connector.Connector) (jobs.Spec, []string) {
 	js, _, err := config.DecodeConnectorConfig(c, desc.GetConfigFields(), cfg.File)
 	if err != nil {
 		return jobs.Spec{}, strings.Split(err.Error(), "\n")
