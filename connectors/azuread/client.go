@@ -64,7 +64,13 @@ type graphClient struct {
 	scope  string
 	sdk    *msgraphsdk.GraphServiceClient
 	stats  *stats
+	// base is the TLS transport under both the credential and the SDK.
+	base *http.Transport
 }
+
+// close releases the client's idle connections. Every call builds its own
+// client, so without this each call would leave connections open.
+func (g *graphClient) close() { g.base.CloseIdleConnections() }
 
 // tlsConfig returns TLS settings trusting the system pool plus ca_file.
 func (c *Config) tlsConfig() (*tls.Config, error) {
@@ -245,6 +251,7 @@ func newGraphClient(cfg *Config) (*graphClient, error) {
 		scope:  scope,
 		sdk:    msgraphsdk.NewGraphServiceClient(adapter),
 		stats:  st,
+		base:   base,
 	}, nil
 }
 

@@ -67,7 +67,8 @@ func (p *Problem) Error() string {
 	return p.Detail + " To fix: " + p.Remedy
 }
 
-// Unwrap returns the underlying error.
+// Unwrap returns the underlying error: a *GraphError or *EntraError when
+// the service answered, else the transport or context error.
 func (p *Problem) Unwrap() error { return p.err }
 
 // GraphError is a failed Microsoft Graph response.
@@ -93,7 +94,7 @@ func (e *GraphError) Error() string {
 		b.WriteString(": " + e.Message)
 	}
 	if e.RequestID != "" {
-		b.WriteString(" (request-id " + e.RequestID + ")")
+		b.WriteString(" [request-id " + e.RequestID + "]")
 	}
 	return b.String()
 }
@@ -260,7 +261,10 @@ func transportDetail(err error) string {
 	lines := strings.Split(msg, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(lines[i])
-		if l == "" || strings.HasPrefix(l, "To troubleshoot") || strings.HasPrefix(l, "---") {
+		if i := strings.Index(l, "To troubleshoot, visit"); i >= 0 {
+			l = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l[:i]), "."))
+		}
+		if l == "" || strings.HasPrefix(l, "---") {
 			continue
 		}
 		return l
@@ -272,7 +276,9 @@ func transportDetail(err error) string {
 // secret is redacted from every text, whatever the error says.
 func explain(err error, st stage, cfg *Config, secret string) *Problem {
 	p := classify(err, st, cfg, secret)
-	p.err = err
+	if p.err == nil {
+		p.err = err
+	}
 	p.Detail = redact(p.Detail, secret)
 	p.Remedy = redact(p.Remedy, secret)
 	return p
@@ -287,10 +293,14 @@ func classify(err error, st stage, cfg *Config, secret string) *Problem {
 		host = cfg.authorityHostName()
 	}
 	if ee, ok := asEntraError(err); ok {
-		return explainEntra(ee, cfg, secret)
+		p := explainEntra(ee, cfg, secret)
+		p.err = ee
+		return p
 	}
 	if ge, ok := asGraphError(err); ok {
-		return explainGraph(ge, st, cfg)
+		p := explainGraph(ge, st, cfg)
+		p.err = ge
+		return p
 	}
 	if isTLSError(err) {
 		return &Problem{
@@ -303,7 +313,7 @@ func classify(err error, st stage, cfg *Config, secret string) *Problem {
 		return &Problem{
 			Code:   CodeUnreachable,
 			Detail: fmt.Sprintf("cannot reach %s: %s", host, transportDetail(err)),
-			Remedy: fmt.Sprintf("Check %s, DNS, and that the firewall or proxy lets this host connect to %s on port 443.", keyOfStage(st), host),
+			Remedy: fmt.Sprintf("Check %s and DNS, and that firewalls and proxies let this machine connect to https://%s.", keyOfStage(st), host),
 		}
 	}
 	var afe *azidentity.AuthenticationFailedError

@@ -104,7 +104,7 @@ func forEachPage[P collection[V], V any](ctx context.Context, st *stats, get fun
 			return nil
 		}
 		if *link == next {
-			return fmt.Errorf("Graph returned the same @odata.nextLink twice: %s", next)
+			return fmt.Errorf("paging loops: the same @odata.nextLink came twice: %s", next)
 		}
 		next = *link
 	}

@@ -183,7 +183,7 @@ func (a *app) follow(ctx context.Context, c *api.Client, id string) (api.Job, er
 				h := j.History[seen]
 				fmt.Fprintf(a.out, "  %s  %s\n", h.At.Local().Format("15:04:05.000"), h.State)
 			}
-			if p := j.Progress; p != nil && time.Since(lastPrint) > time.Second {
+			if p := j.Progress; p != nil && p.Phase != "" && time.Since(lastPrint) > time.Second {
 				line := fmt.Sprintf("           %s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
 				if p.Events > 0 {
 					line = fmt.Sprintf("           saving %d events", p.Events)
