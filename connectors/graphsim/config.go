@@ -1,0 +1,149 @@
+package graphsim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultTenantDomain = "contoso.onmicrosoft.com"
+	DefaultClientID     = "6731de76-14a6-49ae-97bc-6eba6914391e"
+)
+
+// DefaultRoles are the application permissions granted when Config.Roles
+// is nil.
+func DefaultRoles() []string { return []string{"User.Read.All", "GroupMember.Read.All"} }
+
+// Limits on the generated tenant size.
+const (
+	MaxUsers  = 2_000_000
+	MaxGroups = 500_000
+)
+
+// Config describes the simulated tenant and its registered application.
+//
+// Generation is deterministic: New with equal Configs produces identical
+// tenants on every platform and Go release, a different Seed produces a
+// different tenant, and the users do not depend on Groups.
+//
+// Guarantee for tests: when Users >= 5 and Groups >= 2 the tenant always
+// contains at least one user without mail, one unlicensed user, one
+// disabled user, one guest, one user whose name is not ASCII, one Unified
+// (Microsoft 365) group, one security group, and a Unified group that has a
+// member that is not a user. When Groups >= 1 the first group is the
+// Unified group "All Company" holding every user (if Users <= 100,000).
+type Config struct {
+	// Users and Groups are the tenant size; 0 means none, negative is an
+	// error.
+	Users, Groups int
+	// Seed makes generation deterministic.
+	Seed int64
+	// TenantDomain is the primary domain (default DefaultTenantDomain). It is
+	// matched case-insensitively and stored lowercase.
+	TenantDomain string
+	// TenantID is the directory ID, a GUID; default derived from Seed.
+	TenantID string
+	// ClientID is the registered application's client ID (a GUID); default
+	// DefaultClientID.
+	ClientID string
+	// ClientSecret is the secret Value the application must present. Required.
+	ClientSecret string
+	// SecretID is the secret's ID (a GUID); default derived from Seed. A
+	// client presenting it instead of the Value gets AADSTS7000215, as in
+	// Entra.
+	SecretID string
+	// SecretExpired makes the correct secret fail with AADSTS7000222.
+	SecretExpired bool
+	// Roles are the application permissions granted with admin consent. Nil
+	// means DefaultRoles; an empty non-nil slice grants nothing (every Graph
+	// call then answers 403).
+	Roles []string
+	// Log receives one line per request (method, path, status, duration);
+	// nil is silent. Secrets and tokens are never logged.
+	Log io.Writer
+}
+
+var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+
+// withDefaults validates c and returns it with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Users < 0 || c.Users > MaxUsers {
+		errs = append(errs, fmt.Errorf("Users must be between 0 and %d, got %d", MaxUsers, c.Users))
+	}
+	if c.Groups < 0 || c.Groups > MaxGroups {
+		errs = append(errs, fmt.Errorf("Groups must be between 0 and %d, got %d", MaxGroups, c.Groups))
+	}
+	if c.TenantDomain == "" {
+		c.TenantDomain = DefaultTenantDomain
+	}
+	c.TenantDomain = strings.ToLower(c.TenantDomain)
+	if len(c.TenantDomain) > 253 || !domainRE.MatchString(c.TenantDomain) {
+		errs = append(errs, fmt.Errorf("TenantDomain %q is not a domain name like contoso.onmicrosoft.com", c.TenantDomain))
+	}
+	ids := newPRNG(c.Seed, "ids")
+	defTenant, defSecret := ids.guid(), ids.guid()
+	if c.TenantID == "" {
+		c.TenantID = defTenant
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.SecretID == "" {
+		c.SecretID = defSecret
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"TenantID", &c.TenantID}, {"ClientID", &c.ClientID}, {"SecretID", &c.SecretID}} {
+		if !isGUID(*f.v) {
+			errs = append(errs, fmt.Errorf("%s %q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", f.name, *f.v))
+		}
+		*f.v = strings.ToLower(*f.v)
+	}
+	switch {
+	case c.ClientSecret == "":
+		errs = append(errs, errors.New("ClientSecret is required"))
+	case strings.TrimSpace(c.ClientSecret) != c.ClientSecret:
+		errs = append(errs, errors.New("ClientSecret has leading or trailing whitespace"))
+	case strings.EqualFold(c.ClientSecret, c.SecretID):
+		errs = append(errs, errors.New("ClientSecret must be the secret Value, not equal to SecretID"))
+	}
+	if c.Roles == nil {
+		c.Roles = DefaultRoles()
+	} else {
+		c.Roles = append([]string{}, c.Roles...)
+	}
+	for _, r := range c.Roles {
+		if r == "" || strings.ContainsAny(r, " \t\r\n,") {
+			errs = append(errs, fmt.Errorf("role %q is not a permission name like User.Read.All", r))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("graphsim: invalid config: %w", err)
+	}
+	return c, nil
+}
+
+// orgName is the organization's display name derived from the domain
+// ("contoso.onmicrosoft.com" -> "Contoso").
+func orgName(domain string) string {
+	label, _, _ := strings.Cut(domain, ".")
+	if label == "" {
+		return domain
+	}
+	return strings.ToUpper(label[:1]) + label[1:]
+}
+
+// customDomain is the vanity mail domain of the organization
+// ("contoso.onmicrosoft.com" -> "contoso.com"); other domains are their own.
+func customDomain(domain string) string {
+	if label, ok := strings.CutSuffix(domain, ".onmicrosoft.com"); ok && !strings.Contains(label, ".") {
+		return label + ".com"
+	}
+	return domain
+}

@@ -1,0 +1,311 @@
+package graphsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sim is a running (or ready to run) simulated tenant. Its methods are safe
+// for concurrent use.
+type Sim struct {
+	cfg     Config
+	org     string // organization display name, e.g. "Contoso"
+	custom  string // vanity mail domain, e.g. contoso.com
+	spID    string // object ID of the app's service principal
+	signKey []byte // HMAC key for access tokens
+	pageKey []byte // HMAC key for $skiptoken values
+	logger  *log.Logger
+	// clockOffset shifts the simulated clock (nanoseconds), so tests can
+	// expire tokens without waiting.
+	clockOffset atomic.Int64
+
+	cur      atomic.Pointer[snapshot]
+	mutateMu sync.Mutex
+
+	rolesMu sync.RWMutex
+	roles   []string
+
+	requests atomic.Int64
+
+	srvMu  sync.Mutex
+	srv    *http.Server
+	ln     net.Listener
+	url    string
+	caPEM  []byte
+	closed bool
+}
+
+// New validates cfg and generates the tenant. It does not listen: call
+// Start.
+func New(cfg Config) (*Sim, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sim{
+		cfg:     cfg,
+		org:     orgName(cfg.TenantDomain),
+		custom:  customDomain(cfg.TenantDomain),
+		spID:    newPRNG(cfg.Seed, "service-principal").guid(),
+		signKey: make([]byte, 32),
+		pageKey: make([]byte, 32),
+		roles:   cfg.Roles,
+	}
+	if _, err := rand.Read(s.signKey); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(s.pageKey); err != nil {
+		return nil, err
+	}
+	if cfg.Log != nil {
+		s.logger = log.New(cfg.Log, "graphsim: ", log.LstdFlags|log.Lmicroseconds)
+	}
+	snap, err := newSnapshot(generate(cfg), 1)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: generated tenant is invalid (a bug): %w", err)
+	}
+	s.cur.Store(snap)
+	return s, nil
+}
+
+// Start listens on addr (for example "127.0.0.1:0") and serves HTTPS with a
+// certificate signed by a CA generated for this Sim (see CACertPEM). The
+// certificate is valid for 127.0.0.1, ::1 and localhost.
+func (s *Sim) Start(addr string) error {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.srv != nil || s.closed {
+		return errors.New("graphsim: Start called twice or after Close")
+	}
+	leaf, caPEM, err := newCertificates(s.now(), s.org)
+	if err != nil {
+		return fmt.Errorf("graphsim: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("graphsim: %w", err)
+	}
+	tcp := ln.Addr().(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.url = "https://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	s.caPEM = caPEM
+	s.ln = ln
+	errLog := log.New(io.Discard, "", 0)
+	if s.logger != nil {
+		errLog = s.logger
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          errLog,
+	}
+	srv := s.srv
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	return nil
+}
+
+// now is the simulated clock.
+func (s *Sim) now() time.Time { return time.Now().Add(time.Duration(s.clockOffset.Load())) }
+
+// URL is the base URL, "https://127.0.0.1:PORT" without a trailing slash;
+// empty before Start.
+func (s *Sim) URL() string {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return s.url
+}
+
+// AuthorityHost is what azidentity's authority host is set to: URL()+"/".
+func (s *Sim) AuthorityHost() string { return s.URL() + "/" }
+
+// GraphURL is the Graph base URL for msgraph-sdk-go: URL()+"/v1.0".
+func (s *Sim) GraphURL() string { return s.URL() + "/v1.0" }
+
+// CACertPEM is the PEM of the CA that signed the server certificate; nil
+// before Start.
+func (s *Sim) CACertPEM() []byte {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return append([]byte(nil), s.caPEM...)
+}
+
+// WriteCACert writes CACertPEM to path with mode 0644.
+func (s *Sim) WriteCACert(path string) error {
+	pem := s.CACertPEM()
+	if len(pem) == 0 {
+		return errors.New("graphsim: WriteCACert before Start")
+	}
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		return fmt.Errorf("graphsim: write CA certificate: %w", err)
+	}
+	// WriteFile keeps the mode of an existing file; make it 0644 anyway.
+	return os.Chmod(path, 0o644)
+}
+
+// Close stops the server, waiting up to five seconds for requests in
+// flight. Calling it again, or without Start, does nothing.
+func (s *Sim) Close() error {
+	s.srvMu.Lock()
+	srv := s.srv
+	s.closed = true
+	s.srvMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return srv.Close()
+	}
+	return nil
+}
+
+// Config returns the configuration in use, with defaults filled in.
+func (s *Sim) Config() Config {
+	c := s.cfg
+	c.Roles = s.Roles()
+	return c
+}
+
+// Tenant returns the current tenant. It is a snapshot that Mutate replaces
+// and never changes: do not modify it.
+func (s *Sim) Tenant() *Tenant { return s.cur.Load().tenant }
+
+// Mutate changes the tenant: fn receives a deep copy of the current
+// tenant, and the copy replaces the tenant when fn returns, atomically for
+// requests in flight. If the result is invalid (empty or duplicate IDs or
+// UPNs, duplicate members, unknown member types, a changed tenant ID or
+// domain) the tenant is left unchanged and the error says why.
+func (s *Sim) Mutate(fn func(t *Tenant)) error {
+	s.mutateMu.Lock()
+	defer s.mutateMu.Unlock()
+	cur := s.cur.Load()
+	t := cur.tenant.clone()
+	fn(t)
+	if t.ID != cur.tenant.ID || t.Domain != cur.tenant.Domain {
+		return errors.New("graphsim: Mutate: the tenant ID and domain cannot change")
+	}
+	snap, err := newSnapshot(t, cur.gen+1)
+	if err != nil {
+		return fmt.Errorf("graphsim: Mutate: %w", err)
+	}
+	s.cur.Store(snap)
+	return nil
+}
+
+// SetRoles replaces the application permissions granted to the app. Tokens
+// issued before keep the roles they were issued with, as in Entra.
+func (s *Sim) SetRoles(roles []string) {
+	s.rolesMu.Lock()
+	defer s.rolesMu.Unlock()
+	s.roles = append([]string{}, roles...)
+}
+
+// Roles returns the application permissions currently granted.
+func (s *Sim) Roles() []string {
+	s.rolesMu.RLock()
+	defer s.rolesMu.RUnlock()
+	return append([]string{}, s.roles...)
+}
+
+// Requests is the number of Graph requests (paths under /v1.0) served,
+// whatever their status; token and metadata requests are not counted.
+func (s *Sim) Requests() int64 { return s.requests.Load() }
+
+// statusRecorder remembers the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// ServeHTTP routes a request to the authority or Graph endpoints. It makes
+// Sim an http.Handler, so tests may also serve it with net/http/httptest.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.logger == nil {
+		s.route(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	s.route(rec, r)
+	// The query never holds a secret; form bodies (client secrets) and
+	// headers (tokens) are not logged.
+	target := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	s.logger.Printf("%s %s %d %s", r.Method, target, rec.status, time.Since(start).Round(time.Microsecond))
+}
+
+func (s *Sim) route(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if path == "/v1.0" || strings.HasPrefix(path, "/v1.0/") {
+		s.requests.Add(1)
+		s.serveGraph(w, r)
+		return
+	}
+	if path == "/common/discovery/instance" {
+		s.serveInstanceDiscovery(w, r)
+		return
+	}
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	if len(seg) == 4 {
+		switch strings.Join(seg[1:], "/") {
+		case "v2.0/.well-known/openid-configuration":
+			s.serveOpenIDConfig(w, r, seg[0])
+			return
+		case "oauth2/v2.0/token":
+			s.serveToken(w, r, seg[0])
+			return
+		case "discovery/v2.0/keys":
+			s.serveKeys(w, r, seg[0])
+			return
+		}
+	}
+	rid := randomGUID()
+	writeGraphError(w, r, rid, http.StatusNotFound, "UnknownError",
+		fmt.Sprintf("No HTTP resource was found that matches the request URI '%s'.", s.host(r)+r.URL.Path), s.now())
+}
+
+// host is the scheme and authority the client used
+// ("https://127.0.0.1:PORT"): links and the issuer point back to it.
+func (s *Sim) host(r *http.Request) string {
+	if r.Host == "" {
+		return s.URL()
+	}
+	if r.TLS == nil { // served by a plain-HTTP test server
+		return "http://" + r.Host
+	}
+	return "https://" + r.Host
+}
