@@ -293,6 +293,10 @@ func expectedRecipients(sim *graphsim.Sim) []recipientJSON {
 
 func TestEndToEndEmbeddedNATS(t *testing.T) {
 	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	// Before the daemon runs, the CLI says so and fails.
+	if out, errOut, code := f.cli("status"); code == 0 || !strings.Contains(errOut, "not running") {
+		t.Errorf("dirsync status without a daemon: exit %d, %q %q", code, out, errOut)
+	}
 	f.start()
 	runSyncScenario(t, f)
 
@@ -329,6 +333,35 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	}
 	defer b.Close()
 	assertStreamClean(t, b.JS)
+}
+
+// A mistake in a connector's config block is found by checking it against
+// the plugin's schema at start: the daemon refuses to start and names the
+// file, line and column, without echoing the secret.
+func TestConfigErrorNamesPosition(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(cfg), `client_secret_file = "./wrong-secret"`, "client_secret_file = \"./wrong-secret\"\n    tenent = \"typo\"", 1)
+	write(t, f.config, bad, 0o644)
+	line := 0
+	for i, l := range strings.Split(bad, "\n") {
+		if strings.Contains(l, "tenent") {
+			line = i + 1
+		}
+	}
+	cmd := exec.Command(filepath.Join(f.bin, "dirsyncd"), "--config", f.config)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("dirsyncd started with an unknown config key:\n%s", out)
+	}
+	want := fmt.Sprintf("%s:%d:5:", f.config, line)
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "tenent") {
+		t.Errorf("error does not name %s and the key:\n%s", want, out)
+	}
+	assertNoSecret(t, "config error", string(out))
 }
 
 // TestEndToEndExternalNATS runs the same sync against an existing NATS
@@ -445,9 +478,25 @@ func runSyncScenario(t *testing.T, f *fixture) {
 	}
 
 	assertNoSecret(t, "dirsyncd log", f.log.String())
-	if !strings.Contains(f.log.String(), "dirsync-azuread") {
-		t.Errorf("no plugin log line reached the daemon's log")
+	if !pluginLogged(f.log.String(), "sync started") {
+		t.Errorf("the plugin's \"sync started\" log line did not reach the daemon's zap log")
 	}
+}
+
+// pluginLogged reports whether the daemon's JSON log holds a line the
+// plugin logged, forwarded by go-plugin under the plugin binary's name.
+func pluginLogged(log, msg string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		var e struct {
+			Logger string `json:"logger"`
+			Msg    string `json:"msg"`
+			Plugin string `json:"plugin"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Logger == "dirsync-azuread" && e.Msg == msg && e.Plugin == "azuread" {
+			return true
+		}
+	}
+	return false
 }
 
 func assertNoSecret(t *testing.T, what, s string) {
