@@ -31,15 +31,15 @@ import (
 // Run starts the daemon for cfg and serves until ctx ends, then stops
 // cleanly. ready, if not nil, is called once everything is up.
 func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func()) error {
-	if err := os.MkdirAll(cfg.Daemon.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data directory %s: %w", cfg.Daemon.DataDir, err)
-	}
 	host := pluginhost.New(log)
 	specs, err := checkConnectors(ctx, cfg, host, log)
 	if err != nil {
 		return err
 	}
 
+	if err := os.MkdirAll(cfg.Daemon.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory %s: %w", cfg.Daemon.DataDir, err)
+	}
 	b, err := broker.Start(ctx, broker.Options{
 		Listen: cfg.NATS.Listen, DataDir: cfg.Daemon.DataDir, URL: cfg.NATS.URL,
 		CredsFile: cfg.NATS.CredsFile, NkeyFile: cfg.NATS.NkeyFile, CAFile: cfg.NATS.CAFile,
