@@ -671,7 +671,15 @@ type SyncRequest struct {
 	// Force a full read even when a cursor is given.
 	Full bool `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
 	// The job this sync serves, for logs and correlation.
-	JobId         string `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	JobId string `protobuf:"bytes,4,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Which groups to read, with their members: "unified", "security",
+	// "mail_security", "distribution". Empty means ["unified"].
+	//
+	//	unified:       groupTypes contains "Unified"
+	//	security:      securityEnabled, not mailEnabled, not Unified
+	//	mail_security: securityEnabled and mailEnabled, not Unified
+	//	distribution:  mailEnabled, not securityEnabled, not Unified
+	GroupTypes    []string `protobuf:"bytes,5,rep,name=group_types,json=groupTypes,proto3" json:"group_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -732,6 +740,13 @@ func (x *SyncRequest) GetJobId() string {
 		return x.JobId
 	}
 	return ""
+}
+
+func (x *SyncRequest) GetGroupTypes() []string {
+	if x != nil {
+		return x.GroupTypes
+	}
+	return nil
 }
 
 // SyncBatch is one bounded slice of the directory.
@@ -1328,12 +1343,14 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x16\n" +
 	"\x06remedy\x18\x04 \x01(\tR\x06remedy\x12\x12\n" +
-	"\x04code\x18\x05 \x01(\tR\x04code\"~\n" +
+	"\x04code\x18\x05 \x01(\tR\x04code\"\x9f\x01\n" +
 	"\vSyncRequest\x12,\n" +
 	"\x06config\x18\x01 \x01(\v2\x14.connector.v1.ConfigR\x06config\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
 	"\x04full\x18\x03 \x01(\bR\x04full\x12\x15\n" +
-	"\x06job_id\x18\x04 \x01(\tR\x05jobId\"\x9a\x02\n" +
+	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vgroup_types\x18\x05 \x03(\tR\n" +
+	"groupTypes\"\x9a\x02\n" +
 	"\tSyncBatch\x12(\n" +
 	"\x05users\x18\x01 \x03(\v2\x12.connector.v1.UserR\x05users\x12+\n" +
 	"\x06groups\x18\x02 \x03(\v2\x13.connector.v1.GroupR\x06groups\x12:\n" +
