@@ -41,6 +41,23 @@ type SyncState struct {
 	Summary *Summary `json:"summary,omitempty"`
 	// Cursor is set on COMPLETED: where the next incremental sync starts.
 	Cursor string `json:"cursor,omitempty"`
+	// Options are the one-time options the job was requested with (set on
+	// PENDING only).
+	Options *JobOptions `json:"options,omitempty"`
+}
+
+// JobOptions are one-time options of a job: they override the connector's
+// import block for that job only.
+type JobOptions struct {
+	// DryRun stops the job after PROCESSING: it applies nothing and
+	// reports the changes it would make.
+	DryRun bool `json:"dryRun,omitempty"`
+	// AllowMassRemoval lets the job remove more recipients than max_removals.
+	AllowMassRemoval  bool     `json:"allowMassRemoval,omitempty"`
+	Tags              []string `json:"tags,omitempty"`
+	TagMode           string   `json:"tagMode,omitempty"`
+	UpdateExisting    *bool    `json:"updateExisting,omitempty"`
+	ExcludeUnlicensed *bool    `json:"excludeUnlicensed,omitempty"`
 }
 
 // Summary counts what a job did.
@@ -51,15 +68,32 @@ type Summary struct {
 	SkippedMembers       int64 `json:"skippedMembers"`
 	// RejectedObjects counts objects the connector sent that failed the
 	// daemon's checks (e.g. an ID that cannot be a directory object ID).
-	RejectedObjects     int64 `json:"rejectedObjects"`
-	GraphRequests       int64 `json:"graphRequests"`
-	DirectoryEvents     int   `json:"directoryEvents"`
-	RecipientsCreated   int   `json:"recipientsCreated"`
-	RecipientsUpdated   int   `json:"recipientsUpdated"`
-	RecipientsRemoved   int   `json:"recipientsRemoved"`
-	RecipientsUnchanged int   `json:"recipientsUnchanged"`
-	// Recipients is the connector's recipient count after the job.
+	RejectedObjects   int64 `json:"rejectedObjects"`
+	GraphRequests     int64 `json:"graphRequests"`
+	DirectoryEvents   int   `json:"directoryEvents"`
+	RecipientsCreated int   `json:"recipientsCreated"`
+	RecipientsUpdated int   `json:"recipientsUpdated"`
+	// RecipientsRemoved counts recipients deleted (on_removed = "delete").
+	RecipientsRemoved   int `json:"recipientsRemoved"`
+	RecipientsArchived  int `json:"recipientsArchived"`
+	RecipientsRestored  int `json:"recipientsRestored"`
+	RecipientsUnchanged int `json:"recipientsUnchanged"`
+	// RecipientsKept counts recipients whose user no longer passes the
+	// policy but that stay active (on_removed = "keep").
+	RecipientsKept int `json:"recipientsKept"`
+	// Skipped counts directory users that are not recipients, by reason:
+	// no_email, disabled, guest, unlicensed, out_of_scope, duplicate_email.
+	Skipped map[string]int `json:"skipped,omitempty"`
+	// DuplicateEmails describes users sharing an email address: which one
+	// became the recipient and which were skipped (at most 100 entries).
+	DuplicateEmails []string `json:"duplicateEmails,omitempty"`
+	// Warnings are things an admin should look at, e.g. an include_groups
+	// entry that names no group.
+	Warnings []string `json:"warnings,omitempty"`
+	// Recipients is the connector's active recipient count after the job.
 	Recipients int `json:"recipients"`
+	// DryRun is true when the job applied nothing.
+	DryRun bool `json:"dryRun,omitempty"`
 	// DurationMS is the time from STARTED to the final state.
 	DurationMS int64 `json:"durationMs"`
 }
@@ -113,7 +147,8 @@ const MaxMembersPerEvent = 1000
 
 // Recipient statuses.
 const (
-	RecipientActive = "active"
+	RecipientActive   = "active"
+	RecipientArchived = "archived"
 )
 
 // Recipient is a phishing-simulation recipient: the import policy applied

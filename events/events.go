@@ -36,8 +36,15 @@ const (
 	TypeRecipientCreated = "io.dirsync.recipient.created.v1"
 	// TypeRecipientUpdated: a recipient's fields changed (data: RecipientChange).
 	TypeRecipientUpdated = "io.dirsync.recipient.updated.v1"
-	// TypeRecipientRemoved: a recipient left the list (data: RecipientChange).
+	// TypeRecipientRemoved: a recipient was deleted from the list (data:
+	// RecipientChange); under on_removed = "archive" it is archived instead.
 	TypeRecipientRemoved = "io.dirsync.recipient.removed.v1"
+	// TypeRecipientArchived: a recipient whose user left the directory or
+	// the policy is kept with status "archived" (data: RecipientChange).
+	TypeRecipientArchived = "io.dirsync.recipient.archived.v1"
+	// TypeRecipientRestored: an archived recipient's user is back; the
+	// recipient is active again with the same ID (data: RecipientChange).
+	TypeRecipientRestored = "io.dirsync.recipient.restored.v1"
 )
 
 // Types lists every event type, for schemas and documentation.
@@ -45,7 +52,7 @@ func Types() []string {
 	return []string{
 		TypeSyncState, TypeUserChanged, TypeUserRemoved, TypeGroupChanged,
 		TypeGroupRemoved, TypeGroupMembersChanged, TypeRecipientCreated,
-		TypeRecipientUpdated, TypeRecipientRemoved,
+		TypeRecipientUpdated, TypeRecipientRemoved, TypeRecipientArchived, TypeRecipientRestored,
 	}
 }
 

@@ -22,10 +22,13 @@ func samples() map[string]Event {
 	rec := Recipient{ID: "demo." + uid, Connector: "demo", ObjectID: uid, Email: "Zoe.Muller@contoso.com",
 		DisplayName: "Zoë Müller", GivenName: "Zoë", Surname: "Müller", Department: "Marketing", JobTitle: "Manager",
 		Groups: []string{"All Company", "Marketing Team"}, Tags: []string{}, Status: RecipientActive, UpdatedAt: at}
+	archived := rec
+	archived.Status = RecipientArchived
 	return map[string]Event{
 		"sync_state_completed": New(TypeSyncState, SyncSubject("demo", job), "demo", job, 5, at, SyncState{
 			JobID: job, Connector: "demo", State: StateCompleted, RequestedBy: "cli",
-			Summary: &Summary{UsersRetrieved: 250, GroupsRetrieved: 11, Recipients: 230, RecipientsCreated: 230, DurationMS: 1234},
+			Summary: &Summary{UsersRetrieved: 250, GroupsRetrieved: 11, Recipients: 230, RecipientsCreated: 230, DurationMS: 1234,
+				Skipped: map[string]int{"no_email": 12, "disabled": 8}},
 		}),
 		"user_changed": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
 			ID: uid, UserPrincipalName: "zoe.muller@contoso.onmicrosoft.com", Mail: "Zoe.Muller@contoso.com",
@@ -39,6 +42,14 @@ func samples() map[string]Event {
 			RecipientChange{Recipient: rec, Reason: "user has a mail address"}),
 		"recipient_updated": New(TypeRecipientUpdated, RecipientSubject("demo", uid), "demo", job, 0, at,
 			RecipientChange{Recipient: rec, Changed: []string{"department"}, Reason: "user has a mail address"}),
+		"recipient_archived": New(TypeRecipientArchived, RecipientSubject("demo", uid), "demo", job, 0, at,
+			RecipientChange{Recipient: archived, Changed: []string{"status"}, Reason: "user is no longer in the directory"}),
+		"recipient_restored": New(TypeRecipientRestored, RecipientSubject("demo", uid), "demo", job, 0, at,
+			RecipientChange{Recipient: rec, Changed: []string{"status"}, Reason: "user is back in the directory"}),
+		"sync_state_pending_with_options": New(TypeSyncState, SyncSubject("demo", job), "demo", job, 0, at, SyncState{
+			JobID: job, Connector: "demo", State: StatePending, RequestedBy: "cli",
+			Options: &JobOptions{DryRun: true, Tags: []string{"q4-campaign"}, TagMode: "replace"},
+		}),
 		"recipient_removed": New(TypeRecipientRemoved, RecipientSubject("demo", uid), "demo", job, 0, at,
 			RecipientChange{Recipient: rec, Reason: "user is no longer in the directory"}),
 	}
