@@ -47,9 +47,44 @@ type Job struct {
 	RequestedAt time.Time       `json:"requestedAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
 	FinishedAt  *time.Time      `json:"finishedAt,omitempty"`
-	Reason      string          `json:"reason,omitempty"`
-	Summary     *events.Summary `json:"summary,omitempty"`
-	History     []StateChange   `json:"history"`
+	Reason      string             `json:"reason,omitempty"`
+	Summary     *events.Summary    `json:"summary,omitempty"`
+	Options     *events.JobOptions `json:"options,omitempty"`
+	History     []StateChange      `json:"history"`
+}
+
+// DryRun reports whether the job was requested to apply nothing.
+func (j *Job) DryRun() bool { return j.Options != nil && j.Options.DryRun }
+
+// Change is one recipient event, as a job's change list and a
+// recipient's history show it.
+type Change struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	JobID       string    `json:"jobId"`
+	Kind        string    `json:"kind"` // created, updated, archived, restored, removed
+	RecipientID string    `json:"recipientId"`
+	ObjectID    string    `json:"objectId"`
+	Email       string    `json:"email"`
+	Changed     []string  `json:"changed,omitempty"`
+	Reason      string    `json:"reason"`
+}
+
+// ChangeKind names a recipient event type as a change kind.
+func ChangeKind(eventType string) string {
+	switch eventType {
+	case events.TypeRecipientCreated:
+		return "created"
+	case events.TypeRecipientUpdated:
+		return "updated"
+	case events.TypeRecipientArchived:
+		return "archived"
+	case events.TypeRecipientRestored:
+		return "restored"
+	case events.TypeRecipientRemoved:
+		return "removed"
+	}
+	return ""
 }
 
 // SyncStatus is the read model of one connector's sync status.
@@ -65,7 +100,9 @@ type SyncStatus struct {
 	// LastSyncAt is the time of the last COMPLETED job: "last sync date".
 	LastSyncAt      *time.Time `json:"lastSyncAt,omitempty"`
 	LastCompletedID string     `json:"lastCompletedJob,omitempty"`
-	Recipients      int        `json:"recipients"`
+	// Recipients counts active recipients, Archived archived ones.
+	Recipients int `json:"recipients"`
+	Archived   int `json:"archived"`
 	Users           int        `json:"users"`
 	Groups          int        `json:"groups"`
 }
@@ -89,6 +126,10 @@ type State struct {
 	Status     map[string]*SyncStatus
 	// Cursors maps connector → cursor of its last COMPLETED job.
 	Cursors map[string]string
+	// JobChanges maps a sync ID to the recipient changes it made.
+	JobChanges map[string][]Change
+	// History maps a recipient ID to every change that touched it.
+	History map[string][]Change
 	// LastSeq is the stream sequence of the last event applied.
 	LastSeq uint64
 	// Malformed counts events that could not be applied.
@@ -103,6 +144,8 @@ func NewState() *State {
 		Jobs:        map[string]*Job{},
 		Status:      map[string]*SyncStatus{},
 		Cursors:     map[string]string{},
+		JobChanges:  map[string][]Change{},
+		History:     map[string][]Change{},
 	}
 }
 
@@ -237,7 +280,8 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 			delete(d.Members, m.GroupID)
 		}
 		return []Key{{BucketGroups, connector + "." + m.GroupID}}, nil
-	case events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientRemoved:
+	case events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientRemoved,
+		events.TypeRecipientArchived, events.TypeRecipientRestored:
 		var c events.RecipientChange
 		if err := e.DecodeData(&c); err != nil {
 			return nil, err
@@ -250,6 +294,12 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 			delete(s.recipients(connector), r.ObjectID)
 		} else {
 			s.recipients(connector)[r.ObjectID] = r
+		}
+		ch := Change{Seq: e.Seq, Time: e.Time, JobID: e.JobID, Kind: ChangeKind(e.Type), RecipientID: r.ID,
+			ObjectID: r.ObjectID, Email: r.Email, Changed: c.Changed, Reason: c.Reason}
+		s.History[r.ID] = append(s.History[r.ID], ch)
+		if e.JobID != "" {
+			s.JobChanges[e.JobID] = append(s.JobChanges[e.JobID], ch)
 		}
 		return []Key{{BucketRecipients, RecipientKey(connector, r.ObjectID)}, {BucketSync, connector}}, nil
 	default:
@@ -265,6 +315,10 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 	if !ok {
 		j = &Job{ID: d.JobID, Connector: d.Connector, RequestedAt: e.Time, Full: d.Full, RequestedBy: d.RequestedBy}
 		s.Jobs[d.JobID] = j
+	}
+	if d.Options != nil {
+		o := *d.Options
+		j.Options = &o
 	}
 	if events.Final(j.State) {
 		// A final job never changes again; a late duplicate is ignored.
@@ -288,7 +342,7 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 		if st.CurrentJob == j.ID {
 			st.CurrentJob, st.CurrentState = "", ""
 		}
-		if d.State == events.StateCompleted {
+		if d.State == events.StateCompleted && !j.DryRun() {
 			st.LastSyncAt = &t
 			st.LastCompletedID = j.ID
 			s.Cursors[d.Connector] = d.Cursor
@@ -355,7 +409,13 @@ func (s *State) SyncStatus(connector string) SyncStatus {
 	if p, ok := s.Status[connector]; ok {
 		st = *p
 	}
-	st.Recipients = len(s.Recipients[connector])
+	for _, r := range s.Recipients[connector] {
+		if r.Status == events.RecipientArchived {
+			st.Archived++
+		} else {
+			st.Recipients++
+		}
+	}
 	if d := s.Directories[connector]; d != nil {
 		st.Users, st.Groups = len(d.Users), len(d.Groups)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -15,7 +16,7 @@ import (
 // the events that bring the state in line: directory facts first, then
 // recipient decisions, each sorted by object ID so the same input always
 // yields the same events with the same IDs.
-func plan(s *projections.State, connector, jobID string, spec Spec, snap *snapshot, now time.Time, sum *events.Summary) []events.Event {
+func plan(s *projections.State, connector, jobID string, spec Spec, opts *events.JobOptions, snap *snapshot, now time.Time, sum *events.Summary) []events.Event {
 	old := s.Directories[connector]
 	if old == nil {
 		old = &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
@@ -62,38 +63,57 @@ func plan(s *projections.State, connector, jobID string, spec Spec, snap *snapsh
 	}
 	sum.DirectoryEvents = len(evs)
 
-	want := spec.Policy.Decide(connector, nd)
+	pol := spec.Policy.With(opts)
+	out := pol.Decide(connector, nd, s.Recipients[connector])
+	sum.Skipped, sum.DuplicateEmails, sum.Warnings = out.SkipCounts(), out.Duplicates, out.Warnings
 	have := s.Recipients[connector]
-	for _, id := range sortedKeys(want) {
-		d := want[id]
-		r := d.Recipient
+	rec := func(typ, id string, r events.Recipient, changed []string, reason string) {
 		r.UpdatedAt = now.UTC()
+		ev(typ, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Changed: changed, Reason: reason})
+	}
+	for _, id := range sortedKeys(out.Wanted) {
+		w := out.Wanted[id]
 		cur, ok := have[id]
-		if !ok {
-			ev(events.TypeRecipientCreated, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Reason: d.Reason})
+		switch {
+		case !ok:
+			rec(events.TypeRecipientCreated, id, pol.Merge(w.Recipient, nil), nil, w.Reason)
 			sum.RecipientsCreated++
-			continue
+		case cur.Status == events.RecipientArchived:
+			r := pol.Merge(w.Recipient, &cur)
+			rec(events.TypeRecipientRestored, id, r, recipientChanges(cur, r), "user passes the import policy again")
+			sum.RecipientsRestored++
+		default:
+			r := pol.Merge(w.Recipient, &cur)
+			changed := recipientChanges(cur, r)
+			if len(changed) == 0 {
+				sum.RecipientsUnchanged++
+				continue
+			}
+			rec(events.TypeRecipientUpdated, id, r, changed, w.Reason)
+			sum.RecipientsUpdated++
 		}
-		changed := recipientChanges(cur, r)
-		if len(changed) == 0 {
-			sum.RecipientsUnchanged++
-			continue
-		}
-		ev(events.TypeRecipientUpdated, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Changed: changed, Reason: d.Reason})
-		sum.RecipientsUpdated++
 	}
 	for _, id := range sortedKeys(have) {
-		if _, ok := want[id]; ok {
+		cur := have[id]
+		if _, ok := out.Wanted[id]; ok || cur.Status == events.RecipientArchived {
 			continue
 		}
-		reason := "user no longer passes the import policy"
-		if _, ok := nd.Users[id]; !ok {
-			reason = "user is no longer in the directory"
+		reason := "user is no longer in the directory"
+		if why, ok := out.Skipped[id]; ok {
+			reason = "user no longer passes the import policy: " + skipText(why)
 		}
-		r := have[id]
-		r.UpdatedAt = now.UTC()
-		ev(events.TypeRecipientRemoved, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Reason: reason})
-		sum.RecipientsRemoved++
+		switch pol.OnRemoved {
+		case policy.OnRemovedKeep:
+			sum.RecipientsKept++
+		case policy.OnRemovedDelete:
+			rec(events.TypeRecipientRemoved, id, cur, nil, reason)
+			sum.RecipientsRemoved++
+		default:
+			r := cur
+			r.Status = events.RecipientArchived
+			rec(events.TypeRecipientArchived, id, r, []string{"status"}, reason)
+			sum.RecipientsArchived++
+		}
 	}
 	return evs
 }
@@ -223,6 +243,25 @@ func recipientChanges(a, b events.Recipient) []string {
 	add("tags", slices.Equal(a.Tags, b.Tags))
 	add("status", a.Status == b.Status)
 	return c
+}
+
+// skipText explains a skip reason to an admin.
+func skipText(reason string) string {
+	switch reason {
+	case policy.SkipNoEmail:
+		return "no email address"
+	case policy.SkipDisabled:
+		return "account disabled (include_disabled = false)"
+	case policy.SkipGuest:
+		return "guest account (include_guests = false)"
+	case policy.SkipUnlicensed:
+		return "no license assigned (exclude_unlicensed = true)"
+	case policy.SkipOutOfScope:
+		return "out of the import scope (groups, domains or excluded users)"
+	case policy.SkipDuplicateEmail:
+		return "another user has the same email address"
+	}
+	return reason
 }
 
 func removalReason(u *connectorv1.User) string {

@@ -39,6 +39,8 @@ func (r *Runner) run(j *job) {
 		switch {
 		case errors.As(context.Cause(ctx), &super):
 			state, reason = events.StateCanceled, super.Error()
+		case errors.Is(context.Cause(ctx), errCanceledByOperator):
+			state, reason = events.StateCanceled, errCanceledByOperator.Error()
 		case r.baseCtx.Err() != nil:
 			reason = fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again", j.currentState())
 		default:
@@ -71,7 +73,9 @@ func (r *Runner) run(j *job) {
 	}
 	snap := newSnapshot()
 	snap.full = j.req.Full || cursor == ""
-	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: j.req.Full || cursor == "", JobId: j.id},
+	pol := spec.Policy.With(j.req.Options)
+	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: j.req.Full || cursor == "",
+		JobId: j.id, GroupTypes: pol.ReadGroupTypes()},
 		func(b *connectorv1.SyncBatch) error {
 			snap.add(b, sum)
 			if p := b.GetProgress(); p != nil {
@@ -104,11 +108,46 @@ func (r *Runner) run(j *job) {
 		return
 	}
 	var evs []events.Event
+	active := 0
 	r.proj.View(func(s *projections.State) {
-		evs = plan(s, j.connector, j.id, spec, snap, r.now(), sum)
+		evs = plan(s, j.connector, j.id, spec, j.req.Options, snap, r.now(), sum)
+		for _, rc := range s.Recipients[j.connector] {
+			if rc.Status == events.RecipientActive {
+				active++
+			}
+		}
 	})
 	if err := ctx.Err(); err != nil {
 		finish(err)
+		return
+	}
+	opts := j.req.Options
+	if opts == nil {
+		opts = &events.JobOptions{}
+	}
+	limit := spec.MaxRemovals
+	if limit == nil {
+		limit = defaultLimit{}
+	}
+	removals := sum.RecipientsArchived + sum.RecipientsRemoved
+	if !opts.AllowMassRemoval && limit.Exceeded(removals, active) {
+		guard := fmt.Sprintf("this sync would remove %d of %d recipients, more than max_removals allows (%s); nothing was changed. "+
+			"If the directory really lost them, run `dirsync sync %s --allow-mass-removal`; otherwise check the import policy and the connector's permissions",
+			removals, active, limit, j.connector)
+		if !opts.DryRun {
+			finish(errors.New(guard))
+			return
+		}
+		sum.Warnings = append(sum.Warnings, "a run without --dry-run would stop: "+guard)
+	}
+	if opts.DryRun {
+		r.keepDryRun(j.id, changesOf(evs))
+		sum.DryRun = true
+		sum.DurationMS = r.now().Sub(started).Milliseconds()
+		sum.Recipients = active
+		if err := r.record(ctx, j, events.StateCompleted, "", sum, ""); err != nil {
+			finish(err)
+		}
 		return
 	}
 
@@ -139,7 +178,7 @@ func (r *Runner) run(j *job) {
 		finish(err)
 		return
 	}
-	r.proj.View(func(s *projections.State) { sum.Recipients = len(s.Recipients[j.connector]) })
+	r.proj.View(func(s *projections.State) { sum.Recipients = s.SyncStatus(j.connector).Recipients })
 	sum.DurationMS = r.now().Sub(started).Milliseconds()
 	if err := r.record(sctx, j, events.StateCompleted, "", sum, snap.cursor); err != nil {
 		finish(err)
@@ -148,6 +187,22 @@ func (r *Runner) run(j *job) {
 	log.Info("sync completed", zap.Int("events", len(evs)), zap.Int("created", sum.RecipientsCreated),
 		zap.Int("updated", sum.RecipientsUpdated), zap.Int("removed", sum.RecipientsRemoved),
 		zap.Int64("duration_ms", sum.DurationMS))
+}
+
+// changesOf lists the recipient changes among planned events, as a job's
+// change list shows them.
+func changesOf(evs []events.Event) []projections.Change {
+	var out []projections.Change
+	for _, e := range evs {
+		kind := projections.ChangeKind(e.Type)
+		if kind == "" {
+			continue
+		}
+		c, _ := e.Data.(events.RecipientChange)
+		out = append(out, projections.Change{Time: e.Time, JobID: e.JobID, Kind: kind, RecipientID: c.Recipient.ID,
+			ObjectID: c.Recipient.ObjectID, Email: c.Recipient.Email, Changed: c.Changed, Reason: c.Reason})
+	}
+	return out
 }
 
 func (j *job) currentState() string {

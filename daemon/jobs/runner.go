@@ -34,7 +34,23 @@ type Spec struct {
 	Name   string
 	Config *connectorv1.Config
 	Policy policy.Policy
+	// MaxRemovals guards against a sync that would remove a large part of
+	// the list; nil means the default rule (more than both 50 and 20%).
+	MaxRemovals RemovalLimit
 }
+
+// RemovalLimit says whether removing some of a connector's recipients is
+// too many (config.Limit implements it).
+type RemovalLimit interface {
+	Exceeded(removals, total int) bool
+	String() string
+}
+
+// defaultLimit is max_removals when plugins.hcl does not set it.
+type defaultLimit struct{}
+
+func (defaultLimit) Exceeded(removals, total int) bool { return removals > 50 && removals*100 > 20*total }
+func (defaultLimit) String() string                    { return "default (more than 50 and more than 20%)" }
 
 // Request says how a job was asked for.
 type Request struct {
@@ -42,6 +58,8 @@ type Request struct {
 	Full bool
 	// RequestedBy is "cli", "api" or "schedule".
 	RequestedBy string
+	// Options are one-time options for this job only.
+	Options *events.JobOptions
 }
 
 // Progress is the live progress of a running job (not recorded as events:
@@ -72,6 +90,8 @@ type Runner struct {
 	mu       sync.Mutex
 	specs    map[string]Spec
 	lanes    map[string]*lane
+	dryRuns  map[string][]projections.Change
+	dryOrder []string
 	stopping bool
 	baseCtx  context.Context
 	stop     context.CancelFunc
@@ -103,7 +123,7 @@ func (j *job) setState(s string) {
 // New returns a runner for the given connectors. Call Start to begin.
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
-		specs: map[string]Spec{}, lanes: map[string]*lane{}}
+		specs: map[string]Spec{}, lanes: map[string]*lane{}, dryRuns: map[string][]projections.Change{}}
 	for _, s := range specs {
 		r.specs[s.Name] = s
 	}
@@ -164,6 +184,60 @@ func (r *Runner) Progress(jobID string) (Progress, bool) {
 		}
 	}
 	return Progress{}, false
+}
+
+// errCanceledByOperator is the cancel cause of `dirsync jobs cancel`.
+var errCanceledByOperator = errors.New("canceled by the operator")
+
+// ErrNotCancelable is returned for a job that is final or already SAVING.
+var ErrNotCancelable = errors.New("job cannot be canceled")
+
+// ErrUnknownJob is returned for a sync ID that names no queued or running job.
+var ErrUnknownJob = errors.New("no such job")
+
+// Cancel cancels a queued job, or a running one that has not reached
+// SAVING. A job in SAVING finishes: its events must all land.
+func (r *Runner) Cancel(ctx context.Context, jobID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lanes {
+		for i, j := range l.queue {
+			if j.id == jobID {
+				l.queue = append(l.queue[:i], l.queue[i+1:]...)
+				return r.record(ctx, j, events.StateCanceled, errCanceledByOperator.Error(), nil, "")
+			}
+		}
+		if cur := l.current; cur != nil && cur.id == jobID {
+			cur.mu.Lock()
+			defer cur.mu.Unlock()
+			if cur.cancel == nil || cur.state == events.StateSaving {
+				return fmt.Errorf("%w: job %s is %s; it finishes on its own in moments", ErrNotCancelable, jobID, cur.state)
+			}
+			cur.cancel(errCanceledByOperator)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q queued or running (a finished job cannot be canceled)", ErrUnknownJob, jobID)
+}
+
+// DryRunChanges returns the changes a dry-run job would have made (kept
+// in memory for the last 20 dry runs).
+func (r *Runner) DryRunChanges(jobID string) ([]projections.Change, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.dryRuns[jobID]
+	return c, ok
+}
+
+func (r *Runner) keepDryRun(jobID string, changes []projections.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dryRuns[jobID] = changes
+	r.dryOrder = append(r.dryOrder, jobID)
+	for len(r.dryOrder) > 20 {
+		delete(r.dryRuns, r.dryOrder[0])
+		r.dryOrder = r.dryOrder[1:]
+	}
 }
 
 // errSuperseded is the cancel cause of a job replaced by a newer request.
@@ -255,9 +329,12 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 			part = i
 		}
 	}
-	e := events.New(events.TypeSyncState, events.SyncSubject(j.connector, j.id), j.connector, j.id, part, r.now(),
-		events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: j.req.Full,
-			RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor})
+	d := events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: j.req.Full,
+		RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor}
+	if state == events.StatePending {
+		d.Options = j.req.Options
+	}
+	e := events.New(events.TypeSyncState, events.SyncSubject(j.connector, j.id), j.connector, j.id, part, r.now(), d)
 	seq, err := r.store.Append(ctx, []events.Event{e})
 	if err != nil {
 		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/projections"
@@ -112,7 +113,7 @@ func startEnv(t *testing.T, d *dir) *env {
 	go func() { e.done <- proj.Run(pctx) }()
 	<-proj.Ready()
 	launch := func(context.Context, string) (connector.Connector, func(), error) { return d, func() {}, nil }
-	e.runner = New(st, proj, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}}}, log)
+	e.runner = New(st, proj, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
 	if err := e.runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -214,14 +215,14 @@ func TestSyncLifecycleAndChanges(t *testing.T) {
 		t.Fatalf("third sync %s: %s", j3.State, j3.Reason)
 	}
 	rs = e.recipients()
-	if _, ok := rs["u2"]; ok {
-		t.Error("bob is still a recipient after leaving")
+	if rs["u2"].Status != events.RecipientArchived {
+		t.Errorf("bob after leaving: %+v, want archived (the default on_removed)", rs["u2"])
 	}
 	if rs["u1"].Department != "Marketing" || len(rs["u1"].Groups) != 0 || !slices.Equal(rs["u3"].Groups, []string{"Sales Team"}) {
 		t.Errorf("recipients after changes = %+v", rs)
 	}
-	if s := j3.Summary; s.RecipientsCreated != 1 || s.RecipientsUpdated != 1 || s.RecipientsRemoved != 1 {
-		t.Errorf("summary = %+v, want 1 created, 1 updated, 1 removed", s)
+	if s := j3.Summary; s.RecipientsCreated != 1 || s.RecipientsUpdated != 1 || s.RecipientsArchived != 1 {
+		t.Errorf("summary = %+v, want 1 created, 1 updated, 1 archived", s)
 	}
 	assertRebuildEqualsLive(t, e)
 }
@@ -240,7 +241,7 @@ func TestFailedSyncChangesNothing(t *testing.T) {
 	if j.State != events.StateFailed || j.Reason == "" {
 		t.Fatalf("state %s reason %q, want FAILED with a reason", j.State, j.Reason)
 	}
-	if rs := e.recipients(); len(rs) != 1 {
+	if rs := e.recipients(); len(rs) != 1 || rs["u1"].Status != events.RecipientActive {
 		t.Errorf("a failed sync changed recipients: %v", rs)
 	}
 }

@@ -1,65 +1,328 @@
-// Package policy decides who becomes a recipient: the import policy applied
-// to a connector's directory. It is a pure function of the directory, so
-// the same directory always yields the same recipients.
+// Package policy decides who becomes a recipient: a connector's import
+// policy applied to its directory. Decide is a pure function of the
+// directory, the policy and the current recipients, so the same input
+// always yields the same recipients, and a changed policy applies to the
+// whole directory at the next sync even where the directory did not change.
 package policy
 
 import (
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
 
-// Policy is a connector's import policy. The zero value is the default:
-// every user with a mail address becomes a recipient, carrying the display
-// names of the synced groups it belongs to.
-type Policy struct{}
+// Values of the policy's enumerations.
+const (
+	EmailFromMail = "mail"
+	EmailFromUPN  = "userPrincipalName"
 
-// Decision is one recipient the policy wants, and why.
-type Decision struct {
+	TagModeAppend  = "append"
+	TagModeReplace = "replace"
+
+	OnRemovedArchive = "archive"
+	OnRemovedDelete  = "delete"
+	OnRemovedKeep    = "keep"
+)
+
+// Reasons a directory user is not a recipient, as job summaries count them.
+const (
+	SkipNoEmail        = "no_email"
+	SkipDisabled       = "disabled"
+	SkipGuest          = "guest"
+	SkipUnlicensed     = "unlicensed"
+	SkipOutOfScope     = "out_of_scope"
+	SkipDuplicateEmail = "duplicate_email"
+)
+
+// Policy is a connector's import policy: the import {} block of
+// plugins.hcl with one-time options laid over it. Default returns the
+// documented defaults.
+type Policy struct {
+	// EmailFrom is the user attribute that becomes the recipient's email.
+	EmailFrom         string
+	ExcludeUnlicensed bool
+	IncludeDisabled   bool
+	IncludeGuests     bool
+	// GroupTypes selects the groups that are synced and shown on recipients.
+	GroupTypes []string
+	// Scopes. Groups are display names (case-insensitive) or object IDs;
+	// users are emails (case-insensitive) or object IDs. Exclusions win.
+	IncludeGroups, ExcludeGroups   []string
+	IncludeDomains, ExcludeDomains []string
+	ExcludeUsers                   []string
+	Tags                           []string
+	TagMode                        string
+	// UpdateExisting false: an existing recipient keeps its fields and tags.
+	UpdateExisting bool
+	OnRemoved      string
+}
+
+// Default is the policy of a connector without an import block.
+func Default() Policy {
+	return Policy{EmailFrom: EmailFromMail, GroupTypes: []string{connector.GroupUnified},
+		TagMode: TagModeAppend, UpdateExisting: true, OnRemoved: OnRemovedArchive}
+}
+
+// With returns the policy with a job's one-time options laid over it.
+func (p Policy) With(o *events.JobOptions) Policy {
+	if o == nil {
+		return p
+	}
+	if len(o.Tags) > 0 {
+		p.Tags = slices.Clone(o.Tags)
+	}
+	if o.TagMode != "" {
+		p.TagMode = o.TagMode
+	}
+	if o.UpdateExisting != nil {
+		p.UpdateExisting = *o.UpdateExisting
+	}
+	if o.ExcludeUnlicensed != nil {
+		p.ExcludeUnlicensed = *o.ExcludeUnlicensed
+	}
+	return p
+}
+
+// ReadGroupTypes is what the connector must read: the synced group kinds,
+// or every kind when group scopes are set, since a scope may name a group
+// of a kind that is not shown on recipients.
+func (p Policy) ReadGroupTypes() []string {
+	if len(p.IncludeGroups) > 0 || len(p.ExcludeGroups) > 0 {
+		return connector.GroupKinds()
+	}
+	return slices.Clone(p.GroupTypes)
+}
+
+// Want is one recipient the policy wants, and why.
+type Want struct {
+	// Recipient carries the directory's fields and the policy's tags;
+	// Status, UpdatedAt and tags merged with an existing recipient are
+	// left to the caller (see Merge).
 	Recipient events.Recipient
 	Reason    string
 }
 
-// Decide returns the recipients a connector's directory yields, keyed by
-// directory object ID. Recipient.UpdatedAt is left zero for the caller.
-func (p Policy) Decide(connector string, d *projections.Directory) map[string]Decision {
-	groupsOf := map[string][]string{}
-	for gid, members := range d.Members {
-		g, ok := d.Groups[gid]
-		if !ok {
-			continue
-		}
-		for uid := range members {
-			groupsOf[uid] = append(groupsOf[uid], g.DisplayName)
-		}
+// Outcome is the policy applied to a directory.
+type Outcome struct {
+	// Wanted maps object ID to the recipient the policy wants.
+	Wanted map[string]Want
+	// Skipped maps object ID to the reason a user is not a recipient.
+	Skipped map[string]string
+	// Duplicates describes each email shared by several users.
+	Duplicates []string
+	// Warnings are scope entries that match nothing, and the like.
+	Warnings []string
+}
+
+// SkipCounts counts Skipped by reason.
+func (o Outcome) SkipCounts() map[string]int {
+	m := map[string]int{}
+	for _, r := range o.Skipped {
+		m[r]++
 	}
-	out := make(map[string]Decision, len(d.Users))
+	return m
+}
+
+// Decide applies the policy to a connector's directory. current is the
+// connector's recipients now, keyed by object ID: when users share an
+// email, the one that already is the recipient stays it.
+func (p Policy) Decide(connectorName string, d *projections.Directory, current map[string]events.Recipient) Outcome {
+	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}}
+	shown, scope := p.groups(d, &out)
+
+	byEmail := map[string][]string{}
 	for id, u := range d.Users {
-		if u.Mail == "" {
+		email := u.Mail
+		if p.EmailFrom == EmailFromUPN {
+			email = u.UserPrincipalName
+		}
+		email = strings.TrimSpace(email)
+		if reason := p.skip(id, u, email, scope); reason != "" {
+			out.Skipped[id] = reason
 			continue
 		}
-		groups := groupsOf[id]
+		groups := shown[id]
 		sort.Strings(groups)
 		if groups == nil {
 			groups = []string{}
 		}
-		out[id] = Decision{
+		tags := slices.Clone(p.Tags)
+		if tags == nil {
+			tags = []string{}
+		}
+		out.Wanted[id] = Want{
 			Recipient: events.Recipient{
-				ID:          connector + "." + id,
-				Connector:   connector,
-				ObjectID:    id,
-				Email:       u.Mail,
-				DisplayName: u.DisplayName,
-				GivenName:   u.GivenName,
-				Surname:     u.Surname,
-				Department:  u.Department,
-				JobTitle:    u.JobTitle,
-				Groups:      groups,
-				Tags:        []string{},
-				Status:      events.RecipientActive,
+				ID: RecipientID(connectorName, id), Connector: connectorName, ObjectID: id,
+				Email: email, DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname,
+				Department: u.Department, JobTitle: u.JobTitle, Groups: groups, Tags: tags,
+				Status: events.RecipientActive,
 			},
-			Reason: "user has a mail address",
+			Reason: "user passes the import policy",
+		}
+		key := strings.ToLower(email)
+		byEmail[key] = append(byEmail[key], id)
+	}
+
+	// One recipient per email: the current holder of the email if any,
+	// else the lowest object ID.
+	keys := make([]string, 0, len(byEmail))
+	for k, ids := range byEmail {
+		if len(ids) > 1 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ids := byEmail[k]
+		sort.Strings(ids)
+		keep := ids[0]
+		for _, id := range ids {
+			if r, ok := current[id]; ok && r.Status == events.RecipientActive && strings.EqualFold(r.Email, k) {
+				keep = id
+				break
+			}
+		}
+		var dropped []string
+		for _, id := range ids {
+			if id != keep {
+				delete(out.Wanted, id)
+				out.Skipped[id] = SkipDuplicateEmail
+				dropped = append(dropped, id)
+			}
+		}
+		if len(out.Duplicates) < 100 {
+			out.Duplicates = append(out.Duplicates, fmt.Sprintf("%s: user %s is the recipient; skipped %s",
+				k, keep, strings.Join(dropped, ", ")))
+		}
+	}
+	return out
+}
+
+// RecipientID is the stable ID of a connector's recipient for a user.
+func RecipientID(connectorName, objectID string) string { return connectorName + "." + objectID }
+
+// skip returns why a user is not a recipient, or "".
+func (p Policy) skip(id string, u events.User, email string, scope map[string]bool) string {
+	if email == "" || !strings.Contains(email, "@") {
+		return SkipNoEmail
+	}
+	if !u.AccountEnabled && !p.IncludeDisabled {
+		return SkipDisabled
+	}
+	if (strings.EqualFold(u.UserType, "Guest") || strings.Contains(strings.ToUpper(u.UserPrincipalName), "#EXT#")) && !p.IncludeGuests {
+		return SkipGuest
+	}
+	if p.ExcludeUnlicensed && u.AssignedLicenseCount == 0 {
+		return SkipUnlicensed
+	}
+	lower := strings.ToLower(email)
+	for _, x := range p.ExcludeUsers {
+		if x == id || strings.EqualFold(x, email) {
+			return SkipOutOfScope
+		}
+	}
+	domain := lower[strings.LastIndex(lower, "@")+1:]
+	if slices.Contains(p.ExcludeDomains, domain) {
+		return SkipOutOfScope
+	}
+	if len(p.IncludeDomains) > 0 && !slices.Contains(p.IncludeDomains, domain) {
+		return SkipOutOfScope
+	}
+	if scope != nil && !scope[id] {
+		return SkipOutOfScope
+	}
+	return ""
+}
+
+// groups returns, per user, the display names of the synced groups it is
+// a member of, and the group scope: nil when no group scope is set, else
+// true for users in an included group (or every user when only exclusions
+// are set) and false for users in an excluded group.
+func (p Policy) groups(d *projections.Directory, out *Outcome) (map[string][]string, map[string]bool) {
+	shown := map[string][]string{}
+	for gid, members := range d.Members {
+		g, ok := d.Groups[gid]
+		if !ok || !slices.Contains(p.GroupTypes, connector.GroupKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)) {
+			continue
+		}
+		for uid := range members {
+			shown[uid] = append(shown[uid], g.DisplayName)
+		}
+	}
+	if len(p.IncludeGroups) == 0 && len(p.ExcludeGroups) == 0 {
+		return shown, nil
+	}
+	match := func(list []string, what string) map[string]bool {
+		ids := map[string]bool{}
+		for _, x := range list {
+			found := false
+			for gid, g := range d.Groups {
+				if gid == x || strings.EqualFold(g.DisplayName, x) {
+					ids[gid], found = true, true
+				}
+			}
+			if !found {
+				out.Warnings = append(out.Warnings, fmt.Sprintf("%s entry %q names no group in the directory", what, x))
+			}
+		}
+		return ids
+	}
+	incl, excl := match(p.IncludeGroups, "include_groups"), match(p.ExcludeGroups, "exclude_groups")
+	sort.Strings(out.Warnings)
+	scope := map[string]bool{}
+	if len(p.IncludeGroups) == 0 {
+		for uid := range d.Users {
+			scope[uid] = true
+		}
+	}
+	for gid := range incl {
+		for uid := range d.Members[gid] {
+			scope[uid] = true
+		}
+	}
+	for gid := range excl {
+		for uid := range d.Members[gid] {
+			scope[uid] = false
+		}
+	}
+	return shown, scope
+}
+
+// Merge decides what an existing recipient becomes when the policy wants
+// it: tags appended or replaced, fields kept when !UpdateExisting. cur is
+// nil for a new recipient.
+func (p Policy) Merge(want events.Recipient, cur *events.Recipient) events.Recipient {
+	if cur == nil {
+		return want
+	}
+	var r events.Recipient
+	if p.UpdateExisting {
+		r = want
+		if p.TagMode == TagModeAppend {
+			r.Tags = appendTags(cur.Tags, want.Tags)
+		}
+	} else {
+		r = *cur
+		r.Groups = slices.Clone(cur.Groups)
+		r.Tags = slices.Clone(cur.Tags)
+	}
+	r.Status = events.RecipientActive
+	return r
+}
+
+func appendTags(have, add []string) []string {
+	out := slices.Clone(have)
+	if out == nil {
+		out = []string{}
+	}
+	for _, t := range add {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
 		}
 	}
 	return out
