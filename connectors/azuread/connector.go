@@ -1,7 +1,9 @@
 // Package azuread is the Microsoft Entra ID (Azure AD) directory connector:
-// it reads users, Microsoft 365 (Unified) groups and their user members
-// from Microsoft Graph with an app registration's client secret, and
-// serves them through the connector.v1 plugin contract.
+// it reads users, groups of the kinds a sync asks for (Microsoft 365,
+// security, mail-enabled security, distribution; by default Microsoft 365
+// only) and their user members from Microsoft Graph with an app
+// registration's client secret, and serves them through the connector.v1
+// plugin contract.
 //
 // Authentication uses azidentity's ClientSecretCredential and Graph calls
 // use msgraph-sdk-go, both over one TLS configuration (system roots plus
@@ -63,7 +65,7 @@ func New(log *zap.Logger) *Connector {
 func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, error) {
 	return &connectorv1.DescribeResponse{
 		Name:         Name,
-		Description:  "Microsoft Entra ID (Azure AD): users, Microsoft 365 groups and their members, read through Microsoft Graph with an app registration's client secret (application permissions User.Read.All and GroupMember.Read.All).",
+		Description:  "Microsoft Entra ID (Azure AD): users, groups (Microsoft 365, security, mail-enabled security, distribution) and their members, read through Microsoft Graph with an app registration's client secret (application permissions User.Read.All and GroupMember.Read.All).",
 		Version:      Version,
 		ConfigFields: ConfigFields(),
 	}, nil
@@ -183,10 +185,17 @@ func tokenRoles(token string) []string {
 }
 
 // Sync implements connector.Connector. This version always reads the
-// whole directory (users, Unified groups, their user members) and ends
-// with cursor "" and complete = true; req.Cursor is ignored.
+// whole directory (users, the groups of the kinds in req.GroupTypes, their
+// user members) and ends with cursor "" and complete = true; req.Cursor is
+// ignored. Empty req.GroupTypes means Microsoft 365 groups only; a kind
+// that connector.GroupKinds does not list fails the sync with
+// ErrUnknownGroupType before anything is read.
 func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
 	start := time.Now()
+	kinds, err := parseGroupKinds(req.GetGroupTypes())
+	if err != nil {
+		return fmt.Errorf("azuread sync: %w", err)
+	}
 	cfg, err := ParseConfig(req.GetConfig())
 	if err != nil {
 		return fmt.Errorf("azuread sync: %w", err)
@@ -200,9 +209,9 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	if req.GetCursor() != "" && !req.GetFull() {
 		log.Info("incremental sync is not supported yet; reading the whole directory")
 	}
-	var r reader = &fullReader{g: g, log: log}
+	var r reader = &fullReader{g: g, log: log, kinds: kinds}
 	out := newBatcher(send, g.stats)
-	log.Info("sync started", zap.String("mode", "full"), zap.String("graph", cfg.GraphURL))
+	log.Info("sync started", zap.String("mode", "full"), zap.String("graph", cfg.GraphURL), zap.Strings("groupTypes", kinds.names()))
 	cursor, complete, err := r.read(ctx, out)
 	if err == nil {
 		err = out.finish(cursor, complete)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
@@ -33,6 +35,50 @@ func groupSelect() []string {
 	return []string{"id", "displayName", "mail", "groupTypes", "mailEnabled", "securityEnabled"}
 }
 
+// ErrUnknownGroupType is wrapped by the error of a Sync whose
+// SyncRequest.group_types names a kind that connector.GroupKinds does not
+// list.
+var ErrUnknownGroupType = errors.New("unknown group type")
+
+// groupKinds is the set of group kinds (connector.GroupUnified, ...) a
+// sync reads.
+type groupKinds map[string]bool
+
+// parseGroupKinds checks SyncRequest.group_types. Empty means
+// [connector.GroupUnified]; repeats are harmless; names are matched
+// exactly, as the import policy spells them.
+func parseGroupKinds(names []string) (groupKinds, error) {
+	if len(names) == 0 {
+		return groupKinds{connector.GroupUnified: true}, nil
+	}
+	allowed := connector.GroupKinds()
+	kinds := groupKinds{}
+	for _, n := range names {
+		if !slices.Contains(allowed, n) {
+			return nil, fmt.Errorf("group_types: %w %q; allowed: %s", ErrUnknownGroupType, n, strings.Join(allowed, ", "))
+		}
+		kinds[n] = true
+	}
+	return kinds, nil
+}
+
+// unifiedOnly reports whether only Microsoft 365 groups are read, so that
+// Graph can filter the groups listing.
+func (k groupKinds) unifiedOnly() bool {
+	return len(k) == 1 && k[connector.GroupUnified]
+}
+
+// names lists the kinds in the order of connector.GroupKinds.
+func (k groupKinds) names() []string {
+	var out []string
+	for _, n := range connector.GroupKinds() {
+		if k[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // reader reads the directory into a batcher. It returns the cursor for
 // the next sync and whether the read held the whole directory. The full
 // reader is the only one today; a Graph delta reader (users/delta and
@@ -41,11 +87,12 @@ type reader interface {
 	read(ctx context.Context, out *batcher) (cursor string, complete bool, err error)
 }
 
-// fullReader lists every user, every Microsoft 365 (Unified) group and
-// the members of each group.
+// fullReader lists every user, every group of the requested kinds and
+// the members of each of those groups.
 type fullReader struct {
-	g   *graphClient
-	log *zap.Logger
+	g     *graphClient
+	log   *zap.Logger
+	kinds groupKinds
 }
 
 var _ reader = (*fullReader)(nil)
@@ -144,22 +191,29 @@ func (r *fullReader) readUsers(ctx context.Context, out *batcher) error {
 	return nil
 }
 
-// readGroups emits the Unified groups and returns their IDs in order.
+// readGroups emits the groups of the requested kinds and returns their
+// IDs in order. When only Unified groups are requested, Graph filters the
+// listing; otherwise every group is listed and classified here with
+// connector.GroupKind.
 func (r *fullReader) readGroups(ctx context.Context, out *batcher) ([]string, error) {
 	out.setPhase(phaseGroups)
-	r.log.Info("reading groups")
+	unifiedOnly := r.kinds.unifiedOnly()
+	r.log.Info("reading groups", zap.Strings("kinds", r.kinds.names()), zap.Bool("filtered", unifiedOnly))
 	top := int32(pageSize)
-	filter := unifiedFilter
+	params := &groups.GroupsRequestBuilderGetQueryParameters{Select: groupSelect(), Top: &top}
+	if unifiedOnly {
+		filter := unifiedFilter
+		params.Filter = &filter
+	}
 	get := func(ctx context.Context, next string) (models.GroupCollectionResponseable, error) {
 		if next != "" {
 			return r.g.sdk.Groups().WithUrl(next).Get(ctx, nil)
 		}
-		return r.g.sdk.Groups().Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &groups.GroupsRequestBuilderGetQueryParameters{Filter: &filter, Select: groupSelect(), Top: &top},
-		})
+		return r.g.sdk.Groups().Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{QueryParameters: params})
 	}
 	var ids []string
 	seen := map[string]bool{}
+	skipped := 0
 	err := forEachPage(ctx, r.g.stats, get, func(page int, values []models.Groupable, more bool) error {
 		r.log.Debug("groups page", zap.Int("page", page), zap.Int("groups", len(values)), zap.Bool("more", more))
 		for _, g := range values {
@@ -171,10 +225,11 @@ func (r *fullReader) readGroups(ctx context.Context, out *batcher) ([]string, er
 				r.log.Warn("skipping a group without an id")
 				continue
 			}
-			if !isUnified(g.GetGroupTypes()) {
-				// The filter asked for Unified groups only; never let another
-				// kind through.
-				r.log.Debug("skipping a group that is not a Microsoft 365 group", zap.String("group", id))
+			// Also when Graph filtered: never let another kind through.
+			kind := connector.GroupKind(g.GetGroupTypes(), derefBool(g.GetMailEnabled()), derefBool(g.GetSecurityEnabled()))
+			if !r.kinds[kind] {
+				r.log.Debug("skipping a group of a kind not requested", zap.String("group", id), zap.String("kind", kind))
+				skipped++
 				continue
 			}
 			if seen[id] {
@@ -191,7 +246,7 @@ func (r *fullReader) readGroups(ctx context.Context, out *batcher) ([]string, er
 	if err != nil {
 		return nil, r.fail("reading groups", stageGroups, err)
 	}
-	r.log.Info("read groups", zap.Int("groups", len(ids)), zap.Int64("requests", r.g.stats.requests.Load()))
+	r.log.Info("read groups", zap.Int("groups", len(ids)), zap.Int("skippedGroups", skipped), zap.Int64("requests", r.g.stats.requests.Load()))
 	return ids, nil
 }
 
@@ -310,13 +365,10 @@ func isUserMember(m models.DirectoryObjectable) bool {
 	return strings.EqualFold(deref(m.GetOdataType()), userODataType)
 }
 
-func isUnified(types []string) bool {
-	for _, t := range types {
-		if strings.EqualFold(t, "Unified") {
-			return true
-		}
-	}
-	return false
+// derefBool is *b, or false for nil (a selected property Graph returned
+// as null).
+func derefBool(b *bool) bool {
+	return b != nil && *b
 }
 
 // known returns a copy of a selected string property. In a full read every

@@ -1,5 +1,8 @@
-# Microsoft Entra ID (Azure AD) connector: users, Microsoft 365 groups and
-# their members, read through Microsoft Graph.
+# Microsoft Entra ID (Azure AD) connector: users, groups and their members,
+# read through Microsoft Graph. Which kinds of groups are read (unified =
+# Microsoft 365, security, mail_security, distribution) is not connector
+# config: group_types in the connector's import policy chooses them
+# (default ["unified"]).
 #
 # Register an application in the Entra admin center (App registrations >
 # New registration), then under API permissions add the Microsoft Graph

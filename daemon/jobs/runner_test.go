@@ -3,9 +3,11 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,5 +353,233 @@ func assertRebuildEqualsLive(t *testing.T, e *env) {
 		if n != want {
 			t.Errorf("bucket %s has %d keys, rebuilt state %d", b, n, want)
 		}
+	}
+}
+
+func (e *env) syncWith(o *events.JobOptions) *projections.Job {
+	e.t.Helper()
+	id, err := e.runner.Request(context.Background(), "demo", Request{RequestedBy: "test", Options: o})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.waitFinal(id)
+}
+
+func (e *env) setPolicy(p policy.Policy, limit RemovalLimit) {
+	e.runner.mu.Lock()
+	s := e.runner.specs["demo"]
+	s.Policy, s.MaxRemovals = p, limit
+	e.runner.specs["demo"] = s
+	e.runner.mu.Unlock()
+}
+
+func (e *env) changes(jobID string) []projections.Change {
+	var out []projections.Change
+	e.proj.View(func(s *projections.State) { out = append(out, s.JobChanges[jobID]...) })
+	return out
+}
+
+type countLimit int
+
+func (c countLimit) Exceeded(removals, _ int) bool { return removals > int(c) }
+func (c countLimit) String() string                { return fmt.Sprint(int(c)) }
+
+func manyUsers(n int) []*connectorv1.User {
+	var us []*connectorv1.User
+	for i := range n {
+		us = append(us, user(fmt.Sprintf("u%03d", i), fmt.Sprintf("user%03d@contoso.com", i), fmt.Sprint("User ", i), "Sales"))
+	}
+	return us
+}
+
+// Scopes with on_removed: a user who leaves the included group is removed
+// as on_removed says, and restored with the same ID when back.
+func TestOnRemovedWithScopes(t *testing.T) {
+	for _, mode := range []string{policy.OnRemovedArchive, policy.OnRemovedDelete, policy.OnRemovedKeep} {
+		t.Run(mode, func(t *testing.T) {
+			d := &dir{
+				users:   []*connectorv1.User{user("u1", "a@contoso.com", "A", ""), user("u2", "b@contoso.com", "B", "")},
+				groups:  []*connectorv1.Group{{Id: "g1", DisplayName: proto.String("Pilot"), GroupTypes: []string{"Unified"}, GroupTypesKnown: true}},
+				members: map[string][]string{"g1": {"u1", "u2"}},
+			}
+			e := startEnv(t, d)
+			p := policy.Default()
+			p.IncludeGroups, p.OnRemoved = []string{"Pilot"}, mode
+			e.setPolicy(p, nil)
+			if j := e.sync(); j.State != events.StateCompleted || len(e.recipients()) != 2 {
+				t.Fatalf("first sync: %s %s, %d recipients", j.State, j.Reason, len(e.recipients()))
+			}
+			d.mu.Lock()
+			d.members = map[string][]string{"g1": {"u1"}}
+			d.mu.Unlock()
+			j := e.sync()
+			r, ok := e.recipients()["u2"]
+			switch mode {
+			case policy.OnRemovedArchive:
+				if !ok || r.Status != events.RecipientArchived || j.Summary.RecipientsArchived != 1 {
+					t.Fatalf("archive: %+v %v, summary %+v", r, ok, j.Summary)
+				}
+			case policy.OnRemovedDelete:
+				if ok || j.Summary.RecipientsRemoved != 1 {
+					t.Fatalf("delete: %+v %v, summary %+v", r, ok, j.Summary)
+				}
+			case policy.OnRemovedKeep:
+				if !ok || r.Status != events.RecipientActive || j.Summary.RecipientsKept != 1 {
+					t.Fatalf("keep: %+v %v, summary %+v", r, ok, j.Summary)
+				}
+			}
+			d.mu.Lock()
+			d.members = map[string][]string{"g1": {"u1", "u2"}}
+			d.mu.Unlock()
+			j = e.sync()
+			r = e.recipients()["u2"]
+			if r.Status != events.RecipientActive || r.ID != "demo.u2" {
+				t.Fatalf("after return: %+v", r)
+			}
+			if mode == policy.OnRemovedArchive && j.Summary.RecipientsRestored != 1 {
+				t.Errorf("restore not counted: %+v", j.Summary)
+			}
+		})
+	}
+}
+
+func TestRemovalGuard(t *testing.T) {
+	d := &dir{users: manyUsers(10)}
+	e := startEnv(t, d)
+	e.setPolicy(policy.Default(), countLimit(3))
+	if j := e.sync(); j.State != events.StateCompleted {
+		t.Fatal(j.Reason)
+	}
+	before, _ := e.st.LastSeq(context.Background())
+	d.mu.Lock()
+	d.users = d.users[:6] // 4 leave: more than 3
+	d.mu.Unlock()
+	j := e.sync()
+	if j.State != events.StateFailed || !strings.Contains(j.Reason, "remove 4 of 10") || !strings.Contains(j.Reason, "--allow-mass-removal") {
+		t.Fatalf("guard: %s %q", j.State, j.Reason)
+	}
+	if got := historyStates(j); slices.Contains(got, events.StateSaving) {
+		t.Errorf("guarded job reached SAVING: %v", got)
+	}
+	after, _ := e.st.LastSeq(context.Background())
+	if after-before != 5 { // PENDING STARTED RETRIEVING PROCESSING FAILED
+		t.Errorf("a guarded job wrote %d events, want only its 5 state changes", after-before)
+	}
+	active := 0
+	for _, r := range e.recipients() {
+		if r.Status == events.RecipientActive {
+			active++
+		}
+	}
+	if active != 10 {
+		t.Errorf("%d active recipients after a guarded job, want 10", active)
+	}
+	j = e.syncWith(&events.JobOptions{AllowMassRemoval: true})
+	if j.State != events.StateCompleted || j.Summary.RecipientsArchived != 4 {
+		t.Fatalf("with --allow-mass-removal: %s %q %+v", j.State, j.Reason, j.Summary)
+	}
+}
+
+// A dry run applies nothing and lists exactly the changes the same job
+// then makes.
+func TestDryRunMatchesRealRun(t *testing.T) {
+	d := &dir{users: manyUsers(5)}
+	e := startEnv(t, d)
+	if j := e.sync(); j.State != events.StateCompleted {
+		t.Fatal(j.Reason)
+	}
+	d.mu.Lock()
+	d.users = append(d.users[1:], user("new", "new@contoso.com", "New", "IT"))
+	d.users[0].Department = proto.String("Legal")
+	d.mu.Unlock()
+	p := policy.Default()
+	p.Tags = []string{"q4"}
+	e.setPolicy(p, nil)
+	before := e.recipients()
+	dry := e.syncWith(&events.JobOptions{DryRun: true})
+	if dry.State != events.StateCompleted || !dry.Summary.DryRun {
+		t.Fatalf("dry run: %s %q", dry.State, dry.Reason)
+	}
+	if got := historyStates(dry); slices.Contains(got, events.StateSaving) {
+		t.Errorf("dry run reached SAVING: %v", got)
+	}
+	if after := e.recipients(); !maps.EqualFunc(before, after, func(a, b events.Recipient) bool { return a.UpdatedAt.Equal(b.UpdatedAt) }) {
+		t.Error("dry run changed recipients")
+	}
+	var lastSync *time.Time
+	e.proj.View(func(s *projections.State) { lastSync = s.SyncStatus("demo").LastSyncAt })
+	planned, ok := e.runner.DryRunChanges(dry.ID)
+	if !ok || len(planned) != 6 { // 1 archived, 1 created, 4 updated (tags; one also department)
+		t.Fatalf("dry run changes: %v %+v", ok, planned)
+	}
+	real := e.sync()
+	done := e.changes(real.ID)
+	key := func(c projections.Change) string {
+		return c.Kind + " " + c.RecipientID + " " + strings.Join(c.Changed, ",") + " " + c.Reason
+	}
+	var a, b []string
+	for _, c := range planned {
+		a = append(a, key(c))
+	}
+	for _, c := range done {
+		b = append(b, key(c))
+	}
+	if !slices.Equal(a, b) {
+		t.Errorf("dry run said:\n%s\nthe real run did:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	var lastSync2 *time.Time
+	e.proj.View(func(s *projections.State) { lastSync2 = s.SyncStatus("demo").LastSyncAt })
+	if lastSync2 == nil || (lastSync != nil && !lastSync2.After(*lastSync)) {
+		t.Error("last sync date did not move with the real run")
+	}
+}
+
+// Changing the policy applies at the next sync though the directory did
+// not change.
+func TestPolicyChangeWithoutDirectoryChange(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", ""),
+		{Id: "u2", Mail: proto.String("b@contoso.com"), AccountEnabled: proto.Bool(false)}}}
+	e := startEnv(t, d)
+	if e.sync(); len(e.recipients()) != 1 {
+		t.Fatalf("default policy: %v", e.recipients())
+	}
+	p := policy.Default()
+	p.IncludeDisabled, p.Tags = true, []string{"all-hands"}
+	e.setPolicy(p, nil)
+	j := e.sync()
+	rs := e.recipients()
+	if len(rs) != 2 || !slices.Equal(rs["u1"].Tags, []string{"all-hands"}) || j.Summary.RecipientsCreated != 1 || j.Summary.RecipientsUpdated != 1 {
+		t.Errorf("after policy change: %+v, summary %+v", rs, j.Summary)
+	}
+	if j.Summary.DirectoryEvents != 0 {
+		t.Errorf("%d directory events though the directory did not change", j.Summary.DirectoryEvents)
+	}
+}
+
+func TestOperatorCancel(t *testing.T) {
+	d := &dir{users: manyUsers(1), block: make(chan struct{})}
+	e := startEnv(t, d)
+	id, err := e.runner.Request(context.Background(), "demo", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var st string
+		e.proj.View(func(s *projections.State) { st = s.Jobs[id].State })
+		if st == events.StateRetrieving {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("job never started retrieving")
+		}
+	}
+	if err := e.runner.Cancel(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if j := e.waitFinal(id); j.State != events.StateCanceled || !strings.Contains(j.Reason, "operator") {
+		t.Fatalf("%s %q", j.State, j.Reason)
+	}
+	if err := e.runner.Cancel(context.Background(), id); !errors.Is(err, ErrUnknownJob) {
+		t.Errorf("canceling a finished job: %v", err)
 	}
 }
