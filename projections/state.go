@@ -97,6 +97,8 @@ type SyncStatus struct {
 	// LastJob and LastState name the newest job that reached a final state.
 	LastJob   string `json:"lastJob,omitempty"`
 	LastState string `json:"lastState,omitempty"`
+	// LastReason is why the last final job FAILED or was CANCELED.
+	LastReason string `json:"lastReason,omitempty"`
 	// LastSyncAt is the time of the last COMPLETED job: "last sync date".
 	LastSyncAt      *time.Time `json:"lastSyncAt,omitempty"`
 	LastCompletedID string     `json:"lastCompletedJob,omitempty"`
@@ -338,7 +340,7 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 	if events.Final(d.State) {
 		t := e.Time
 		j.FinishedAt = &t
-		st.LastJob, st.LastState = j.ID, j.State
+		st.LastJob, st.LastState, st.LastReason = j.ID, j.State, j.Reason
 		if st.CurrentJob == j.ID {
 			st.CurrentJob, st.CurrentState = "", ""
 		}

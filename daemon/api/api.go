@@ -7,15 +7,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -27,9 +32,16 @@ type Job struct {
 	Progress *jobs.Progress `json:"progress,omitempty"`
 }
 
+// ConnectorStatus is one connector's status with its schedule.
+type ConnectorStatus struct {
+	projections.SyncStatus
+	// NextRun is the next scheduled sync, absent without a schedule.
+	NextRun *time.Time `json:"nextRun,omitempty"`
+}
+
 // Status is the answer to GET /v1/status.
 type Status struct {
-	Connectors []projections.SyncStatus `json:"connectors"`
+	Connectors []ConnectorStatus `json:"connectors"`
 	// EventSeq is the last event folded into the read models.
 	EventSeq uint64 `json:"eventSeq"`
 }
@@ -50,9 +62,23 @@ type TestResult struct {
 	Checks    []Check `json:"checks"`
 }
 
-// SyncRequest is the body of POST /v1/connectors/{name}/sync.
+// SyncRequest is the body of POST /v1/connectors/{name}/sync: a full
+// read, and the one-time options of the job.
 type SyncRequest struct {
 	Full bool `json:"full"`
+	events.JobOptions
+}
+
+// Changes is the answer to GET /v1/jobs/{id}/changes.
+type Changes struct {
+	Job     Job                  `json:"job"`
+	Changes []projections.Change `json:"changes"`
+}
+
+// History is the answer to GET /v1/recipients/history.
+type History struct {
+	Recipients []events.Recipient              `json:"recipients"`
+	Changes    map[string][]projections.Change `json:"changes"`
 }
 
 // Error is the body of every non-2xx answer.
@@ -62,10 +88,17 @@ type Error struct {
 
 // Server answers API requests from the runner and the read models.
 type Server struct {
-	runner *jobs.Runner
-	proj   *projections.Projector
-	log    *zap.Logger
-	mux    *http.ServeMux
+	runner  *jobs.Runner
+	proj    *projections.Projector
+	log     *zap.Logger
+	mux     *http.ServeMux
+	nextRun func(connector string) (time.Time, bool)
+}
+
+// WithSchedule lets status show each connector's next scheduled run.
+func (s *Server) WithSchedule(next func(connector string) (time.Time, bool)) *Server {
+	s.nextRun = next
+	return s
 }
 
 // NewServer builds the API handler.
@@ -77,7 +110,10 @@ func NewServer(runner *jobs.Runner, proj *projections.Projector, log *zap.Logger
 	s.mux.HandleFunc("POST /v1/connectors/{name}/sync", s.sync)
 	s.mux.HandleFunc("GET /v1/jobs", s.jobs)
 	s.mux.HandleFunc("GET /v1/jobs/{id}", s.job)
+	s.mux.HandleFunc("GET /v1/jobs/{id}/changes", s.jobChanges)
+	s.mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancel)
 	s.mux.HandleFunc("GET /v1/recipients", s.recipients)
+	s.mux.HandleFunc("GET /v1/recipients/history", s.history)
 	return s
 }
 
@@ -97,21 +133,28 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	st := Status{Connectors: []projections.SyncStatus{}}
+	st := Status{Connectors: []ConnectorStatus{}}
 	names := s.runner.Connectors()
 	s.proj.View(func(ps *projections.State) {
 		seen := map[string]bool{}
 		for _, n := range names {
 			seen[n] = true
-			st.Connectors = append(st.Connectors, ps.SyncStatus(n))
+			st.Connectors = append(st.Connectors, ConnectorStatus{SyncStatus: ps.SyncStatus(n)})
 		}
 		for n := range ps.Status {
 			if !seen[n] {
-				st.Connectors = append(st.Connectors, ps.SyncStatus(n))
+				st.Connectors = append(st.Connectors, ConnectorStatus{SyncStatus: ps.SyncStatus(n)})
 			}
 		}
 		st.EventSeq = ps.LastSeq
 	})
+	if s.nextRun != nil {
+		for i := range st.Connectors {
+			if t, ok := s.nextRun(st.Connectors[i].Connector); ok {
+				st.Connectors[i].NextRun = &t
+			}
+		}
+	}
 	sort.Slice(st.Connectors, func(i, j int) bool { return st.Connectors[i].Connector < st.Connectors[j].Connector })
 	writeJSON(w, http.StatusOK, st)
 }
@@ -150,7 +193,22 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	if by == "" {
 		by = "api"
 	}
-	id, err := s.runner.Request(r.Context(), r.PathValue("name"), jobs.Request{Full: req.Full, RequestedBy: by})
+	if req.TagMode != "" && req.TagMode != policy.TagModeAppend && req.TagMode != policy.TagModeReplace {
+		writeErr(w, http.StatusBadRequest, "tagMode must be append or replace")
+		return
+	}
+	for _, t := range req.Tags {
+		if strings.TrimSpace(t) == "" || len(t) > 64 || strings.ContainsFunc(t, unicode.IsControl) {
+			writeErr(w, http.StatusBadRequest, fmt.Sprintf("tag %q: a tag is 1 to 64 characters without control characters", t))
+			return
+		}
+	}
+	var opts *events.JobOptions
+	if !reflect.ValueOf(req.JobOptions).IsZero() {
+		o := req.JobOptions
+		opts = &o
+	}
+	id, err := s.runner.Request(r.Context(), r.PathValue("name"), jobs.Request{Full: req.Full, RequestedBy: by, Options: opts})
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -223,7 +281,12 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
-	connector := r.URL.Query().Get("connector")
+	q := r.URL.Query()
+	connector, status, tag, group := q.Get("connector"), q.Get("status"), q.Get("tag"), q.Get("group")
+	if status != "" && status != events.RecipientActive && status != events.RecipientArchived {
+		writeErr(w, http.StatusBadRequest, "status must be active or archived")
+		return
+	}
 	list := []events.Recipient{}
 	s.proj.View(func(ps *projections.State) {
 		for c, m := range ps.Recipients {
@@ -231,7 +294,10 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			for _, rc := range m {
-				list = append(list, rc)
+				if (status == "" || rc.Status == status) && (tag == "" || slices.Contains(rc.Tags, tag)) &&
+					(group == "" || slices.ContainsFunc(rc.Groups, func(g string) bool { return strings.EqualFold(g, group) })) {
+					list = append(list, rc)
+				}
 			}
 		}
 	})
@@ -245,8 +311,81 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, ok := s.lookup(id)
+	if !ok {
+		writeErr(w, http.StatusNotFound, "no job with sync ID "+strconv.Quote(id))
+		return
+	}
+	out := Changes{Job: j, Changes: []projections.Change{}}
+	if j.DryRun() {
+		c, ok := s.runner.DryRunChanges(id)
+		if !ok && events.Final(j.State) {
+			writeErr(w, http.StatusGone, "the changes of dry run "+id+" are no longer kept (only the last 20 dry runs since the daemon started are); run it again")
+			return
+		}
+		out.Changes = append(out.Changes, c...)
+	} else {
+		s.proj.View(func(ps *projections.State) { out.Changes = append(out.Changes, ps.JobChanges[id]...) })
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.runner.Cancel(r.Context(), id); err != nil {
+		s.fail(w, err)
+		return
+	}
+	j, _ := s.lookup(id)
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	email := strings.TrimSpace(r.URL.Query().Get("email"))
+	if email == "" {
+		writeErr(w, http.StatusBadRequest, "email is required")
+		return
+	}
+	out := History{Recipients: []events.Recipient{}, Changes: map[string][]projections.Change{}}
+	s.proj.View(func(ps *projections.State) {
+		seen := map[string]bool{}
+		for _, m := range ps.Recipients {
+			for _, rc := range m {
+				if strings.EqualFold(rc.Email, email) {
+					out.Recipients = append(out.Recipients, rc)
+					seen[rc.ID] = true
+				}
+			}
+		}
+		// Deleted recipients live on in their history.
+		for id, hist := range ps.History {
+			for _, c := range hist {
+				if strings.EqualFold(c.Email, email) {
+					seen[id] = true
+					break
+				}
+			}
+		}
+		for id := range seen {
+			out.Changes[id] = append([]projections.Change(nil), ps.History[id]...)
+		}
+	})
+	sort.Slice(out.Recipients, func(a, b int) bool { return out.Recipients[a].ID < out.Recipients[b].ID })
+	if len(out.Changes) == 0 {
+		writeErr(w, http.StatusNotFound, "no recipient has ever had the email "+strconv.Quote(email))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	switch {
+	case errors.Is(err, jobs.ErrUnknownJob):
+		writeErr(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, jobs.ErrNotCancelable):
+		writeErr(w, http.StatusConflict, err.Error())
 	case errors.Is(err, jobs.ErrUnknownConnector):
 		writeErr(w, http.StatusNotFound, err.Error()+" (connectors are declared in plugins.hcl)")
 	case errors.Is(err, jobs.ErrStopping):

@@ -119,11 +119,36 @@ func (c *Client) Jobs(ctx context.Context, connector string, limit int) ([]Job, 
 }
 
 // Recipients lists recipients, sorted by email.
-func (c *Client) Recipients(ctx context.Context, connector string) ([]events.Recipient, error) {
+func (c *Client) Recipients(ctx context.Context, f RecipientFilter) ([]events.Recipient, error) {
 	q := url.Values{}
-	if connector != "" {
-		q.Set("connector", connector)
+	for k, v := range map[string]string{"connector": f.Connector, "status": f.Status, "tag": f.Tag, "group": f.Group} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
 	var list []events.Recipient
 	return list, c.do(ctx, http.MethodGet, "/v1/recipients?"+q.Encode(), nil, &list)
+}
+
+// Changes returns a job's recipient changes.
+func (c *Client) Changes(ctx context.Context, id string) (Changes, error) {
+	var ch Changes
+	return ch, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/changes", nil, &ch)
+}
+
+// Cancel cancels a queued or running job.
+func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
+	var j Job
+	return j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+}
+
+// RecipientFilter narrows a recipient list.
+type RecipientFilter struct {
+	Connector, Status, Tag, Group string
+}
+
+// History returns every change of the recipients that have or had an email.
+func (c *Client) History(ctx context.Context, email string) (History, error) {
+	var h History
+	return h, c.do(ctx, http.MethodGet, "/v1/recipients/history?"+url.Values{"email": {email}}.Encode(), nil, &h)
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
 )
 
 // ErrFailed marks a command whose operation ran but did not succeed (a
@@ -96,16 +99,25 @@ func (a *app) statusCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(st)
 			}
-			a.table("CONNECTOR\tCURRENT JOB\tLAST JOB\tLAST STATE\tLAST SYNC\tRECIPIENTS\tUSERS\tGROUPS", func(w io.Writer) {
+			a.table("CONNECTOR\tCURRENT JOB\tLAST JOB\tLAST RESULT\tLAST SYNC\tNEXT RUN\tRECIPIENTS\tARCHIVED\tUSERS\tGROUPS", func(w io.Writer) {
 				for _, s := range st.Connectors {
 					cur := "-"
 					if s.CurrentJob != "" {
 						cur = s.CurrentJob + " (" + s.CurrentState + ")"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", s.Connector, cur, dash(s.LastJob), dash(s.LastState),
-						fmtTime(s.LastSyncAt), s.Recipients, s.Users, s.Groups)
+					next := "not scheduled"
+					if s.NextRun != nil {
+						next = fmtTime(s.NextRun)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", s.Connector, cur, dash(s.LastJob), dash(s.LastState),
+						fmtTime(s.LastSyncAt), next, s.Recipients, s.Archived, s.Users, s.Groups)
 				}
 			})
+			for _, s := range st.Connectors {
+				if s.LastReason != "" {
+					fmt.Fprintf(a.out, "%s: last job %s %s: %s\n", s.Connector, s.LastJob, s.LastState, s.LastReason)
+				}
+			}
 			return nil
 		},
 	}
@@ -120,6 +132,8 @@ func dash(s string) string {
 
 func (a *app) syncCmd() *cobra.Command {
 	var wait, full bool
+	var req api.SyncRequest
+	var updateExisting, excludeUnlicensed bool
 	cmd := &cobra.Command{
 		Use:   "sync <connector>",
 		Short: "Request a sync job for a connector (--wait to follow it to the end)",
@@ -129,9 +143,22 @@ func (a *app) syncCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := c.Sync(cmd.Context(), args[0], api.SyncRequest{Full: full})
+			req.Full = full
+			if cmd.Flags().Changed("update-existing") {
+				req.UpdateExisting = &updateExisting
+			}
+			if cmd.Flags().Changed("exclude-unlicensed") {
+				req.ExcludeUnlicensed = &excludeUnlicensed
+			}
+			if req.TagMode != "" && req.TagMode != "append" && req.TagMode != "replace" {
+				return fmt.Errorf("--tag-mode %q: use append or replace", req.TagMode)
+			}
+			j, err := c.Sync(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
+			}
+			if req.DryRun {
+				wait = true
 			}
 			if !wait {
 				if a.output == "json" {
@@ -147,6 +174,22 @@ func (a *app) syncCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req.DryRun && final.State == events.StateCompleted {
+				ch, err := c.Changes(cmd.Context(), final.ID)
+				if err != nil {
+					return err
+				}
+				if a.output == "json" {
+					if err := a.printJSON(ch); err != nil {
+						return err
+					}
+				} else {
+					a.printOutcome(final)
+					fmt.Fprintf(a.out, "dry run: nothing was changed; a real sync would make these %d changes:\n", len(ch.Changes))
+					a.printChanges(ch.Changes)
+				}
+				return nil
+			}
 			if a.output == "json" {
 				if err := a.printJSON(final); err != nil {
 					return err
@@ -160,9 +203,25 @@ func (a *app) syncCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the job to end, showing its progress; exit non-zero unless it COMPLETED")
-	cmd.Flags().BoolVar(&full, "full", false, "read the whole directory even where an incremental sync is possible")
+	f := cmd.Flags()
+	f.BoolVar(&wait, "wait", false, "wait for the job to end, showing its progress; exit non-zero unless it COMPLETED")
+	f.BoolVar(&full, "full", false, "read the whole directory even where an incremental sync is possible")
+	f.BoolVar(&req.DryRun, "dry-run", false, "run to the end of PROCESSING, apply nothing, and print the changes a real sync would make (implies --wait)")
+	f.BoolVar(&req.AllowMassRemoval, "allow-mass-removal", false, "let this job remove more recipients than max_removals allows")
+	f.StringArrayVar(&req.Tags, "tag", nil, "tag the imported recipients, for this job only (repeatable; overrides the import block's tags)")
+	f.StringVar(&req.TagMode, "tag-mode", "", "append or replace existing recipients' tags, for this job only")
+	f.BoolVar(&updateExisting, "update-existing", true, "update existing recipients' fields and tags (--update-existing=false: only create new ones), for this job only")
+	f.BoolVar(&excludeUnlicensed, "exclude-unlicensed", false, "leave out users without an assigned license, for this job only")
 	return cmd
+}
+
+// printChanges lists recipient changes, one line each.
+func (a *app) printChanges(changes []projections.Change) {
+	a.table("CHANGE\tEMAIL\tRECIPIENT\tFIELDS\tREASON", func(w io.Writer) {
+		for _, c := range changes {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Kind, c.Email, c.RecipientID, dash(strings.Join(c.Changed, ",")), c.Reason)
+		}
+	})
 }
 
 // follow polls a job until it is final, printing each state change and
@@ -214,9 +273,22 @@ func (a *app) printOutcome(j api.Job) {
 	if s := j.Summary; s != nil {
 		fmt.Fprintf(a.out, "  retrieved %d users, %d groups, %d memberships in %d Graph requests; skipped %d non-user members\n",
 			s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.GraphRequests, s.SkippedMembers)
-		fmt.Fprintf(a.out, "  recipients: %d created, %d updated, %d removed, %d unchanged; %d in all; %d directory events; %.1fs\n",
-			s.RecipientsCreated, s.RecipientsUpdated, s.RecipientsRemoved, s.RecipientsUnchanged, s.Recipients, s.DirectoryEvents,
-			float64(s.DurationMS)/1000)
+		fmt.Fprintf(a.out, "  recipients: %d created, %d updated, %d archived, %d restored, %d deleted, %d kept, %d unchanged; %d active; %d directory events; %.1fs\n",
+			s.RecipientsCreated, s.RecipientsUpdated, s.RecipientsArchived, s.RecipientsRestored, s.RecipientsRemoved, s.RecipientsKept,
+			s.RecipientsUnchanged, s.Recipients, s.DirectoryEvents, float64(s.DurationMS)/1000)
+		if len(s.Skipped) > 0 {
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(s.Skipped)) {
+				parts = append(parts, fmt.Sprintf("%s %d", k, s.Skipped[k]))
+			}
+			fmt.Fprintf(a.out, "  users skipped: %s\n", strings.Join(parts, ", "))
+		}
+		for _, d := range s.DuplicateEmails {
+			fmt.Fprintf(a.out, "  duplicate email: %s\n", d)
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(a.out, "  warning: %s\n", w)
+		}
 	}
 }
 
@@ -254,12 +326,58 @@ func (a *app) jobsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&connector, "connector", "", "only this connector's jobs")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show <sync-id>",
+		Short: "Show a job: its states, summary and every recipient change it made",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ch, err := c.Changes(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(ch)
+			}
+			for _, h := range ch.Job.History {
+				fmt.Fprintf(a.out, "  %s  %s\n", h.At.Local().Format("2006-01-02 15:04:05.000"), h.State)
+			}
+			a.printOutcome(ch.Job)
+			if ch.Job.DryRun() {
+				fmt.Fprintln(a.out, "dry run: these changes were not applied")
+			}
+			a.printChanges(ch.Changes)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "cancel <sync-id>",
+		Short: "Cancel a queued job, or a running one that has not reached SAVING",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(j)
+			}
+			fmt.Fprintf(a.out, "sync %s: cancel requested (now %s)\n", j.ID, j.State)
+			return nil
+		},
+	})
 	return cmd
 }
 
 func (a *app) recipientsCmd() *cobra.Command {
 	root := &cobra.Command{Use: "recipients", Short: "Query recipients"}
-	var connector string
+	var f api.RecipientFilter
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List recipients, sorted by email",
@@ -269,7 +387,7 @@ func (a *app) recipientsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rs, err := c.Recipients(cmd.Context(), connector)
+			rs, err := c.Recipients(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -286,8 +404,39 @@ func (a *app) recipientsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&connector, "connector", "", "only this connector's recipients")
-	root.AddCommand(list)
+	list.Flags().StringVar(&f.Connector, "connector", "", "only this connector's recipients")
+	list.Flags().StringVar(&f.Status, "status", "", "only recipients with this status: active or archived")
+	list.Flags().StringVar(&f.Tag, "tag", "", "only recipients with this tag")
+	list.Flags().StringVar(&f.Group, "group", "", "only members of this group (display name)")
+	history := &cobra.Command{
+		Use:   "history <email>",
+		Short: "List every change of the recipient with this email: what, when, which sync and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			h, err := c.History(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(h)
+			}
+			for _, id := range slices.Sorted(maps.Keys(h.Changes)) {
+				fmt.Fprintf(a.out, "recipient %s\n", id)
+				a.table("TIME\tSYNC ID\tCHANGE\tEMAIL\tFIELDS\tREASON", func(w io.Writer) {
+					for _, c := range h.Changes[id] {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("2006-01-02 15:04:05"), c.JobID, c.Kind, c.Email,
+							dash(strings.Join(c.Changed, ",")), c.Reason)
+					}
+				})
+			}
+			return nil
+		},
+	}
+	root.AddCommand(list, history)
 	return root
 }
 

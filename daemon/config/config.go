@@ -120,6 +120,15 @@ type Connector struct {
 	// absent), decoded with DecodeConnectorConfig against the plugin's
 	// schema.
 	Config hcl.Body
+	// Schedule is the auto-sync schedule, a cron expression or descriptor
+	// as robfig/cron/v3 parses it (five fields, no seconds; @every 30m,
+	// @daily, …), or "" for no automatic sync.
+	Schedule string
+	// Timezone is the IANA zone Schedule runs in, or "" for the daemon's
+	// local time. It is only ever set together with Schedule.
+	Timezone string
+	// Import is the import {} block, with defaults applied.
+	Import Import
 	// Range is the connector block's header, for errors.
 	Range hcl.Range
 }
@@ -533,27 +542,34 @@ func isHex64(s string) bool {
 func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.Attribute) {
 	cn = &Connector{Name: b.Labels[0], Range: b.DefRange()}
 	where := fmt.Sprintf("connector %q", cn.Name)
-	attrs := ps.attrs(b.Body, where, []string{"plugin"}, []string{"config"})
+	attrs := ps.attrs(b.Body, where, []string{"plugin", "schedule", "timezone"}, []string{"config", "import"})
 	if attrs["plugin"] == nil {
 		ps.at(b.TypeRange.Start, "connector %q needs plugin, the name of a plugin block, e.g. plugin = \"azuread\"", cn.Name)
 	} else if name, set, ok := ps.str(attrs, "plugin", where); ok && set {
 		cn.Plugin = name
 		ref = attrs["plugin"]
 	}
-	var cfg *hclsyntax.Block
+	ps.schedule(cn, attrs)
+	var cfg, imp *hclsyntax.Block
 	for _, sub := range b.Body.Blocks {
-		if sub.Type != "config" {
+		first := &cfg
+		switch sub.Type {
+		case "config":
+		case "import":
+			first = &imp
+		default:
 			continue
 		}
 		if !ps.labels(sub, 0, "") {
 			continue
 		}
-		if cfg != nil {
-			ps.at(sub.TypeRange.Start, "duplicate config block in connector %q; the first is at %s", cn.Name, ps.where(cfg.TypeRange.Start))
+		if *first != nil {
+			ps.at(sub.TypeRange.Start, "duplicate %s block in connector %q; the first is at %s", sub.Type, cn.Name, ps.where((*first).TypeRange.Start))
 			continue
 		}
-		cfg = sub
+		*first = sub
 	}
+	ps.importBlock(cn, imp)
 	if cfg == nil {
 		cn.Config = &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, SrcRange: cn.Range, EndRange: cn.Range}
 		return cn, ref

@@ -1,0 +1,562 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Values of Import.EmailFrom.
+const (
+	// EmailFromMail takes a recipient's address from the user's mail
+	// attribute (the default); users without one are not imported.
+	EmailFromMail = "mail"
+	// EmailFromUPN takes it from userPrincipalName, for tenants without
+	// Exchange.
+	EmailFromUPN = "userPrincipalName"
+)
+
+// Values of Import.TagMode.
+const (
+	// TagModeAppend adds the configured tags to a recipient's own (the
+	// default).
+	TagModeAppend = "append"
+	// TagModeReplace makes the configured tags a recipient's only tags.
+	TagModeReplace = "replace"
+)
+
+// Values of Import.OnRemoved: what happens to a recipient whose user left
+// the directory or the import scope.
+const (
+	// OnRemovedArchive archives the recipient (the default).
+	OnRemovedArchive = "archive"
+	// OnRemovedDelete deletes it.
+	OnRemovedDelete = "delete"
+	// OnRemovedKeep leaves it as it is.
+	OnRemovedKeep = "keep"
+)
+
+// Limits of the import block.
+const (
+	// MaxTagLength is the longest tag, in characters.
+	MaxTagLength = 64
+	// DefaultMaxRemovalsCount and DefaultMaxRemovalsPercent make the
+	// default removal limit: a sync may not remove more than both.
+	DefaultMaxRemovalsCount = 50
+	// DefaultMaxRemovalsPercent is the percentage half of the default
+	// removal limit; see DefaultMaxRemovalsCount.
+	DefaultMaxRemovalsPercent = 20
+)
+
+// groupTypes are the accepted group_types values; they are the group kinds
+// of connectors/connector (GroupKinds), repeated here so the configuration
+// does not depend on the plugin glue. A test keeps the two in step.
+func groupTypes() []string { return []string{"unified", "security", "mail_security", "distribution"} }
+
+// importKeys are the keys of an import block, in documentation order.
+func importKeys() []string {
+	return []string{
+		"email_from", "exclude_unlicensed", "include_disabled", "include_guests",
+		"group_types", "include_groups", "exclude_groups", "include_domains",
+		"exclude_domains", "exclude_users", "tags", "tag_mode", "update_existing",
+		"on_removed", "max_removals",
+	}
+}
+
+// Import is a connector's import policy block, with defaults applied: which
+// directory users become recipients, and how.
+type Import struct {
+	// EmailFrom is EmailFromMail (default) or EmailFromUPN.
+	EmailFrom string
+	// ExcludeUnlicensed leaves out users without a license (default false).
+	ExcludeUnlicensed bool
+	// IncludeDisabled imports disabled accounts too (default false).
+	IncludeDisabled bool
+	// IncludeGuests imports guest users too (default false).
+	IncludeGuests bool
+	// GroupTypes are the kinds of groups synced and shown on recipients:
+	// unified, security, mail_security, distribution. Default ["unified"];
+	// never empty, no duplicates.
+	GroupTypes []string
+	// IncludeGroups and ExcludeGroups are groups by display name or object
+	// ID, as written (surrounding white space trimmed, duplicates
+	// removed). nil when unset or empty: no restriction.
+	IncludeGroups, ExcludeGroups []string
+	// IncludeDomains and ExcludeDomains are mail domains, lower-cased,
+	// without a leading "@", duplicates removed. nil when unset or empty.
+	IncludeDomains, ExcludeDomains []string
+	// ExcludeUsers are email addresses or object IDs, lower-cased,
+	// duplicates removed. nil when unset or empty. Exclusions win over
+	// inclusions.
+	ExcludeUsers []string
+	// Tags are put on every imported recipient: each non-empty (surrounding
+	// white space trimmed), without control characters, at most
+	// MaxTagLength characters; duplicates removed keeping the first.
+	Tags []string
+	// TagMode is TagModeAppend (default) or TagModeReplace.
+	TagMode string
+	// UpdateExisting updates recipients that already exist (default true).
+	UpdateExisting bool
+	// OnRemoved is OnRemovedArchive (default), OnRemovedDelete or
+	// OnRemovedKeep.
+	OnRemoved string
+	// MaxRemovals caps the removals one sync may make; the zero value is
+	// the default rule (see Limit).
+	MaxRemovals Limit
+	// Range is the import block's position, or the connector block's when
+	// the file has no import block.
+	Range hcl.Range
+}
+
+// DefaultImport returns the import policy of a connector without an import
+// block.
+func DefaultImport() Import {
+	return Import{
+		EmailFrom:      EmailFromMail,
+		GroupTypes:     []string{"unified"},
+		TagMode:        TagModeAppend,
+		UpdateExisting: true,
+		OnRemoved:      OnRemovedArchive,
+	}
+}
+
+// Limit is a removal limit: a count or a percentage of the current
+// recipients. The zero value means unset, which applies the default rule:
+// more than DefaultMaxRemovalsCount recipients and more than
+// DefaultMaxRemovalsPercent percent of them.
+type Limit struct {
+	// Count is the most removals allowed, when Set and Percent is 0.
+	Count int
+	// Percent, when Set and not 0, is the most removals allowed as a
+	// percentage of the current recipients (0 < Percent <= 100).
+	Percent float64
+	// Set is false for the default rule.
+	Set bool
+}
+
+// String renders the limit as written in plugins.hcl: "25", "10%", or, when
+// unset, "default (more than 50 and more than 20%)".
+func (l Limit) String() string {
+	switch {
+	case !l.Set:
+		return fmt.Sprintf("default (more than %d and more than %d%%)", DefaultMaxRemovalsCount, DefaultMaxRemovalsPercent)
+	case l.Percent > 0:
+		return strconv.FormatFloat(l.Percent, 'f', -1, 64) + "%"
+	default:
+		return strconv.Itoa(l.Count)
+	}
+}
+
+// Exceeded reports whether removing removals out of total current
+// recipients passes the limit. A count is exceeded by more removals than
+// Count; a percentage by more than Percent percent of total (never when
+// total is 0); the default rule by more than 50 removals that are also more
+// than 20% of total.
+func (l Limit) Exceeded(removals, total int) bool {
+	r, t := float64(removals), float64(total)
+	switch {
+	case !l.Set:
+		return removals > DefaultMaxRemovalsCount && r*100 > DefaultMaxRemovalsPercent*t
+	case l.Percent > 0:
+		return total > 0 && r*100 > l.Percent*t
+	default:
+		return removals > l.Count
+	}
+}
+
+// limitForms tells which removal limits ParseLimit accepts.
+const limitForms = `use a count such as 25 or a percentage such as "10%"`
+
+// ParseLimit parses a removal limit: a count ("25", at least 0) or a
+// percentage ("10%", more than 0 and at most 100; decimals allowed).
+func ParseLimit(s string) (Limit, error) {
+	t := strings.TrimSpace(s)
+	if num, isPct := strings.CutSuffix(t, "%"); isPct {
+		num = strings.TrimSpace(num)
+		if !isDecimal(num) {
+			return Limit{}, fmt.Errorf("%q is not a percentage; %s", s, limitForms)
+		}
+		p, err := strconv.ParseFloat(num, 64)
+		if err != nil || p <= 0 || p > 100 {
+			return Limit{}, fmt.Errorf("percentage %q is out of range: it must be more than 0%% and at most 100%%", s)
+		}
+		return Limit{Percent: p, Set: true}, nil
+	}
+	digits := strings.TrimPrefix(t, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return Limit{}, fmt.Errorf("%q is neither a count nor a percentage; %s", s, limitForms)
+	}
+	if digits != t {
+		return Limit{}, fmt.Errorf("count %q is negative: it must be 0 or more", s)
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		return Limit{}, fmt.Errorf("count %q is too large: %w", s, err)
+	}
+	return Limit{Count: n, Set: true}, nil
+}
+
+// isDecimal reports whether s is digits with at most one decimal point and
+// at least one digit.
+func isDecimal(s string) bool {
+	digits, dots := 0, 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && dots <= 1
+}
+
+// importBlock parses a connector's import block; b is nil when there is
+// none.
+func (ps *parser) importBlock(cn *Connector, b *hclsyntax.Block) {
+	im := DefaultImport()
+	im.Range = cn.Range
+	defer func() { cn.Import = im }()
+	if b == nil {
+		return
+	}
+	im.Range = b.DefRange()
+	where := fmt.Sprintf("import block of connector %q", cn.Name)
+	attrs := ps.attrs(b.Body, where, importKeys(), nil)
+
+	ps.enum(attrs, "email_from", where, &im.EmailFrom, EmailFromMail, EmailFromUPN)
+	ps.boolean(attrs, "exclude_unlicensed", where, &im.ExcludeUnlicensed)
+	ps.boolean(attrs, "include_disabled", where, &im.IncludeDisabled)
+	ps.boolean(attrs, "include_guests", where, &im.IncludeGuests)
+	ps.groupTypes(attrs, where, &im)
+	im.IncludeGroups = ps.names(attrs, "include_groups", where, "a group's display name or object ID")
+	im.ExcludeGroups = ps.names(attrs, "exclude_groups", where, "a group's display name or object ID")
+	im.IncludeDomains = ps.domains(attrs, "include_domains", where)
+	im.ExcludeDomains = ps.domains(attrs, "exclude_domains", where)
+	im.ExcludeUsers = ps.users(attrs, "exclude_users", where)
+	im.Tags = ps.tags(attrs, where)
+	ps.enum(attrs, "tag_mode", where, &im.TagMode, TagModeAppend, TagModeReplace)
+	ps.boolean(attrs, "update_existing", where, &im.UpdateExisting)
+	ps.enum(attrs, "on_removed", where, &im.OnRemoved, OnRemovedArchive, OnRemovedDelete, OnRemovedKeep)
+	ps.maxRemovals(attrs, where, &im)
+}
+
+// enum sets *dst to an optional string attribute that must be one of
+// allowed; allowed[0] is the default.
+func (ps *parser) enum(attrs map[string]*hclsyntax.Attribute, key, where string, dst *string, allowed ...string) {
+	s, set, ok := ps.str(attrs, key, where)
+	if !ok || !set {
+		return
+	}
+	if contains(allowed, s) {
+		*dst = s
+		return
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	quoted[0] += " (the default)"
+	ps.at(attrs[key].Expr.Range().Start, "%s in %s must be %s, got %q", key, where, orList(quoted), s)
+}
+
+// boolean sets *dst to an optional bool attribute.
+func (ps *parser) boolean(attrs map[string]*hclsyntax.Attribute, key, where string, dst *bool) {
+	a := attrs[key]
+	if a == nil {
+		return
+	}
+	v, ok := ps.literal(a.Expr, "", "")
+	if !ok || v.IsNull() {
+		return
+	}
+	if v.Type() != cty.Bool {
+		ps.at(a.Expr.Range().Start, "%s in %s must be a bool (true or false), got %s", key, where, typeName(v.Type()))
+		return
+	}
+	*dst = v.True()
+}
+
+// item is one string of a list attribute and where it is written.
+type item struct {
+	s   string
+	pos hcl.Pos
+	n   int // 1-based
+}
+
+// list evaluates an optional list-of-strings attribute. Each item carries
+// its own position when the list is written as [ … ] (it always is in a
+// literal-only file), else the value's.
+func (ps *parser) list(attrs map[string]*hclsyntax.Attribute, key, where string) (items []item, set bool) {
+	a := attrs[key]
+	if a == nil {
+		return nil, false
+	}
+	v, ok := ps.literal(a.Expr, "", "")
+	if !ok || v.IsNull() {
+		return nil, false
+	}
+	start := a.Expr.Range().Start
+	t := v.Type()
+	if !t.IsTupleType() && !t.IsListType() && !t.IsSetType() {
+		hint := ""
+		if t == cty.String {
+			hint = ` (write ["…"] for a single value)`
+		}
+		ps.at(start, "%s in %s must be a list of strings, e.g. [\"a\", \"b\"], got %s%s", key, where, typeName(t), hint)
+		return nil, false
+	}
+	var exprs []hclsyntax.Expression
+	if tup, isTuple := a.Expr.(*hclsyntax.TupleConsExpr); isTuple && len(tup.Exprs) == v.LengthInt() {
+		exprs = tup.Exprs
+	}
+	bad := false
+	i := 0
+	for it := v.ElementIterator(); it.Next(); i++ {
+		_, e := it.Element()
+		pos := start
+		if exprs != nil {
+			pos = exprs[i].Range().Start
+		}
+		if e.IsNull() || e.Type() != cty.String {
+			what := "null"
+			if !e.IsNull() {
+				what = typeName(e.Type())
+			}
+			ps.at(pos, "%s in %s must be a list of strings; item %d is %s", key, where, i+1, what)
+			bad = true
+			continue
+		}
+		items = append(items, item{s: e.AsString(), pos: pos, n: i + 1})
+	}
+	if bad {
+		return nil, false
+	}
+	return items, true
+}
+
+// cleanItem trims an item and reports, at its position, when it is empty
+// or holds a control character. what describes a good item.
+func (ps *parser) cleanItem(it item, key, where, what string) (string, bool) {
+	s := strings.TrimSpace(it.s)
+	switch {
+	case s == "":
+		ps.at(it.pos, "%s in %s: item %d is empty; give %s", key, where, it.n, what)
+		return "", false
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		ps.at(it.pos, "%s in %s: item %d contains a control character; give %s", key, where, it.n, what)
+		return "", false
+	}
+	return s, true
+}
+
+// dedupe appends s to out unless it is there; seen tracks out.
+func dedupe(out []string, seen map[string]bool, s string) []string {
+	if seen[s] {
+		return out
+	}
+	seen[s] = true
+	return append(out, s)
+}
+
+// names parses a list of group display names or object IDs.
+func (ps *parser) names(attrs map[string]*hclsyntax.Attribute, key, where, what string) []string {
+	items, _ := ps.list(attrs, key, where)
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		if s, ok := ps.cleanItem(it, key, where, what); ok {
+			out = dedupe(out, seen, s)
+		}
+	}
+	return out
+}
+
+// domains parses a list of mail domains.
+func (ps *parser) domains(attrs map[string]*hclsyntax.Attribute, key, where string) []string {
+	items, _ := ps.list(attrs, key, where)
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		s, ok := ps.cleanItem(it, key, where, `a domain such as "contoso.com"`)
+		if !ok {
+			continue
+		}
+		d := strings.ToLower(strings.TrimPrefix(s, "@"))
+		if !isDomain(d) {
+			ps.at(it.pos, "%s in %s: %q is not a domain name; give one such as \"contoso.com\" (non-ASCII domains in their xn-- form)", key, where, it.s)
+			continue
+		}
+		out = dedupe(out, seen, d)
+	}
+	return out
+}
+
+// users parses a list of email addresses or object IDs.
+func (ps *parser) users(attrs map[string]*hclsyntax.Attribute, key, where string) []string {
+	const what = `an email address or a user's object ID`
+	items, _ := ps.list(attrs, key, where)
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		s, ok := ps.cleanItem(it, key, where, what)
+		if !ok {
+			continue
+		}
+		u := strings.ToLower(s)
+		if !isEmail(u) && !isGUID(u) {
+			ps.at(it.pos, "%s in %s: %q is neither an email address nor an object ID (a GUID such as \"00000000-0000-0000-0000-000000000000\")", key, where, it.s)
+			continue
+		}
+		out = dedupe(out, seen, u)
+	}
+	return out
+}
+
+// tags parses the tags list.
+func (ps *parser) tags(attrs map[string]*hclsyntax.Attribute, where string) []string {
+	const key = "tags"
+	items, _ := ps.list(attrs, key, where)
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		s, ok := ps.cleanItem(it, key, where, "a tag of 1 to 64 characters")
+		if !ok {
+			continue
+		}
+		if n := utf8.RuneCountInString(s); n > MaxTagLength {
+			ps.at(it.pos, "%s in %s: item %d is %d characters long; a tag has at most %d", key, where, it.n, n, MaxTagLength)
+			continue
+		}
+		out = dedupe(out, seen, s)
+	}
+	return out
+}
+
+// groupTypes parses group_types into im.GroupTypes.
+func (ps *parser) groupTypes(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {
+	const key = "group_types"
+	allowed := groupTypes()
+	items, set := ps.list(attrs, key, where)
+	if !set {
+		return
+	}
+	if len(items) == 0 {
+		ps.at(attrs[key].Expr.Range().Start, "%s in %s is empty; list at least one of %s, or remove the line for the default [\"unified\"]", key, where, strings.Join(allowed, ", "))
+		return
+	}
+	var out []string
+	first := map[string]int{}
+	bad := false
+	for _, it := range items {
+		switch {
+		case !contains(allowed, it.s):
+			ps.at(it.pos, "%s in %s: unknown group type %q; allowed: %s", key, where, it.s, strings.Join(allowed, ", "))
+			bad = true
+		case first[it.s] > 0:
+			ps.at(it.pos, "%s in %s lists %q twice (items %d and %d)", key, where, it.s, first[it.s], it.n)
+			bad = true
+		default:
+			first[it.s] = it.n
+			out = append(out, it.s)
+		}
+	}
+	if !bad {
+		im.GroupTypes = out
+	}
+}
+
+// maxRemovals parses max_removals: a whole number, or a string ParseLimit
+// accepts.
+func (ps *parser) maxRemovals(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {
+	const key = "max_removals"
+	a := attrs[key]
+	if a == nil {
+		return
+	}
+	v, ok := ps.literal(a.Expr, "", "")
+	if !ok || v.IsNull() {
+		return
+	}
+	pos := a.Expr.Range().Start
+	switch v.Type() {
+	case cty.Number:
+		n, whole := wholeNumber(v)
+		if !whole || n < 0 || n > int64(maxInt()) {
+			ps.at(pos, "%s in %s must be a count (a whole number, 0 or more, e.g. 25) or a percentage in quotes (e.g. \"10%%\"), got %s", key, where, v.AsBigFloat().Text('g', -1))
+			return
+		}
+		im.MaxRemovals = Limit{Count: int(n), Set: true}
+	case cty.String:
+		l, err := ParseLimit(v.AsString())
+		if err != nil {
+			ps.at(pos, "%s in %s: %v", key, where, err)
+			return
+		}
+		im.MaxRemovals = l
+	default:
+		ps.at(pos, "%s in %s must be a count (e.g. 25) or a percentage in quotes (e.g. \"10%%\"), got %s", key, where, typeName(v.Type()))
+	}
+}
+
+// maxInt is the largest int.
+func maxInt() int { return int(^uint(0) >> 1) }
+
+// isDomain reports whether s is a DNS name of at least two labels, each of
+// ASCII letters, digits and inner hyphens.
+func isDomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) < 1 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isEmail reports whether s looks like local@domain (lower-case).
+func isEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && !strings.ContainsAny(local, " \t\"<>()[]\\,;:@") && isDomain(domain)
+}
+
+// isGUID reports whether s is a lower-case GUID in its 8-4-4-4-12 form.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
