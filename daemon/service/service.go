@@ -24,6 +24,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/pluginhost"
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -161,7 +162,27 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		}
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
-	return jobs.Spec{Name: c.Name, Config: pc}, out
+	return jobs.Spec{Name: c.Name, Config: pc, Policy: policyOf(c.Import), MaxRemovals: c.Import.MaxRemovals}, out
+}
+
+// policyOf turns a connector's import block into its policy.
+func policyOf(im config.Import) policy.Policy {
+	return policy.Policy{
+		EmailFrom:         im.EmailFrom,
+		ExcludeUnlicensed: im.ExcludeUnlicensed,
+		IncludeDisabled:   im.IncludeDisabled,
+		IncludeGuests:     im.IncludeGuests,
+		GroupTypes:        im.GroupTypes,
+		IncludeGroups:     im.IncludeGroups,
+		ExcludeGroups:     im.ExcludeGroups,
+		IncludeDomains:    im.IncludeDomains,
+		ExcludeDomains:    im.ExcludeDomains,
+		ExcludeUsers:      im.ExcludeUsers,
+		Tags:              im.Tags,
+		TagMode:           im.TagMode,
+		UpdateExisting:    im.UpdateExisting,
+		OnRemoved:         im.OnRemoved,
+	}
 }
 
 func pos(cfg *config.Config, c *config.Connector) string {
