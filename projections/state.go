@@ -39,14 +39,14 @@ type StateChange struct {
 
 // Job is the read model of one sync job.
 type Job struct {
-	ID          string          `json:"id"`
-	Connector   string          `json:"connector"`
-	State       string          `json:"state"`
-	Full        bool            `json:"full"`
-	RequestedBy string          `json:"requestedBy,omitempty"`
-	RequestedAt time.Time       `json:"requestedAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
-	FinishedAt  *time.Time      `json:"finishedAt,omitempty"`
+	ID          string             `json:"id"`
+	Connector   string             `json:"connector"`
+	State       string             `json:"state"`
+	Full        bool               `json:"full"`
+	RequestedBy string             `json:"requestedBy,omitempty"`
+	RequestedAt time.Time          `json:"requestedAt"`
+	UpdatedAt   time.Time          `json:"updatedAt"`
+	FinishedAt  *time.Time         `json:"finishedAt,omitempty"`
 	Reason      string             `json:"reason,omitempty"`
 	Summary     *events.Summary    `json:"summary,omitempty"`
 	Options     *events.JobOptions `json:"options,omitempty"`
@@ -105,8 +105,8 @@ type SyncStatus struct {
 	// Recipients counts active recipients, Archived archived ones.
 	Recipients int `json:"recipients"`
 	Archived   int `json:"archived"`
-	Users           int        `json:"users"`
-	Groups          int        `json:"groups"`
+	Users      int `json:"users"`
+	Groups     int `json:"groups"`
 }
 
 // GroupView is the read model of one directory group.
