@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -52,12 +54,26 @@ func PluginSet(impl Connector) plugin.PluginSet {
 
 // Serve runs impl as a plugin. It returns when the host kills the plugin;
 // started by hand, it prints that it must be started by dirsyncd and exits.
+// If the host dies without stopping it (SIGKILL, power cut of the
+// service), the plugin notices it was orphaned and exits within a second,
+// so no stray process keeps reading the directory.
 func Serve(impl Connector) {
+	go exitWhenOrphaned(os.Getppid(), time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginSet(impl),
 		GRPCServer:      plugin.DefaultGRPCServer,
 	})
+}
+
+// exitWhenOrphaned exits the process once its parent is no longer host:
+// the kernel re-parents an orphan to init or a subreaper.
+func exitWhenOrphaned(host int, every time.Duration) {
+	for range time.Tick(every) {
+		if os.Getppid() != host {
+			os.Exit(3)
+		}
+	}
 }
 
 // server exposes a Connector as the connector.v1 gRPC service.

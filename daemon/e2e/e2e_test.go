@@ -93,9 +93,23 @@ func (l *lockedBuffer) String() string {
 
 // natsBlock is the nats {} block of the generated plugins.hcl.
 func newFixture(t *testing.T, natsBlock string) *fixture {
+	return newFixtureWith(t, natsBlock, fixtureOptions{})
+}
+
+// fixtureOptions vary the simulated tenant and the demo connector.
+type fixtureOptions struct {
+	users, groups int
+	// demoExtra is added to the demo connector block (schedule, import {}).
+	demoExtra string
+}
+
+func newFixtureWith(t *testing.T, natsBlock string, o fixtureOptions) *fixture {
 	t.Helper()
 	bin := binaries(t)
-	sim, err := graphsim.New(graphsim.Config{Users: 120, Groups: 12, Seed: 7, ClientSecret: secret})
+	if o.users == 0 {
+		o.users, o.groups = 120, 12
+	}
+	sim, err := graphsim.New(graphsim.Config{Users: o.users, Groups: o.groups, Seed: 7, ClientSecret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +137,7 @@ plugin "azuread" {
 }
 connector "demo" {
   plugin = "azuread"
+%s
   config {
     tenant             = %q
     client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -143,7 +158,7 @@ connector "wrong" {
     ca_file            = "./ca.pem"
   }
 }
-`, natsBlock, filepath.Join(bin, "dirsync-azuread"), hex.EncodeToString(sum[:]),
+`, natsBlock, filepath.Join(bin, "dirsync-azuread"), hex.EncodeToString(sum[:]), o.demoExtra,
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL(),
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL())
 	write(t, filepath.Join(dir, "plugins.hcl"), cfg, 0o644)

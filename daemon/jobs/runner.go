@@ -62,7 +62,15 @@ type Request struct {
 	RequestedBy string
 	// Options are one-time options for this job only.
 	Options *events.JobOptions
+	// IfIdle makes the request fail with ErrBusy instead of replacing a
+	// queued or running job: a schedule tick must not cancel a long sync
+	// that is still under way, or a sync longer than the interval would
+	// never complete.
+	IfIdle bool
 }
+
+// ErrBusy is returned for an IfIdle request while a job is queued or running.
+var ErrBusy = errors.New("a job is already queued or running")
 
 // Progress is the live progress of a running job (not recorded as events:
 // it changes too often and says nothing a final summary does not).
@@ -263,6 +271,15 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	l := r.lanes[connectorName]
 	if l == nil {
 		return "", errors.New("runner not started")
+	}
+	if req.IfIdle && (len(l.queue) > 0 || l.current != nil) {
+		busy := ""
+		if l.current != nil {
+			busy = l.current.id
+		} else {
+			busy = l.queue[0].id
+		}
+		return "", fmt.Errorf("%w for connector %s (job %s)", ErrBusy, connectorName, busy)
 	}
 	j := &job{id: newJobID(r.now()), connector: connectorName, req: req, state: events.StatePending}
 	if err := r.record(ctx, j, events.StatePending, "", nil, ""); err != nil {

@@ -557,3 +557,23 @@ func TestOperatorCancel(t *testing.T) {
 		t.Errorf("canceling a finished job: %v", err)
 	}
 }
+
+// A schedule tick (IfIdle) never replaces a job that is still running.
+func TestIfIdleDoesNotReplaceRunningJob(t *testing.T) {
+	d := &dir{users: manyUsers(1), block: make(chan struct{})}
+	e := startEnv(t, d)
+	first, err := e.runner.Request(context.Background(), "demo", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runner.Request(context.Background(), "demo", Request{IfIdle: true, RequestedBy: "schedule"}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("tick while busy: %v, want ErrBusy", err)
+	}
+	close(d.block)
+	if j := e.waitFinal(first); j.State != events.StateCompleted {
+		t.Fatalf("running job: %s %q", j.State, j.Reason)
+	}
+	if _, err := e.runner.Request(context.Background(), "demo", Request{IfIdle: true}); err != nil {
+		t.Errorf("tick while idle: %v", err)
+	}
+}

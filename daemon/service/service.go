@@ -25,6 +25,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/pluginhost"
 	"github.com/dirsync/dirsync/daemon/policy"
+	"github.com/dirsync/dirsync/daemon/schedule"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -88,11 +89,36 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func())
 	}
 	defer runner.Stop()
 
+	sched := schedule.New(log.Named("schedule"))
+	var entries []schedule.Entry
+	for _, c := range cfg.Connectors {
+		if c.Schedule != "" {
+			entries = append(entries, schedule.Entry{Connector: c.Name, Spec: c.Schedule, Timezone: c.Timezone})
+		}
+	}
+	err = sched.Set(entries, func(ctx context.Context, name string) {
+		id, err := runner.Request(ctx, name, jobs.Request{RequestedBy: "schedule", IfIdle: true})
+		if errors.Is(err, jobs.ErrBusy) {
+			log.Info("schedule tick skipped: the previous job is still running", zap.String("connector", name), zap.Error(err))
+			return
+		}
+		if err != nil {
+			log.Warn("scheduled sync not requested", zap.String("connector", name), zap.Error(err))
+			return
+		}
+		log.Info("scheduled sync requested", zap.String("connector", name), zap.String("job", id))
+	})
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	defer sched.Stop()
+
 	ln, err := listenUnix(cfg.SocketPath())
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.NewServer(runner, proj, log.Named("api")), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // schedules name IANA time zones; appliances may lack zoneinfo
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"

@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/projections"
+)
+
+func (f *fixture) api() *api.Client {
+	return api.NewClient(filepath.Join(f.dir, "data", "dirsyncd.sock"))
+}
+
+// waitJob polls a job until cond holds or the deadline passes.
+func (f *fixture) waitJob(id string, timeout time.Duration, cond func(api.Job) bool) api.Job {
+	f.t.Helper()
+	c := f.api()
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := c.Job(context.Background(), id)
+		if err == nil && cond(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("job %s: condition not met within %s (last: %+v, %v)", id, timeout, j, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func final(j api.Job) bool { return events.Final(j.State) }
+
+// kill sends SIGKILL: no clean shutdown, no final events.
+func (f *fixture) kill() {
+	f.t.Helper()
+	d := f.daemon
+	f.daemon = nil
+	_ = d.Process.Kill()
+	<-f.exited
+}
+
+// assertConverged checks, with the daemon stopped, that the stored events
+// hold exactly the expected recipients, once each, and that the read
+// models in KV equal a rebuild from the stream.
+func assertConverged(t *testing.T, f *fixture) {
+	t.Helper()
+	if err := f.stop(); err != nil {
+		t.Fatalf("stopping dirsyncd: %v", err)
+	}
+	ctx := context.Background()
+	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := projections.Rebuild(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := projections.Diff(ctx, b.JS, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("read model differs from the stream: %s", d)
+	}
+	var ids, emails []string
+	for _, r := range fresh.Recipients["demo"] {
+		if r.Status == events.RecipientActive {
+			ids = append(ids, r.ObjectID)
+			emails = append(emails, strings.ToLower(r.Email))
+		}
+	}
+	sort.Strings(ids)
+	var want []string
+	for _, r := range expectedRecipients(f.sim) {
+		want = append(want, r.ObjectID)
+	}
+	sort.Strings(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("%d active recipients, want %d (the directory under the policy)", len(ids), len(want))
+	}
+	sort.Strings(emails)
+	if len(slices.Compact(emails)) != len(ids) {
+		t.Error("duplicate emails among active recipients")
+	}
+}
+
+// A daemon killed with SIGKILL in the middle of a job, then restarted,
+// marks that job FAILED as interrupted, and the next sync converges.
+func TestKillDuringSync(t *testing.T) {
+	for _, state := range []string{events.StateRetrieving, events.StateSaving} {
+		t.Run(state, func(t *testing.T) {
+			f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{users: 6000, groups: 300})
+			f.start()
+			j, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.waitJob(j.ID, time.Minute, func(j api.Job) bool {
+				if events.Final(j.State) {
+					t.Fatalf("job ended (%s) before reaching %s: the tenant is too small to catch it", j.State, state)
+				}
+				return j.State == state
+			})
+			f.kill()
+			f.start()
+			old := f.waitJob(j.ID, 30*time.Second, final)
+			if old.State != events.StateFailed || !strings.Contains(old.Reason, "interrupted") {
+				t.Fatalf("killed job after restart: %s %q, want FAILED interrupted", old.State, old.Reason)
+			}
+			var next jobJSON
+			f.cliJSON(&next, "sync", "demo", "--wait")
+			if next.State != events.StateCompleted {
+				t.Fatalf("sync after restart: %s %s", next.State, next.Reason)
+			}
+			assertConverged(t, f)
+		})
+	}
+}
+
+// A new request cancels the queued one before it, naming itself.
+func TestNewerJobCancelsQueued(t *testing.T) {
+	f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{users: 3000, groups: 100})
+	f.start()
+	c := f.api()
+	var ids []string
+	for range 3 {
+		j, err := c.Sync(context.Background(), "demo", api.SyncRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	a, b, last := f.waitJob(ids[0], time.Minute, final), f.waitJob(ids[1], time.Minute, final), f.waitJob(ids[2], 2*time.Minute, final)
+	if last.State != events.StateCompleted {
+		t.Fatalf("newest job: %s %s", last.State, last.Reason)
+	}
+	if b.State != events.StateCanceled || !strings.Contains(b.Reason, last.ID) {
+		t.Errorf("middle job: %s %q; want CANCELED naming %s", b.State, b.Reason, last.ID)
+	}
+	if a.State != events.StateCanceled || !strings.Contains(a.Reason, b.ID) {
+		t.Errorf("first job: %s %q; want CANCELED naming %s", a.State, a.Reason, b.ID)
+	}
+	assertConverged(t, f)
+}
+
+// --dry-run lists exactly the changes the same job then makes.
+func TestDryRunMatchesSync(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	f.start()
+	var first jobJSON
+	f.cliJSON(&first, "sync", "demo", "--wait")
+	if first.State != events.StateCompleted {
+		t.Fatal(first.Reason)
+	}
+	// The directory changes: one user moves department, one is disabled.
+	var moved, disabled string
+	err := f.sim.Mutate(func(tn *graphsim.Tenant) {
+		for i := range tn.Users {
+			u := &tn.Users[i]
+			if u.Mail == "" || !u.AccountEnabled || u.UserType == "Guest" {
+				continue
+			}
+			switch {
+			case moved == "":
+				u.Department, moved = "Red Team", u.ID
+			case disabled == "":
+				u.AccountEnabled, disabled = false, u.ID
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dry api.Changes
+	f.cliJSON(&dry, "sync", "demo", "--dry-run", "--tag", "q4-campaign")
+	if !dry.Job.DryRun() || dry.Job.State != events.StateCompleted {
+		t.Fatalf("dry run: %+v", dry.Job)
+	}
+	var real jobJSON
+	f.cliJSON(&real, "sync", "demo", "--wait", "--tag", "q4-campaign")
+	var done api.Changes
+	f.cliJSON(&done, "jobs", "show", real.ID)
+	key := func(c projections.Change) string {
+		return c.Kind + " " + c.RecipientID + " " + strings.Join(c.Changed, ",") + " " + c.Reason
+	}
+	var a, b []string
+	for _, c := range dry.Changes {
+		a = append(a, key(c))
+	}
+	for _, c := range done.Changes {
+		b = append(b, key(c))
+	}
+	if len(a) == 0 || !slices.Equal(a, b) {
+		t.Fatalf("dry run said (%d):\n%s\nthe sync did (%d):\n%s", len(a), strings.Join(a, "\n"), len(b), strings.Join(b, "\n"))
+	}
+	var sawMove, sawArchive bool
+	for _, c := range done.Changes {
+		sawMove = sawMove || (c.ObjectID == moved && slices.Contains(c.Changed, "department"))
+		sawArchive = sawArchive || (c.ObjectID == disabled && c.Kind == "archived")
+	}
+	if !sawMove || !sawArchive {
+		t.Errorf("changes lack the moved (%v) or archived (%v) user", sawMove, sawArchive)
+	}
+	// The history of the moved user tells the whole story.
+	var h api.History
+	var email string
+	for _, u := range f.sim.Tenant().Users {
+		if u.ID == moved {
+			email = u.Mail
+		}
+	}
+	f.cliJSON(&h, "recipients", "history", strings.ToUpper(email))
+	if hist := h.Changes["demo."+moved]; len(hist) != 2 || hist[0].Kind != "created" || hist[1].JobID != real.ID {
+		t.Errorf("history of %s: %+v", email, hist)
+	}
+}
+
+// A connector with a schedule syncs on its own, and status shows the next run.
+func TestScheduleFires(t *testing.T) {
+	f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{demoExtra: `  schedule = "@every 2s"`})
+	f.start()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var jobs []jobJSON
+		f.cliJSON(&jobs, "jobs", "--connector", "demo")
+		var st api.Status
+		f.cliJSON(&st, "status")
+		scheduled := false
+		for _, j := range jobs {
+			if j.State == events.StateCompleted {
+				full, err := f.api().Job(context.Background(), j.ID)
+				if err == nil && full.RequestedBy == "schedule" {
+					scheduled = true
+				}
+			}
+		}
+		next := false
+		for _, c := range st.Connectors {
+			if c.Connector == "demo" && c.NextRun != nil && c.NextRun.After(time.Now().Add(-time.Second)) {
+				next = true
+			}
+		}
+		if scheduled && next {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no scheduled job completed (or no next run shown) within 30s: jobs %+v status %+v", jobs, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
