@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -265,5 +267,127 @@ func TestScheduleFires(t *testing.T) {
 			t.Fatalf("no scheduled job completed (or no next run shown) within 30s: jobs %+v status %+v", jobs, st)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// expectedUnder is what a policy makes of a simulated tenant: the users
+// pass picks, with the Unified groups they are members of and tags.
+func expectedUnder(sim *graphsim.Sim, connector string, pass func(graphsim.User) bool, tags []string) []recipientJSON {
+	var out []recipientJSON
+	t := sim.Tenant()
+	groupsOf := map[string][]string{}
+	for _, g := range t.Groups {
+		if g.IsUnified() {
+			for _, m := range g.Members {
+				if m.ODataType == graphsim.TypeUser {
+					groupsOf[m.ID] = append(groupsOf[m.ID], g.DisplayName)
+				}
+			}
+		}
+	}
+	for _, u := range t.Users {
+		if u.Mail == "" || !pass(u) {
+			continue
+		}
+		gs := groupsOf[u.ID]
+		sort.Strings(gs)
+		if gs == nil {
+			gs = []string{}
+		}
+		out = append(out, recipientJSON{Email: u.Mail, DisplayName: u.DisplayName, ObjectID: u.ID, Connector: connector,
+			Department: u.Department, Groups: gs, Tags: tags, Status: "active"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ObjectID < out[j].ObjectID })
+	return out
+}
+
+func assertRecipients(t *testing.T, got, want []recipientJSON) {
+	t.Helper()
+	sort.Slice(got, func(i, j int) bool { return got[i].ObjectID < got[j].ObjectID })
+	if len(got) != len(want) {
+		t.Fatalf("%d recipients, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Email != w.Email || g.ObjectID != w.ObjectID || g.Connector != w.Connector || g.DisplayName != w.DisplayName ||
+			!slices.Equal(g.Groups, w.Groups) || !slices.Equal(g.Tags, w.Tags) || g.Status != w.Status {
+			t.Errorf("recipient %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+}
+
+// The import block in plugins.hcl reaches the policy, and two tenants
+// side by side keep their recipients apart.
+func TestImportBlockAndTwoTenants(t *testing.T) {
+	f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{demoExtra: `
+  import {
+    include_guests     = true
+    exclude_unlicensed = true
+    tags               = ["phish-2026"]
+  }`})
+	// A second tenant with its own app registration and secret.
+	const secret2 = "Fab7Q~second.tenant.secret.value-0987654321"
+	sim2, err := graphsim.New(graphsim.Config{Users: 40, Groups: 5, Seed: 99, TenantDomain: "fabrikam.onmicrosoft.com", ClientSecret: secret2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim2.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim2.Close() })
+	if err := sim2.WriteCACert(filepath.Join(f.dir, "ca2.pem")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(f.dir, "secret2"), secret2, 0o600)
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, fmt.Sprintf(`
+connector "fabrikam" {
+  plugin = "azuread"
+  config {
+    tenant             = %q
+    client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
+    client_secret_file = "./secret2"
+    authority_host     = %q
+    graph_url          = %q
+    ca_file            = "./ca2.pem"
+  }
+}
+`, sim2.Tenant().ID, sim2.AuthorityHost(), sim2.GraphURL())...)
+	write(t, f.config, string(cfg), 0o644)
+	f.start()
+	for _, c := range []string{"demo", "fabrikam"} {
+		var j jobJSON
+		f.cliJSON(&j, "sync", c, "--wait")
+		if j.State != events.StateCompleted {
+			t.Fatalf("sync %s: %s %s", c, j.State, j.Reason)
+		}
+	}
+	var demo, fab, tagged []recipientJSON
+	f.cliJSON(&demo, "recipients", "list", "--connector", "demo")
+	f.cliJSON(&fab, "recipients", "list", "--connector", "fabrikam")
+	f.cliJSON(&tagged, "recipients", "list", "--tag", "phish-2026")
+	assertRecipients(t, demo, expectedUnder(f.sim, "demo", func(u graphsim.User) bool {
+		return u.AccountEnabled && len(u.AssignedLicenses) > 0
+	}, []string{"phish-2026"}))
+	assertRecipients(t, fab, expectedUnder(sim2, "fabrikam", func(u graphsim.User) bool {
+		return u.AccountEnabled && u.UserType != "Guest"
+	}, []string{}))
+	if len(tagged) != len(demo) {
+		t.Errorf("--tag phish-2026 lists %d recipients, demo has %d", len(tagged), len(demo))
+	}
+	guests := 0
+	for _, r := range demo {
+		if u := f.sim.Tenant().User(r.ObjectID); u != nil && u.UserType == "Guest" {
+			guests++
+		}
+	}
+	if guests == 0 {
+		t.Error("no guest among demo's recipients: include_guests = true had no effect")
+	}
+	if strings.Contains(f.log.String(), secret2) {
+		t.Error("dirsyncd log contains the second tenant's secret")
 	}
 }
