@@ -18,6 +18,7 @@ plugin "azuread" {
 
 connector "demo" {
   plugin = "azuread"
+  # schedule = "@every 15m"  # auto-sync: a cron expression or @hourly, @daily, @every 30m
   config {
     tenant             = "contoso.onmicrosoft.com"
     client_id          = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -26,6 +27,10 @@ connector "demo" {
     graph_url          = "https://127.0.0.1:8943/v1.0"
     ca_file            = "./data/graphsim/ca.pem" # graphsim's generated CA
   }
+  # import {                  # who becomes a recipient; every key and its default in README.md
+  #   tags       = ["demo"]
+  #   on_removed = "archive"
+  # }
 }
 
 # A real tenant (see README.md, "Connecting a real tenant"):

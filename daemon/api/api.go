@@ -16,9 +16,11 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
@@ -198,8 +200,8 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, t := range req.Tags {
-		if strings.TrimSpace(t) == "" || len(t) > 64 || strings.ContainsFunc(t, unicode.IsControl) {
-			writeErr(w, http.StatusBadRequest, fmt.Sprintf("tag %q: a tag is 1 to 64 characters without control characters", t))
+		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > config.MaxTagLength || strings.ContainsFunc(t, unicode.IsControl) {
+			writeErr(w, http.StatusBadRequest, fmt.Sprintf("tag %q: a tag is 1 to %d characters without control characters", t, config.MaxTagLength))
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -127,7 +128,7 @@ func (r *Runner) run(j *job) {
 	}
 	limit := spec.MaxRemovals
 	if limit == nil {
-		limit = defaultLimit{}
+		limit = config.Limit{}
 	}
 	removals := sum.RecipientsArchived + sum.RecipientsRemoved
 	if !opts.AllowMassRemoval && limit.Exceeded(removals, active) {

@@ -12,21 +12,20 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/connectors/connector"
+	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
 
-// Values of the policy's enumerations.
+// Values of the policy's enumerations: those of the import block.
 const (
-	EmailFromMail = "mail"
-	EmailFromUPN  = "userPrincipalName"
-
-	TagModeAppend  = "append"
-	TagModeReplace = "replace"
-
-	OnRemovedArchive = "archive"
-	OnRemovedDelete  = "delete"
-	OnRemovedKeep    = "keep"
+	EmailFromMail    = config.EmailFromMail
+	EmailFromUPN     = config.EmailFromUPN
+	TagModeAppend    = config.TagModeAppend
+	TagModeReplace   = config.TagModeReplace
+	OnRemovedArchive = config.OnRemovedArchive
+	OnRemovedDelete  = config.OnRemovedDelete
+	OnRemovedKeep    = config.OnRemovedKeep
 )
 
 // Reasons a directory user is not a recipient, as job summaries count them.
