@@ -46,14 +46,6 @@ type RemovalLimit interface {
 	String() string
 }
 
-// defaultLimit is max_removals when plugins.hcl does not set it.
-type defaultLimit struct{}
-
-func (defaultLimit) Exceeded(removals, total int) bool {
-	return removals > 50 && removals*100 > 20*total
-}
-func (defaultLimit) String() string { return "default (more than 50 and more than 20%)" }
-
 // Request says how a job was asked for.
 type Request struct {
 	// Full forces a full read of the directory.
