@@ -68,11 +68,20 @@ type Summary struct {
 	SkippedMembers       int64 `json:"skippedMembers"`
 	// RejectedObjects counts objects the connector sent that failed the
 	// daemon's checks (e.g. an ID that cannot be a directory object ID).
-	RejectedObjects   int64 `json:"rejectedObjects"`
-	GraphRequests     int64 `json:"graphRequests"`
-	DirectoryEvents   int   `json:"directoryEvents"`
-	RecipientsCreated int   `json:"recipientsCreated"`
-	RecipientsUpdated int   `json:"recipientsUpdated"`
+	RejectedObjects int64 `json:"rejectedObjects"`
+	GraphRequests   int64 `json:"graphRequests"`
+	// Retries and ThrottleWaitMS count the connector's retried requests
+	// and the time it waited because Graph asked it to (429, 503).
+	Retries        int64 `json:"retries"`
+	ThrottleWaitMS int64 `json:"throttleWaitMs"`
+	// FullRead is true when the job read the whole directory (a first or
+	// forced sync, full_sync_interval, or a resync); false for changes only.
+	FullRead bool `json:"fullRead"`
+	// ResyncReason says why an incremental sync read everything instead.
+	ResyncReason      string `json:"resyncReason,omitempty"`
+	DirectoryEvents   int    `json:"directoryEvents"`
+	RecipientsCreated int    `json:"recipientsCreated"`
+	RecipientsUpdated int    `json:"recipientsUpdated"`
 	// RecipientsRemoved counts recipients deleted (on_removed = "delete").
 	RecipientsRemoved   int `json:"recipientsRemoved"`
 	RecipientsArchived  int `json:"recipientsArchived"`

@@ -100,7 +100,10 @@ type SyncStatus struct {
 	// LastReason is why the last final job FAILED or was CANCELED.
 	LastReason string `json:"lastReason,omitempty"`
 	// LastSyncAt is the time of the last COMPLETED job: "last sync date".
-	LastSyncAt      *time.Time `json:"lastSyncAt,omitempty"`
+	LastSyncAt *time.Time `json:"lastSyncAt,omitempty"`
+	// LastFullReadAt is the time of the last COMPLETED job that read the
+	// whole directory; full_sync_interval counts from it.
+	LastFullReadAt  *time.Time `json:"lastFullReadAt,omitempty"`
 	LastCompletedID string     `json:"lastCompletedJob,omitempty"`
 	// Recipients counts active recipients, Archived archived ones.
 	Recipients int `json:"recipients"`
@@ -347,6 +350,9 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 		if d.State == events.StateCompleted && !j.DryRun() {
 			st.LastSyncAt = &t
 			st.LastCompletedID = j.ID
+			if d.Summary != nil && d.Summary.FullRead {
+				st.LastFullReadAt = &t
+			}
 			s.Cursors[d.Connector] = d.Cursor
 		}
 	} else if st.CurrentJob == "" || st.CurrentJob == j.ID || d.State == events.StatePending {

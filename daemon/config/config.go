@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -127,6 +128,10 @@ type Connector struct {
 	// Timezone is the IANA zone Schedule runs in, or "" for the daemon's
 	// local time. It is only ever set together with Schedule.
 	Timezone string
+	// FullSyncInterval is how old the last full read may get before a sync
+	// reads the whole directory again instead of only changes, repairing
+	// any drift; 0 never forces one. Default 24h.
+	FullSyncInterval time.Duration
 	// Import is the import {} block, with defaults applied.
 	Import Import
 	// Range is the connector block's header, for errors.
@@ -542,7 +547,7 @@ func isHex64(s string) bool {
 func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.Attribute) {
 	cn = &Connector{Name: b.Labels[0], Range: b.DefRange()}
 	where := fmt.Sprintf("connector %q", cn.Name)
-	attrs := ps.attrs(b.Body, where, []string{"plugin", "schedule", "timezone"}, []string{"config", "import"})
+	attrs := ps.attrs(b.Body, where, []string{"plugin", "schedule", "timezone", "full_sync_interval"}, []string{"config", "import"})
 	if attrs["plugin"] == nil {
 		ps.at(b.TypeRange.Start, "connector %q needs plugin, the name of a plugin block, e.g. plugin = \"azuread\"", cn.Name)
 	} else if name, set, ok := ps.str(attrs, "plugin", where); ok && set {
@@ -550,6 +555,7 @@ func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.A
 		ref = attrs["plugin"]
 	}
 	ps.schedule(cn, attrs)
+	ps.fullSyncInterval(cn, attrs)
 	var cfg, imp *hclsyntax.Block
 	for _, sub := range b.Body.Blocks {
 		first := &cfg
@@ -585,6 +591,31 @@ func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.A
 		ps.at(sub.TypeRange.Start, "unexpected block %q in config of connector %q; config takes keys only (key = value)", sub.Type, cn.Name)
 	}
 	return cn, ref
+}
+
+// DefaultFullSyncInterval is full_sync_interval when a connector does not set it.
+const DefaultFullSyncInterval = 24 * time.Hour
+
+// fullSyncInterval parses full_sync_interval: a Go duration of at least a
+// minute, or "0" for never.
+func (ps *parser) fullSyncInterval(cn *Connector, attrs map[string]*hclsyntax.Attribute) {
+	cn.FullSyncInterval = DefaultFullSyncInterval
+	where := fmt.Sprintf("connector %q", cn.Name)
+	v, set, ok := ps.str(attrs, "full_sync_interval", where)
+	if !ok || !set {
+		return
+	}
+	pos := attrs["full_sync_interval"].Expr.Range().Start
+	if strings.TrimSpace(v) == "0" {
+		cn.FullSyncInterval = 0
+		return
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < time.Minute {
+		ps.at(pos, "connector %q: full_sync_interval %q: want a duration of at least 1m such as \"24h\" or \"12h\", or \"0\" to never force a full read", cn.Name, v)
+		return
+	}
+	cn.FullSyncInterval = d
 }
 
 func contains(list []string, s string) bool {

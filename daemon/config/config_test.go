@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // write puts src into dir/plugins.hcl and returns the file's path.
@@ -222,7 +224,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown connector key and block",
 			src:  "plugin \"a\" {\n  path = \"x\"\n}\nconnector \"c\" {\n  plugin = \"a\"\n  interval = \"1h\"\n  settings {\n  }\n}\n",
-			want: `FILE:6:3: unknown key "interval" in connector "c"; allowed: plugin, schedule, timezone` + "\n" +
+			want: `FILE:6:3: unknown key "interval" in connector "c"; allowed: plugin, schedule, timezone, full_sync_interval` + "\n" +
 				`FILE:7:3: unexpected block "settings" in connector "c"; allowed blocks: config, import`,
 		},
 		{
@@ -438,5 +440,40 @@ func TestParseNeverEchoesSecrets(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+func TestFullSyncInterval(t *testing.T) {
+	base := `plugin "p" { path = "/bin/true" }
+connector "c" {
+  plugin = "p"
+%s
+}
+`
+	tests := []struct {
+		line string
+		want time.Duration
+		err  string
+	}{
+		{"", DefaultFullSyncInterval, ""},
+		{`  full_sync_interval = "12h"`, 12 * time.Hour, ""},
+		{`  full_sync_interval = "0"`, 0, ""},
+		{`  full_sync_interval = "30s"`, 0, `plugins.hcl:4:24: connector "c": full_sync_interval "30s": want a duration of at least 1m`},
+		{`  full_sync_interval = "daily"`, 0, `plugins.hcl:4:24: connector "c": full_sync_interval "daily"`},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte(fmt.Sprintf(base, tt.line)), "plugins.hcl")
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err = %v, want %q", tt.line, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.line, err)
+		}
+		if got := cfg.Connectors[0].FullSyncInterval; got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.line, got, tt.want)
+		}
 	}
 }

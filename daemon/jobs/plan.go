@@ -154,7 +154,18 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 		}
 	}
 	for g, set := range nd.Members {
-		if _, ok := nd.Groups[g]; !ok || len(set) == 0 {
+		if _, ok := nd.Groups[g]; !ok {
+			delete(nd.Members, g)
+			continue
+		}
+		// A member that is no longer a user of the directory (deleted
+		// between two delta rounds) is no member.
+		for id := range set {
+			if _, ok := nd.Users[id]; !ok {
+				delete(set, id)
+			}
+		}
+		if len(set) == 0 {
 			delete(nd.Members, g)
 		}
 	}

@@ -68,14 +68,20 @@ func (r *Runner) run(j *job) {
 		return
 	}
 	var cursor string
-	r.proj.View(func(s *projections.State) { cursor = s.Cursors[j.connector] })
-	if j.req.Full {
-		cursor = ""
+	var lastFull *time.Time
+	r.proj.View(func(s *projections.State) {
+		cursor = s.Cursors[j.connector]
+		lastFull = s.SyncStatus(j.connector).LastFullReadAt
+	})
+	full := j.req.Full || cursor == "" ||
+		(spec.FullSyncInterval > 0 && (lastFull == nil || r.now().Sub(*lastFull) >= spec.FullSyncInterval))
+	if full && !j.req.Full && cursor != "" {
+		log.Info("full read: full_sync_interval has passed since the last one", zap.Duration("full_sync_interval", spec.FullSyncInterval))
 	}
 	snap := newSnapshot()
-	snap.full = j.req.Full || cursor == ""
+	snap.full = full
 	pol := spec.Policy.With(j.req.Options)
-	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: j.req.Full || cursor == "",
+	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: full,
 		JobId: j.id, GroupTypes: pol.ReadGroupTypes()},
 		func(b *connectorv1.SyncBatch) error {
 			snap.add(b, sum)
@@ -86,6 +92,8 @@ func (r *Runner) run(j *job) {
 				j.mu.Unlock()
 				sum.GraphRequests = p.GetRequests()
 				sum.SkippedMembers = p.GetSkippedMembers()
+				sum.Retries = p.GetRetries()
+				sum.ThrottleWaitMS = p.GetThrottleWaitMs()
 			}
 			return ctx.Err()
 		})
@@ -101,6 +109,7 @@ func (r *Runner) run(j *job) {
 		finish(fmt.Errorf("connector %s: a full sync was requested but the plugin returned an incomplete read", j.connector))
 		return
 	}
+	sum.FullRead, sum.ResyncReason = snap.complete, snap.resyncReason
 	log.Info("directory retrieved", zap.Int64("users", sum.UsersRetrieved), zap.Int64("groups", sum.GroupsRetrieved),
 		zap.Int64("memberships", sum.MembershipsRetrieved), zap.Int64("rejected", sum.RejectedObjects))
 
@@ -218,14 +227,15 @@ var objectID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 // snapshot accumulates what a plugin streamed for one job.
 type snapshot struct {
-	users    map[string]*connectorv1.User
-	groups   map[string]*connectorv1.Group
-	added    map[string]map[string]struct{}
-	removed  map[string]map[string]struct{}
-	done     bool
-	complete bool
-	full     bool
-	cursor   string
+	users        map[string]*connectorv1.User
+	groups       map[string]*connectorv1.Group
+	added        map[string]map[string]struct{}
+	removed      map[string]map[string]struct{}
+	done         bool
+	complete     bool
+	full         bool
+	cursor       string
+	resyncReason string
 }
 
 func newSnapshot() *snapshot {
@@ -278,7 +288,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
 		}
 	}
 	if b.GetDone() {
-		s.done, s.complete, s.cursor = true, b.GetComplete(), b.GetCursor()
+		s.done, s.complete, s.cursor, s.resyncReason = true, b.GetComplete(), b.GetCursor(), b.GetResyncReason()
 	}
 }
 

@@ -35,8 +35,11 @@ type Spec struct {
 	Config *connectorv1.Config
 	Policy policy.Policy
 	// MaxRemovals guards against a sync that would remove a large part of
-	// the list; nil means the default rule (more than both 50 and 20%).
+	// the list; nil means the default rule of config.Limit.
 	MaxRemovals RemovalLimit
+	// FullSyncInterval forces a full read when the last one is older; 0
+	// never forces one.
+	FullSyncInterval time.Duration
 }
 
 // RemovalLimit says whether removing some of a connector's recipients is

@@ -33,6 +33,12 @@ type dir struct {
 	members map[string][]string
 	fail    error
 	block   chan struct{} // when set, Sync waits on it before sending
+	// delta, when set, is what an incremental Sync (a cursor, not full)
+	// sends instead of the whole directory; resync marks the answer as a
+	// full read with that reason.
+	delta  []*connectorv1.SyncBatch
+	resync string
+	reqs   []*connectorv1.SyncRequest
 }
 
 func (d *dir) Describe(context.Context) (*connectorv1.DescribeResponse, error) {
@@ -44,8 +50,20 @@ func (d *dir) ValidateConfig(context.Context, *connectorv1.Config) ([]*connector
 func (d *dir) TestConnection(context.Context, *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
 	return &connectorv1.TestConnectionResponse{Ok: true}, nil
 }
-func (d *dir) Sync(ctx context.Context, _ *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
+func (d *dir) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
 	d.mu.Lock()
+	d.reqs = append(d.reqs, req)
+	if d.delta != nil && req.GetCursor() != "" && !req.GetFull() && d.resync == "" {
+		batches := d.delta
+		d.mu.Unlock()
+		for _, b := range batches {
+			if err := send(b); err != nil {
+				return err
+			}
+		}
+		return send(&connectorv1.SyncBatch{Done: true, Cursor: "c2"})
+	}
+	resync := d.resync
 	block, fail := d.block, d.fail
 	users := slices.Clone(d.users)
 	groups := slices.Clone(d.groups)
@@ -74,7 +92,7 @@ func (d *dir) Sync(ctx context.Context, _ *connectorv1.SyncRequest, send func(*c
 	if err := send(b); err != nil {
 		return err
 	}
-	return send(&connectorv1.SyncBatch{Done: true, Complete: true, Cursor: "c1"})
+	return send(&connectorv1.SyncBatch{Done: true, Complete: true, Cursor: "c1", ResyncReason: resync})
 }
 
 func user(id, mail, name, dept string) *connectorv1.User {
@@ -576,4 +594,85 @@ func TestIfIdleDoesNotReplaceRunningJob(t *testing.T) {
 	if _, err := e.runner.Request(context.Background(), "demo", Request{IfIdle: true}); err != nil {
 		t.Errorf("tick while idle: %v", err)
 	}
+}
+
+// An incremental sync merges partial updates, removals and membership
+// changes into the stored directory; full_sync_interval and a resync turn
+// it into a full read that the summary reports.
+func TestIncrementalSync(t *testing.T) {
+	d := &dir{
+		users:   []*connectorv1.User{user("u1", "a@contoso.com", "Ann", "Sales"), user("u2", "b@contoso.com", "Bob", "IT")},
+		groups:  []*connectorv1.Group{{Id: "g1", DisplayName: proto.String("Team"), GroupTypes: []string{"Unified"}, GroupTypesKnown: true}},
+		members: map[string][]string{"g1": {"u1", "u2"}},
+	}
+	e := startEnv(t, d)
+	if j := e.sync(); j.State != events.StateCompleted || !j.Summary.FullRead {
+		t.Fatalf("first sync: %s %q %+v", j.State, j.Reason, j.Summary)
+	}
+	d.mu.Lock()
+	d.delta = []*connectorv1.SyncBatch{
+		// Ann changed department only: every other field stays.
+		{Users: []*connectorv1.User{{Id: "u1", Department: proto.String("Marketing")}}},
+		// Bob was soft-deleted; Cy joined, and the group changed; the
+		// same group appears twice (a large group split across pages).
+		{Users: []*connectorv1.User{{Id: "u2", Removed: &connectorv1.Removal{Reason: "changed"}}, user("u3", "c@contoso.com", "Cy", "IT")},
+			Groups:      []*connectorv1.Group{{Id: "g1", DisplayName: proto.String("Team Blue")}},
+			Memberships: []*connectorv1.Membership{{GroupId: "g1", RemovedUserIds: []string{"u2"}}}},
+		{Memberships: []*connectorv1.Membership{{GroupId: "g1", AddedUserIds: []string{"u3"}}}},
+		// A replayed entry changes nothing.
+		{Users: []*connectorv1.User{{Id: "u1", Department: proto.String("Marketing")}}},
+	}
+	d.mu.Unlock()
+	j := e.sync()
+	if j.State != events.StateCompleted || j.Summary.FullRead {
+		t.Fatalf("incremental sync: %s %q %+v", j.State, j.Reason, j.Summary)
+	}
+	rs := e.recipients()
+	if r := rs["u1"]; r.Department != "Marketing" || r.DisplayName != "Ann" || r.Email != "a@contoso.com" || !slices.Equal(r.Groups, []string{"Team Blue"}) {
+		t.Errorf("u1 after a partial update: %+v", r)
+	}
+	if rs["u2"].Status != events.RecipientArchived {
+		t.Errorf("u2 after @removed: %+v", rs["u2"])
+	}
+	if r := rs["u3"]; r.Status != events.RecipientActive || !slices.Equal(r.Groups, []string{"Team Blue"}) {
+		t.Errorf("u3: %+v", r)
+	}
+	if s := j.Summary; s.RecipientsCreated != 1 || s.RecipientsUpdated != 1 || s.RecipientsArchived != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	var cursor string
+	e.proj.View(func(s *projections.State) { cursor = s.Cursors["demo"] })
+	if cursor != "c2" {
+		t.Errorf("cursor after the incremental sync = %q, want c2", cursor)
+	}
+
+	// The connector found the cursor expired and read everything.
+	d.mu.Lock()
+	d.resync = "the delta token expired"
+	d.users = []*connectorv1.User{user("u1", "a@contoso.com", "Ann", "Marketing")} // u3 vanished without a delta entry
+	d.members = map[string][]string{"g1": {"u1"}}
+	d.groups[0].DisplayName = proto.String("Team Blue")
+	d.mu.Unlock()
+	j = e.sync()
+	if !j.Summary.FullRead || j.Summary.ResyncReason != "the delta token expired" || e.recipients()["u3"].Status != events.RecipientArchived {
+		t.Errorf("resync: %+v, u3 %+v", j.Summary, e.recipients()["u3"])
+	}
+
+	// full_sync_interval: a full read is due again.
+	d.mu.Lock()
+	d.resync = ""
+	d.mu.Unlock()
+	spec := e.runner.specs["demo"]
+	spec.FullSyncInterval = time.Nanosecond
+	e.runner.mu.Lock()
+	e.runner.specs["demo"] = spec
+	e.runner.mu.Unlock()
+	e.sync()
+	d.mu.Lock()
+	last := d.reqs[len(d.reqs)-1]
+	d.mu.Unlock()
+	if !last.GetFull() {
+		t.Error("full_sync_interval passed but the sync was not full")
+	}
+	assertRebuildEqualsLive(t, e)
 }

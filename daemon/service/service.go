@@ -188,7 +188,8 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		}
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
-	return jobs.Spec{Name: c.Name, Config: pc, Policy: policyOf(c.Import), MaxRemovals: c.Import.MaxRemovals}, out
+	return jobs.Spec{Name: c.Name, Config: pc, Policy: policyOf(c.Import), MaxRemovals: c.Import.MaxRemovals,
+		FullSyncInterval: c.FullSyncInterval}, out
 }
 
 // policyOf turns a connector's import block into its policy.
