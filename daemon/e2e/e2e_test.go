@@ -101,6 +101,10 @@ type fixtureOptions struct {
 	users, groups int
 	// demoExtra is added to the demo connector block (schedule, import {}).
 	demoExtra string
+	// demoConfig is added inside the demo connector's config {} block.
+	demoConfig string
+	// sim adjusts the simulated tenant's configuration.
+	sim func(*graphsim.Config)
 }
 
 func newFixtureWith(t *testing.T, natsBlock string, o fixtureOptions) *fixture {
@@ -109,7 +113,11 @@ func newFixtureWith(t *testing.T, natsBlock string, o fixtureOptions) *fixture {
 	if o.users == 0 {
 		o.users, o.groups = 120, 12
 	}
-	sim, err := graphsim.New(graphsim.Config{Users: o.users, Groups: o.groups, Seed: 7, ClientSecret: secret})
+	simCfg := graphsim.Config{Users: o.users, Groups: o.groups, Seed: 7, ClientSecret: secret}
+	if o.sim != nil {
+		o.sim(&simCfg)
+	}
+	sim, err := graphsim.New(simCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +153,7 @@ connector "demo" {
     authority_host     = %q
     graph_url          = %q
     ca_file            = "./ca.pem"
+%s
   }
 }
 connector "wrong" {
@@ -159,7 +168,7 @@ connector "wrong" {
   }
 }
 `, natsBlock, filepath.Join(bin, "dirsync-azuread"), hex.EncodeToString(sum[:]), o.demoExtra,
-		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL(),
+		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL(), o.demoConfig,
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL())
 	write(t, filepath.Join(dir, "plugins.hcl"), cfg, 0o644)
 	f := &fixture{t: t, bin: bin, dir: dir, sim: sim, config: filepath.Join(dir, "plugins.hcl"), log: &lockedBuffer{}}
