@@ -5,12 +5,12 @@ import (
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
-// Sync phases, as reported in Progress.phase.
+// Sync phases, as reported in Progress.phase. Members come with their
+// groups (groups/delta), so there is no phase of their own.
 const (
-	phaseUsers   = "users"
-	phaseGroups  = "groups"
-	phaseMembers = "members"
-	phaseDone    = "done"
+	phaseUsers  = "users"
+	phaseGroups = "groups"
+	phaseDone   = "done"
 )
 
 // batcher cuts the stream of directory objects into batches of at most
@@ -63,32 +63,43 @@ func (b *batcher) group(g *connectorv1.Group) error {
 	return nil
 }
 
-// members adds user members of a group, spreading them over as many
-// Membership messages and batches as needed.
-func (b *batcher) members(groupID string, userIDs []string) error {
-	for len(userIDs) > 0 {
+// members adds and removes user members of a group, spreading them over
+// as many Membership messages and batches as needed (the contract lets
+// them add up).
+func (b *batcher) members(groupID string, added, removed []string) error {
+	for len(added) > 0 || len(removed) > 0 {
 		if b.full() {
 			if err := b.flush(false); err != nil {
 				return err
 			}
 		}
-		k := min(b.max-b.n, len(userIDs))
-		chunk := make([]string, k)
-		copy(chunk, userIDs[:k])
-		b.cur.Memberships = append(b.cur.Memberships, &connectorv1.Membership{GroupId: groupID, AddedUserIds: chunk})
+		room := b.max - b.n
+		m := &connectorv1.Membership{GroupId: groupID}
+		if k := min(room, len(added)); k > 0 {
+			m.AddedUserIds = append([]string(nil), added[:k]...)
+			added = added[k:]
+			room -= k
+		}
+		if k := min(room, len(removed)); k > 0 {
+			m.RemovedUserIds = append([]string(nil), removed[:k]...)
+			removed = removed[k:]
+		}
+		k := len(m.AddedUserIds) + len(m.RemovedUserIds)
+		b.cur.Memberships = append(b.cur.Memberships, m)
 		b.n += k
 		b.progress.Memberships += int64(k)
-		userIDs = userIDs[k:]
 	}
 	return nil
 }
 
-// finish sends the last batch: done, with the cursor and completeness.
-func (b *batcher) finish(cursor string, complete bool) error {
+// finish sends the last batch: done, with the cursor, completeness and
+// why an incremental sync became a full read ("" when it did not).
+func (b *batcher) finish(cursor string, complete bool, resyncReason string) error {
 	b.setPhase(phaseDone)
 	b.cur.Done = true
 	b.cur.Cursor = cursor
 	b.cur.Complete = complete
+	b.cur.ResyncReason = resyncReason
 	return b.flush(true)
 }
 

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,10 +17,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+	"go.uber.org/zap"
 )
 
 // isMicrosoftAuthorityHost reports Microsoft's own Entra authority hosts,
@@ -38,15 +39,20 @@ func isMicrosoftAuthorityHost(host string) bool {
 	return false
 }
 
-// Timeouts and retry settings of the HTTP clients.
+// Timeouts and retry settings of the token requests (Graph requests are
+// retried by retryMiddleware).
 const (
-	httpTimeout      = 100 * time.Second
-	authMaxRetries   = 2
-	authRetryDelay   = 500 * time.Millisecond
-	authMaxDelay     = 5 * time.Second
-	graphMaxRetries  = 5
-	graphRetryDelayS = 2
+	httpTimeout    = 100 * time.Second
+	authMaxRetries = 2
+	authRetryDelay = 500 * time.Millisecond
+	authMaxDelay   = 5 * time.Second
 )
+
+// clientOptions are settings of a graphClient that are not config keys.
+type clientOptions struct {
+	// backoffBase replaces defaultBackoffBase (tests make it short).
+	backoffBase time.Duration
+}
 
 // stats counts Graph traffic. Safe for concurrent use.
 type stats struct {
@@ -63,7 +69,9 @@ type graphClient struct {
 	cred   azcore.TokenCredential
 	scope  string
 	sdk    *msgraphsdk.GraphServiceClient
-	stats  *stats
+	// adapter sends the requests the delta reader builds itself.
+	adapter abs.RequestAdapter
+	stats   *stats
 	// base is the TLS transport under both the credential and the SDK.
 	base *http.Transport
 }
@@ -190,7 +198,7 @@ func isPermanentTransportError(err error) bool {
 // The secret is read (from client_secret_file) now. The SDK client runs
 // over the TLS transport with the kiota/Graph middleware and sends the
 // token to the Graph host only.
-func newGraphClient(cfg *Config) (*graphClient, error) {
+func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphClient, error) {
 	secret, err := cfg.ReadSecret()
 	if err != nil {
 		return nil, fmt.Errorf("client_secret_file: %w", err)
@@ -215,27 +223,37 @@ func newGraphClient(cfg *Config) (*graphClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the Graph authentication provider: %w", err)
 	}
+	g := &graphClient{cfg: cfg, secret: secret, cred: cred, scope: scope, stats: st, base: base}
 	clientOpts := msgraphsdk.GetDefaultClientOptions()
-	middleware := msgraphgocore.GetDefaultMiddlewaresWithOptions(&clientOpts)
-	retry := khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
-		MaxRetries:   graphMaxRetries,
-		DelaySeconds: graphRetryDelayS,
-		ShouldRetry: func(_ time.Duration, executionCount int, _ *http.Request, resp *http.Response) bool {
-			st.retries.Add(1)
-			st.throttleWaitMS.Add(retryDelay(resp, executionCount+1).Milliseconds())
-			return true
+	retry := &retryMiddleware{
+		budget: cfg.RetryBudget,
+		base:   defaultBackoffBase,
+		stats:  st,
+		log:    log,
+		token: func(ctx context.Context) (string, error) {
+			tok, err := g.token(ctx)
+			return tok.Token, err
 		},
-	})
-	for i, m := range middleware {
+		sleep: sleepCtx,
+	}
+	if opts.backoffBase > 0 {
+		retry.base = opts.backoffBase
+	}
+	// Ours first, so every retry passes through the rest of the pipeline;
+	// kiota's RetryHandler out, so retries are not multiplied.
+	middleware := []khttp.Middleware{retry}
+	for _, m := range msgraphgocore.GetDefaultMiddlewaresWithOptions(&clientOpts) {
 		if _, ok := m.(*khttp.RetryHandler); ok {
-			middleware[i] = retry
+			continue
 		}
+		middleware = append(middleware, m)
 	}
 	httpClient := &http.Client{
 		Transport: khttp.NewCustomTransportWithParentTransport(base, middleware...),
 		// kiota's redirect middleware follows redirects itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       httpTimeout,
+		// No overall Timeout: it would cut retries short of retry_budget.
+		// The retry middleware bounds each attempt (attemptTimeout).
 	}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
@@ -244,34 +262,9 @@ func newGraphClient(cfg *Config) (*graphClient, error) {
 	// Before NewGraphServiceClient: it copies the base URL into its path
 	// parameters when constructed.
 	adapter.SetBaseUrl(cfg.GraphURL)
-	return &graphClient{
-		cfg:    cfg,
-		secret: secret,
-		cred:   cred,
-		scope:  scope,
-		sdk:    msgraphsdk.NewGraphServiceClient(adapter),
-		stats:  st,
-		base:   base,
-	}, nil
-}
-
-// retryDelay mirrors kiota's retry handler: Retry-After when given, else
-// an exponential backoff (without its jitter).
-func retryDelay(resp *http.Response, attempt int) time.Duration {
-	if resp != nil {
-		if ra := resp.Header.Get("Retry-After"); ra != "" {
-			if s, err := strconv.ParseFloat(ra, 64); err == nil {
-				return time.Duration(s) * time.Second
-			}
-			if t, err := http.ParseTime(ra); err == nil {
-				return time.Until(t)
-			}
-		}
-	}
-	if attempt < 1 {
-		attempt = 1
-	}
-	return time.Duration(graphRetryDelayS*(1<<(attempt-1))) * time.Second
+	g.adapter = adapter
+	g.sdk = msgraphsdk.NewGraphServiceClient(adapter)
+	return g, nil
 }
 
 // token acquires a Graph token, as the SDK does before each request (same

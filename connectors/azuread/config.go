@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
@@ -25,12 +26,16 @@ const (
 	KeyAuthorityHost    = "authority_host"
 	KeyGraphURL         = "graph_url"
 	KeyCAFile           = "ca_file"
+	KeyRetryBudget      = "retry_budget"
 )
 
 // Defaults for the optional keys: Microsoft's global (public) cloud.
 const (
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
 	DefaultGraphURL      = "https://graph.microsoft.com/v1.0"
+	// DefaultRetryBudget is how long one Graph request may be retried
+	// (throttling, 503, 504, connection resets) before the sync fails.
+	DefaultRetryBudget = "10m"
 )
 
 // secretGroup is the one_of_group of client_secret and client_secret_file.
@@ -79,6 +84,9 @@ type Config struct {
 	// CAFile is the absolute path of a PEM file of extra trusted CA
 	// certificates, or empty.
 	CAFile string
+	// RetryBudget bounds the time one Graph request may take, all its
+	// retries and waits included, before the sync fails.
+	RetryBudget time.Duration
 }
 
 // ConfigError lists everything wrong with a config block.
@@ -117,6 +125,8 @@ func ConfigFields() []*connectorv1.ConfigField {
 			Description: "The Microsoft Graph base URL (https), e.g. https://graph.microsoft.us/v1.0 for US Government. The token scope is derived from its host."},
 		{Name: KeyCAFile, Type: str,
 			Description: "A PEM file of extra CA certificates trusted, in addition to the system's, for the authority and Graph (e.g. a TLS-inspecting proxy's CA). Relative paths resolve against the folder of plugins.hcl."},
+		{Name: KeyRetryBudget, Type: str, DefaultValue: DefaultRetryBudget,
+			Description: "How long one Microsoft Graph request may keep being retried when Graph throttles (429), is unavailable (503), times out (504) or drops the connection, as a Go duration such as \"10m\" or \"90s\". Waits follow Graph's Retry-After, else an exponential backoff with jitter. When the budget is spent the sync fails with Graph's error and the next sync resumes from the last cursor."},
 	}
 }
 
@@ -186,11 +196,11 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 		return fail()
 	}
 	c := &Config{}
-	var secret string
+	var secret, budget string
 	known := map[string]*string{
 		KeyTenant: &c.Tenant, KeyClientID: &c.ClientID, KeyClientSecret: &secret,
 		KeyClientSecretFile: &c.ClientSecretFile, KeyAuthorityHost: &c.AuthorityHost,
-		KeyGraphURL: &c.GraphURL, KeyCAFile: &c.CAFile,
+		KeyGraphURL: &c.GraphURL, KeyCAFile: &c.CAFile, KeyRetryBudget: &budget,
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -223,6 +233,14 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 	if c.GraphURL == "" {
 		c.GraphURL = DefaultGraphURL
 	}
+	if budget = strings.TrimSpace(budget); budget == "" {
+		budget = DefaultRetryBudget
+	}
+	if d, err := parseRetryBudget(budget); err != nil {
+		add(KeyRetryBudget, "%v", err)
+	} else {
+		c.RetryBudget = d
+	}
 	if len(problems) > 0 {
 		return fail()
 	}
@@ -236,7 +254,26 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 }
 
 func knownKeys() []string {
-	return []string{KeyTenant, KeyClientID, KeyClientSecret, KeyClientSecretFile, KeyAuthorityHost, KeyGraphURL, KeyCAFile}
+	return []string{KeyTenant, KeyClientID, KeyClientSecret, KeyClientSecretFile, KeyAuthorityHost, KeyGraphURL, KeyCAFile, KeyRetryBudget}
+}
+
+// Bounds of retry_budget: below a second no retry could wait for Graph's
+// usual Retry-After; above a day a sync would hang rather than fail.
+const (
+	minRetryBudget = time.Second
+	maxRetryBudget = 24 * time.Hour
+)
+
+// parseRetryBudget parses retry_budget, a Go duration string.
+func parseRetryBudget(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: write it like \"10m\", \"90s\" or \"1h30m\"", s)
+	}
+	if d < minRetryBudget || d > maxRetryBudget {
+		return 0, fmt.Errorf("%q is out of range: it must be between %s and %s", s, minRetryBudget, "24h")
+	}
+	return d, nil
 }
 
 // resolvePath makes p absolute against base (the folder of plugins.hcl).

@@ -127,6 +127,12 @@ func TestValidateConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if def.RetryBudget != 10*time.Minute {
+			t.Errorf("default retry budget %v", def.RetryBudget)
+		}
+		if c, err := ParseConfig(rawConfig(t, dir, with("retry_budget", " 90s "))); err != nil || c.RetryBudget != 90*time.Second {
+			t.Errorf("retry_budget 90s: %v, %v", c, err)
+		}
 		if def.AuthorityHost != DefaultAuthorityHost || def.GraphURL != DefaultGraphURL || def.Scope() != "https://graph.microsoft.com/.default" {
 			t.Errorf("defaults: %+v scope %q", def, def.Scope())
 		}
@@ -168,6 +174,10 @@ func TestValidateConfig(t *testing.T) {
 		{"missing ca file", with("ca_file", "missing.pem"), "ca_file", "cannot read"},
 		{"ca file without certificates", with("ca_file", "notpem.pem"), "ca_file", "no PEM certificate"},
 		{"unknown key", with("tenant_id", "x"), "tenant_id", "unknown key"},
+		{"retry_budget not a duration", with("retry_budget", "10"), "retry_budget", "not a duration"},
+		{"retry_budget too short", with("retry_budget", "100ms"), "retry_budget", "between 1s and 24h"},
+		{"retry_budget negative", with("retry_budget", "-5m"), "retry_budget", "between"},
+		{"retry_budget not a string", with("retry_budget", 600), "retry_budget", "string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +232,10 @@ func TestDescribe(t *testing.T) {
 	if fields["authority_host"].GetDefaultValue() != DefaultAuthorityHost || fields["graph_url"].GetDefaultValue() != DefaultGraphURL {
 		t.Error("defaults missing")
 	}
-	if len(fields) != 7 {
-		t.Errorf("want 7 fields, got %d", len(fields))
+	if f := fields[KeyRetryBudget]; f.GetDefaultValue() != "10m" || !strings.Contains(f.GetDescription(), "Retry-After") {
+		t.Errorf("retry_budget field: %v", f)
+	}
+	if len(fields) != 8 {
+		t.Errorf("want 8 fields, got %d", len(fields))
 	}
 }

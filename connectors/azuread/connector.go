@@ -3,7 +3,9 @@
 // security, mail-enabled security, distribution; by default Microsoft 365
 // only) and their user members from Microsoft Graph with an app
 // registration's client secret, and serves them through the connector.v1
-// plugin contract.
+// plugin contract. It reads with Graph delta queries: the first sync reads
+// the whole directory and returns delta links as its cursor, later syncs
+// read only what changed (see delta.go); retries are retry.go's.
 //
 // Authentication uses azidentity's ClientSecretCredential and Graph calls
 // use msgraph-sdk-go, both over one TLS configuration (system roots plus
@@ -48,7 +50,8 @@ const (
 // Connector is the Azure AD connector. It holds no state between calls;
 // every call builds its clients from the config it is given.
 type Connector struct {
-	log *zap.Logger
+	log  *zap.Logger
+	opts clientOptions
 }
 
 var _ connector.Connector = (*Connector)(nil)
@@ -65,7 +68,7 @@ func New(log *zap.Logger) *Connector {
 func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, error) {
 	return &connectorv1.DescribeResponse{
 		Name:         Name,
-		Description:  "Microsoft Entra ID (Azure AD): users, groups (Microsoft 365, security, mail-enabled security, distribution) and their members, read through Microsoft Graph with an app registration's client secret (application permissions User.Read.All and GroupMember.Read.All).",
+		Description:  "Microsoft Entra ID (Azure AD): users, groups (Microsoft 365, security, mail-enabled security, distribution) and their members, read through Microsoft Graph delta queries (a full read first, then only changes) with an app registration's client secret (application permissions User.Read.All and GroupMember.Read.All).",
 		Version:      Version,
 		ConfigFields: ConfigFields(),
 	}, nil
@@ -105,7 +108,7 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 	if err != nil {
 		return fail(CheckConfiguration, &Problem{Code: CodeInvalidConfig, Detail: err.Error(), Remedy: "Fix the connector's config block in plugins.hcl.", err: err})
 	}
-	g, err := newGraphClient(cfg)
+	g, err := newGraphClient(cfg, c.log, c.opts)
 	if err != nil {
 		return fail(CheckConfiguration, &Problem{Code: CodeInvalidConfig, Detail: err.Error(), Remedy: "Fix the connector's config block in plugins.hcl.", err: err})
 	}
@@ -123,7 +126,6 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 	pass(CheckToken, detail)
 
 	top := int32(1)
-	g.stats.requests.Add(1)
 	us, err := g.sdk.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
 	})
@@ -137,7 +139,6 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 	}
 
 	filter := unifiedFilter
-	g.stats.requests.Add(1)
 	gs, err := g.sdk.Groups().Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{
 		QueryParameters: &groups.GroupsRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id", "displayName"}, Top: &top},
 	})
@@ -150,7 +151,6 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 		return resp, nil
 	}
 	first := gs.GetValue()[0]
-	g.stats.requests.Add(1)
 	_, err = g.sdk.Groups().ByGroupId(deref(first.GetId())).Members().Get(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
 	})
@@ -184,12 +184,23 @@ func tokenRoles(token string) []string {
 	return claims.Roles
 }
 
-// Sync implements connector.Connector. This version always reads the
-// whole directory (users, the groups of the kinds in req.GroupTypes, their
-// user members) and ends with cursor "" and complete = true; req.Cursor is
-// ignored. Empty req.GroupTypes means Microsoft 365 groups only; a kind
-// that connector.GroupKinds does not list fails the sync with
-// ErrUnknownGroupType before anything is read.
+// Sync implements connector.Connector with Graph delta queries (see
+// delta.go).
+//
+//   - No cursor, or req.full: an initial delta round reads the whole
+//     directory; the last batch has complete = true and the cursor.
+//   - A cursor: a round from its delta links sends only what changed; the
+//     last batch has complete = false and the next cursor.
+//   - A cursor that cannot be used (unreadable, of another tenant or
+//     group types) or that Graph refuses (expired delta token: 410,
+//     syncStateNotFound, resyncRequired): a full read inside the same
+//     Sync, ending complete = true with resync_reason saying why. Changes
+//     already sent before Graph refused are re-sent by the full read.
+//
+// Groups are those of the kinds in req.group_types (empty: Microsoft 365
+// groups only); a kind that connector.GroupKinds does not list fails the
+// sync with ErrUnknownGroupType before anything is read. A failure sends
+// no final batch: the daemon keeps its cursor for the next sync.
 func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
 	start := time.Now()
 	kinds, err := parseGroupKinds(req.GetGroupTypes())
@@ -201,29 +212,79 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 		return fmt.Errorf("azuread sync: %w", err)
 	}
 	log := c.log.With(zap.String("job", req.GetJobId()), zap.String("tenant", cfg.Tenant))
-	g, err := newGraphClient(cfg)
+	g, err := newGraphClient(cfg, log, c.opts)
 	if err != nil {
 		return fmt.Errorf("azuread sync: %w", err)
 	}
 	defer g.close()
-	if req.GetCursor() != "" && !req.GetFull() {
-		log.Info("incremental sync is not supported yet; reading the whole directory")
+
+	var from *cursor
+	reason := ""
+	switch {
+	case req.GetFull():
+	case req.GetCursor() == "":
+	default:
+		from, reason = parseCursor(req.GetCursor(), cfg, kinds)
 	}
-	var r reader = &fullReader{g: g, log: log, kinds: kinds}
+	mode := "incremental"
+	if from == nil {
+		mode = "full"
+	}
+	log.Info("sync started", zap.String("mode", mode), zap.Bool("requestedFull", req.GetFull()), zap.String("graph", cfg.GraphURL),
+		zap.Strings("groupTypes", kinds.names()), zap.Duration("retryBudget", cfg.RetryBudget))
+	if reason != "" {
+		log.Info("reading the whole directory", zap.String("reason", reason))
+	}
+
+	r := &deltaReader{g: g, log: log, kinds: kinds}
 	out := newBatcher(send, g.stats)
-	log.Info("sync started", zap.String("mode", "full"), zap.String("graph", cfg.GraphURL), zap.Strings("groupTypes", kinds.names()))
-	cursor, complete, err := r.read(ctx, out)
+	next, complete, reason, err := c.read(ctx, r, out, from, reason)
 	if err == nil {
-		err = out.finish(cursor, complete)
+		err = out.finish(next.encode(), complete, reason)
 	}
 	if err != nil {
 		log.Warn("sync failed", zap.Error(err), zap.Duration("after", time.Since(start)))
 		return err
 	}
-	log.Info("sync finished",
+	log.Info("sync finished", zap.Bool("complete", complete), zap.String("resyncReason", reason),
 		zap.Int64("users", out.progress.Users), zap.Int64("groups", out.progress.Groups),
 		zap.Int64("memberships", out.progress.Memberships), zap.Int64("skippedMembers", out.progress.SkippedMembers),
 		zap.Int("batches", out.batches), zap.Int64("requests", g.stats.requests.Load()),
-		zap.Int64("retries", g.stats.retries.Load()), zap.Duration("took", time.Since(start)))
+		zap.Int64("retries", g.stats.retries.Load()), zap.Int64("throttleWaitMs", g.stats.throttleWaitMS.Load()),
+		zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// read runs an incremental round from from, or a full one when from is
+// nil or Graph refuses its links, and returns the next cursor, whether
+// the read was complete, and the resync reason.
+func (c *Connector) read(ctx context.Context, r *deltaReader, out *batcher, from *cursor, reason string) (*cursor, bool, string, error) {
+	if from != nil {
+		next, err := r.round(ctx, out, from)
+		var exp *expiredError
+		switch {
+		case err == nil:
+			return next, false, "", nil
+		case !errors.As(err, &exp):
+			return nil, false, "", err
+		}
+		reason = exp.reason
+		r.log.Info("Graph refused the delta token; reading the whole directory", zap.String("reason", reason))
+	}
+	for restarts := 0; ; restarts++ {
+		next, err := r.round(ctx, out, nil)
+		var exp *expiredError
+		switch {
+		case err == nil:
+			return next, true, reason, nil
+		case !errors.As(err, &exp):
+			return nil, false, "", err
+		case restarts >= maxFullRestarts:
+			return nil, false, "", fmt.Errorf("reading the whole directory: Graph asked to start over %d times: %w", restarts+1, exp)
+		}
+		r.log.Warn("Graph asked to restart the full read", zap.String("reason", exp.reason))
+		if reason == "" {
+			reason = "Graph asked to restart the full read: " + exp.reason
+		}
+	}
 }

@@ -32,6 +32,7 @@ const (
 	CodeMissingGroupMemberReadAll = "missing_permission_groupmember_read_all"
 	CodeTokenRejected             = "token_rejected"
 	CodeThrottled                 = "throttled"
+	CodeGraphUnavailable          = "graph_unavailable"
 	CodeGraphError                = "graph_error"
 	CodeCanceled                  = "canceled"
 )
@@ -103,6 +104,10 @@ func (e *GraphError) Error() string {
 // SDK's ODataError must not be printed itself: its Error method panics
 // when the body had no message.
 func asGraphError(err error) (*GraphError, bool) {
+	var own *GraphError
+	if errors.As(err, &own) {
+		return own, true
+	}
 	var odata *odataerrors.ODataError
 	if errors.As(err, &odata) {
 		ge := &GraphError{Status: odata.GetStatusCode()}
@@ -292,6 +297,10 @@ func classify(err error, st stage, cfg *Config, secret string) *Problem {
 	if st == stageToken {
 		host = cfg.authorityHostName()
 	}
+	var rbe *RetryBudgetError
+	if errors.As(err, &rbe) {
+		return explainBudget(rbe, st, cfg, secret)
+	}
 	if ee, ok := asEntraError(err); ok {
 		p := explainEntra(ee, cfg, secret)
 		p.err = ee
@@ -325,6 +334,53 @@ func classify(err error, st stage, cfg *Config, secret string) *Problem {
 		}
 	}
 	return &Problem{Code: CodeGraphError, Detail: transportDetail(err)}
+}
+
+// explainBudget explains a request that failed until retry_budget was
+// spent: Graph's last answer (its code and message), for how long it was
+// retried, and what to do.
+func explainBudget(e *RetryBudgetError, st stage, cfg *Config, secret string) *Problem {
+	retried := e.retried()
+	resume := "Nothing was changed: the next sync starts again from the last good cursor."
+	raise := fmt.Sprintf("If such outages are short but longer than %s, raise retry_budget (a Go duration, e.g. \"30m\") so that the connector waits longer.", e.Budget)
+	if ge, ok := asGraphError(e.Err); ok {
+		p := &Problem{err: e}
+		switch {
+		case ge.Status == 429:
+			p.Code = CodeThrottled
+			p.Detail = "Microsoft Graph kept throttling this app (" + ge.Error() + "), " + retried
+			p.Remedy = resume + " Graph throttles an app that sends too many requests to the tenant: sync less often, or stop other tools that use the same app registration. " + raise
+		case ge.Status >= 500:
+			p.Code = CodeGraphUnavailable
+			p.Detail = "Microsoft Graph kept failing (" + ge.Error() + "), " + retried
+			p.Remedy = resume + " Check Microsoft 365 service health (admin center > Health > Service health) for an incident. " + raise
+		default:
+			inner := explainGraph(ge, st, cfg)
+			p.Code = inner.Code
+			p.Detail = inner.Detail + ", " + retried
+			p.Remedy = inner.Remedy
+		}
+		return p
+	}
+	inner := classify(e.Err, st, cfg, secret)
+	if inner.Code == CodeGraphError {
+		inner.Code = CodeUnreachable
+	}
+	remedy := resume
+	for _, r := range []string{inner.Remedy, raise} {
+		if r != "" {
+			remedy += " " + r
+		}
+	}
+	return &Problem{Code: inner.Code, Detail: inner.Detail + ", " + retried, Remedy: remedy, err: e}
+}
+
+// attempts says "1 attempt" or "n attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 func keyOfStage(st stage) string {

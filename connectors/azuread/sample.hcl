@@ -48,5 +48,12 @@
 #     ## A PEM file of extra CA certificates to trust (besides the system's)
 #     ## for the authority and Graph, e.g. a TLS-inspecting proxy's CA.
 #     # ca_file = "/etc/dirsync/proxy-ca.pem"
+#
+#     ## How long one Graph request may keep being retried when Graph
+#     ## throttles (429), is unavailable (503), times out (504) or drops the
+#     ## connection: a Go duration. Waits follow Graph's Retry-After, else
+#     ## an exponential backoff. Past the budget the sync fails with Graph's
+#     ## error, and the next one resumes from the last cursor.
+#     # retry_budget = "10m"
 #   }
 # }

@@ -31,18 +31,19 @@ func TestBatcherBounds(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprint("m", i)
 	}
-	if err := b.members("g1", ids); err != nil {
+	if err := b.members("g1", ids, []string{"r1", "r2"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.finish("", true); err != nil {
+	if err := b.finish("", true, ""); err != nil {
 		t.Fatal(err)
 	}
-	users, groups, members := 0, 0, 0
+	users, groups, members, removed := 0, 0, 0, 0
 	for i, sb := range got {
 		n := len(sb.GetUsers()) + len(sb.GetGroups())
 		for _, m := range sb.GetMemberships() {
-			n += len(m.GetAddedUserIds())
+			n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds())
 			members += len(m.GetAddedUserIds())
+			removed += len(m.GetRemovedUserIds())
 		}
 		if n > max {
 			t.Errorf("batch %d holds %d objects", i, n)
@@ -57,24 +58,24 @@ func TestBatcherBounds(t *testing.T) {
 	if !last.GetComplete() || last.GetCursor() != "" {
 		t.Error("last batch not complete")
 	}
-	if users != max+1 || groups != 1 || members != len(ids) {
-		t.Errorf("users %d groups %d members %d", users, groups, members)
+	if users != max+1 || groups != 1 || members != len(ids) || removed != 2 {
+		t.Errorf("users %d groups %d members %d removed %d", users, groups, members, removed)
 	}
-	if p := last.GetProgress(); p.GetUsers() != int64(users) || p.GetMemberships() != int64(members) {
+	if p := last.GetProgress(); p.GetUsers() != int64(users) || p.GetMemberships() != int64(members+removed) {
 		t.Errorf("progress %v", p)
 	}
 
 	// An empty directory still ends with one done batch.
 	got = nil
 	b = newBatcher(func(sb *connectorv1.SyncBatch) error { got = append(got, sb); return nil }, nil)
-	if err := b.finish("", true); err != nil || len(got) != 1 || !got[0].GetDone() {
+	if err := b.finish("", true, ""); err != nil || len(got) != 1 || !got[0].GetDone() {
 		t.Fatalf("empty: %v %v", got, err)
 	}
 
 	// A failing send is passed on.
 	boom := errors.New("boom")
 	b = newBatcher(func(*connectorv1.SyncBatch) error { return boom }, nil)
-	if err := b.finish("", true); !errors.Is(err, boom) {
+	if err := b.finish("", true, ""); !errors.Is(err, boom) {
 		t.Fatalf("want boom, got %v", err)
 	}
 }

@@ -224,12 +224,14 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 	}
 
 	now := s.now()
+	lifetime := s.TokenLifetime()
+	lifeSec := int((lifetime + time.Second - 1) / time.Second) // whole seconds, rounded up
 	claims := &tokenClaims{
 		Aud:     aud,
 		Iss:     s.host(r) + "/" + s.cfg.TenantID + "/",
 		Iat:     now.Unix(),
 		Nbf:     now.Unix(),
-		Exp:     now.Add(tokenLifetime).Unix(),
+		Exp:     (now.Add(lifetime).UnixNano() + int64(time.Second) - 1) / int64(time.Second), // never before expires_in says
 		AppID:   s.cfg.ClientID,
 		AppName: "dirsync",
 		IDTyp:   "app",
@@ -251,8 +253,8 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 	w.Header().Set("x-ms-request-id", randomGUID())
 	writeAADJSON(w, http.StatusOK, tokenResponse{
 		TokenType:    "Bearer",
-		ExpiresIn:    int(tokenLifetime / time.Second),
-		ExtExpiresIn: int(tokenLifetime / time.Second),
+		ExpiresIn:    lifeSec,
+		ExtExpiresIn: lifeSec,
 		AccessToken:  tok,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -17,6 +18,16 @@ const (
 // DefaultRoles are the application permissions granted when Config.Roles
 // is nil.
 func DefaultRoles() []string { return []string{"User.Read.All", "GroupMember.Read.All"} }
+
+// Defaults of the delta and token settings.
+const (
+	// DefaultTokenLifetime is the access token lifetime Entra reports
+	// (expires_in 3599).
+	DefaultTokenLifetime = 3599 * time.Second
+	// DefaultDeltaMembersPerPage is how many members@delta entries one
+	// delta page holds at most.
+	DefaultDeltaMembersPerPage = 200
+)
 
 // Limits on the generated tenant size.
 const (
@@ -65,6 +76,27 @@ type Config struct {
 	// Log receives one line per request (method, path, status, duration);
 	// nil is silent. Secrets and tokens are never logged.
 	Log io.Writer
+
+	// TokenLifetime is the lifetime of the access tokens issued (default
+	// DefaultTokenLifetime); expires_in follows it. Graph rejects a token
+	// past its expiry with 401 InvalidAuthenticationToken. Change it at
+	// run time with SetTokenLifetime.
+	TokenLifetime time.Duration
+	// DeltaTokenTTL is how long a delta token (the $deltatoken of an
+	// @odata.deltaLink) stays valid; 0 means forever. An older token is
+	// answered as DeltaTokenExpiry says. Change it at run time with
+	// SetDeltaTokenTTL.
+	DeltaTokenTTL time.Duration
+	// DeltaTokenExpiry is how a delta token older than DeltaTokenTTL is
+	// refused (default ExpiryGone).
+	DeltaTokenExpiry ExpiryMode
+	// DeltaMembersPerPage is the most members@delta entries a groups delta
+	// page holds (default DefaultDeltaMembersPerPage). A group with more
+	// members than that is split: it appears again on the following pages
+	// with the next members.
+	DeltaMembersPerPage int
+	// Faults are the faults injected from the start (see SetFaults).
+	Faults Faults
 }
 
 var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
@@ -122,6 +154,29 @@ func (c Config) withDefaults() (Config, error) {
 		if r == "" || strings.ContainsAny(r, " \t\r\n,") {
 			errs = append(errs, fmt.Errorf("role %q is not a permission name like User.Read.All", r))
 		}
+	}
+	switch {
+	case c.TokenLifetime == 0:
+		c.TokenLifetime = DefaultTokenLifetime
+	case c.TokenLifetime < 0:
+		errs = append(errs, fmt.Errorf("TokenLifetime must not be negative, got %s", c.TokenLifetime))
+	}
+	if c.DeltaTokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("DeltaTokenTTL must not be negative, got %s", c.DeltaTokenTTL))
+	}
+	if c.DeltaTokenExpiry == "" {
+		c.DeltaTokenExpiry = ExpiryGone
+	} else if _, err := ParseExpiryMode(string(c.DeltaTokenExpiry)); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case c.DeltaMembersPerPage == 0:
+		c.DeltaMembersPerPage = DefaultDeltaMembersPerPage
+	case c.DeltaMembersPerPage < 0:
+		errs = append(errs, fmt.Errorf("DeltaMembersPerPage must be positive, got %d", c.DeltaMembersPerPage))
+	}
+	if err := c.Faults.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("graphsim: invalid config: %w", err)

@@ -42,6 +42,14 @@ func TestGraphAuthentication(t *testing.T) {
 		s.clockOffset.Store(int64(2 * time.Hour))
 		defer s.clockOffset.Store(0)
 		r := get(t, c, s, tok, "/v1.0/users")
+		if _, msg := graphErr(t, r); r.status != 401 || msg != "Lifetime validation failed, the token is expired." {
+			t.Errorf("got %d %q", r.status, msg)
+		}
+	})
+	t.Run("not yet valid", func(t *testing.T) {
+		s.clockOffset.Store(int64(-time.Hour))
+		defer s.clockOffset.Store(0)
+		r := get(t, c, s, tok, "/v1.0/users")
 		if _, msg := graphErr(t, r); r.status != 401 || msg != "Access token has expired or is not yet valid." {
 			t.Errorf("got %d %q", r.status, msg)
 		}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,14 @@ type Sim struct {
 	roles   []string
 
 	requests atomic.Int64
+	counters sync.Map // endpoint key -> *counter
+
+	faults        atomic.Pointer[Faults]
+	faultSeq      atomic.Uint64
+	tokenLifetime atomic.Int64 // nanoseconds
+	deltaTTL      atomic.Int64 // nanoseconds
+	expireMode    atomic.Pointer[ExpiryMode]
+	netCache      netCache
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -63,6 +73,11 @@ func New(cfg Config) (*Sim, error) {
 		pageKey: make([]byte, 32),
 		roles:   cfg.Roles,
 	}
+	s.SetFaults(cfg.Faults)
+	s.tokenLifetime.Store(int64(cfg.TokenLifetime))
+	s.deltaTTL.Store(int64(cfg.DeltaTokenTTL))
+	mode := ExpiryGone
+	s.expireMode.Store(&mode)
 	if _, err := rand.Read(s.signKey); err != nil {
 		return nil, err
 	}
@@ -72,7 +87,7 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Log != nil {
 		s.logger = log.New(cfg.Log, "graphsim: ", log.LstdFlags|log.Lmicroseconds)
 	}
-	snap, err := newSnapshot(generate(cfg), 1)
+	snap, err := newSnapshot(generate(cfg), 0)
 	if err != nil {
 		return nil, fmt.Errorf("graphsim: generated tenant is invalid (a bug): %w", err)
 	}
@@ -193,6 +208,12 @@ func (s *Sim) Tenant() *Tenant { return s.cur.Load().tenant }
 // requests in flight. If the result is invalid (empty or duplicate IDs or
 // UPNs, duplicate members, unknown member types, a changed tenant ID or
 // domain) the tenant is left unchanged and the error says why.
+//
+// The differences are recorded for the delta endpoints: a user or group
+// that appears is new, one that disappears is deleted permanently (use
+// DeleteUser for a soft delete), changed properties and members are
+// updates. Mutate copies and compares the whole tenant; the specific
+// methods (AddUser, UpdateUser, AddMembers, Churn, ...) are cheaper.
 func (s *Sim) Mutate(fn func(t *Tenant)) error {
 	s.mutateMu.Lock()
 	defer s.mutateMu.Unlock()
@@ -202,10 +223,28 @@ func (s *Sim) Mutate(fn func(t *Tenant)) error {
 	if t.ID != cur.tenant.ID || t.Domain != cur.tenant.Domain {
 		return errors.New("graphsim: Mutate: the tenant ID and domain cannot change")
 	}
-	snap, err := newSnapshot(t, cur.gen+1)
+	snap, err := newSnapshot(t, cur.ver+1)
 	if err != nil {
 		return fmt.Errorf("graphsim: Mutate: %w", err)
 	}
+	changes := s.diffChanges(cur.tenant, t, cur, snap.ver)
+	if len(changes) == 0 {
+		snap.ver = cur.ver
+	}
+	snap.deleted = cur.deleted
+	copied := false
+	for k := range cur.deleted {
+		_, user := snap.userIdx[k]
+		_, group := snap.grpIdx[k]
+		if user || group { // the ID is live again: the deleted user is gone
+			if !copied {
+				snap.deleted, copied = maps.Clone(cur.deleted), true
+			}
+			delete(snap.deleted, k)
+		}
+	}
+	snap.epoch = cur.epoch
+	snap.log = append(cur.log, changes...)
 	s.cur.Store(snap)
 	return nil
 }
@@ -229,50 +268,89 @@ func (s *Sim) Roles() []string {
 // whatever their status; token and metadata requests are not counted.
 func (s *Sim) Requests() int64 { return s.requests.Load() }
 
-// statusRecorder remembers the status for the request log.
+// statusRecorder counts a request (Counters, Requests) as soon as its
+// status is known, before the client can read the answer, and remembers
+// the status for the request log.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	s        *Sim
+	method   string
+	path     string // endpointPath; "" is not counted
+	status   int
+	outcome  string
+	recorded bool
+}
+
+// record counts the request once with outcome (a status code, "reset" or
+// "canceled").
+func (r *statusRecorder) record(outcome string) {
+	if r.recorded {
+		return
+	}
+	r.recorded = true
+	r.outcome = outcome
+	if r.path == "" {
+		return
+	}
+	if strings.HasPrefix(r.path, "/v1.0") {
+		r.s.requests.Add(1)
+	}
+	r.s.count(r.method, r.path, outcome)
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.record(strconv.Itoa(code))
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	return r.ResponseWriter.Write(b)
 }
 
-// ServeHTTP routes a request to the authority or Graph endpoints. It makes
-// Sim an http.Handler, so tests may also serve it with net/http/httptest.
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ServeHTTP routes a request to the authority, Graph or admin endpoints.
+// It makes Sim an http.Handler, so tests may also serve it with
+// net/http/httptest.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.logger == nil {
-		s.route(w, r)
-		return
-	}
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, s: s, method: r.Method, path: endpointPath(r.URL.Path)}
+	defer func() {
+		if !rec.recorded {
+			rec.record(strconv.Itoa(http.StatusOK))
+		}
+		if s.logger == nil {
+			return
+		}
+		// The query never holds a secret; form bodies (client secrets) and
+		// headers (tokens) are not logged.
+		target := r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		s.logger.Printf("%s %s %s %s", r.Method, target, rec.outcome, time.Since(start).Round(time.Microsecond))
+	}()
 	s.route(rec, r)
-	// The query never holds a secret; form bodies (client secrets) and
-	// headers (tokens) are not logged.
-	target := r.URL.EscapedPath()
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
-	}
-	s.logger.Printf("%s %s %d %s", r.Method, target, rec.status, time.Since(start).Round(time.Microsecond))
 }
 
 func (s *Sim) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if path == "/v1.0" || strings.HasPrefix(path, "/v1.0/") {
-		s.requests.Add(1)
+		if s.injectFault(w, r) {
+			return
+		}
 		s.serveGraph(w, r)
+		return
+	}
+	if path == "/_graphsim" || strings.HasPrefix(path, "/_graphsim/") {
+		s.serveAdmin(w, r)
 		return
 	}
 	if path == "/common/discovery/instance" {

@@ -3,7 +3,9 @@ package graphsim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // OData types of group members.
@@ -146,17 +148,59 @@ func (t *Tenant) clone() *Tenant {
 // the current snapshot once per request and never lock.
 type snapshot struct {
 	tenant  *Tenant
-	gen     uint64
+	ver     uint64         // version of the last change included
 	userIdx map[string]int // lowercase ID and lowercase UPN -> index
 	grpIdx  map[string]int // lowercase ID -> index
 	unified []int          // indexes of Unified groups
+
+	// deleted holds the soft-deleted users by lowercase ID; never
+	// modified (a change copies it).
+	deleted map[string]*User
+	// log holds the changes since the log was last cleared, in version
+	// order. Snapshots share its backing array: only the newest snapshot
+	// is ever appended to.
+	log []change
+	// epoch is the delta-token generation; ExpireDeltaTokens bumps it.
+	epoch uint64
+
+	// byID orders the users and groups by lowercase ID for delta paging;
+	// computed on first use.
+	byID func() *idOrder
+}
+
+// idOrder holds tenant indexes sorted by lowercase object ID.
+type idOrder struct {
+	users, groups []int32
+}
+
+// order returns the ID orders of s, sorting them on first use.
+func (s *snapshot) order() *idOrder { return s.byID() }
+
+func (s *snapshot) initOrder() {
+	t := s.tenant
+	s.byID = sync.OnceValue(func() *idOrder {
+		o := &idOrder{users: make([]int32, len(t.Users)), groups: make([]int32, len(t.Groups))}
+		ukeys := make([]string, len(t.Users))
+		for i := range t.Users {
+			o.users[i] = int32(i)
+			ukeys[i] = strings.ToLower(t.Users[i].ID)
+		}
+		slices.SortFunc(o.users, func(a, b int32) int { return strings.Compare(ukeys[a], ukeys[b]) })
+		gkeys := make([]string, len(t.Groups))
+		for i := range t.Groups {
+			o.groups[i] = int32(i)
+			gkeys[i] = strings.ToLower(t.Groups[i].ID)
+		}
+		slices.SortFunc(o.groups, func(a, b int32) int { return strings.Compare(gkeys[a], gkeys[b]) })
+		return o
+	})
 }
 
 // newSnapshot validates t and indexes it. t must not change afterwards.
-func newSnapshot(t *Tenant, gen uint64) (*snapshot, error) {
+func newSnapshot(t *Tenant, ver uint64) (*snapshot, error) {
 	s := &snapshot{
 		tenant:  t,
-		gen:     gen,
+		ver:     ver,
 		userIdx: make(map[string]int, 2*len(t.Users)),
 		grpIdx:  make(map[string]int, len(t.Groups)),
 	}
@@ -218,6 +262,7 @@ func newSnapshot(t *Tenant, gen uint64) (*snapshot, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	s.initOrder()
 	return s, nil
 }
 

@@ -7,11 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 )
-
-// tokenLifetime is what Entra reports as expires_in for app tokens.
-const tokenLifetime = 3599 * time.Second
 
 // graphResource is Graph's application ID URI and graphAppID its app ID.
 const (
@@ -54,12 +50,13 @@ func signToken(key []byte, c *tokenClaims) (string, error) {
 
 // Token failures, worded as Graph words them.
 var (
-	errTokenEmpty     = errors.New("Access token is empty.")
-	errTokenMalformed = errors.New("CompactToken parsing failed with error code: 80049217")
-	errTokenInvalid   = errors.New("Access token validation failure.")
-	errTokenExpired   = errors.New("Access token has expired or is not yet valid.")
-	errTokenAudience  = errors.New("Access token validation failure. Invalid audience.")
-	errTokenTenant    = errors.New("Access token validation failure. Invalid issuer or tenant.")
+	errTokenEmpty       = errors.New("Access token is empty.")
+	errTokenMalformed   = errors.New("CompactToken parsing failed with error code: 80049217")
+	errTokenInvalid     = errors.New("Access token validation failure.")
+	errTokenExpired     = errors.New("Lifetime validation failed, the token is expired.")
+	errTokenNotYetValid = errors.New("Access token has expired or is not yet valid.")
+	errTokenAudience    = errors.New("Access token validation failure. Invalid audience.")
+	errTokenTenant      = errors.New("Access token validation failure. Invalid issuer or tenant.")
 )
 
 // parseToken checks the signature and returns the claims; time, audience

@@ -58,6 +58,13 @@ func (f *fixture) kill() {
 // models in KV equal a rebuild from the stream.
 func assertConverged(t *testing.T, f *fixture) {
 	t.Helper()
+	assertConvergedTo(t, f, expectedRecipients(f.sim))
+}
+
+// assertConvergedTo is assertConverged for the recipients a given policy
+// makes of the tenant.
+func assertConvergedTo(t *testing.T, f *fixture, expected []recipientJSON) {
+	t.Helper()
 	if err := f.stop(); err != nil {
 		t.Fatalf("stopping dirsyncd: %v", err)
 	}
@@ -91,7 +98,7 @@ func assertConverged(t *testing.T, f *fixture) {
 	}
 	sort.Strings(ids)
 	var want []string
-	for _, r := range expectedRecipients(f.sim) {
+	for _, r := range expected {
 		want = append(want, r.ObjectID)
 	}
 	sort.Strings(want)

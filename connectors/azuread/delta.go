@@ -1,0 +1,655 @@
+package azuread
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+)
+
+// Delta queries.
+//
+// Every sync is a delta round over /users/delta and /groups/delta: the
+// initial round (no cursor, or a full sync) reads the whole directory and
+// ends with two @odata.deltaLinks; a later round starts from them and
+// reads only what changed. The cursor is those two links (see cursor).
+//
+// Transport and auth are the SDK's (the request adapter, its middleware
+// and azidentity): each page is a RequestInformation built from the link
+// and sent with SendPrimitive("[]byte"), which hands back the raw body.
+// Decoding is ours, with encoding/json into structs of json.RawMessage:
+// it is several times leaner than the SDK's typed models and, unlike
+// them, tells a property that is absent (not changed: left absent in the
+// User or Group sent) from one that is null (changed to nothing: sent as
+// "" or 0).
+//
+// Memory is bounded by the page in hand: each page is decoded, sent in
+// batches of at most connector.MaxBatchObjects and dropped. The only
+// state kept across pages is one small entry per group seen in the round
+// (its kind decision and which properties were sent), so that a group
+// repeated across pages is merged by ID, in any order.
+
+// Delta query settings.
+const (
+	// preferPageSize asks Graph for its largest delta pages (delta takes
+	// no $top).
+	preferPageSize = "odata.maxpagesize=999"
+	// cursorVersion changes when the $select or the meaning of the cursor
+	// changes: a cursor of another version makes a full resync.
+	cursorVersion = 1
+	// maxFullRestarts bounds how often a full read that Graph answers with
+	// "resync" (a skip token expired between two pages) starts over.
+	maxFullRestarts = 1
+)
+
+// userSelect is the $select of users/delta: every property the import
+// policy needs.
+func userSelect() []string {
+	return []string{"id", "userPrincipalName", "mail", "displayName", "givenName", "surname", "department", "jobTitle", "accountEnabled", "userType", "assignedLicenses"}
+}
+
+// groupSelect is the $select of groups/delta: what classifies a group
+// (groupTypes, mailEnabled, securityEnabled) and its members.
+func groupSelect() []string {
+	return []string{"id", "displayName", "mail", "groupTypes", "mailEnabled", "securityEnabled", "members"}
+}
+
+// graphErrors maps every error status to Graph's OData error, as the
+// SDK's own request builders do.
+var graphErrors = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// Resync reasons, as SyncBatch.resync_reason says them.
+const (
+	reasonCursorUnreadable = "the stored cursor is unreadable"
+)
+
+// cursor is the position of the next incremental sync, the opaque
+// SyncBatch.cursor: JSON of the two delta links and what they were read
+// for. Delta links are long: they are never logged above debug.
+type cursor struct {
+	V      int      `json:"v"`
+	Tenant string   `json:"tenant"`
+	Kinds  []string `json:"kinds"`
+	Users  string   `json:"users"`
+	Groups string   `json:"groups"`
+}
+
+// encode returns the cursor as SyncBatch.cursor.
+func (c *cursor) encode() string {
+	b, err := json.Marshal(c)
+	if err != nil { // cannot happen: strings only
+		return ""
+	}
+	return string(b)
+}
+
+// parseCursor decodes a stored cursor and checks that it fits this sync.
+// It returns nil and why when a full read is needed instead.
+func parseCursor(s string, cfg *Config, kinds groupKinds) (*cursor, string) {
+	var c cursor
+	if err := json.Unmarshal([]byte(s), &c); err != nil || c.V == 0 || c.Users == "" || c.Groups == "" {
+		return nil, reasonCursorUnreadable
+	}
+	if c.V != cursorVersion {
+		return nil, fmt.Sprintf("the stored cursor is of format %d, this connector version reads %d", c.V, cursorVersion)
+	}
+	if !strings.EqualFold(c.Tenant, cfg.Tenant) {
+		return nil, fmt.Sprintf("the stored cursor is of tenant %q, the config names %q", c.Tenant, cfg.Tenant)
+	}
+	if want := kinds.names(); !slices.Equal(c.Kinds, want) {
+		return nil, fmt.Sprintf("the group types to read changed from [%s] to [%s]", strings.Join(c.Kinds, ", "), strings.Join(want, ", "))
+	}
+	for _, link := range []string{c.Users, c.Groups} {
+		if err := checkLink(link, cfg); err != nil {
+			return nil, "the stored cursor does not fit graph_url: " + err.Error()
+		}
+	}
+	return &c, ""
+}
+
+// checkLink accepts a link to follow: an https URL on graph_url's host,
+// the only host the token is sent to.
+func checkLink(link string, cfg *Config) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("the link is not a URL: %w", err)
+	}
+	if host := cfg.graphHost(); u.Scheme != "https" || !strings.EqualFold(u.Host, host) {
+		return fmt.Errorf("the link leads to %s://%s, not to graph_url's host %s", u.Scheme, u.Host, host)
+	}
+	return nil
+}
+
+// expiredError is Graph's answer that a delta or skip token can no longer
+// be used: the round must start over from scratch.
+type expiredError struct {
+	reason string // for SyncBatch.resync_reason
+	err    error
+}
+
+func (e *expiredError) Error() string { return e.reason }
+func (e *expiredError) Unwrap() error { return e.err }
+
+// asExpired recognizes an expired or invalid delta token: 410 Gone
+// (with a Location header or an empty body), or Graph's error codes
+// syncStateNotFound, syncStateInvalid and resyncRequired (400 or 410).
+func asExpired(err error) (*expiredError, bool) {
+	ge, ok := asGraphError(err)
+	if !ok {
+		return nil, false
+	}
+	code := ge.Code
+	switch {
+	case strings.EqualFold(code, "syncStateNotFound"), strings.EqualFold(code, "syncStateInvalid"), strings.EqualFold(code, "resyncRequired"):
+	case ge.Status == http.StatusGone:
+		if code == "" {
+			code = "Gone"
+		}
+	default:
+		return nil, false
+	}
+	return &expiredError{
+		reason: fmt.Sprintf("the delta token expired (Graph %d %s); read the whole directory again", ge.Status, code),
+		err:    err,
+	}, true
+}
+
+// deltaReader reads delta rounds into a batcher.
+type deltaReader struct {
+	g     *graphClient
+	log   *zap.Logger
+	kinds groupKinds
+}
+
+// initialLinks are the first URLs of an initial round.
+func (r *deltaReader) initialLinks() (users, groups string) {
+	base := r.g.cfg.GraphURL
+	return base + "/users/delta?$select=" + strings.Join(userSelect(), ","),
+		base + "/groups/delta?$select=" + strings.Join(groupSelect(), ",")
+}
+
+// round reads users then groups from the links of from, or from scratch
+// when from is nil, and returns the cursor of the next round. An
+// *expiredError means Graph refused a link of from (or a skip token) and
+// the round must start over from scratch.
+func (r *deltaReader) round(ctx context.Context, out *batcher, from *cursor) (*cursor, error) {
+	users, groups := r.initialLinks()
+	if from != nil {
+		users, groups = from.Users, from.Groups
+	}
+	out.setPhase(phaseUsers)
+	usersNext, err := r.readUsers(ctx, out, users)
+	if err != nil {
+		return nil, err
+	}
+	out.setPhase(phaseGroups)
+	groupsNext, err := r.readGroups(ctx, out, groups)
+	if err != nil {
+		return nil, err
+	}
+	return &cursor{V: cursorVersion, Tenant: r.g.cfg.Tenant, Kinds: r.kinds.names(), Users: usersNext, Groups: groupsNext}, nil
+}
+
+// deltaPage is one page of a delta response.
+type deltaPage[T any] struct {
+	NextLink  string `json:"@odata.nextLink"`
+	DeltaLink string `json:"@odata.deltaLink"`
+	Value     []T    `json:"value"`
+}
+
+// pages fetches link and follows every @odata.nextLink verbatim, calling
+// fn with each page's objects; it returns the final @odata.deltaLink.
+// Graph's failures come back explained (a *Problem), except an expired
+// token (an *expiredError) and a failure of fn, which come back as they
+// are.
+func pages[T any](ctx context.Context, r *deltaReader, what string, st stage, link string, fn func(values []T) error) (string, error) {
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return "", r.fail("reading "+what, st, err)
+		}
+		if err := checkLink(link, r.g.cfg); err != nil {
+			return "", fmt.Errorf("reading %s: not following Graph's link: %w", what, err)
+		}
+		body, err := r.fetch(ctx, link)
+		if err != nil {
+			if exp, ok := asExpired(err); ok {
+				return "", exp
+			}
+			return "", r.fail("reading "+what, st, err)
+		}
+		var p deltaPage[T]
+		if err := json.Unmarshal(body, &p); err != nil {
+			return "", fmt.Errorf("reading %s: page %d is not a Graph delta response: %w", what, page, err)
+		}
+		body = nil // the decoded page is all that is kept
+		more := p.NextLink != ""
+		r.log.Debug("delta page", zap.String("of", what), zap.Int("page", page), zap.Int("objects", len(p.Value)), zap.Bool("more", more))
+		if err := fn(p.Value); err != nil {
+			return "", err
+		}
+		switch {
+		case more && p.NextLink == link:
+			return "", fmt.Errorf("reading %s: paging loops: Graph sent the same @odata.nextLink twice", what)
+		case more:
+			link = p.NextLink
+		case p.DeltaLink != "":
+			r.log.Debug("delta link", zap.String("of", what), zap.String("link", p.DeltaLink))
+			return p.DeltaLink, nil
+		default:
+			return "", fmt.Errorf("reading %s: page %d has neither @odata.nextLink nor @odata.deltaLink", what, page)
+		}
+	}
+}
+
+// fetch GETs a Graph URL through the SDK's request adapter (auth,
+// middleware, retries) and returns the raw body.
+func (r *deltaReader) fetch(ctx context.Context, link string) ([]byte, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return nil, err
+	}
+	ri := abs.NewRequestInformation()
+	ri.Method = abs.GET
+	ri.SetUri(*u)
+	ri.Headers.Add("Accept", "application/json")
+	ri.Headers.Add("Prefer", preferPageSize)
+	info := &attemptInfo{}
+	res, err := r.g.adapter.SendPrimitive(withAttemptInfo(ctx, info), ri, "[]byte", graphErrors)
+	if err != nil {
+		// Transport errors quote the URL: keep its path only, as delta
+		// and skip tokens are long and end up in the job's reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = withoutQuery(ue.URL)
+		}
+		if info.exhausted {
+			rbe := &RetryBudgetError{Budget: r.g.cfg.RetryBudget, Attempts: info.attempts, Elapsed: info.elapsed, Err: err}
+			if info.waitAsked {
+				rbe.RetryAfter = info.nextWait
+			}
+			err = rbe
+		}
+		return nil, err
+	}
+	body, _ := res.([]byte)
+	if len(body) == 0 {
+		return nil, errors.New("graph answered with an empty body")
+	}
+	return body, nil
+}
+
+// withoutQuery returns a URL without its query (where tokens are).
+func withoutQuery(link string) string {
+	if i := strings.IndexByte(link, '?'); i >= 0 {
+		return link[:i] + "?…"
+	}
+	return link
+}
+
+// fail explains err and wraps it with what was being done; a failure to
+// send a batch is passed on as it is.
+func (r *deltaReader) fail(doing string, st stage, err error) error {
+	var se *sendError
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", doing, explain(err, st, r.g.cfg, r.g.secret))
+}
+
+// graphRemoval is the @removed annotation of a delta object.
+type graphRemoval struct {
+	Reason string `json:"reason"`
+}
+
+// removal maps @removed: "deleted" (permanent) or "changed" (soft
+// deleted, restorable); an unknown or missing reason is taken as
+// "changed", the one that loses nothing.
+func removal(r *graphRemoval) *connectorv1.Removal {
+	reason := strings.ToLower(r.Reason)
+	if reason != "deleted" {
+		reason = "changed"
+	}
+	return &connectorv1.Removal{Reason: reason}
+}
+
+// graphUser is a user of users/delta. Properties are raw so that absent
+// (nil: not changed) differs from null ("null": changed to nothing).
+type graphUser struct {
+	ID                string          `json:"id"`
+	UserPrincipalName json.RawMessage `json:"userPrincipalName"`
+	Mail              json.RawMessage `json:"mail"`
+	DisplayName       json.RawMessage `json:"displayName"`
+	GivenName         json.RawMessage `json:"givenName"`
+	Surname           json.RawMessage `json:"surname"`
+	Department        json.RawMessage `json:"department"`
+	JobTitle          json.RawMessage `json:"jobTitle"`
+	AccountEnabled    json.RawMessage `json:"accountEnabled"`
+	UserType          json.RawMessage `json:"userType"`
+	AssignedLicenses  json.RawMessage `json:"assignedLicenses"`
+	Removed           *graphRemoval   `json:"@removed"`
+}
+
+// isNull reports a JSON null.
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// optString maps a raw string property: absent → nil, null → "".
+func optString(name string, raw json.RawMessage) (*string, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	s := ""
+	if !isNull(raw) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("%s is not a string: %w", name, err)
+		}
+	}
+	return &s, nil
+}
+
+// optBool maps a raw boolean property: absent or null → nil.
+func optBool(name string, raw json.RawMessage) (*bool, error) {
+	if raw == nil || isNull(raw) {
+		return nil, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("%s is not a boolean: %w", name, err)
+	}
+	return &b, nil
+}
+
+// optCount maps a raw collection to its length: absent → nil, null → 0.
+func optCount(name string, raw json.RawMessage) (*int32, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if !isNull(raw) {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("%s is not a collection: %w", name, err)
+		}
+	}
+	n := int32(len(items))
+	return &n, nil
+}
+
+// mapUser turns a delta user into a User holding exactly the properties
+// Graph sent.
+func mapUser(u *graphUser) (*connectorv1.User, error) {
+	out := &connectorv1.User{Id: u.ID}
+	if u.Removed != nil {
+		out.Removed = removal(u.Removed)
+		return out, nil
+	}
+	var errs []error
+	str := func(dst **string, name string, raw json.RawMessage) {
+		v, err := optString(name, raw)
+		*dst = v
+		errs = append(errs, err)
+	}
+	str(&out.UserPrincipalName, "userPrincipalName", u.UserPrincipalName)
+	str(&out.Mail, "mail", u.Mail)
+	str(&out.DisplayName, "displayName", u.DisplayName)
+	str(&out.GivenName, "givenName", u.GivenName)
+	str(&out.Surname, "surname", u.Surname)
+	str(&out.Department, "department", u.Department)
+	str(&out.JobTitle, "jobTitle", u.JobTitle)
+	str(&out.UserType, "userType", u.UserType)
+	var err error
+	out.AccountEnabled, err = optBool("accountEnabled", u.AccountEnabled)
+	errs = append(errs, err)
+	out.AssignedLicenseCount, err = optCount("assignedLicenses", u.AssignedLicenses)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("user %s: %w", u.ID, err)
+	}
+	return out, nil
+}
+
+// readUsers reads users/delta from link and sends every user.
+func (r *deltaReader) readUsers(ctx context.Context, out *batcher, link string) (string, error) {
+	r.log.Info("reading users")
+	n, removed := 0, 0
+	next, err := pages(ctx, r, "users", stageUsers, link, func(values []graphUser) error {
+		for i := range values {
+			u := &values[i]
+			if u.ID == "" {
+				r.log.Warn("skipping a user without an id")
+				continue
+			}
+			m, err := mapUser(u)
+			if err != nil {
+				return fmt.Errorf("reading users: %w", err)
+			}
+			if m.Removed != nil {
+				removed++
+			}
+			if err := out.user(m); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	r.log.Info("read users", zap.Int("users", n), zap.Int("removed", removed), zap.Int64("requests", r.g.stats.requests.Load()))
+	return next, nil
+}
+
+// graphGroup is a group of groups/delta, its properties raw (see
+// graphUser).
+type graphGroup struct {
+	ID              string          `json:"id"`
+	DisplayName     json.RawMessage `json:"displayName"`
+	Mail            json.RawMessage `json:"mail"`
+	GroupTypes      json.RawMessage `json:"groupTypes"`
+	MailEnabled     json.RawMessage `json:"mailEnabled"`
+	SecurityEnabled json.RawMessage `json:"securityEnabled"`
+	Members         []graphMember   `json:"members@delta"`
+	Removed         *graphRemoval   `json:"@removed"`
+}
+
+// graphMember is an entry of members@delta: a member added, or removed
+// when it has @removed.
+type graphMember struct {
+	ODataType string        `json:"@odata.type"`
+	ID        string        `json:"id"`
+	Removed   *graphRemoval `json:"@removed"`
+}
+
+// Properties of a Group, as bits of groupState.sent.
+const (
+	propDisplayName uint8 = 1 << iota
+	propMail
+	propGroupTypes
+	propMailEnabled
+	propSecurityEnabled
+)
+
+// mapGroup turns a delta group (not a removed one) into a Group holding
+// exactly the properties Graph sent, and returns which ones.
+func mapGroup(g *graphGroup) (*connectorv1.Group, uint8, error) {
+	out := &connectorv1.Group{Id: g.ID}
+	var props uint8
+	var errs []error
+	var err error
+	if out.DisplayName, err = optString("displayName", g.DisplayName); out.DisplayName != nil {
+		props |= propDisplayName
+	}
+	errs = append(errs, err)
+	if out.Mail, err = optString("mail", g.Mail); out.Mail != nil {
+		props |= propMail
+	}
+	errs = append(errs, err)
+	if g.GroupTypes != nil {
+		if !isNull(g.GroupTypes) {
+			errs = append(errs, json.Unmarshal(g.GroupTypes, &out.GroupTypes))
+		}
+		out.GroupTypesKnown = true
+		props |= propGroupTypes
+	}
+	if out.MailEnabled, err = optBool("mailEnabled", g.MailEnabled); out.MailEnabled != nil {
+		props |= propMailEnabled
+	}
+	errs = append(errs, err)
+	if out.SecurityEnabled, err = optBool("securityEnabled", g.SecurityEnabled); out.SecurityEnabled != nil {
+		props |= propSecurityEnabled
+	}
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, fmt.Errorf("group %s: %w", g.ID, err)
+	}
+	return out, props, nil
+}
+
+// groupKindOf returns the kind of a group from the properties it carries,
+// or ok = false when they do not tell: groupTypes with "Unified" tells on
+// its own; otherwise groupTypes, mailEnabled and securityEnabled are all
+// needed.
+func groupKindOf(g *connectorv1.Group) (kind string, ok bool) {
+	if !g.GetGroupTypesKnown() {
+		return "", false
+	}
+	if k := connector.GroupKind(g.GetGroupTypes(), false, false); k == connector.GroupUnified {
+		return k, true
+	}
+	if g.MailEnabled == nil || g.SecurityEnabled == nil {
+		return "", false
+	}
+	return connector.GroupKind(g.GetGroupTypes(), g.GetMailEnabled(), g.GetSecurityEnabled()), true
+}
+
+// Kind decisions of groupState.
+const (
+	undecided int8 = iota
+	keep
+	drop
+)
+
+// groupState is what a round remembers of a group it saw, to merge the
+// group's fragments across pages.
+type groupState struct {
+	decision int8
+	sent     uint8 // properties already sent in a Group message
+}
+
+// groupRound merges the fragments of the groups of one round.
+//
+// Kind filter. delta takes no $filter, so every group comes and the
+// round keeps the kinds asked for, classifying each group with
+// connector.GroupKind as soon as a fragment carries what that needs
+// (always, in an initial round, where Graph sends every selected
+// property). The decision is remembered for the group's later fragments
+// in the round. A group that cannot be classified (an incremental change
+// of its displayName only, a change of its members only, its removal) is
+// sent anyway, with group_types_known = false and only the properties
+// Graph sent; the daemon merges it with what it stored and filters by
+// kind itself. So the memberships sent are those of groups kept or not
+// classifiable; the memberships of groups of other kinds are dropped.
+//
+// Merging. A Group message is sent when a fragment brings a property not
+// sent yet for the group in this round (so a group repeated across pages
+// with the same properties is sent once, and a member-only fragment
+// sends no Group); members@delta of every fragment are sent as they come,
+// as the contract lets Memberships of one group add up.
+type groupRound struct {
+	kinds   groupKinds
+	seen    map[string]*groupState
+	dropped int // groups not of the kinds asked for
+	sent    int // Group messages
+}
+
+func (gr *groupRound) add(out *batcher, g *graphGroup) error {
+	st := gr.seen[g.ID]
+	if st == nil {
+		st = &groupState{}
+		gr.seen[g.ID] = st
+	}
+	if g.Removed != nil {
+		if st.decision == drop {
+			return nil
+		}
+		gr.sent++
+		return out.group(&connectorv1.Group{Id: g.ID, Removed: removal(g.Removed)})
+	}
+	grp, props, err := mapGroup(g)
+	if err != nil {
+		return fmt.Errorf("reading groups: %w", err)
+	}
+	if kind, ok := groupKindOf(grp); ok && st.decision == undecided {
+		st.decision = keep
+		if !gr.kinds[kind] {
+			st.decision = drop
+			gr.dropped++
+		}
+	}
+	if st.decision == drop {
+		return nil
+	}
+	if props&^st.sent != 0 {
+		st.sent |= props
+		gr.sent++
+		if err := out.group(grp); err != nil {
+			return err
+		}
+	}
+	var added, removed []string
+	skipped := 0
+	for _, m := range g.Members {
+		isUser := strings.EqualFold(m.ODataType, userODataType)
+		switch {
+		case m.ID == "":
+			skipped++
+		case m.Removed != nil && (isUser || m.ODataType == ""):
+			// A removal without a type is passed on: removing a user who
+			// is no member changes nothing.
+			removed = append(removed, m.ID)
+		case isUser && m.Removed == nil:
+			added = append(added, m.ID)
+		default:
+			skipped++
+		}
+	}
+	out.skipMembers(skipped)
+	return out.members(g.ID, added, removed)
+}
+
+// readGroups reads groups/delta (with members) from link and sends the
+// groups and membership changes to keep (see groupRound).
+func (r *deltaReader) readGroups(ctx context.Context, out *batcher, link string) (string, error) {
+	r.log.Info("reading groups and members", zap.Strings("kinds", r.kinds.names()))
+	gr := &groupRound{kinds: r.kinds, seen: map[string]*groupState{}}
+	next, err := pages(ctx, r, "groups", stageGroups, link, func(values []graphGroup) error {
+		for i := range values {
+			g := &values[i]
+			if g.ID == "" {
+				r.log.Warn("skipping a group without an id")
+				continue
+			}
+			if err := gr.add(out, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	r.log.Info("read groups and members", zap.Int("groupsSeen", len(gr.seen)), zap.Int("groupsSent", gr.sent),
+		zap.Int("otherKinds", gr.dropped), zap.Int64("memberships", out.progress.Memberships),
+		zap.Int64("skippedMembers", out.progress.SkippedMembers), zap.Int64("requests", r.g.stats.requests.Load()))
+	return next, nil
+}

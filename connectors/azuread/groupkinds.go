@@ -1,0 +1,56 @@
+package azuread
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+)
+
+// Graph names.
+const (
+	// unifiedFilter selects Microsoft 365 groups in a groups listing
+	// (TestConnection; delta takes no $filter).
+	unifiedFilter = "groupTypes/any(c:c eq 'Unified')"
+	userODataType = "#microsoft.graph.user"
+)
+
+// ErrUnknownGroupType is wrapped by the error of a Sync whose
+// SyncRequest.group_types names a kind that connector.GroupKinds does not
+// list.
+var ErrUnknownGroupType = errors.New("unknown group type")
+
+// groupKinds is the set of group kinds (connector.GroupUnified, ...) a
+// sync reads.
+type groupKinds map[string]bool
+
+// parseGroupKinds checks SyncRequest.group_types. Empty means
+// [connector.GroupUnified]; repeats are harmless; names are matched
+// exactly, as the import policy spells them.
+func parseGroupKinds(names []string) (groupKinds, error) {
+	if len(names) == 0 {
+		return groupKinds{connector.GroupUnified: true}, nil
+	}
+	allowed := connector.GroupKinds()
+	kinds := groupKinds{}
+	for _, n := range names {
+		if !slices.Contains(allowed, n) {
+			return nil, fmt.Errorf("group_types: %w %q; allowed: %s", ErrUnknownGroupType, n, strings.Join(allowed, ", "))
+		}
+		kinds[n] = true
+	}
+	return kinds, nil
+}
+
+// names lists the kinds in the order of connector.GroupKinds.
+func (k groupKinds) names() []string {
+	var out []string
+	for _, n := range connector.GroupKinds() {
+		if k[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}

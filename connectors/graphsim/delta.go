@@ -1,0 +1,900 @@
+package graphsim
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Delta queries: GET /v1.0/users/delta and /v1.0/groups/delta.
+//
+// The initial round (no token) lists every object, in ID order, paged
+// with $skiptoken links that carry the version of the tenant when the
+// round started; its last page has an @odata.deltaLink holding that
+// version. A later round ($deltatoken) lists the net changes recorded in
+// the change log since the token's version. Tokens are opaque, HMAC
+// protected, and carry the selection and page size, so links are followed
+// verbatim.
+
+// ExpiryMode is how graphsim refuses an expired delta token.
+type ExpiryMode string
+
+// The ways an expired delta token is refused.
+const (
+	// ExpiryBadRequest answers 400 with Graph's error code
+	// syncStateNotFound.
+	ExpiryBadRequest ExpiryMode = "bad-request"
+	// ExpiryGone answers 410 Gone with the error code resyncRequired and a
+	// Location header holding a fresh initial delta URL.
+	ExpiryGone ExpiryMode = "gone"
+	// ExpiryGoneEmpty answers 410 Gone with an empty body.
+	ExpiryGoneEmpty ExpiryMode = "gone-empty"
+)
+
+// ParseExpiryMode reads an ExpiryMode: "bad-request" (or "400"), "gone"
+// (or "410"), "gone-empty".
+func ParseExpiryMode(s string) (ExpiryMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "bad-request", "badrequest", "400", "syncstatenotfound":
+		return ExpiryBadRequest, nil
+	case "gone", "410", "resyncrequired":
+		return ExpiryGone, nil
+	case "gone-empty", "goneempty", "410-empty", "empty":
+		return ExpiryGoneEmpty, nil
+	}
+	return "", fmt.Errorf("graphsim: unknown delta token expiry mode %q (want bad-request, gone or gone-empty)", s)
+}
+
+// ExpireDeltaTokens invalidates every delta and skip token of the delta
+// endpoints issued so far (and clears the change log): the next request
+// with one is refused as mode says, and the client must start a new
+// initial round. An unknown mode counts as ExpiryGone.
+func (s *Sim) ExpireDeltaTokens(mode ExpiryMode) {
+	if m, err := ParseExpiryMode(string(mode)); err == nil {
+		mode = m
+	} else {
+		mode = ExpiryGone
+	}
+	s.mutateMu.Lock()
+	defer s.mutateMu.Unlock()
+	cur := s.cur.Load()
+	next := *cur
+	next.epoch = cur.epoch + 1
+	next.log = nil
+	s.expireMode.Store(&mode)
+	s.cur.Store(&next)
+	s.netCache.clear()
+}
+
+// SetDeltaTokenTTL changes Config.DeltaTokenTTL: delta tokens older than
+// d (counted from when they were issued) are refused as
+// Config.DeltaTokenExpiry says; 0 means they never expire.
+func (s *Sim) SetDeltaTokenTTL(d time.Duration) { s.deltaTTL.Store(int64(max(d, 0))) }
+
+// DeltaTokenTTL returns the delta token lifetime in force.
+func (s *Sim) DeltaTokenTTL() time.Duration { return time.Duration(s.deltaTTL.Load()) }
+
+// Version is the number of the tenant's last recorded change (0 before
+// any); each change call (AddUser, Churn, Mutate, ...) adds one.
+func (s *Sim) Version() uint64 { return s.cur.Load().ver }
+
+// Token kinds.
+const (
+	tkInitial byte = 1 + iota // $skiptoken of an initial round
+	tkRound                   // $skiptoken of a later round
+	tkDelta                   // $deltatoken
+)
+
+// membersProp marks "members" in a token's property list.
+const membersProp = 255
+
+// deltaToken is the state a $skiptoken or $deltatoken carries.
+type deltaToken struct {
+	kind     byte
+	coll     objKind
+	explicit bool   // $select was given
+	epoch    uint64 // ExpireDeltaTokens generation
+	issued   int64  // unix seconds (tkDelta)
+	from     uint64 // tkRound, tkDelta: the version changes are counted from
+	to       uint64 // tkInitial: version at the start; tkRound: version the round reads up to
+	pos      uint64 // tkRound: index in the net change list
+	memOff   uint64 // members@delta entries of the current group already sent
+	pageSize uint64
+	resume   string // tkInitial: lowercase ID of the next object
+	props    []byte // selected property indexes in $select order; membersProp for members
+}
+
+const deltaTokenMACLen = 16
+
+func (s *Sim) encodeDeltaToken(t *deltaToken) string {
+	flags := byte(t.coll)
+	if t.explicit {
+		flags |= 2
+	}
+	b := []byte{2, t.kind, flags}
+	for _, v := range []uint64{t.epoch, uint64(t.issued), t.from, t.to, t.pos, t.memOff, t.pageSize} {
+		b = binary.AppendUvarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.resume)))
+	b = append(b, t.resume...)
+	b = binary.AppendUvarint(b, uint64(len(t.props)))
+	b = append(b, t.props...)
+	mac := hmac.New(sha256.New, s.pageKey)
+	mac.Write([]byte("delta\x00"))
+	mac.Write(b)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(b)[:len(b)+deltaTokenMACLen])
+}
+
+func (s *Sim) decodeDeltaToken(tok string) (*deltaToken, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(tok))
+	if err != nil || len(raw) < 3+deltaTokenMACLen || raw[0] != 2 {
+		return nil, false
+	}
+	b, sum := raw[:len(raw)-deltaTokenMACLen], raw[len(raw)-deltaTokenMACLen:]
+	mac := hmac.New(sha256.New, s.pageKey)
+	mac.Write([]byte("delta\x00"))
+	mac.Write(b)
+	if !hmac.Equal(sum, mac.Sum(nil)[:deltaTokenMACLen]) {
+		return nil, false
+	}
+	t := &deltaToken{kind: b[1], coll: objKind(b[2] & 1), explicit: b[2]&2 != 0}
+	rest := b[3:]
+	next := func() uint64 {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 {
+			rest = nil
+			return 0
+		}
+		rest = rest[n:]
+		return v
+	}
+	t.epoch = next()
+	t.issued = int64(next())
+	t.from, t.to, t.pos, t.memOff, t.pageSize = next(), next(), next(), next(), next()
+	bytesOf := func() []byte {
+		n := next()
+		if rest == nil || n > uint64(len(rest)) {
+			rest = nil
+			return nil
+		}
+		v := rest[:n]
+		rest = rest[n:]
+		return v
+	}
+	t.resume = string(bytesOf())
+	t.props = slices.Clone(bytesOf())
+	if rest == nil || len(rest) != 0 || t.kind < tkInitial || t.kind > tkDelta || t.pageSize < 1 || t.pageSize > maxPageSize {
+		return nil, false
+	}
+	return t, true
+}
+
+// deltaSel is the selection of a delta request.
+type deltaSel struct {
+	sel      *selection
+	names    []string // for @odata.context and Location; nil without $select
+	members  bool     // groups: members@delta
+	explicit bool
+	props    []byte
+}
+
+// defaultDeltaSel is the selection without $select: Graph's default user
+// properties, or every group property and the members.
+func defaultDeltaSel(coll objKind) *deltaSel {
+	ds := &deltaSel{sel: defaultSelection()}
+	if coll == objGroup {
+		ds.members = true
+	}
+	return ds
+}
+
+// parseDeltaSelect resolves $select for a delta collection; msg is the
+// error.
+func parseDeltaSelect(v string, coll objKind) (*deltaSel, string) {
+	var rest []string
+	members := false
+	for _, raw := range strings.Split(v, ",") {
+		name := strings.TrimSpace(raw)
+		if name == "" {
+			continue
+		}
+		if coll == objGroup && strings.EqualFold(name, "members") {
+			members = true
+			continue
+		}
+		rest = append(rest, name)
+	}
+	ep := epUsers
+	if coll == objGroup {
+		ep = epGroups
+	}
+	ds := &deltaSel{members: members, explicit: true}
+	if len(rest) == 0 {
+		if !members {
+			return defaultDeltaSel(coll), ""
+		}
+		ds.sel = &selection{names: []string{}}
+	} else {
+		sel, msg := parseSelect(strings.Join(rest, ","), ep)
+		if msg != "" {
+			return nil, msg
+		}
+		ds.sel = sel
+	}
+	// Names and property indexes in $select order.
+	seen := map[string]bool{}
+	for _, raw := range strings.Split(v, ",") {
+		name := strings.TrimSpace(raw)
+		if name == "" {
+			continue
+		}
+		idx := -1
+		canonical := ""
+		switch {
+		case coll == objGroup && strings.EqualFold(name, "members"):
+			idx, canonical = membersProp, "members"
+		case coll == objUser:
+			idx = indexOfUserProp(name)
+			canonical = userProps[idx].name
+		default:
+			idx = indexOfGroupProp(name)
+			canonical = groupProps[idx].name
+		}
+		if seen[canonical] {
+			continue
+		}
+		seen[canonical] = true
+		ds.names = append(ds.names, canonical)
+		ds.props = append(ds.props, byte(idx))
+	}
+	return ds, ""
+}
+
+// selFromToken rebuilds the selection a token carries.
+func selFromToken(t *deltaToken) (*deltaSel, bool) {
+	if !t.explicit {
+		return defaultDeltaSel(t.coll), true
+	}
+	ds := &deltaSel{sel: &selection{names: []string{}}, explicit: true, props: t.props}
+	for _, p := range t.props {
+		switch {
+		case p == membersProp && t.coll == objGroup:
+			ds.members = true
+			ds.names = append(ds.names, "members")
+		case t.coll == objUser && int(p) < len(userProps):
+			ds.names = append(ds.names, userProps[p].name)
+			ds.sel.names = append(ds.sel.names, userProps[p].name)
+			if p != 0 {
+				ds.sel.user = append(ds.sel.user, int(p))
+			}
+		case t.coll == objGroup && int(p) < len(groupProps):
+			ds.names = append(ds.names, groupProps[p].name)
+			ds.sel.names = append(ds.sel.names, groupProps[p].name)
+			if p != 0 {
+				ds.sel.group = append(ds.sel.group, int(p))
+			}
+		default:
+			return nil, false
+		}
+	}
+	return ds, true
+}
+
+// collName is the entity set of a collection.
+func collName(c objKind) string {
+	if c == objGroup {
+		return "groups"
+	}
+	return "users"
+}
+
+// preferPageSize reads odata.maxpagesize from the Prefer headers; 0 means
+// none.
+func preferPageSize(r *http.Request) int {
+	for _, h := range r.Header.Values("Prefer") {
+		for _, pref := range strings.Split(h, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pref), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(k), "odata.maxpagesize") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(v), `"`))
+			if err != nil || n < 1 {
+				continue
+			}
+			return min(n, maxPageSize)
+		}
+	}
+	return 0
+}
+
+// delta answers GET /v1.0/users/delta and /v1.0/groups/delta.
+func (g *graphReq) delta(coll objKind) {
+	vals, err := url.ParseQuery(g.r.URL.RawQuery)
+	if err != nil {
+		g.badRequest("The query specified in the URI is not valid. " + err.Error())
+		return
+	}
+	opts := map[string]string{}
+	for k, vs := range vals {
+		lk := strings.ToLower(strings.TrimSpace(k))
+		if !strings.HasPrefix(lk, "$") {
+			continue
+		}
+		if _, dup := opts[lk]; dup || len(vs) > 1 {
+			g.badRequest(fmt.Sprintf("Query option '%s' was specified more than once, but it must be specified at most once.", k))
+			return
+		}
+		opts[lk] = vs[0]
+	}
+	for _, name := range sortedKeys(opts) {
+		switch name {
+		case "$select", "$top", "$skiptoken", "$deltatoken":
+		case "$filter", "$orderby", "$search", "$expand", "$count", "$skip", "$format", "$apply":
+			g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported query option '%s' on a delta query. graphsim's delta supports $select, $top, $skiptoken and $deltatoken.", name))
+			return
+		default:
+			g.badRequest(fmt.Sprintf("The query parameter '%s' is not supported.", name))
+			return
+		}
+	}
+	skip, hasSkip := opts["$skiptoken"]
+	dtok, hasDelta := opts["$deltatoken"]
+	if hasSkip && hasDelta {
+		g.badRequest("Query options '$skiptoken' and '$deltatoken' cannot be used together.")
+		return
+	}
+	pageSize := preferPageSize(g.r)
+	if pageSize > 0 {
+		g.w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(pageSize))
+	} else if v, ok := opts["$top"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > maxPageSize {
+			g.badRequest(fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", v, maxPageSize))
+			return
+		}
+		pageSize = n
+	}
+
+	// A token: check it and continue its round.
+	if (hasSkip || hasDelta) && !(hasDelta && strings.EqualFold(strings.TrimSpace(dtok), "latest")) {
+		raw, want := skip, []byte{tkInitial, tkRound}
+		if hasDelta {
+			raw, want = dtok, []byte{tkDelta}
+		}
+		t, ok := g.s.decodeDeltaToken(raw)
+		if !ok || t.coll != coll || !slices.Contains(want, t.kind) {
+			g.fail(http.StatusBadRequest, "syncStateInvalid", "The sync state is not valid: the token was not issued for this request.")
+			return
+		}
+		ds, ok := selFromToken(t)
+		if !ok {
+			g.fail(http.StatusBadRequest, "syncStateInvalid", "The sync state is not valid.")
+			return
+		}
+		if t.epoch != g.snap.epoch || t.from > g.snap.ver || t.to > g.snap.ver {
+			g.expired(coll, ds, *g.s.expireMode.Load())
+			return
+		}
+		if ttl := g.s.DeltaTokenTTL(); t.kind == tkDelta && ttl > 0 && g.now.Sub(time.Unix(t.issued, 0)) > ttl {
+			g.expired(coll, ds, g.s.cfg.DeltaTokenExpiry)
+			return
+		}
+		if pageSize == 0 {
+			pageSize = int(t.pageSize)
+		}
+		t.pageSize = uint64(pageSize)
+		switch t.kind {
+		case tkInitial:
+			g.initialPage(coll, ds, t)
+		case tkRound:
+			g.roundPage(coll, ds, t)
+		default:
+			g.roundPage(coll, ds, &deltaToken{kind: tkRound, coll: coll, explicit: t.explicit, epoch: t.epoch,
+				from: t.from, to: g.snap.ver, pageSize: t.pageSize, props: t.props})
+		}
+		return
+	}
+
+	ds := defaultDeltaSel(coll)
+	if v, ok := opts["$select"]; ok {
+		var msg string
+		if ds, msg = parseDeltaSelect(v, coll); msg != "" {
+			g.badRequest(msg)
+			return
+		}
+	}
+	if pageSize == 0 {
+		pageSize = defaultPageSize
+	}
+	t := &deltaToken{coll: coll, explicit: ds.explicit, epoch: g.snap.epoch, pageSize: uint64(pageSize), props: ds.props}
+	if hasDelta { // $deltatoken=latest: no objects, a deltaLink from now
+		t.kind, t.from, t.to = tkRound, g.snap.ver, g.snap.ver
+		g.roundPage(coll, ds, t)
+		return
+	}
+	t.kind, t.to = tkInitial, g.snap.ver
+	g.initialPage(coll, ds, t)
+}
+
+// expired refuses an expired token as mode says.
+func (g *graphReq) expired(coll objKind, ds *deltaSel, mode ExpiryMode) {
+	switch mode {
+	case ExpiryBadRequest:
+		g.fail(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found; the delta token is expired and data must be synchronized again.")
+	case ExpiryGoneEmpty:
+		crid := g.r.Header.Get("client-request-id")
+		if crid == "" {
+			crid = g.rid
+		}
+		h := g.w.Header()
+		h.Set("request-id", g.rid)
+		h.Set("client-request-id", crid)
+		h.Set("Content-Length", "0")
+		h.Set("Cache-Control", "no-cache")
+		g.w.WriteHeader(http.StatusGone)
+	default:
+		loc := g.host + "/v1.0/" + collName(coll) + "/delta"
+		if ds.names != nil {
+			loc += "?$select=" + strings.Join(ds.names, ",")
+		}
+		g.w.Header().Set("Location", loc)
+		g.fail(http.StatusGone, "resyncRequired", "Resync required. The delta token is expired: replace any local items with the server's items, starting from the URL in the Location header.")
+	}
+}
+
+// deltaPage assembles and sends one page of a delta response.
+func (g *graphReq) deltaPage(coll objKind, ds *deltaSel, items []byte, next, deltaT *deltaToken) {
+	ctx := g.host + "/v1.0/$metadata#" + collName(coll)
+	if ds.names != nil {
+		ctx += "(" + strings.Join(ds.names, ",") + ")"
+	}
+	b := make([]byte, 0, len(items)+len(ctx)+400)
+	b = append(b, `{"@odata.context":`...)
+	b = appendJSONString(b, ctx)
+	link := g.host + "/v1.0/" + collName(coll) + "/delta?"
+	if next != nil {
+		b = append(b, `,"@odata.nextLink":`...)
+		b = appendJSONString(b, link+"$skiptoken="+g.s.encodeDeltaToken(next))
+	} else {
+		b = append(b, `,"@odata.deltaLink":`...)
+		b = appendJSONString(b, link+"$deltatoken="+g.s.encodeDeltaToken(deltaT))
+	}
+	b = append(b, `,"value":[`...)
+	b = append(b, items...)
+	b = append(b, "]}"...)
+	g.ok(b)
+}
+
+// finalToken is the $deltatoken of a round that read up to version ver.
+func (g *graphReq) finalToken(t *deltaToken, ver uint64) *deltaToken {
+	return &deltaToken{kind: tkDelta, coll: t.coll, explicit: t.explicit, epoch: t.epoch, issued: g.now.Unix(),
+		from: ver, pageSize: t.pageSize, props: t.props}
+}
+
+// membersChangedSince reports whether the log has member changes of the
+// group after version ver.
+func (snap *snapshot) membersChangedSince(groupID string, ver uint64) bool {
+	for _, c := range snap.log[logIndex(snap.log, ver):] {
+		if c.kind == objGroup && (c.op == opMemberAdd || c.op == opMemberRemove || c.op == opAdd || c.op == opHardDelete) && strings.EqualFold(c.id, groupID) {
+			return true
+		}
+	}
+	return false
+}
+
+// logIndex is the index of the first change after version ver.
+func logIndex(log []change, ver uint64) int {
+	return sort.Search(len(log), func(i int) bool { return log[i].ver > ver })
+}
+
+// pager fills one page: at most pageSize objects and membersPerPage
+// members@delta entries.
+type pager struct {
+	g        *graphReq
+	ds       *deltaSel
+	items    []byte
+	objects  int
+	pageSize int
+	budget   int // members@delta entries left on this page
+	perPage  int
+}
+
+func (g *graphReq) newPager(ds *deltaSel, pageSize int) *pager {
+	per := g.s.cfg.DeltaMembersPerPage
+	return &pager{g: g, ds: ds, pageSize: pageSize, budget: per, perPage: per, items: make([]byte, 0, 256*pageSize)}
+}
+
+func (p *pager) full() bool { return p.objects >= p.pageSize || p.budget <= 0 }
+
+func (p *pager) obj() *jsonObj {
+	if p.objects > 0 {
+		p.items = append(p.items, ',')
+	}
+	p.objects++
+	return &jsonObj{b: p.items}
+}
+
+func (p *pager) done(o *jsonObj) { p.items = o.b }
+
+// memberSlice decides how many of n remaining members@delta entries go on
+// this page: all of them, some (a large group starting the page: it is
+// split), or none (take == 0, fits == false: the group goes to the next
+// page).
+func (p *pager) memberSlice(n int) (take int, fits bool) {
+	if n <= p.budget {
+		return n, true
+	}
+	if p.objects > 0 {
+		return 0, false
+	}
+	return p.budget, true
+}
+
+// writeUserDelta writes a user with the selected properties in mask
+// (all when full), id last.
+func (p *pager) writeUser(u *User, mask uint64, full bool) {
+	o := p.obj()
+	o.begin()
+	for _, i := range p.ds.sel.user {
+		if full || mask&(1<<i) != 0 {
+			userProps[i].write(o, u, p.g.s)
+		}
+	}
+	o.str("id", u.ID)
+	o.end()
+	p.done(o)
+}
+
+// writeRemoved writes {"id":..., "@removed":{"reason":...}}.
+func (p *pager) writeRemoved(id, reason string) {
+	o := p.obj()
+	o.begin()
+	o.str("id", id)
+	o.key("@removed")
+	o.b = append(o.b, `{"reason":`...)
+	o.b = appendJSONString(o.b, reason)
+	o.b = append(o.b, '}')
+	o.end()
+	p.done(o)
+}
+
+// memberDelta is one entry of members@delta.
+type memberDelta struct {
+	m       Member
+	removed bool
+}
+
+// writeGroup writes a group with the selected properties in mask (all
+// when full) and, when members are selected, the given members@delta
+// entries (nil writes none).
+func (p *pager) writeGroup(grp *Group, mask uint64, full bool, members []memberDelta, plain []Member) {
+	o := p.obj()
+	o.begin()
+	for _, i := range p.ds.sel.group {
+		if full || mask&(1<<i) != 0 {
+			groupProps[i].write(o, grp, p.g.s)
+		}
+	}
+	o.str("id", grp.ID)
+	if p.ds.members && len(plain)+len(members) > 0 {
+		o.key("members@delta")
+		o.b = append(o.b, '[')
+		for j, m := range plain {
+			if j > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendMemberRef(o.b, m, false)
+		}
+		for j, md := range members {
+			if j > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendMemberRef(o.b, md.m, md.removed)
+		}
+		o.b = append(o.b, ']')
+		p.budget -= len(plain) + len(members)
+	}
+	o.end()
+	p.done(o)
+}
+
+func appendMemberRef(b []byte, m Member, removed bool) []byte {
+	b = append(b, `{"@odata.type":`...)
+	b = appendJSONString(b, m.ODataType)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, m.ID)
+	if removed {
+		b = append(b, `,"@removed":{"reason":"deleted"}`...)
+	}
+	return append(b, '}')
+}
+
+// initialPage writes a page of an initial round: the objects from
+// t.resume on, in ID order.
+func (g *graphReq) initialPage(coll objKind, ds *deltaSel, t *deltaToken) {
+	snap := g.snap
+	tn := snap.tenant
+	order := snap.order().users
+	idOf := func(i int32) string { return tn.Users[i].ID }
+	if coll == objGroup {
+		order = snap.order().groups
+		idOf = func(i int32) string { return tn.Groups[i].ID }
+	}
+	pos := sort.Search(len(order), func(i int) bool { return strings.ToLower(idOf(order[i])) >= t.resume })
+	memOff := int(t.memOff)
+	if memOff > 0 && (pos >= len(order) || strings.ToLower(idOf(order[pos])) != t.resume ||
+		snap.membersChangedSince(t.resume, t.to)) {
+		memOff = 0 // the group changed meanwhile: send all its members again
+	}
+	p := g.newPager(ds, int(t.pageSize))
+	var next *deltaToken
+	for pos < len(order) && !p.full() {
+		idx := order[pos]
+		if coll == objUser {
+			p.writeUser(&tn.Users[idx], 0, true)
+			pos++
+			continue
+		}
+		grp := &tn.Groups[idx]
+		if !ds.members {
+			p.writeGroup(grp, 0, true, nil, nil)
+			pos++
+			continue
+		}
+		rest := grp.Members[min(memOff, len(grp.Members)):]
+		take, fits := p.memberSlice(len(rest))
+		if !fits {
+			break
+		}
+		p.writeGroup(grp, 0, true, nil, rest[:take])
+		if take < len(rest) {
+			memOff += take
+			break
+		}
+		memOff = 0
+		pos++
+	}
+	if pos < len(order) {
+		next = &deltaToken{kind: tkInitial, coll: coll, explicit: t.explicit, epoch: t.epoch, to: t.to,
+			memOff: uint64(memOff), pageSize: t.pageSize, resume: strings.ToLower(idOf(order[pos])), props: t.props}
+	}
+	g.deltaPage(coll, ds, p.items, next, g.finalToken(t, t.to))
+}
+
+// netItem is the net change of one object over a span of versions.
+type netItem struct {
+	id          string
+	first, last op     // first and last change to the object itself (0: none)
+	mask        uint64 // properties updated
+	full        bool   // created or restored in the span
+	members     []memberDelta
+}
+
+// netChanges computes the net changes of a collection over the versions
+// (from, to], in the order the objects first changed.
+func netChanges(log []change, coll objKind, from, to uint64) []netItem {
+	lo, hi := logIndex(log, from), logIndex(log, to)
+	var items []netItem
+	byID := map[string]int{}
+	type memberState struct {
+		first, last op
+		m           Member
+	}
+	var memberStates []map[string]*memberState
+	var memberOrder [][]string
+	for _, c := range log[lo:hi] {
+		if c.kind != coll {
+			continue
+		}
+		k := strings.ToLower(c.id)
+		i, ok := byID[k]
+		if !ok {
+			i = len(items)
+			byID[k] = i
+			items = append(items, netItem{id: c.id})
+			memberStates = append(memberStates, nil)
+			memberOrder = append(memberOrder, nil)
+		}
+		it := &items[i]
+		switch c.op {
+		case opMemberAdd, opMemberRemove:
+			if memberStates[i] == nil {
+				memberStates[i] = map[string]*memberState{}
+			}
+			mk := strings.ToLower(c.member.ID)
+			ms := memberStates[i][mk]
+			if ms == nil {
+				ms = &memberState{first: c.op}
+				memberStates[i][mk] = ms
+				memberOrder[i] = append(memberOrder[i], mk)
+			}
+			ms.last, ms.m = c.op, c.member
+		default:
+			if it.first == 0 {
+				it.first = c.op
+			}
+			it.last = c.op
+			switch c.op {
+			case opAdd, opRestore:
+				it.full = true
+			case opUpdate:
+				it.mask |= c.mask
+			}
+		}
+	}
+	for i := range items {
+		for _, mk := range memberOrder[i] {
+			ms := memberStates[i][mk]
+			switch {
+			case ms.first == opMemberAdd && ms.last == opMemberAdd:
+				items[i].members = append(items[i].members, memberDelta{m: ms.m})
+			case ms.first == opMemberRemove && ms.last == opMemberRemove:
+				items[i].members = append(items[i].members, memberDelta{m: ms.m, removed: true})
+			}
+		}
+	}
+	return items
+}
+
+// roundPage writes a page of a later round: the net changes over
+// (t.from, t.to] from position t.pos on.
+func (g *graphReq) roundPage(coll objKind, ds *deltaSel, t *deltaToken) {
+	snap := g.snap
+	var items []netItem
+	if t.to > t.from {
+		items = g.s.netCache.get(snap, coll, t.from, t.to)
+	}
+	p := g.newPager(ds, int(t.pageSize))
+	pos, memOff := int(t.pos), int(t.memOff)
+	var next *deltaToken
+	for pos < len(items) && !p.full() {
+		it := &items[pos]
+		if coll == objUser {
+			g.writeUserChange(p, it)
+			pos++
+			continue
+		}
+		grp := snap.group(it.id)
+		if grp == nil {
+			if it.first != opAdd {
+				p.writeRemoved(it.id, "deleted")
+			}
+			pos++
+			continue
+		}
+		full := it.full || it.first == opHardDelete
+		mask := it.mask & groupSelMask(ds.sel)
+		if !ds.members {
+			if full || mask != 0 {
+				p.writeGroup(grp, mask, full, nil, nil)
+			}
+			pos++
+			continue
+		}
+		n := len(it.members)
+		if full {
+			if memOff > 0 && snap.membersChangedSince(grp.ID, t.to) {
+				memOff = 0
+			}
+			n = len(grp.Members)
+		}
+		if !full && mask == 0 && n == 0 {
+			pos++
+			continue
+		}
+		memOff = min(memOff, n)
+		rest := n - memOff
+		take, fits := p.memberSlice(rest)
+		if !fits {
+			break
+		}
+		var plain []Member
+		var deltas []memberDelta
+		if full {
+			plain = grp.Members[memOff : memOff+take]
+		} else {
+			deltas = it.members[memOff : memOff+take]
+		}
+		p.writeGroup(grp, mask, full, deltas, plain)
+		if take < rest {
+			memOff += take
+			break
+		}
+		memOff = 0
+		pos++
+	}
+	if pos < len(items) {
+		next = &deltaToken{kind: tkRound, coll: coll, explicit: t.explicit, epoch: t.epoch, from: t.from, to: t.to,
+			pos: uint64(pos), memOff: uint64(memOff), pageSize: t.pageSize, props: t.props}
+	}
+	g.deltaPage(coll, ds, p.items, next, g.finalToken(t, t.to))
+}
+
+// groupSelMask is the mask of the selected group properties.
+func groupSelMask(sel *selection) uint64 {
+	var m uint64
+	for _, i := range sel.group {
+		m |= 1 << i
+	}
+	return m
+}
+
+// writeUserChange writes the net change of a user as it is now.
+func (g *graphReq) writeUserChange(p *pager, it *netItem) {
+	snap := g.snap
+	u := snap.user(it.id)
+	if u != nil && !strings.EqualFold(u.ID, it.id) {
+		u = nil // it.id matched a UPN
+	}
+	if u == nil {
+		if it.first == opAdd {
+			return // created and deleted since the token: nothing to tell
+		}
+		reason := "deleted"
+		if _, soft := snap.deleted[strings.ToLower(it.id)]; soft {
+			reason = "changed"
+		}
+		p.writeRemoved(it.id, reason)
+		return
+	}
+	full := it.full || it.first == opSoftDelete || it.first == opHardDelete
+	var sel uint64
+	for _, i := range p.ds.sel.user {
+		sel |= 1 << i
+	}
+	if !full && it.mask&sel == 0 {
+		return // nothing selected changed
+	}
+	p.writeUser(u, it.mask, full)
+}
+
+// netCache keeps the last few net change lists, so that the pages of a
+// large round do not each recompute them. Within an epoch the changes of
+// a span of versions never change, so the span is the key.
+type netCache struct {
+	mu      sync.Mutex
+	entries []netCacheEntry
+}
+
+type netCacheEntry struct {
+	epoch    uint64
+	coll     objKind
+	from, to uint64
+	items    []netItem
+}
+
+func (c *netCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = nil
+}
+
+// get returns the net changes of coll over (from, to] in snap's log.
+func (c *netCache) get(snap *snapshot, coll objKind, from, to uint64) []netItem {
+	c.mu.Lock()
+	for _, e := range c.entries {
+		if e.epoch == snap.epoch && e.coll == coll && e.from == from && e.to == to {
+			c.mu.Unlock()
+			return e.items
+		}
+	}
+	c.mu.Unlock()
+	items := netChanges(snap.log, coll, from, to)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = append(c.entries, netCacheEntry{snap.epoch, coll, from, to, items})
+	if len(c.entries) > 8 {
+		c.entries = slices.Delete(c.entries, 0, 1)
+	}
+	return items
+}
