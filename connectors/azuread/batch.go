@@ -103,6 +103,17 @@ func (b *batcher) finish(cursor string, complete bool, resyncReason string) erro
 	return b.flush(true)
 }
 
+// restart tells the host to forget what this sync sent so far: the read
+// starts over.
+func (b *batcher) restart() error {
+	if err := b.flush(false); err != nil {
+		return err
+	}
+	b.cur.Restart = true
+	b.n = 1 // send it even though it holds no object
+	return b.flush(false)
+}
+
 // flush sends the current batch (if it holds anything, or is the last).
 func (b *batcher) flush(last bool) error {
 	if b.n == 0 && !last {

@@ -194,8 +194,9 @@ func tokenRoles(token string) []string {
 //   - A cursor that cannot be used (unreadable, of another tenant or
 //     group types) or that Graph refuses (expired delta token: 410,
 //     syncStateNotFound, resyncRequired): a full read inside the same
-//     Sync, ending complete = true with resync_reason saying why. Changes
-//     already sent before Graph refused are re-sent by the full read.
+//     Sync, ending complete = true with resync_reason saying why. A batch
+//     with restart = true first tells the host to forget what was sent
+//     before Graph refused.
 //
 // Groups are those of the kinds in req.group_types (empty: Microsoft 365
 // groups only); a kind that connector.GroupKinds does not list fails the
@@ -270,8 +271,16 @@ func (c *Connector) read(ctx context.Context, r *deltaReader, out *batcher, from
 		}
 		reason = exp.reason
 		r.log.Info("Graph refused the delta token; reading the whole directory", zap.String("reason", reason))
+		if err := out.restart(); err != nil {
+			return nil, false, "", err
+		}
 	}
 	for restarts := 0; ; restarts++ {
+		if restarts > 0 {
+			if err := out.restart(); err != nil {
+				return nil, false, "", err
+			}
+		}
 		next, err := r.round(ctx, out, nil)
 		var exp *expiredError
 		switch {

@@ -765,7 +765,11 @@ type SyncBatch struct {
 	Complete bool `protobuf:"varint,7,opt,name=complete,proto3" json:"complete,omitempty"`
 	// On the last message: why an incremental sync became a full read
 	// (e.g. "Graph answered 410: the delta token expired"); empty otherwise.
-	ResyncReason  string `protobuf:"bytes,8,opt,name=resync_reason,json=resyncReason,proto3" json:"resync_reason,omitempty"`
+	ResyncReason string `protobuf:"bytes,8,opt,name=resync_reason,json=resyncReason,proto3" json:"resync_reason,omitempty"`
+	// The connector starts reading over (e.g. Graph refused the delta token
+	// part way): the host forgets every user, group and membership received
+	// so far in this sync. Set on an otherwise empty batch.
+	Restart       bool `protobuf:"varint,9,opt,name=restart,proto3" json:"restart,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +858,13 @@ func (x *SyncBatch) GetResyncReason() string {
 		return x.ResyncReason
 	}
 	return ""
+}
+
+func (x *SyncBatch) GetRestart() bool {
+	if x != nil {
+		return x.Restart
+	}
+	return false
 }
 
 // User is a directory user. Optional fields are absent when the directory
@@ -1360,7 +1371,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x04full\x18\x03 \x01(\bR\x04full\x12\x15\n" +
 	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vgroup_types\x18\x05 \x03(\tR\n" +
-	"groupTypes\"\xbf\x02\n" +
+	"groupTypes\"\xd9\x02\n" +
 	"\tSyncBatch\x12(\n" +
 	"\x05users\x18\x01 \x03(\v2\x12.connector.v1.UserR\x05users\x12+\n" +
 	"\x06groups\x18\x02 \x03(\v2\x13.connector.v1.GroupR\x06groups\x12:\n" +
@@ -1369,7 +1380,8 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x16\n" +
 	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x1a\n" +
 	"\bcomplete\x18\a \x01(\bR\bcomplete\x12#\n" +
-	"\rresync_reason\x18\b \x01(\tR\fresyncReason\"\xf9\x04\n" +
+	"\rresync_reason\x18\b \x01(\tR\fresyncReason\x12\x18\n" +
+	"\arestart\x18\t \x01(\bR\arestart\"\xf9\x04\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tH\x00R\x11userPrincipalName\x88\x01\x01\x12\x17\n" +

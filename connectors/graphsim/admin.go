@@ -35,12 +35,9 @@ import (
 //	GET    /_graphsim/settings                   token lifetime and delta token TTL
 //	POST   /_graphsim/settings                   SetTokenLifetime, SetDeltaTokenTTL (body {"tokenLifetime":"10s","deltaTokenTTL":"1m"})
 
-// AdminPathPrefix is where the admin endpoints live.
-const AdminPathPrefix = "/_graphsim/"
-
-// UserJSON is a user as the admin endpoints read and write it, with
+// userJSON is a user as the admin endpoints read and write it, with
 // Graph's property names.
-type UserJSON struct {
+type userJSON struct {
 	ID                string   `json:"id,omitempty"`
 	UserPrincipalName string   `json:"userPrincipalName,omitempty"`
 	Mail              string   `json:"mail,omitempty"`
@@ -54,25 +51,42 @@ type UserJSON struct {
 	AssignedLicenses  []string `json:"assignedLicenses,omitempty"` // skuIds
 }
 
-func userToJSON(u User) UserJSON {
+func userToJSON(u User) userJSON {
 	enabled := u.AccountEnabled
-	return UserJSON{u.ID, u.UserPrincipalName, u.Mail, u.DisplayName, u.GivenName, u.Surname, u.Department,
+	return userJSON{u.ID, u.UserPrincipalName, u.Mail, u.DisplayName, u.GivenName, u.Surname, u.Department,
 		u.JobTitle, u.UserType, &enabled, u.AssignedLicenses}
 }
 
-// userPatch is the body of PATCH /_graphsim/users/{id}: the properties
-// present change (null clears a string).
-type userPatch struct {
-	UserPrincipalName *string   `json:"userPrincipalName"`
-	Mail              *string   `json:"mail"`
-	DisplayName       *string   `json:"displayName"`
-	GivenName         *string   `json:"givenName"`
-	Surname           *string   `json:"surname"`
-	Department        *string   `json:"department"`
-	JobTitle          *string   `json:"jobTitle"`
-	UserType          *string   `json:"userType"`
-	AccountEnabled    *bool     `json:"accountEnabled"`
-	AssignedLicenses  *[]string `json:"assignedLicenses"`
+// patchUser applies the body of PATCH /_graphsim/users/{id} to u: the
+// properties present change, null clears a string. It returns the first
+// problem with the body.
+func patchUser(body map[string]json.RawMessage, u *User) error {
+	strs := map[string]*string{"userPrincipalName": &u.UserPrincipalName, "mail": &u.Mail, "displayName": &u.DisplayName,
+		"givenName": &u.GivenName, "surname": &u.Surname, "department": &u.Department, "jobTitle": &u.JobTitle, "userType": &u.UserType}
+	for _, k := range sortedKeys(body) {
+		raw := body[k]
+		null := string(raw) == "null"
+		var err error
+		switch dst := strs[k]; {
+		case dst != nil && null:
+			*dst = ""
+		case dst != nil:
+			err = json.Unmarshal(raw, dst)
+		case k == "accountEnabled":
+			err = json.Unmarshal(raw, &u.AccountEnabled)
+		case k == "assignedLicenses":
+			u.AssignedLicenses = nil
+			if !null {
+				err = json.Unmarshal(raw, &u.AssignedLicenses)
+			}
+		default:
+			return fmt.Errorf("unknown or read-only property %q", k)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %v", k, err)
+		}
+	}
+	return nil
 }
 
 // statusJSON is the answer of GET /_graphsim/status.
@@ -299,7 +313,7 @@ func (s *Sim) adminUsers(r *http.Request, seg []string) (any, error) {
 		if r.Method != http.MethodPost {
 			return nil, adminErr(http.StatusMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
 		}
-		var in UserJSON
+		var in userJSON
 		if err := readJSON(r, &in, false); err != nil {
 			return nil, err
 		}
@@ -315,31 +329,15 @@ func (s *Sim) adminUsers(r *http.Request, seg []string) (any, error) {
 		if r.Method != http.MethodPatch {
 			return nil, adminErr(http.StatusMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
 		}
-		var p userPatch
-		if err := readJSON(r, &p, false); err != nil {
+		var body map[string]json.RawMessage
+		if err := readJSON(r, &body, false); err != nil {
 			return nil, err
 		}
-		err := s.UpdateUser(seg[0], func(u *User) {
-			set := func(dst *string, v *string) {
-				if v != nil {
-					*dst = *v
-				}
-			}
-			set(&u.UserPrincipalName, p.UserPrincipalName)
-			set(&u.Mail, p.Mail)
-			set(&u.DisplayName, p.DisplayName)
-			set(&u.GivenName, p.GivenName)
-			set(&u.Surname, p.Surname)
-			set(&u.Department, p.Department)
-			set(&u.JobTitle, p.JobTitle)
-			set(&u.UserType, p.UserType)
-			if p.AccountEnabled != nil {
-				u.AccountEnabled = *p.AccountEnabled
-			}
-			if p.AssignedLicenses != nil {
-				u.AssignedLicenses = *p.AssignedLicenses
-			}
-		})
+		var scratch User // check the body before changing anything
+		if err := patchUser(body, &scratch); err != nil {
+			return nil, adminErr(http.StatusBadRequest, "%v", err)
+		}
+		err := s.UpdateUser(seg[0], func(u *User) { _ = patchUser(body, u) })
 		if err != nil {
 			return nil, err
 		}

@@ -108,9 +108,10 @@ type deltaToken struct {
 	from     uint64 // tkRound, tkDelta: the version changes are counted from
 	to       uint64 // tkInitial: version at the start; tkRound: version the round reads up to
 	pos      uint64 // tkRound: index in the net change list
-	memOff   uint64 // members@delta entries of the current group already sent
+	memOff   uint64 // tkRound: members@delta entries of the current group's net changes already sent
 	pageSize uint64
 	resume   string // tkInitial: lowercase ID of the next object
+	memAfter string // lowercase ID of the last member sent of a group split across pages (members in ID order)
 	props    []byte // selected property indexes in $select order; membersProp for members
 }
 
@@ -127,6 +128,8 @@ func (s *Sim) encodeDeltaToken(t *deltaToken) string {
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.resume)))
 	b = append(b, t.resume...)
+	b = binary.AppendUvarint(b, uint64(len(t.memAfter)))
+	b = append(b, t.memAfter...)
 	b = binary.AppendUvarint(b, uint64(len(t.props)))
 	b = append(b, t.props...)
 	mac := hmac.New(sha256.New, s.pageKey)
@@ -172,6 +175,7 @@ func (s *Sim) decodeDeltaToken(tok string) (*deltaToken, bool) {
 		return v
 	}
 	t.resume = string(bytesOf())
+	t.memAfter = string(bytesOf())
 	t.props = slices.Clone(bytesOf())
 	if rest == nil || len(rest) != 0 || t.kind < tkInitial || t.kind > tkDelta || t.pageSize < 1 || t.pageSize > maxPageSize {
 		return nil, false
@@ -481,17 +485,6 @@ func (g *graphReq) finalToken(t *deltaToken, ver uint64) *deltaToken {
 		from: ver, pageSize: t.pageSize, props: t.props}
 }
 
-// membersChangedSince reports whether the log has member changes of the
-// group after version ver.
-func (snap *snapshot) membersChangedSince(groupID string, ver uint64) bool {
-	for _, c := range snap.log[logIndex(snap.log, ver):] {
-		if c.kind == objGroup && (c.op == opMemberAdd || c.op == opMemberRemove || c.op == opAdd || c.op == opHardDelete) && strings.EqualFold(c.id, groupID) {
-			return true
-		}
-	}
-	return false
-}
-
 // logIndex is the index of the first change after version ver.
 func logIndex(log []change, ver uint64) int {
 	return sort.Search(len(log), func(i int) bool { return log[i].ver > ver })
@@ -507,6 +500,7 @@ type pager struct {
 	pageSize int
 	budget   int // members@delta entries left on this page
 	perPage  int
+	o        jsonObj // the object being written
 }
 
 func (g *graphReq) newPager(ds *deltaSel, pageSize int) *pager {
@@ -521,7 +515,8 @@ func (p *pager) obj() *jsonObj {
 		p.items = append(p.items, ',')
 	}
 	p.objects++
-	return &jsonObj{b: p.items}
+	p.o = jsonObj{b: p.items}
+	return &p.o
 }
 
 func (p *pager) done(o *jsonObj) { p.items = o.b }
@@ -620,10 +615,13 @@ func appendMemberRef(b []byte, m Member, removed bool) []byte {
 }
 
 // initialPage writes a page of an initial round: the objects from
-// t.resume on, in ID order.
+// t.resume on, in ID order, as they were at the round's start (t.to) as
+// far as existence and members go; their properties are the current ones
+// (later changes are in the log and come again in the next round).
 func (g *graphReq) initialPage(coll objKind, ds *deltaSel, t *deltaToken) {
 	snap := g.snap
 	tn := snap.tenant
+	after := changesSince(snap.log, coll, t.to)
 	order := snap.order().users
 	idOf := func(i int32) string { return tn.Users[i].ID }
 	if coll == objGroup {
@@ -631,44 +629,196 @@ func (g *graphReq) initialPage(coll objKind, ds *deltaSel, t *deltaToken) {
 		idOf = func(i int32) string { return tn.Groups[i].ID }
 	}
 	pos := sort.Search(len(order), func(i int) bool { return strings.ToLower(idOf(order[i])) >= t.resume })
-	memOff := int(t.memOff)
-	if memOff > 0 && (pos >= len(order) || strings.ToLower(idOf(order[pos])) != t.resume ||
-		snap.membersChangedSince(t.resume, t.to)) {
-		memOff = 0 // the group changed meanwhile: send all its members again
+	memAfter := t.memAfter
+	if pos >= len(order) || strings.ToLower(idOf(order[pos])) != t.resume {
+		memAfter = "" // the group in progress is gone
 	}
 	p := g.newPager(ds, int(t.pageSize))
-	var next *deltaToken
+	advance := func() { pos, memAfter = pos+1, "" }
+loop:
 	for pos < len(order) && !p.full() {
 		idx := order[pos]
-		if coll == objUser {
+		key := strings.ToLower(idOf(idx))
+		switch {
+		case after.born[key]: // created after the start: the next round tells
+		case coll == objUser:
 			p.writeUser(&tn.Users[idx], 0, true)
-			pos++
-			continue
+		case !ds.members:
+			p.writeGroup(&tn.Groups[idx], 0, true, nil, nil)
+		default:
+			var done bool
+			if memAfter, done = g.writeMembersAsOf(p, &tn.Groups[idx], after.members[key], memAfter); !done {
+				break loop
+			}
 		}
-		grp := &tn.Groups[idx]
-		if !ds.members {
-			p.writeGroup(grp, 0, true, nil, nil)
-			pos++
-			continue
-		}
-		rest := grp.Members[min(memOff, len(grp.Members)):]
-		take, fits := p.memberSlice(len(rest))
-		if !fits {
-			break
-		}
-		p.writeGroup(grp, 0, true, nil, rest[:take])
-		if take < len(rest) {
-			memOff += take
-			break
-		}
-		memOff = 0
-		pos++
+		advance()
 	}
+	var next *deltaToken
 	if pos < len(order) {
 		next = &deltaToken{kind: tkInitial, coll: coll, explicit: t.explicit, epoch: t.epoch, to: t.to,
-			memOff: uint64(memOff), pageSize: t.pageSize, resume: strings.ToLower(idOf(order[pos])), props: t.props}
+			pageSize: t.pageSize, resume: strings.ToLower(idOf(order[pos])), memAfter: memAfter, props: t.props}
 	}
 	g.deltaPage(coll, ds, p.items, next, g.finalToken(t, t.to))
+}
+
+// writeMembersAsOf writes a group with every member it had at a version
+// (current members adjusted by the member changes since, mf), starting
+// after member memAfter. done is false when the group did not fit this
+// page: then memAfter says where the next page resumes ("" if the group
+// was not started).
+func (g *graphReq) writeMembersAsOf(p *pager, grp *Group, mf map[string]*memberHistory, memAfter string) (string, bool) {
+	list := g.s.membersAsOf(grp, mf, memAfter != "" || len(grp.Members)+len(mf) > p.perPage)
+	start := 0
+	if memAfter != "" {
+		start = sort.Search(list.len(), func(i int) bool { return strings.ToLower(list.at(i).ID) > memAfter })
+	}
+	rest := list.len() - start
+	take, fits := p.memberSlice(rest)
+	if !fits {
+		return memAfter, false
+	}
+	slice := make([]Member, take)
+	for i := range slice {
+		slice[i] = list.at(start + i)
+	}
+	p.writeGroup(grp, 0, true, nil, slice)
+	if take < rest {
+		return strings.ToLower(slice[take-1].ID), false
+	}
+	return "", true
+}
+
+// history says what changed after a version: the objects created since
+// (they did not exist then) and, for groups, each member's changes.
+type history struct {
+	born    map[string]bool                      // lowercase object IDs
+	members map[string]map[string]*memberHistory // lowercase group ID -> lowercase member ID
+}
+
+// memberHistory is the first and last change of a member since a version:
+// it was a member then unless first is opMemberAdd, and is one now unless
+// last is opMemberRemove.
+type memberHistory struct {
+	first, last op
+	m           Member
+}
+
+// changesSince summarises the changes of a collection after version ver.
+func changesSince(log []change, coll objKind, ver uint64) *history {
+	h := &history{born: map[string]bool{}, members: map[string]map[string]*memberHistory{}}
+	seen := map[string]bool{}
+	for _, c := range log[logIndex(log, ver):] {
+		if c.kind != coll {
+			continue
+		}
+		k := strings.ToLower(c.id)
+		switch c.op {
+		case opMemberAdd, opMemberRemove:
+			mh := h.members[k]
+			if mh == nil {
+				mh = map[string]*memberHistory{}
+				h.members[k] = mh
+			}
+			mk := strings.ToLower(c.member.ID)
+			if e := mh[mk]; e != nil {
+				e.last = c.op
+			} else {
+				mh[mk] = &memberHistory{first: c.op, last: c.op, m: c.member}
+			}
+		default:
+			if !seen[k] {
+				seen[k] = true
+				if c.op == opAdd {
+					h.born[k] = true
+				}
+			}
+		}
+	}
+	return h
+}
+
+// memberList is a list of members, possibly through a permutation.
+type memberList struct {
+	ms   []Member
+	perm []int32 // nil: ms in order
+}
+
+func (l memberList) len() int { return len(l.ms) }
+
+func (l memberList) at(i int) Member {
+	if l.perm != nil {
+		return l.ms[l.perm[i]]
+	}
+	return l.ms[i]
+}
+
+// membersAsOf returns the members grp had at the version mf was made
+// from; sorted orders them by lowercase ID (so that a group split across
+// pages resumes at the right member whatever changed in between).
+func (s *Sim) membersAsOf(grp *Group, mf map[string]*memberHistory, sorted bool) memberList {
+	if len(mf) == 0 {
+		if !sorted {
+			return memberList{ms: grp.Members}
+		}
+		return memberList{ms: grp.Members, perm: s.sortCache.perm(grp.Members)}
+	}
+	out := make([]Member, 0, len(grp.Members)+len(mf))
+	for _, m := range grp.Members {
+		if h := mf[strings.ToLower(m.ID)]; h != nil && h.first == opMemberAdd {
+			continue
+		}
+		out = append(out, m)
+	}
+	for _, k := range sortedKeys(mf) {
+		if h := mf[k]; h.first == opMemberRemove && h.last == opMemberRemove {
+			out = append(out, h.m)
+		}
+	}
+	if sorted {
+		slices.SortFunc(out, func(a, b Member) int { return strings.Compare(strings.ToLower(a.ID), strings.ToLower(b.ID)) })
+	}
+	return memberList{ms: out}
+}
+
+// sortCache keeps the ID order of large member lists. Member slices in
+// snapshots never change, and a group's slice is shared by the snapshots
+// until its members change, so the first element's address and the
+// length identify a list.
+type sortCache struct {
+	mu sync.Mutex
+	m  map[*Member]sortEntry
+}
+
+type sortEntry struct {
+	n    int
+	perm []int32
+}
+
+// perm returns the permutation that orders ms by lowercase ID.
+func (c *sortCache) perm(ms []Member) []int32 {
+	if len(ms) == 0 {
+		return []int32{}
+	}
+	c.mu.Lock()
+	if e, ok := c.m[&ms[0]]; ok && e.n == len(ms) {
+		c.mu.Unlock()
+		return e.perm
+	}
+	c.mu.Unlock()
+	keys := make([]string, len(ms))
+	perm := make([]int32, len(ms))
+	for i := range ms {
+		keys[i] = strings.ToLower(ms[i].ID)
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 64 {
+		c.m = map[*Member]sortEntry{}
+	}
+	c.m[&ms[0]] = sortEntry{len(ms), perm}
+	return perm
 }
 
 // netItem is the net change of one object over a span of versions.
@@ -755,13 +905,16 @@ func (g *graphReq) roundPage(coll objKind, ds *deltaSel, t *deltaToken) {
 		items = g.s.netCache.get(snap, coll, t.from, t.to)
 	}
 	p := g.newPager(ds, int(t.pageSize))
-	pos, memOff := int(t.pos), int(t.memOff)
+	pos, memOff, memAfter := int(t.pos), int(t.memOff), t.memAfter
+	var after *history // changes after t.to, for groups created in the span
 	var next *deltaToken
+	advance := func() { pos, memOff, memAfter = pos+1, 0, "" }
+loop:
 	for pos < len(items) && !p.full() {
 		it := &items[pos]
 		if coll == objUser {
 			g.writeUserChange(p, it)
-			pos++
+			advance()
 			continue
 		}
 		grp := snap.group(it.id)
@@ -769,53 +922,42 @@ func (g *graphReq) roundPage(coll objKind, ds *deltaSel, t *deltaToken) {
 			if it.first != opAdd {
 				p.writeRemoved(it.id, "deleted")
 			}
-			pos++
+			advance()
 			continue
 		}
 		full := it.full || it.first == opHardDelete
 		mask := it.mask & groupSelMask(ds.sel)
-		if !ds.members {
+		switch {
+		case !ds.members:
 			if full || mask != 0 {
 				p.writeGroup(grp, mask, full, nil, nil)
 			}
-			pos++
-			continue
-		}
-		n := len(it.members)
-		if full {
-			if memOff > 0 && snap.membersChangedSince(grp.ID, t.to) {
-				memOff = 0
+		case full: // created in the span: every member it had at t.to
+			if after == nil {
+				after = changesSince(snap.log, objGroup, t.to)
 			}
-			n = len(grp.Members)
+			var done bool
+			if memAfter, done = g.writeMembersAsOf(p, grp, after.members[strings.ToLower(grp.ID)], memAfter); !done {
+				break loop
+			}
+		case mask != 0 || len(it.members) > 0:
+			memOff = min(memOff, len(it.members))
+			rest := len(it.members) - memOff
+			take, fits := p.memberSlice(rest)
+			if !fits {
+				break loop
+			}
+			p.writeGroup(grp, mask, false, it.members[memOff:memOff+take], nil)
+			if take < rest {
+				memOff += take
+				break loop
+			}
 		}
-		if !full && mask == 0 && n == 0 {
-			pos++
-			continue
-		}
-		memOff = min(memOff, n)
-		rest := n - memOff
-		take, fits := p.memberSlice(rest)
-		if !fits {
-			break
-		}
-		var plain []Member
-		var deltas []memberDelta
-		if full {
-			plain = grp.Members[memOff : memOff+take]
-		} else {
-			deltas = it.members[memOff : memOff+take]
-		}
-		p.writeGroup(grp, mask, full, deltas, plain)
-		if take < rest {
-			memOff += take
-			break
-		}
-		memOff = 0
-		pos++
+		advance()
 	}
 	if pos < len(items) {
 		next = &deltaToken{kind: tkRound, coll: coll, explicit: t.explicit, epoch: t.epoch, from: t.from, to: t.to,
-			pos: uint64(pos), memOff: uint64(memOff), pageSize: t.pageSize, props: t.props}
+			pos: uint64(pos), memOff: uint64(memOff), memAfter: memAfter, pageSize: t.pageSize, props: t.props}
 	}
 	g.deltaPage(coll, ds, p.items, next, g.finalToken(t, t.to))
 }

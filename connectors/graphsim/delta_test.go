@@ -168,7 +168,10 @@ func TestDeltaInitialRound(t *testing.T) {
 					nonUser++
 				}
 			}
-			if !slices.Equal(members[g.ID], want) {
+			got := slices.Clone(members[g.ID])
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
 				t.Errorf("group %s: members@delta %d entries, want %d", g.DisplayName, len(members[g.ID]), len(want))
 			}
 			wantApp := max(1, (len(g.Members)+49)/50)
@@ -833,4 +836,226 @@ func BenchmarkDeltaInitialUsers(b *testing.B) {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
 	}
+}
+
+// replica is what a delta client builds from the rounds it reads.
+type replica struct {
+	users  map[string]map[string]any
+	groups map[string]map[string]bool // group -> "type id" of its members
+}
+
+func (rp *replica) applyUsers(t *testing.T, items []map[string]any) {
+	t.Helper()
+	for _, it := range items {
+		id := it["id"].(string)
+		if it["@removed"] != nil {
+			delete(rp.users, id)
+			continue
+		}
+		u := rp.users[id]
+		if u == nil {
+			if len(it) != len(connUserSelect) {
+				t.Errorf("a partial update %v of user %s the replica does not have", it, id)
+			}
+			u = map[string]any{}
+			rp.users[id] = u
+		}
+		for k, v := range it {
+			u[k] = v
+		}
+	}
+}
+
+func (rp *replica) applyGroups(items []map[string]any) {
+	for _, it := range items {
+		id := it["id"].(string)
+		if it["@removed"] != nil {
+			delete(rp.groups, id)
+			continue
+		}
+		g := rp.groups[id]
+		if g == nil {
+			g = map[string]bool{}
+			rp.groups[id] = g
+		}
+		md, _ := it["members@delta"].([]any)
+		for _, m := range md {
+			mm := m.(map[string]any)
+			k := mm["@odata.type"].(string) + " " + mm["id"].(string)
+			if mm["@removed"] != nil {
+				delete(g, k)
+			} else {
+				g[k] = true
+			}
+		}
+	}
+}
+
+func (rp *replica) check(t *testing.T, tn *Tenant) {
+	t.Helper()
+	if len(rp.users) != len(tn.Users) {
+		t.Errorf("replica has %d users, the tenant %d", len(rp.users), len(tn.Users))
+	}
+	for _, u := range tn.Users {
+		if got := rp.users[u.ID]; !reflect.DeepEqual(got, userFields(u)) {
+			t.Errorf("user %s: replica %v, tenant %v", u.ID, got, userFields(u))
+		}
+	}
+	if len(rp.groups) != len(tn.Groups) {
+		t.Errorf("replica has %d groups, the tenant %d", len(rp.groups), len(tn.Groups))
+	}
+	for _, g := range tn.Groups {
+		want := map[string]bool{}
+		for _, m := range g.Members {
+			want[m.ODataType+" "+m.ID] = true
+		}
+		if got := rp.groups[g.ID]; !maps.Equal(got, want) {
+			t.Errorf("group %s: replica has %d members, the tenant %d", g.DisplayName, len(got), len(want))
+		}
+	}
+}
+
+// Changes made while a client pages through a round are never lost: the
+// next round brings the replica to the tenant.
+func TestDeltaWithConcurrentChanges(t *testing.T) {
+	s, c := startSim(t, Config{Users: 300, Groups: 20, Seed: 12, DeltaMembersPerPage: 15})
+	tok := token(t, s, c)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for seed := int64(1); ; seed++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := s.Churn(3, seed); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	rp := &replica{users: map[string]map[string]any{}, groups: map[string]map[string]bool{}}
+	users, _, ul := round(t, s, c, tok, usersDeltaURL(), 20)
+	rp.applyUsers(t, users)
+	groups, _, gl := round(t, s, c, tok, groupsDeltaURL(), 5)
+	rp.applyGroups(groups)
+	// A round while the churn goes on.
+	users, _, ul = round(t, s, c, tok, ul, 7)
+	rp.applyUsers(t, users)
+	groups, _, gl = round(t, s, c, tok, gl, 3)
+	rp.applyGroups(groups)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d versions", s.Version())
+	if s.Version() < 5 {
+		t.Fatalf("only %d versions: the churn did not overlap the rounds", s.Version())
+	}
+	users, _, _ = round(t, s, c, tok, ul, 0)
+	rp.applyUsers(t, users)
+	groups, _, _ = round(t, s, c, tok, gl, 0)
+	rp.applyGroups(groups)
+	rp.check(t, s.Tenant())
+}
+
+// pageThrough follows nextLinks from link, calling between(n) before the
+// n-th page (n >= 1 after the first) and returns the items and deltaLink.
+func pageThrough(t *testing.T, s *Sim, c *http.Client, tok, link string, pageSize int, between func(n int)) ([]map[string]any, string) {
+	t.Helper()
+	var items []map[string]any
+	next := s.URL() + link
+	for n := 0; ; n++ {
+		if n > 0 {
+			between(n)
+		}
+		r := get(t, c, s, tok, next, "Prefer", "odata.maxpagesize="+strconv.Itoa(pageSize))
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		items = append(items, values(t, r)...)
+		if nl, _ := r.json["@odata.nextLink"].(string); nl != "" {
+			next = nl
+			continue
+		}
+		return items, r.json["@odata.deltaLink"].(string)
+	}
+}
+
+// An initial round lists the directory as it was when the round started,
+// whatever changes while it is paged: with the next round, the replica
+// is exact (an object or member created and deleted during the initial
+// round would otherwise stay in the replica for ever).
+func TestDeltaInitialRoundIsAsOfStart(t *testing.T) {
+	s, c := startSim(t, Config{Users: 40, Groups: 8, Seed: 5, DeltaMembersPerPage: 10})
+	tok := token(t, s, c)
+	tn := s.Tenant()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rp := &replica{users: map[string]map[string]any{}, groups: map[string]map[string]bool{}}
+
+	// Users: one created (sorting last) while paging, deleted after.
+	late := "ffffffff-ffff-4fff-bfff-ffffffffffff"
+	items, ul := pageThrough(t, s, c, tok, usersDeltaURL(), 10, func(n int) {
+		if n == 1 {
+			_, err := s.AddUser(User{ID: late, UserPrincipalName: "late@" + tn.Domain, DisplayName: "Late"})
+			must(err)
+		}
+	})
+	rp.applyUsers(t, items)
+	must(s.DeleteUser(late, true))
+
+	// Groups: in the group that sorts last, a member added while paging
+	// (then removed) and one removed while paging (then added back); in
+	// the large All Company group, split over pages, members removed
+	// while it is paged.
+	ids := make([]string, 0, len(tn.Groups))
+	for _, g := range tn.Groups {
+		ids = append(ids, g.ID)
+	}
+	slices.Sort(ids)
+	lastG := s.Tenant().Group(ids[len(ids)-1])
+	var outsider string
+	for _, u := range tn.Users {
+		if !slices.ContainsFunc(lastG.Members, func(m Member) bool { return m.ID == u.ID }) {
+			outsider = u.ID
+			break
+		}
+	}
+	if len(lastG.Members) == 0 || outsider == "" {
+		t.Fatal("test tenant: the last group is empty or full")
+	}
+	inside := lastG.Members[0].ID
+	all := tn.Groups[0]
+	if all.DisplayName != "All Company" || len(all.Members) <= 20 {
+		t.Fatal("no large All Company group")
+	}
+	items, gl := pageThrough(t, s, c, tok, groupsDeltaURL(), 1, func(n int) {
+		switch n {
+		case 1:
+			must(s.AddMembers(lastG.ID, outsider))
+			must(s.RemoveMembers(lastG.ID, inside))
+		default:
+			// Remove the first remaining member of All Company.
+			if cur := s.Tenant().Group(all.ID); len(cur.Members) > 25 {
+				must(s.RemoveMembers(all.ID, cur.Members[0].ID))
+			}
+		}
+	})
+	rp.applyGroups(items)
+	must(s.RemoveMembers(lastG.ID, outsider))
+	must(s.AddMembers(lastG.ID, inside))
+
+	users, _, _ := round(t, s, c, tok, ul, 0)
+	rp.applyUsers(t, users)
+	groups, _, _ := round(t, s, c, tok, gl, 0)
+	rp.applyGroups(groups)
+	rp.check(t, s.Tenant())
 }

@@ -11,7 +11,21 @@
 //
 // A tenant is generated deterministically from Config: the same Config gives
 // the same tenant, byte for byte. Tests read it through Sim.Tenant and change
-// it between syncs through Sim.Mutate.
+// it between syncs with AddUser, UpdateUser, DisableUser, DeleteUser (soft
+// or permanent), RestoreUser, SetLicenses, AddMembers, RemoveMembers, Churn
+// (random changes from a seed) or Mutate. Every change is recorded in a
+// change log, from which /users/delta and /groups/delta answer: an initial
+// round lists everything, a round from an @odata.deltaLink lists the net
+// changes since (partial properties, @removed, members@delta), and large
+// groups are split across pages. ExpireDeltaTokens and
+// Config.DeltaTokenTTL make delta tokens expire.
+//
+// Faults (SetFaults, Config.Faults) inject throttling, server errors,
+// gateway timeouts, connection resets, latency or an outage into Graph
+// requests; Counters counts the requests by endpoint and status. A running
+// server is also changed from outside through the admin endpoints under
+// /_graphsim/ (see admin.go), which the graphsim command's subcommands
+// call.
 //
 // The package depends only on the standard library.
 package graphsim

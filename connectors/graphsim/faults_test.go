@@ -248,8 +248,10 @@ func TestAdminEndpoints(t *testing.T) {
 		{"POST", "/_graphsim/users/" + u + "/disable", "", 200, func(r *response) bool { return r.json["accountEnabled"] == false }},
 		{"POST", "/_graphsim/users/" + u + "/enable", "", 200, func(r *response) bool { return r.json["accountEnabled"] == true }},
 		{"PATCH", "/_graphsim/users/" + u, `{"department":"Admin Dept","jobTitle":null}`, 200, func(r *response) bool {
-			return r.json["department"] == "Admin Dept"
+			_, hasTitle := r.json["jobTitle"]
+			return r.json["department"] == "Admin Dept" && !hasTitle && s.Tenant().User(u).JobTitle == ""
 		}},
+		{"PATCH", "/_graphsim/users/" + u, `{"shoeSize":44}`, 400, nil},
 		{"POST", "/_graphsim/users/" + u + "/licenses?sku=f30db892-07e9-47e9-837c-80727f46fd3d", "", 200, func(r *response) bool {
 			return len(r.json["assignedLicenses"].([]any)) == 1
 		}},

@@ -48,6 +48,7 @@ type Sim struct {
 	deltaTTL      atomic.Int64 // nanoseconds
 	expireMode    atomic.Pointer[ExpiryMode]
 	netCache      netCache
+	sortCache     sortCache
 
 	srvMu  sync.Mutex
 	srv    *http.Server
@@ -199,8 +200,9 @@ func (s *Sim) Config() Config {
 	return c
 }
 
-// Tenant returns the current tenant. It is a snapshot that Mutate replaces
-// and never changes: do not modify it.
+// Tenant returns the current tenant. It is a snapshot that every change
+// replaces and never modifies: do not modify it. Soft-deleted users are
+// not in it (see DeletedUsers).
 func (s *Sim) Tenant() *Tenant { return s.cur.Load().tenant }
 
 // Mutate changes the tenant: fn receives a deep copy of the current
@@ -265,7 +267,8 @@ func (s *Sim) Roles() []string {
 }
 
 // Requests is the number of Graph requests (paths under /v1.0) served,
-// whatever their status; token and metadata requests are not counted.
+// whatever their status, since the start or ResetCounters: the sum of the
+// Graph entries of Counters. Token and metadata requests are not counted.
 func (s *Sim) Requests() int64 { return s.requests.Load() }
 
 // statusRecorder counts a request (Counters, Requests) as soon as its

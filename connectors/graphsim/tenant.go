@@ -17,7 +17,8 @@ const (
 )
 
 // Tenant is the directory graphsim serves. The value returned by Sim.Tenant
-// is a read-only snapshot: change the directory through Sim.Mutate.
+// is a read-only snapshot: change the directory through the Sim's methods
+// (AddUser, DeleteUser, AddMembers, Churn, Mutate, ...).
 type Tenant struct {
 	// ID is the directory (tenant) ID, a lowercase GUID.
 	ID string

@@ -244,6 +244,13 @@ func newSnapshot() *snapshot {
 }
 
 func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
+	if b.GetRestart() {
+		clear(s.users)
+		clear(s.groups)
+		clear(s.added)
+		clear(s.removed)
+		sum.UsersRetrieved, sum.GroupsRetrieved, sum.MembershipsRetrieved, sum.RejectedObjects = 0, 0, 0, 0
+	}
 	for _, u := range b.GetUsers() {
 		if !objectID.MatchString(u.GetId()) {
 			sum.RejectedObjects++

@@ -676,3 +676,43 @@ func TestIncrementalSync(t *testing.T) {
 	}
 	assertRebuildEqualsLive(t, e)
 }
+
+// scripted sends fixed batches, whatever the request.
+type scripted struct {
+	dir
+	batches []*connectorv1.SyncBatch
+}
+
+func (s *scripted) Sync(_ context.Context, _ *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
+	for _, b := range s.batches {
+		if err := send(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A restart batch makes the runner forget what the sync sent before it:
+// a removal seen before Graph refused the delta token must not survive the
+// full read that follows.
+func TestRestartForgetsEarlierBatches(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", ""), user("u2", "b@contoso.com", "B", "")}}
+	e := startEnv(t, d)
+	if j := e.sync(); j.State != events.StateCompleted {
+		t.Fatal(j.Reason)
+	}
+	s := &scripted{batches: []*connectorv1.SyncBatch{
+		{Users: []*connectorv1.User{{Id: "u1", Removed: &connectorv1.Removal{Reason: "deleted"}}}},
+		{Restart: true},
+		{Users: []*connectorv1.User{user("u1", "a@contoso.com", "A", ""), user("u2", "b@contoso.com", "B", "")}},
+		{Done: true, Complete: true, Cursor: "c9", ResyncReason: "expired"},
+	}}
+	e.runner.launch = func(context.Context, string) (connector.Connector, func(), error) { return s, func() {}, nil }
+	j := e.sync()
+	if j.State != events.StateCompleted || j.Summary.UsersRetrieved != 2 {
+		t.Fatalf("%s %q %+v", j.State, j.Reason, j.Summary)
+	}
+	if r := e.recipients()["u1"]; r.Status != events.RecipientActive {
+		t.Errorf("u1 after a restarted read: %+v", r)
+	}
+}

@@ -526,7 +526,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "disable|enable|delete|restore|licenses [-permanent] [-sku SKU,...] [flags] USER-ID..."
+	const usage = "disable|enable|delete|restore|licenses [-permanent] [-sku SKU,...] [flags] USER-ID [USER-ID ...]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("usage: graphsim user " + usage)
 	}
@@ -580,7 +580,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "add|remove [flags] GROUP-ID MEMBER-ID..."
+	const usage = "add|remove [flags] GROUP-ID MEMBER-ID [MEMBER-ID ...]"
 	if len(args) == 0 || (args[0] != "add" && args[0] != "remove") {
 		return errors.New("usage: graphsim members " + usage)
 	}
