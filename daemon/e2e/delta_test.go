@@ -140,6 +140,24 @@ func TestDeltaSyncAppliesChanges(t *testing.T) {
 		must(f.sim.RemoveMembers(unified.ID, ids[5]))
 	}
 	must(f.sim.AddMembers(unified.ID, added.ID))
+	// 30 people leave "All Company": more member changes than fit one
+	// page, so the group repeats across pages of the delta round.
+	var all graphsim.Group
+	for _, g := range f.sim.Tenant().Groups {
+		if g.DisplayName == "All Company" {
+			all = g
+		}
+	}
+	var leavers []string
+	for _, m := range all.Members {
+		if m.ODataType == graphsim.TypeUser && len(leavers) < 30 && !slices.Contains(ids[:6], m.ID) {
+			leavers = append(leavers, m.ID)
+		}
+	}
+	if len(leavers) < 30 {
+		t.Fatalf("All Company has only %d user members to remove", len(leavers))
+	}
+	must(f.sim.RemoveMembers(all.ID, leavers...))
 	f.sim.ResetCounters()
 
 	second := f.syncJob()
@@ -153,10 +171,14 @@ func TestDeltaSyncAppliesChanges(t *testing.T) {
 	if want, have := expectedChanges(before, after), f.changesOf(second.ID); !slices.Equal(want, have) {
 		t.Errorf("recipient events of the delta sync:\n%s\nwant:\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
 	}
-	for _, p := range graphPaths(f.sim.Counters()) {
+	counters := f.sim.Counters()
+	for _, p := range graphPaths(counters) {
 		if !strings.Contains(p, "/delta") {
 			t.Errorf("the delta sync made a non-delta Graph request: %s", p)
 		}
+	}
+	if n := counters["GET /v1.0/groups/delta 200"]; n < 2 {
+		t.Errorf("the groups delta round took %d page(s); the 30 member changes should have split All Company across pages (%v)", n, counters)
 	}
 
 	// Restoring the soft-deleted user brings the same recipient back.
