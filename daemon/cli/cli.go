@@ -271,8 +271,16 @@ func (a *app) printOutcome(j api.Job) {
 	}
 	fmt.Fprintln(a.out)
 	if s := j.Summary; s != nil {
-		fmt.Fprintf(a.out, "  retrieved %d users, %d groups, %d memberships in %d Graph requests; skipped %d non-user members\n",
-			s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.GraphRequests, s.SkippedMembers)
+		read := "changes only"
+		if s.FullRead {
+			read = "full read"
+		}
+		fmt.Fprintf(a.out, "  %s: retrieved %d users, %d groups, %d memberships in %d Graph requests (%d retried, %.1fs throttled); skipped %d non-user members\n",
+			read, s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.GraphRequests, s.Retries,
+			float64(s.ThrottleWaitMS)/1000, s.SkippedMembers)
+		if s.ResyncReason != "" {
+			fmt.Fprintf(a.out, "  resync: %s\n", s.ResyncReason)
+		}
 		fmt.Fprintf(a.out, "  recipients: %d created, %d updated, %d archived, %d restored, %d deleted, %d kept, %d unchanged; %d active; %d directory events; %.1fs\n",
 			s.RecipientsCreated, s.RecipientsUpdated, s.RecipientsArchived, s.RecipientsRestored, s.RecipientsRemoved, s.RecipientsKept,
 			s.RecipientsUnchanged, s.Recipients, s.DirectoryEvents, float64(s.DurationMS)/1000)
