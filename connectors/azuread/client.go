@@ -59,6 +59,9 @@ type stats struct {
 	requests       atomic.Int64
 	retries        atomic.Int64
 	throttleWaitMS atomic.Int64
+	// retryNS is the time spent on failed attempts and the waits after
+	// them, across every request of the sync: what retry_budget bounds.
+	retryNS atomic.Int64
 }
 
 // graphClient is an authenticated Microsoft Graph client for one config.

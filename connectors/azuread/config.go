@@ -33,8 +33,8 @@ const (
 const (
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
 	DefaultGraphURL      = "https://graph.microsoft.com/v1.0"
-	// DefaultRetryBudget is how long one Graph request may be retried
-	// (throttling, 503, 504, connection resets) before the sync fails.
+	// DefaultRetryBudget is how long one sync may spend retrying Graph
+	// requests (throttling, 503, 504, connection resets) before it fails.
 	DefaultRetryBudget = "10m"
 )
 
@@ -84,8 +84,8 @@ type Config struct {
 	// CAFile is the absolute path of a PEM file of extra trusted CA
 	// certificates, or empty.
 	CAFile string
-	// RetryBudget bounds the time one Graph request may take, all its
-	// retries and waits included, before the sync fails.
+	// RetryBudget bounds the time one sync spends on failed Graph
+	// attempts and the waits after them, before the sync fails.
 	RetryBudget time.Duration
 }
 
@@ -126,7 +126,7 @@ func ConfigFields() []*connectorv1.ConfigField {
 		{Name: KeyCAFile, Type: str,
 			Description: "A PEM file of extra CA certificates trusted, in addition to the system's, for the authority and Graph (e.g. a TLS-inspecting proxy's CA). Relative paths resolve against the folder of plugins.hcl."},
 		{Name: KeyRetryBudget, Type: str, DefaultValue: DefaultRetryBudget,
-			Description: "How long one Microsoft Graph request may keep being retried when Graph throttles (429), is unavailable (503), times out (504) or drops the connection, as a Go duration such as \"10m\" or \"90s\". Waits follow Graph's Retry-After, else an exponential backoff with jitter. When the budget is spent the sync fails with Graph's error and the next sync resumes from the last cursor."},
+			Description: "How long one sync may spend retrying Microsoft Graph requests (failed attempts and the waits after them) when Graph throttles (429), is unavailable (503), times out (504) or drops the connection, as a Go duration such as \"10m\" or \"90s\". Waits follow Graph's Retry-After, else an exponential backoff with jitter. When the budget is spent the sync fails with Graph's error and the next sync resumes from the last cursor."},
 	}
 }
 

@@ -44,9 +44,11 @@ const (
 //   - how long to wait: Graph's Retry-After in seconds (fractions
 //     allowed) or as an HTTP date, else an exponential backoff with
 //     jitter;
-//   - for how long: every request gets the config's retry_budget, the
-//     time from its first attempt to its last; a wait that would end past
-//     the budget is not started and the request fails at once;
+//   - for how long: the config's retry_budget bounds the time the whole
+//     sync spends on failed attempts and the waits after them (a flaky
+//     Graph must not stretch one sync over hours, one page at a time); a
+//     wait that would end past the budget is not started and the request
+//     fails at once;
 //   - the access token: each retry carries a token fetched from the
 //     credential just before it, so a long wait never sends an expired
 //     token (azidentity returns its cached token until it is about to
@@ -100,6 +102,7 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 	start := time.Now()
 	m.stats.requests.Add(1)
 	for attempt := 1; ; attempt++ {
+		attemptStart := time.Now()
 		r := req
 		if attempt > 1 {
 			r = req.Clone(ctx)
@@ -128,7 +131,8 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			return resp, err
 		}
 		wait, throttled := m.delay(resp, attempt)
-		if time.Since(start)+wait > m.budget {
+		spent := time.Duration(m.stats.retryNS.Add(int64(time.Since(attemptStart))))
+		if spent+wait > m.budget {
 			info.exhausted, info.nextWait, info.waitAsked = true, wait, throttled
 			m.log.Warn("giving up on a Graph request: the retry budget is spent",
 				zap.String("path", req.URL.Path), zap.Int("attempts", attempt), zap.Duration("elapsed", info.elapsed),
@@ -142,6 +146,7 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			zap.String("after", outcome(resp, err)), zap.Duration("wait", wait), zap.Bool("retryAfter", throttled))
 		m.stats.retries.Add(1)
 		m.stats.throttleWaitMS.Add(wait.Milliseconds())
+		m.stats.retryNS.Add(int64(wait))
 		if err := m.sleep(ctx, wait); err != nil {
 			return nil, err
 		}

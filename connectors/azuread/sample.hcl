@@ -49,7 +49,7 @@
 #     ## for the authority and Graph, e.g. a TLS-inspecting proxy's CA.
 #     # ca_file = "/etc/dirsync/proxy-ca.pem"
 #
-#     ## How long one Graph request may keep being retried when Graph
+#     ## How long one sync may spend retrying Graph requests when Graph
 #     ## throttles (429), is unavailable (503), times out (504) or drops the
 #     ## connection: a Go duration. Waits follow Graph's Retry-After, else
 #     ## an exponential backoff. Past the budget the sync fails with Graph's
