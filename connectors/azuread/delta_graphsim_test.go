@@ -660,6 +660,18 @@ func TestDeltaFaultsAgainstGraphsim(t *testing.T) {
 			t.Error("the old cursor did not work after the failure")
 		}
 	})
+	t.Run("the budget is the whole sync's, not each request's", func(t *testing.T) {
+		// Half the requests are throttled for 0.1s: a single request would
+		// need ten throttles in a row to spend a 1s budget, but the ~25
+		// pages of the sync spend it together.
+		sim := startSim(t, graphsim.Config{Users: 20000, Groups: 3, Seed: 1,
+			Faults: graphsim.Faults{ThrottleRate: 0.5, RetryAfter: "0.1", Seed: 2}})
+		cfg := simConfig(t, sim, map[string]any{"retry_budget": "1s"})
+		_, err := runSync(t, New(nil), &connectorv1.SyncRequest{Config: cfg})
+		if err == nil || !strings.Contains(err.Error(), "retry_budget 1s") {
+			t.Fatalf("a sync throttled for more than its budget in all: err %v", err)
+		}
+	})
 }
 
 // A token that expires during a long sync is renewed: the credential is
