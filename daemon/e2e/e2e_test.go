@@ -72,6 +72,8 @@ type fixture struct {
 	daemon *exec.Cmd
 	log    *lockedBuffer
 	exited chan error
+	// env is added to the daemon's environment.
+	env []string
 }
 
 type lockedBuffer struct {
@@ -192,6 +194,9 @@ func (f *fixture) start() {
 	f.t.Helper()
 	f.daemon = exec.Command(filepath.Join(f.bin, "dirsyncd"), "--config", f.config, "--log-format", "json")
 	f.daemon.Stdout, f.daemon.Stderr = f.log, f.log
+	if len(f.env) > 0 {
+		f.daemon.Env = append(os.Environ(), f.env...)
+	}
 	if err := f.daemon.Start(); err != nil {
 		f.t.Fatal(err)
 	}

@@ -30,9 +30,24 @@ import (
 	"github.com/dirsync/dirsync/projections"
 )
 
+// Supervisor is told how the daemon is doing: systemd's notify protocol in
+// dirsyncd, nothing in tests. Every method must be cheap.
+type Supervisor interface {
+	// Ready: NATS, streams, projections, plugins and the API are up.
+	Ready(status string)
+	// Status describes what the daemon does now (e.g. the running jobs).
+	Status(status string)
+	// Alive is called from the main loop every WatchdogInterval.
+	Alive()
+	// Stopping: shutdown has begun.
+	Stopping()
+	// WatchdogInterval is how often Alive must be called; 0 means never.
+	WatchdogInterval() time.Duration
+}
+
 // Run starts the daemon for cfg and serves until ctx ends, then stops
-// cleanly. ready, if not nil, is called once everything is up.
-func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func()) error {
+// cleanly. sup, if not nil, hears of readiness, status and liveness.
+func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Supervisor) error {
 	host := pluginhost.New(log)
 	specs, err := checkConnectors(ctx, cfg, host, log)
 	if err != nil {
@@ -129,17 +144,61 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, ready func())
 
 	log.Info("dirsyncd ready", zap.String("socket", cfg.SocketPath()), zap.String("nats", b.ClientURL),
 		zap.Strings("connectors", runner.Connectors()))
-	if ready != nil {
-		ready()
+	if sup == nil {
+		sup = nopSupervisor{}
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-	case err := <-perr:
-		return fmt.Errorf("projections stopped: %w", err)
+	sup.Ready(statusLine(proj, runner.Connectors()))
+	every := sup.WatchdogInterval()
+	if every <= 0 || every > 5*time.Second {
+		every = 5 * time.Second // the status line stays current too
 	}
-	return nil
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			sup.Stopping()
+			return nil
+		case err := <-perr:
+			return fmt.Errorf("projections stopped: %w", err)
+		case <-tick.C:
+			// The main loop is alive only while the projector answers.
+			sup.Status(statusLine(proj, runner.Connectors()))
+			sup.Alive()
+		}
+	}
 }
+
+// statusLine sums up the connectors' jobs for systemctl status.
+func statusLine(proj *projections.Projector, names []string) string {
+	var parts []string
+	proj.View(func(s *projections.State) {
+		for _, n := range names {
+			st := s.SyncStatus(n)
+			switch {
+			case st.CurrentJob != "":
+				parts = append(parts, fmt.Sprintf("%s: job %s %s", n, st.CurrentJob, st.CurrentState))
+			case st.LastSyncAt != nil:
+				parts = append(parts, fmt.Sprintf("%s: idle, last sync %s, %d recipients", n, st.LastSyncAt.Local().Format("2006-01-02 15:04"), st.Recipients))
+			default:
+				parts = append(parts, fmt.Sprintf("%s: never synced", n))
+			}
+		}
+	})
+	if len(parts) == 0 {
+		return "ready, no connector configured"
+	}
+	return strings.Join(parts, "; ")
+}
+
+type nopSupervisor struct{}
+
+func (nopSupervisor) Ready(string)                    {}
+func (nopSupervisor) Status(string)                   {}
+func (nopSupervisor) Alive()                          {}
+func (nopSupervisor) Stopping()                       {}
+func (nopSupervisor) WatchdogInterval() time.Duration { return 0 }
 
 // checkConnectors starts each connector's plugin once, checks the
 // connector's config block against the plugin's schema and the plugin's

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // schedules name IANA time zones; appliances may lack zoneinfo
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -43,7 +45,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := service.Run(ctx, cfg, log, nil); err != nil {
+	if err := service.Run(ctx, cfg, log, newSystemd(log)); err != nil {
 		var ce *service.ConfigError
 		if errors.As(err, &ce) {
 			fmt.Fprintln(os.Stderr, "dirsyncd: configuration error:")
@@ -83,3 +85,33 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)), nil
 }
+
+// systemdSupervisor speaks systemd's notify protocol (Type=notify): READY,
+// STATUS, WATCHDOG and STOPPING. Without $NOTIFY_SOCKET every call is a
+// no-op, so the same binary runs in a terminal.
+type systemdSupervisor struct {
+	log      *zap.Logger
+	watchdog time.Duration
+}
+
+func newSystemd(log *zap.Logger) *systemdSupervisor {
+	wd, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		log.Warn("systemd watchdog settings unreadable", zap.Error(err))
+	}
+	return &systemdSupervisor{log: log, watchdog: wd / 2}
+}
+
+func (s *systemdSupervisor) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		s.log.Warn("systemd notify failed", zap.Error(err))
+	}
+}
+
+func (s *systemdSupervisor) Ready(status string) {
+	s.notify(daemon.SdNotifyReady + "\nSTATUS=" + status)
+}
+func (s *systemdSupervisor) Status(status string)            { s.notify("STATUS=" + status) }
+func (s *systemdSupervisor) Alive()                          { s.notify(daemon.SdNotifyWatchdog) }
+func (s *systemdSupervisor) Stopping()                       { s.notify(daemon.SdNotifyStopping) }
+func (s *systemdSupervisor) WatchdogInterval() time.Duration { return s.watchdog }

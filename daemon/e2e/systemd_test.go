@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The daemon tells systemd (Type=notify) it is ready once everything is
+// up, with a status line, and that it is stopping on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	f.env = []string{"NOTIFY_SOCKET=" + sock}
+	f.start()
+	ready := ""
+	deadline := time.After(30 * time.Second)
+	for ready == "" {
+		select {
+		case m := <-msgs:
+			if strings.Contains(m, "READY=1") {
+				ready = m
+			}
+		case <-deadline:
+			t.Fatal("no READY=1 on the notify socket within 30s")
+		}
+	}
+	if !strings.Contains(ready, "STATUS=demo: never synced") {
+		t.Errorf("READY message %q lacks the status line", ready)
+	}
+	// The API answers once READY was sent.
+	if _, _, code := f.cli("status"); code != 0 {
+		t.Error("READY=1 sent before the API answers")
+	}
+	if err := f.stop(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	stopping := false
+	for m := range drain(msgs, 2*time.Second) {
+		stopping = stopping || strings.Contains(m, "STOPPING=1")
+	}
+	if !stopping {
+		t.Error("no STOPPING=1 on SIGTERM")
+	}
+}
+
+func drain(c chan string, d time.Duration) chan string {
+	out := make(chan string, 16)
+	go func() {
+		defer close(out)
+		timeout := time.After(d)
+		for {
+			select {
+			case m, ok := <-c:
+				if !ok {
+					return
+				}
+				out <- m
+			case <-timeout:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// deploy/dirsyncd.service passes systemd-analyze verify without a word.
+func TestUnitFileVerifies(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze is not installed")
+	}
+	bin := binaries(t)
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, err := os.ReadFile(filepath.Join(filepath.Dir(strings.TrimSpace(string(root))), "deploy", "dirsyncd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verify checks that ExecStart exists: point it at the built binary.
+	text := strings.Replace(string(unit), "/usr/local/bin/dirsyncd", filepath.Join(bin, "dirsyncd"), 1)
+	path := filepath.Join(t.TempDir(), "dirsyncd.service")
+	write(t, path, text, 0o644)
+	out, err := exec.Command("systemd-analyze", "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
