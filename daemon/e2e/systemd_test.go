@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -106,5 +109,66 @@ func TestUnitFileVerifies(t *testing.T) {
 	out, err := exec.Command("systemd-analyze", "verify", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// SIGHUP reloads plugins.hcl: a new connector appears; a broken file is
+// logged and the configuration in force stays.
+func TestReloadOnSIGHUP(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	f.start()
+	orig, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A third connector: a copy of the last block under a new name.
+	wrongBlock := string(orig[strings.Index(string(orig), `connector "wrong" {`):])
+	added := string(orig) + strings.Replace(wrongBlock, `connector "wrong" {`, `connector "third" {`, 1)
+	write(t, f.config, added, 0o644)
+	// Through the socket directly: a broken plugins.hcl also stops the CLI
+	// from finding the daemon, which is the point of the second half.
+	connectors := func() []string {
+		st, err := f.api().Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range st.Connectors {
+			names = append(names, c.Connector)
+		}
+		return names
+	}
+	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(connectors(), "third") {
+		if time.Now().After(deadline) {
+			t.Fatalf("connector third did not appear after SIGHUP: %v\n%s", connectors(), f.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var j jobJSON
+	f.cliJSON(&j, "sync", "demo", "--wait")
+	if j.State != "COMPLETED" {
+		t.Fatalf("sync after reload: %s %s", j.State, j.Reason)
+	}
+
+	write(t, f.config, added+"\nconnector \"broken\" {\n", 0o644)
+	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(f.log.String(), "reloading plugins.hcl failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line about the failed reload:\n%s", f.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := connectors(); !slices.Equal(got, []string{"demo", "third", "wrong"}) {
+		t.Errorf("after a broken reload the connectors are %v", got)
+	}
+	if err := f.stop(); err != nil {
+		t.Fatalf("SIGTERM after reloads: %v", err)
 	}
 }

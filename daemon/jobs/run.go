@@ -20,7 +20,12 @@ const saveTimeout = 10 * time.Minute
 
 // run drives one job to a final state.
 func (r *Runner) run(j *job) {
-	spec := r.specs[j.connector]
+	r.mu.Lock()
+	spec, ok := r.specs[j.connector]
+	r.mu.Unlock()
+	if !ok {
+		spec = Spec{Name: j.connector}
+	}
 	ctx, cancel := context.WithCancelCause(r.baseCtx)
 	defer cancel(nil)
 	j.mu.Lock()

@@ -153,6 +153,24 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
+// SetSpecs replaces the configured connectors (a reload): new ones get a
+// worker, changed ones apply from their next job, and a removed one takes
+// no new request; a job already running keeps the spec it started with.
+func (r *Runner) SetSpecs(specs []Spec) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.specs = map[string]Spec{}
+	for _, s := range specs {
+		r.specs[s.Name] = s
+		if _, ok := r.lanes[s.Name]; !ok && r.baseCtx != nil {
+			l := &lane{wake: make(chan struct{}, 1)}
+			r.lanes[s.Name] = l
+			r.wg.Add(1)
+			go r.work(s.Name, l)
+		}
+	}
+}
+
 // Stop refuses new requests, cancels queued and running jobs (a running
 // job ends FAILED as interrupted) and waits for the workers.
 func (r *Runner) Stop() {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,7 +48,12 @@ type Supervisor interface {
 
 // Run starts the daemon for cfg and serves until ctx ends, then stops
 // cleanly. sup, if not nil, hears of readiness, status and liveness.
-func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Supervisor) error {
+//
+// Each value on reload makes it read plugins.hcl again (SIGHUP in
+// dirsyncd): new and changed connectors and schedules apply to the next
+// job, a running job keeps going, and a configuration with any error is
+// logged and ignored.
+func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Supervisor, reload <-chan struct{}) error {
 	host := pluginhost.New(log)
 	specs, err := checkConnectors(ctx, cfg, host, log)
 	if err != nil {
@@ -90,8 +96,21 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		return nil
 	}
 
+	// live is the configuration in force; SIGHUP swaps it. A running job
+	// keeps the spec it started with.
+	var liveMu sync.Mutex
+	live := cfg
+	current := func() *config.Config {
+		liveMu.Lock()
+		defer liveMu.Unlock()
+		return live
+	}
 	launch := func(ctx context.Context, name string) (connector.Connector, func(), error) {
+		cfg := current()
 		c := cfg.Connector(name)
+		if c == nil {
+			return nil, nil, fmt.Errorf("connector %q is no longer in plugins.hcl", name)
+		}
 		inst, err := host.Launch(ctx, cfg.Plugin(c.Plugin))
 		if err != nil {
 			return nil, nil, err
@@ -105,13 +124,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	defer runner.Stop()
 
 	sched := schedule.New(log.Named("schedule"))
-	var entries []schedule.Entry
-	for _, c := range cfg.Connectors {
-		if c.Schedule != "" {
-			entries = append(entries, schedule.Entry{Connector: c.Name, Spec: c.Schedule, Timezone: c.Timezone})
-		}
-	}
-	err = sched.Set(entries, func(ctx context.Context, name string) {
+	tick := func(ctx context.Context, name string) {
 		id, err := runner.Request(ctx, name, jobs.Request{RequestedBy: "schedule", IfIdle: true})
 		if errors.Is(err, jobs.ErrBusy) {
 			log.Info("schedule tick skipped: the previous job is still running", zap.String("connector", name), zap.Error(err))
@@ -122,8 +135,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			return
 		}
 		log.Info("scheduled sync requested", zap.String("connector", name), zap.String("job", id))
-	})
-	if err != nil {
+	}
+	if err := sched.Set(scheduleOf(cfg), tick); err != nil {
 		return err
 	}
 	sched.Start()
@@ -152,8 +165,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if every <= 0 || every > 5*time.Second {
 		every = 5 * time.Second // the status line stays current too
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -162,12 +175,65 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			return nil
 		case err := <-perr:
 			return fmt.Errorf("projections stopped: %w", err)
-		case <-tick.C:
+		case <-reload:
+			next, err := reloadConfig(ctx, cfg.File, current(), host, log)
+			if err != nil {
+				log.Error("reloading plugins.hcl failed; the old configuration stays in force", zap.Error(err))
+				sup.Status("reload failed, old configuration in force: " + firstLine(err.Error()))
+				continue
+			}
+			specs, err := checkConnectors(ctx, next, host, log)
+			if err == nil {
+				err = sched.Set(scheduleOf(next), tick)
+			}
+			if err != nil {
+				log.Error("reloading plugins.hcl failed; the old configuration stays in force", zap.Error(err))
+				continue
+			}
+			liveMu.Lock()
+			live = next
+			liveMu.Unlock()
+			runner.SetSpecs(specs)
+			log.Info("plugins.hcl reloaded", zap.Strings("connectors", runner.Connectors()))
+			sup.Status(statusLine(proj, runner.Connectors()))
+		case <-ticker.C:
 			// The main loop is alive only while the projector answers.
 			sup.Status(statusLine(proj, runner.Connectors()))
 			sup.Alive()
 		}
 	}
+}
+
+// scheduleOf lists the scheduled connectors of a configuration.
+func scheduleOf(cfg *config.Config) []schedule.Entry {
+	var entries []schedule.Entry
+	for _, c := range cfg.Connectors {
+		if c.Schedule != "" {
+			entries = append(entries, schedule.Entry{Connector: c.Name, Spec: c.Schedule, Timezone: c.Timezone})
+		}
+	}
+	return entries
+}
+
+// reloadConfig reads plugins.hcl again. What cannot change without a
+// restart (data directory, NATS) must stay as it is.
+func reloadConfig(_ context.Context, file string, old *config.Config, _ *pluginhost.Host, log *zap.Logger) (*config.Config, error) {
+	next, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	if next.Daemon.DataDir != old.Daemon.DataDir || next.NATS != old.NATS {
+		return nil, errors.New("daemon { data_dir } and nats { } take effect only at a restart; restart dirsyncd to change them")
+	}
+	if next.Daemon.LogLevel != old.Daemon.LogLevel {
+		log.Warn("daemon { log_level } takes effect only at a restart")
+	}
+	return next, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // statusLine sums up the connectors' jobs for systemctl status.

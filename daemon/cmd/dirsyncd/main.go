@@ -45,7 +45,18 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := service.Run(ctx, cfg, log, newSystemd(log)); err != nil {
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := service.Run(ctx, cfg, log, newSystemd(log), reload); err != nil {
 		var ce *service.ConfigError
 		if errors.As(err, &ce) {
 			fmt.Fprintln(os.Stderr, "dirsyncd: configuration error:")
