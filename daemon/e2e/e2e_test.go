@@ -535,9 +535,9 @@ func assertNoSecret(t *testing.T, what, s string) {
 	}
 }
 
-// assertStreamClean reads every stored event: none may carry the secret,
-// and every one must decode as a CloudEvent.
-func assertStreamClean(t *testing.T, js jetstream.JetStream) {
+// forEachStored calls fn with every message of the DIRSYNC stream, in
+// order, and fails the test unless it saw them all (and at least one).
+func forEachStored(t *testing.T, js jetstream.JetStream, fn func(subject string, data []byte)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -563,12 +563,10 @@ func assertStreamClean(t *testing.T, js jetstream.JetStream) {
 		for m := range batch.Messages() {
 			got++
 			n++
-			if bytes.Contains(m.Data(), []byte(secret)) {
-				t.Errorf("event on %s contains the client secret", m.Subject())
-			}
-			if _, err := events.Decode(m.Data()); err != nil {
-				t.Errorf("event on %s: %v", m.Subject(), err)
-			}
+			fn(m.Subject(), m.Data())
+		}
+		if err := batch.Error(); err != nil {
+			t.Fatal(err)
 		}
 		if got == 0 {
 			break
@@ -577,4 +575,18 @@ func assertStreamClean(t *testing.T, js jetstream.JetStream) {
 	if n != info.State.Msgs || n == 0 {
 		t.Errorf("read %d events of %d", n, info.State.Msgs)
 	}
+}
+
+// assertStreamClean reads every stored event: none may carry the secret,
+// and every one must decode as a CloudEvent.
+func assertStreamClean(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	forEachStored(t, js, func(subject string, data []byte) {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("event on %s contains the client secret", subject)
+		}
+		if _, err := events.Decode(data); err != nil {
+			t.Errorf("event on %s: %v", subject, err)
+		}
+	})
 }

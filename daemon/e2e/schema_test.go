@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
@@ -23,57 +22,26 @@ func assertEventsMatchSchemas(t *testing.T, js jetstream.JetStream) map[string]i
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, "DIRSYNC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	byType := map[string]int{}
-	n, bad := uint64(0), 0
-	for n < info.State.Msgs {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+	n, bad := 0, 0
+	forEachStored(t, js, func(subject string, data []byte) {
+		n++
+		if err := schemas.Validate(data); err != nil {
+			// Report the first few in full; count the rest.
+			if bad++; bad <= 20 {
+				t.Errorf("event on %s: %v\n%s", subject, err, data)
+			}
+			return
+		}
+		e, err := events.Decode(data)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("event on %s: %v", subject, err)
+			return
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			n++
-			if err := schemas.Validate(m.Data()); err != nil {
-				// Report the first few in full; count the rest.
-				if bad++; bad <= 20 {
-					t.Errorf("event on %s: %v\n%s", m.Subject(), err, m.Data())
-				}
-				continue
-			}
-			e, err := events.Decode(m.Data())
-			if err != nil {
-				t.Errorf("event on %s: %v", m.Subject(), err)
-				continue
-			}
-			byType[e.Type]++
-		}
-		if err := batch.Error(); err != nil {
-			t.Fatal(err)
-		}
-		if got == 0 {
-			break
-		}
-	}
+		byType[e.Type]++
+	})
 	if bad > 0 {
 		t.Errorf("%d of %d stored events do not match their schemas", bad, n)
-	}
-	if n != info.State.Msgs || n == 0 {
-		t.Errorf("read %d events of %d", n, info.State.Msgs)
 	}
 	return byType
 }
