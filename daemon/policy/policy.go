@@ -39,32 +39,17 @@ const (
 )
 
 // Policy is a connector's import policy: the import {} block of
-// plugins.hcl with one-time options laid over it. Default returns the
-// documented defaults.
+// plugins.hcl (whose keys and defaults config.Import defines) with a job's
+// one-time options laid over it. Scopes: groups are display names
+// (case-insensitive) or object IDs; users are emails (case-insensitive) or
+// object IDs; exclusions win. MaxRemovals is the runner's business.
 type Policy struct {
-	// EmailFrom is the user attribute that becomes the recipient's email.
-	EmailFrom         string
-	ExcludeUnlicensed bool
-	IncludeDisabled   bool
-	IncludeGuests     bool
-	// GroupTypes selects the groups that are synced and shown on recipients.
-	GroupTypes []string
-	// Scopes. Groups are display names (case-insensitive) or object IDs;
-	// users are emails (case-insensitive) or object IDs. Exclusions win.
-	IncludeGroups, ExcludeGroups   []string
-	IncludeDomains, ExcludeDomains []string
-	ExcludeUsers                   []string
-	Tags                           []string
-	TagMode                        string
-	// UpdateExisting false: an existing recipient keeps its fields and tags.
-	UpdateExisting bool
-	OnRemoved      string
+	config.Import
 }
 
 // Default is the policy of a connector without an import block.
 func Default() Policy {
-	return Policy{EmailFrom: EmailFromMail, GroupTypes: []string{connector.GroupUnified},
-		TagMode: TagModeAppend, UpdateExisting: true, OnRemoved: OnRemovedArchive}
+	return Policy{config.DefaultImport()}
 }
 
 // With returns the policy with a job's one-time options laid over it.

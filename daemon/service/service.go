@@ -313,28 +313,8 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		}
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
-	return jobs.Spec{Name: c.Name, Config: pc, Policy: policyOf(c.Import), MaxRemovals: c.Import.MaxRemovals,
+	return jobs.Spec{Name: c.Name, Config: pc, Policy: policy.Policy{Import: c.Import}, MaxRemovals: c.Import.MaxRemovals,
 		FullSyncInterval: c.FullSyncInterval}, out
-}
-
-// policyOf turns a connector's import block into its policy.
-func policyOf(im config.Import) policy.Policy {
-	return policy.Policy{
-		EmailFrom:         im.EmailFrom,
-		ExcludeUnlicensed: im.ExcludeUnlicensed,
-		IncludeDisabled:   im.IncludeDisabled,
-		IncludeGuests:     im.IncludeGuests,
-		GroupTypes:        im.GroupTypes,
-		IncludeGroups:     im.IncludeGroups,
-		ExcludeGroups:     im.ExcludeGroups,
-		IncludeDomains:    im.IncludeDomains,
-		ExcludeDomains:    im.ExcludeDomains,
-		ExcludeUsers:      im.ExcludeUsers,
-		Tags:              im.Tags,
-		TagMode:           im.TagMode,
-		UpdateExisting:    im.UpdateExisting,
-		OnRemoved:         im.OnRemoved,
-	}
 }
 
 func pos(cfg *config.Config, c *config.Connector) string {
