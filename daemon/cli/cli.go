@@ -37,8 +37,11 @@ type app struct {
 func NewCommand(out, errOut io.Writer) *cobra.Command {
 	a := &app{out: out, errOut: errOut}
 	root := &cobra.Command{
-		Use:           "dirsync",
-		Short:         "Operate dirsyncd, the directory-to-recipients sync daemon",
+		Use:   "dirsync",
+		Short: "Operate dirsyncd, the directory-to-recipients sync daemon",
+		Long: `dirsync talks to the running dirsyncd through the unix socket in its data
+directory, found through plugins.hcl (--config). Every command that prints
+data takes -o json. Shell completion: dirsync completion bash|zsh|fish.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -86,7 +89,9 @@ func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show each connector's sync status and last sync date",
-		Args:  cobra.NoArgs,
+		Example: `  dirsync status
+  dirsync status -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -137,7 +142,12 @@ func (a *app) syncCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync <connector>",
 		Short: "Request a sync job for a connector (--wait to follow it to the end)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  dirsync sync demo --wait
+  dirsync sync demo --dry-run                      # the changes a sync would make, nothing applied
+  dirsync sync demo --wait --full                  # read the whole directory, not only changes
+  dirsync sync demo --wait --tag q4 --tag-mode replace --update-existing=false
+  dirsync sync demo --wait --allow-mass-removal    # past max_removals, when the removals are real`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -306,7 +316,11 @@ func (a *app) jobsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "List sync jobs, newest first",
-		Args:  cobra.NoArgs,
+		Example: `  dirsync jobs
+  dirsync jobs --connector demo --limit 5 -o json
+  dirsync jobs show <sync-id>
+  dirsync jobs cancel <sync-id>`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -389,7 +403,10 @@ func (a *app) recipientsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List recipients, sorted by email",
-		Args:  cobra.NoArgs,
+		Example: `  dirsync recipients list
+  dirsync recipients list --status archived
+  dirsync recipients list --tag q4 --group "Marketing Team" --connector demo -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -417,9 +434,10 @@ func (a *app) recipientsCmd() *cobra.Command {
 	list.Flags().StringVar(&f.Tag, "tag", "", "only recipients with this tag")
 	list.Flags().StringVar(&f.Group, "group", "", "only members of this group (display name)")
 	history := &cobra.Command{
-		Use:   "history <email>",
-		Short: "List every change of the recipient with this email: what, when, which sync and why",
-		Args:  cobra.ExactArgs(1),
+		Use:     "history <email>",
+		Short:   "List every change of the recipient with this email: what, when, which sync and why",
+		Example: `  dirsync recipients history jane.doe@contoso.com`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -453,7 +471,9 @@ func (a *app) connectorCmd() *cobra.Command {
 	test := &cobra.Command{
 		Use:   "test <connector>",
 		Short: "Test a connector's credentials and permissions against its directory",
-		Args:  cobra.ExactArgs(1),
+		Example: `  dirsync connector test demo
+  dirsync connector test demo -o json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
