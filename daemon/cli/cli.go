@@ -28,6 +28,7 @@ var ErrFailed = errors.New("failed")
 
 type app struct {
 	configPath string
+	socket     string
 	output     string
 	out        io.Writer
 	errOut     io.Writer
@@ -49,6 +50,7 @@ data takes -o json. Shell completion: dirsync completion bash|zsh|fish.`,
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "./plugins.hcl", "the daemon's plugins.hcl (it says where the daemon listens)")
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVar(&a.socket, "socket", "", "the daemon's control socket, instead of finding it through --config (e.g. while plugins.hcl has an error)")
 
 	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.connectorCmd())
 	return root
@@ -58,9 +60,12 @@ func (a *app) client() (*api.Client, error) {
 	if a.output != "table" && a.output != "json" {
 		return nil, fmt.Errorf("unknown output format %q: use -o table or -o json", a.output)
 	}
+	if a.socket != "" {
+		return api.NewClient(a.socket), nil
+	}
 	cfg, err := config.Load(a.configPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w\n(to reach a daemon still running on its old configuration, pass --socket DATA_DIR/%s)", err, config.SocketName)
 	}
 	return api.NewClient(cfg.SocketPath()), nil
 }

@@ -168,6 +168,13 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if got := connectors(); !slices.Equal(got, []string{"demo", "third", "wrong"}) {
 		t.Errorf("after a broken reload the connectors are %v", got)
 	}
+	// The CLI cannot read the broken file, says so, and --socket still works.
+	if _, errOut, code := f.cli("status"); code == 0 || !strings.Contains(errOut, "--socket") {
+		t.Errorf("status with a broken plugins.hcl: exit %d, %q", code, errOut)
+	}
+	if out, errOut, code := f.cli("--socket", filepath.Join(f.dir, "data", "dirsyncd.sock"), "status"); code != 0 {
+		t.Errorf("status --socket: exit %d, %s%s", code, out, errOut)
+	}
 	if err := f.stop(); err != nil {
 		t.Fatalf("SIGTERM after reloads: %v", err)
 	}
