@@ -1,6 +1,10 @@
 // Package api is the daemon's HTTP/JSON interface: the operations the CLI
-// (and later remote callers) use. The daemon serves it on a 0600 unix
-// socket in its data directory, so only its own user can reach it.
+// and remote callers use. The daemon serves it on a 0600 unix socket in its
+// data directory, so only its own user can reach it (Server.ServeHTTP, no
+// token), and, when the api block of plugins.hcl sets listen, on TCP behind
+// a bearer token (Server.Authenticated). Every route is in one table
+// (Routes), documented in openapi.yaml beside this file, which a test keeps
+// equal to the table and which the API serves at /v1/openapi.yaml.
 package api
 
 import (
@@ -10,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +23,7 @@ import (
 
 	"go.uber.org/zap"
 
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/policy"
@@ -88,13 +92,41 @@ type Error struct {
 	Error string `json:"error"`
 }
 
+// JobRunner is what the API needs of the job runner; *jobs.Runner
+// implements it.
+type JobRunner interface {
+	// Connectors lists the configured connector names, sorted.
+	Connectors() []string
+	// Progress returns the live progress of a running job.
+	Progress(jobID string) (jobs.Progress, bool)
+	// Request queues a sync job and returns its sync ID.
+	Request(ctx context.Context, connector string, req jobs.Request) (string, error)
+	// Cancel cancels a queued or running job.
+	Cancel(ctx context.Context, jobID string) error
+	// DryRunChanges returns the changes a recent dry run would have made.
+	DryRunChanges(jobID string) ([]projections.Change, bool)
+	// TestConnection runs a connector's connection test.
+	TestConnection(ctx context.Context, connector string) (*connectorv1.TestConnectionResponse, error)
+}
+
+// ReadModels is what the API needs of the projections: a consistent view
+// of the folded state. *projections.Projector implements it.
+type ReadModels interface {
+	// View calls fn with the state under a read lock; fn must not keep
+	// references to the state's maps after it returns.
+	View(fn func(*projections.State))
+}
+
 // Server answers API requests from the runner and the read models.
 type Server struct {
-	runner  *jobs.Runner
-	proj    *projections.Projector
+	runner  JobRunner
+	proj    ReadModels
 	log     *zap.Logger
 	mux     *http.ServeMux
+	public  map[string]bool // mux patterns that need no token
 	nextRun func(connector string) (time.Time, bool)
+	ready   func(context.Context) error
+	metrics http.Handler
 }
 
 // WithSchedule lets status show each connector's next scheduled run.
@@ -103,23 +135,40 @@ func (s *Server) WithSchedule(next func(connector string) (time.Time, bool)) *Se
 	return s
 }
 
-// NewServer builds the API handler.
-func NewServer(runner *jobs.Runner, proj *projections.Projector, log *zap.Logger) *Server {
-	s := &Server{runner: runner, proj: proj, log: log, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /v1/status", s.status)
-	s.mux.HandleFunc("GET /v1/connectors", s.connectors)
-	s.mux.HandleFunc("POST /v1/connectors/{name}/test", s.test)
-	s.mux.HandleFunc("POST /v1/connectors/{name}/sync", s.sync)
-	s.mux.HandleFunc("GET /v1/jobs", s.jobs)
-	s.mux.HandleFunc("GET /v1/jobs/{id}", s.job)
-	s.mux.HandleFunc("GET /v1/jobs/{id}/changes", s.jobChanges)
-	s.mux.HandleFunc("POST /v1/jobs/{id}/cancel", s.cancel)
-	s.mux.HandleFunc("GET /v1/recipients", s.recipients)
-	s.mux.HandleFunc("GET /v1/recipients/history", s.history)
+// WithReadiness sets the check behind GET /readyz: the daemon is ready
+// when ready returns nil (a nil check means always ready). It is called
+// per request with a context that ends after readinessTimeout.
+func (s *Server) WithReadiness(ready func(ctx context.Context) error) *Server {
+	s.ready = ready
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// WithMetrics sets the handler behind GET /metrics (typically the
+// Prometheus registry's handler); without one, /metrics answers 404.
+func (s *Server) WithMetrics(h http.Handler) *Server {
+	s.metrics = h
+	return s
+}
+
+// NewServer builds the API handler: every route of Routes, served as is
+// by ServeHTTP (the unix socket) and behind a bearer token by
+// Authenticated (TCP).
+func NewServer(runner JobRunner, proj ReadModels, log *zap.Logger) *Server {
+	s := &Server{runner: runner, proj: proj, log: log, mux: http.NewServeMux(), public: map[string]bool{}}
+	for _, rt := range routeTable() {
+		pattern := rt.Method + " " + rt.Pattern
+		h := rt.handle
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
+		if rt.Public {
+			s.public[pattern] = true
+		}
+	}
+	return s
+}
+
+// ServeHTTP serves every route without authentication: it is the handler
+// of the 0600 unix socket, whose file permissions admit only the daemon's
+// user. Use Authenticated for a TCP listener.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -127,6 +176,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // JSON for programs and terminals, not HTML
 	_ = enc.Encode(v)
 }
 
@@ -282,37 +332,6 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	connector, status, tag, group := q.Get("connector"), q.Get("status"), q.Get("tag"), q.Get("group")
-	if status != "" && status != events.RecipientActive && status != events.RecipientArchived {
-		writeErr(w, http.StatusBadRequest, "status must be active or archived")
-		return
-	}
-	list := []events.Recipient{}
-	s.proj.View(func(ps *projections.State) {
-		for c, m := range ps.Recipients {
-			if connector != "" && c != connector {
-				continue
-			}
-			for _, rc := range m {
-				if (status == "" || rc.Status == status) && (tag == "" || slices.Contains(rc.Tags, tag)) &&
-					(group == "" || slices.ContainsFunc(rc.Groups, func(g string) bool { return strings.EqualFold(g, group) })) {
-					list = append(list, rc)
-				}
-			}
-		}
-	})
-	sort.Slice(list, func(a, b int) bool {
-		ea, eb := strings.ToLower(list[a].Email), strings.ToLower(list[b].Email)
-		if ea != eb {
-			return ea < eb
-		}
-		return list[a].ID < list[b].ID
-	})
-	writeJSON(w, http.StatusOK, list)
-}
-
 func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	j, ok := s.lookup(id)
@@ -342,44 +361,6 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	j, _ := s.lookup(id)
 	writeJSON(w, http.StatusOK, j)
-}
-
-func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	email := strings.TrimSpace(r.URL.Query().Get("email"))
-	if email == "" {
-		writeErr(w, http.StatusBadRequest, "email is required")
-		return
-	}
-	out := History{Recipients: []events.Recipient{}, Changes: map[string][]projections.Change{}}
-	s.proj.View(func(ps *projections.State) {
-		seen := map[string]bool{}
-		for _, m := range ps.Recipients {
-			for _, rc := range m {
-				if strings.EqualFold(rc.Email, email) {
-					out.Recipients = append(out.Recipients, rc)
-					seen[rc.ID] = true
-				}
-			}
-		}
-		// Deleted recipients live on in their history.
-		for id, hist := range ps.History {
-			for _, c := range hist {
-				if strings.EqualFold(c.Email, email) {
-					seen[id] = true
-					break
-				}
-			}
-		}
-		for id := range seen {
-			out.Changes[id] = append([]projections.Change(nil), ps.History[id]...)
-		}
-	})
-	sort.Slice(out.Recipients, func(a, b int) bool { return out.Recipients[a].ID < out.Recipients[b].ID })
-	if len(out.Changes) == 0 {
-		writeErr(w, http.StatusNotFound, "no recipient has ever had the email "+strconv.Quote(email))
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {

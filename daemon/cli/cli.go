@@ -52,7 +52,7 @@ data takes -o json. Shell completion: dirsync completion bash|zsh|fish.`,
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "the daemon's control socket, instead of finding it through --config (e.g. while plugins.hcl has an error)")
 
-	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.connectorCmd())
+	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.groupsCmd(), a.connectorCmd())
 	return root
 }
 
@@ -240,32 +240,27 @@ func (a *app) printChanges(changes []projections.Change) {
 }
 
 // follow polls a job until it is final, printing each state change and
-// the retrieval progress as it goes.
+// the progress as it goes: a live bar on a terminal, plain lines otherwise.
 func (a *app) follow(ctx context.Context, c *api.Client, id string) (api.Job, error) {
 	seen := 0
-	lastProgress := ""
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	lastPrint := time.Time{}
+	var view progressView
+	if a.output != "json" {
+		view = newProgressView(a.out)
+		defer view.done()
+	}
 	for {
 		j, err := c.Job(ctx, id)
 		if err != nil {
 			return j, err
 		}
-		if a.output != "json" {
+		if view != nil {
 			for ; seen < len(j.History); seen++ {
-				h := j.History[seen]
-				fmt.Fprintf(a.out, "  %s  %s\n", h.At.Local().Format("15:04:05.000"), h.State)
+				view.state(j.History[seen])
 			}
-			if p := j.Progress; p != nil && p.Phase != "" && time.Since(lastPrint) > time.Second {
-				line := fmt.Sprintf("           %s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
-				if p.Events > 0 {
-					line = fmt.Sprintf("           saving %d events", p.Events)
-				}
-				if line != lastProgress {
-					fmt.Fprintln(a.out, line)
-					lastProgress, lastPrint = line, time.Now()
-				}
+			if p := j.Progress; p != nil {
+				view.progress(*p)
 			}
 		}
 		if events.Final(j.State) {
@@ -424,10 +419,10 @@ func (a *app) recipientsCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(rs)
 			}
-			a.table("EMAIL\tNAME\tDEPARTMENT\tCONNECTOR\tGROUPS\tSTATUS", func(w io.Writer) {
+			a.table("EMAIL\tNAME\tDEPARTMENT\tGROUPS\tSTATUS\tID", func(w io.Writer) {
 				for _, r := range rs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Email, r.DisplayName, dash(r.Department), r.Connector,
-						dash(strings.Join(r.Groups, ", ")), r.Status)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Email, r.DisplayName, dash(r.Department),
+						dash(strings.Join(r.Groups, ", ")), r.Status, r.ID)
 				}
 			})
 			fmt.Fprintf(a.out, "%d recipients\n", len(rs))
@@ -467,7 +462,7 @@ func (a *app) recipientsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(list, history)
+	root.AddCommand(list, a.recipientGetCmd(), history, a.recipientExportCmd())
 	return root
 }
 

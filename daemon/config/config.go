@@ -55,7 +55,7 @@ func validName(s string) bool {
 }
 
 // topBlocks are the block types allowed at the top level.
-func topBlocks() string { return "daemon, nats, plugin, connector" }
+func topBlocks() string { return "daemon, nats, api, plugin, connector" }
 
 // Config is a parsed plugins.hcl.
 type Config struct {
@@ -67,6 +67,8 @@ type Config struct {
 	Daemon Daemon
 	// NATS holds the nats block.
 	NATS NATS
+	// API holds the api block (the TCP API; off when absent).
+	API API
 	// Plugins are the plugin blocks, in file order.
 	Plugins []*Plugin
 	// Connectors are the connector blocks, in file order.
@@ -79,6 +81,9 @@ type Daemon struct {
 	DataDir string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// ShutdownGrace is how long SIGTERM waits for a running job to finish
+	// before it interrupts it (the job then ends FAILED as interrupted).
+	ShutdownGrace time.Duration
 }
 
 // NATS is the nats block: an embedded server (Listen) or an existing
@@ -213,20 +218,23 @@ func (ps *parser) top(body *hclsyntax.Body) {
 	for _, a := range sortedAttrs(body) {
 		ps.at(a.NameRange.Start, "unexpected attribute %q at top level; plugins.hcl holds only blocks: %s", a.Name, topBlocks())
 	}
-	var daemonBlock, natsBlock *hclsyntax.Block
+	var daemonBlock, natsBlock, apiBlock *hclsyntax.Block
 	plugins := map[string]*Plugin{}
 	connectors := map[string]*Connector{}
 	var pluginRefs []*hclsyntax.Attribute // connector → plugin references, checked at the end
 	var refOwners []*Connector
 	for _, b := range body.Blocks {
 		switch b.Type {
-		case "daemon", "nats":
+		case "daemon", "nats", "api":
 			if !ps.labels(b, 0, "") {
 				continue
 			}
 			first := &daemonBlock
-			if b.Type == "nats" {
+			switch b.Type {
+			case "nats":
 				first = &natsBlock
+			case "api":
+				first = &apiBlock
 			}
 			if *first != nil {
 				ps.at(b.TypeRange.Start, "duplicate %s block; the first is at %s", b.Type, ps.where((*first).TypeRange.Start))
@@ -265,6 +273,7 @@ func (ps *parser) top(body *hclsyntax.Body) {
 	}
 	ps.daemon(daemonBlock)
 	ps.nats(natsBlock)
+	ps.api(apiBlock)
 
 	declared := make([]string, 0, len(plugins))
 	for name := range plugins {
@@ -377,11 +386,13 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	d := &ps.cfg.Daemon
 	d.DataDir = ps.resolve(DefaultDataDir)
 	d.LogLevel = DefaultLogLevel
+	d.ShutdownGrace = DefaultShutdownGrace
 	if b == nil {
 		return
 	}
 	const where = "daemon block"
-	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace"}, nil)
+	ps.shutdownGrace(attrs, where)
 	if dir, ok := ps.path(attrs, "data_dir", where); ok && dir != "" {
 		d.DataDir = dir
 	}

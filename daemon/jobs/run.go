@@ -32,6 +32,7 @@ func (r *Runner) run(j *job) {
 	j.cancel = cancel
 	j.mu.Unlock()
 	started := r.now()
+	j.started = started
 	log := r.log.With(zap.String("connector", j.connector), zap.String("job", j.id))
 	sum := &events.Summary{}
 
@@ -61,7 +62,7 @@ func (r *Runner) run(j *job) {
 		finish(err)
 		return
 	}
-	conn, kill, err := r.launch(ctx, j.connector)
+	conn, kill, err := r.launch(ctx, j.connector, zap.String("connector", j.connector), zap.String("job", j.id))
 	if err != nil {
 		finish(fmt.Errorf("starting the connector plugin: %w", err))
 		return
@@ -85,6 +86,10 @@ func (r *Runner) run(j *job) {
 	}
 	snap := newSnapshot()
 	snap.full = full
+	var expected int64
+	if full {
+		r.proj.View(func(s *projections.State) { expected = int64(s.SyncStatus(j.connector).Users) })
+	}
 	pol := spec.Policy.With(j.req.Options)
 	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: full,
 		JobId: j.id, GroupTypes: pol.ReadGroupTypes()},
@@ -93,7 +98,7 @@ func (r *Runner) run(j *job) {
 			if p := b.GetProgress(); p != nil {
 				j.mu.Lock()
 				j.progress = Progress{Phase: p.GetPhase(), Users: p.GetUsers(), Groups: p.GetGroups(),
-					Memberships: p.GetMemberships(), Requests: p.GetRequests()}
+					Memberships: p.GetMemberships(), Requests: p.GetRequests(), ExpectedUsers: expected}
 				j.mu.Unlock()
 				sum.GraphRequests = p.GetRequests()
 				sum.SkippedMembers = p.GetSkippedMembers()
@@ -184,7 +189,11 @@ func (r *Runner) run(j *job) {
 	j.mu.Lock()
 	j.progress.Phase, j.progress.Events = "saving", len(evs)
 	j.mu.Unlock()
-	seq, err := r.store.Append(sctx, evs)
+	seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
+		j.mu.Lock()
+		j.progress.Saved = saved
+		j.mu.Unlock()
+	})
 	if err != nil {
 		finish(fmt.Errorf("storing %d events: %w", len(evs), err))
 		return

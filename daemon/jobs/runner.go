@@ -26,8 +26,13 @@ import (
 )
 
 // Launcher starts a connector's plugin and returns it with a function that
-// stops it.
-type Launcher func(ctx context.Context, connectorName string) (connector.Connector, func(), error)
+// stops it. fields name the job the plugin serves, for its log lines.
+type Launcher func(ctx context.Context, connectorName string, fields ...zap.Field) (connector.Connector, func(), error)
+
+// Observer hears of every job that reaches a final state (metrics).
+type Observer interface {
+	JobFinished(connector, state string, sum *events.Summary, took time.Duration)
+}
 
 // Spec is what the runner needs to know of a configured connector.
 type Spec struct {
@@ -75,7 +80,12 @@ type Progress struct {
 	Groups      int64  `json:"groups"`
 	Memberships int64  `json:"memberships"`
 	Requests    int64  `json:"requests"`
-	Events      int    `json:"events,omitempty"`
+	// ExpectedUsers is the user count of the directory as last read, set
+	// while a full read runs: the total a progress bar can aim at.
+	ExpectedUsers int64 `json:"expectedUsers,omitempty"`
+	// Events is how many events SAVING writes, Saved how many are stored.
+	Events int `json:"events,omitempty"`
+	Saved  int `json:"saved,omitempty"`
 }
 
 // ErrUnknownConnector is returned for a connector not in plugins.hcl.
@@ -91,6 +101,7 @@ type Runner struct {
 	launch Launcher
 	log    *zap.Logger
 	now    func() time.Time
+	obs    Observer
 
 	mu       sync.Mutex
 	specs    map[string]Spec
@@ -113,6 +124,9 @@ type job struct {
 	id, connector string
 	req           Request
 
+	// started is when the worker took the job (zero while queued).
+	started time.Time
+
 	mu       sync.Mutex
 	state    string
 	progress Progress
@@ -134,6 +148,9 @@ func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []
 	}
 	return r
 }
+
+// Observe makes o hear of every job that ends. Call it before Start.
+func (r *Runner) Observe(o Observer) { r.obs = o }
 
 // Start fails the jobs a previous run left unfinished and starts a worker
 // per connector. The projector must be ready.
@@ -169,6 +186,30 @@ func (r *Runner) SetSpecs(specs []Spec) {
 			go r.work(s.Name, l)
 		}
 	}
+}
+
+// Drain begins a graceful stop: it refuses new requests, cancels queued
+// jobs, and reports whether no job is running any more. Call it until it
+// returns true or the grace period is over, then Stop.
+func (r *Runner) Drain(ctx context.Context) (idle bool, running []string) {
+	r.mu.Lock()
+	r.stopping = true
+	var queued []*job
+	for _, l := range r.lanes {
+		queued = append(queued, l.queue...)
+		l.queue = nil
+		if l.current != nil {
+			running = append(running, l.current.connector+" job "+l.current.id+" "+l.current.currentState())
+		}
+	}
+	r.mu.Unlock()
+	for _, j := range queued {
+		if err := r.record(ctx, j, events.StateCanceled, "dirsyncd is stopping; request the sync again once it runs", nil, ""); err != nil {
+			r.log.Warn("recording cancellation", zap.String("connector", j.connector), zap.String("job", j.id), zap.Error(err))
+		}
+	}
+	sort.Strings(running)
+	return len(running) == 0, running
 }
 
 // Stop refuses new requests, cancels queued and running jobs (a running
@@ -300,7 +341,7 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	}
 	for _, old := range l.queue {
 		if err := r.record(ctx, old, events.StateCanceled, errSuperseded{j.id}.Error(), nil, ""); err != nil {
-			r.log.Warn("recording cancellation", zap.String("job", old.id), zap.Error(err))
+			r.log.Warn("recording cancellation", zap.String("connector", old.connector), zap.String("job", old.id), zap.Error(err))
 		}
 	}
 	l.queue = append(l.queue[:0], j)
@@ -372,6 +413,13 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)
 	}
 	j.setState(state)
+	if r.obs != nil && events.Final(state) {
+		took := time.Duration(0)
+		if !j.started.IsZero() {
+			took = r.now().Sub(j.started)
+		}
+		r.obs.JobFinished(j.connector, state, sum, took)
+	}
 	r.log.Info("job state", zap.String("connector", j.connector), zap.String("job", j.id),
 		zap.String("state", state), zap.String("reason", reason))
 	return r.proj.WaitFor(ctx, seq)
@@ -417,7 +465,7 @@ func (r *Runner) TestConnection(ctx context.Context, connectorName string) (*con
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
 	}
-	conn, kill, err := r.launch(ctx, connectorName)
+	conn, kill, err := r.launch(ctx, connectorName, zap.String("connector", connectorName))
 	if err != nil {
 		return nil, fmt.Errorf("starting the connector plugin: %w", err)
 	}

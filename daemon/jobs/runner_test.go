@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/proto"
 
@@ -131,7 +132,9 @@ func startEnv(t *testing.T, d *dir) *env {
 	e := &env{t: t, b: b, st: st, proj: proj, cancel: cancel, done: make(chan error, 1)}
 	go func() { e.done <- proj.Run(pctx) }()
 	<-proj.Ready()
-	launch := func(context.Context, string) (connector.Connector, func(), error) { return d, func() {}, nil }
+	launch := func(context.Context, string, ...zap.Field) (connector.Connector, func(), error) {
+		return d, func() {}, nil
+	}
 	e.runner = New(st, proj, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
 	if err := e.runner.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -707,12 +710,80 @@ func TestRestartForgetsEarlierBatches(t *testing.T) {
 		{Users: []*connectorv1.User{user("u1", "a@contoso.com", "A", ""), user("u2", "b@contoso.com", "B", "")}},
 		{Done: true, Complete: true, Cursor: "c9", ResyncReason: "expired"},
 	}}
-	e.runner.launch = func(context.Context, string) (connector.Connector, func(), error) { return s, func() {}, nil }
+	e.runner.launch = func(context.Context, string, ...zap.Field) (connector.Connector, func(), error) {
+		return s, func() {}, nil
+	}
 	j := e.sync()
 	if j.State != events.StateCompleted || j.Summary.UsersRetrieved != 2 {
 		t.Fatalf("%s %q %+v", j.State, j.Reason, j.Summary)
 	}
 	if r := e.recipients()["u1"]; r.Status != events.RecipientActive {
 		t.Errorf("u1 after a restarted read: %+v", r)
+	}
+}
+
+// waitState waits until job id reaches state.
+func (e *env) waitState(id, state string) {
+	e.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var st string
+		e.proj.View(func(s *projections.State) { st = s.Jobs[id].State })
+		if st == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("job %s stuck in %s, want %s", id, st, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type finished struct {
+	mu   sync.Mutex
+	jobs []string
+}
+
+func (f *finished) JobFinished(connector, state string, sum *events.Summary, took time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs = append(f.jobs, fmt.Sprintf("%s %s summary=%v", connector, state, sum != nil))
+}
+
+// SIGTERM's drain lets a running job finish, refuses new requests and
+// cancels what was queued; the observer hears of each final state once.
+func TestDrainLetsRunningJobFinish(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}, block: make(chan struct{})}
+	e := startEnv(t, d)
+	obs := &finished{}
+	e.runner.Observe(obs)
+	running, err := e.runner.Request(context.Background(), "demo", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(running, events.StateRetrieving)
+
+	idle, busy := e.runner.Drain(context.Background())
+	if idle || len(busy) != 1 || !strings.Contains(busy[0], running) {
+		t.Fatalf("Drain = %v, %q; want busy with %s", idle, busy, running)
+	}
+	if _, err := e.runner.Request(context.Background(), "demo", Request{}); !errors.Is(err, ErrStopping) {
+		t.Fatalf("request while draining: err = %v; want ErrStopping", err)
+	}
+	close(d.block)
+	if j := e.waitFinal(running); j.State != events.StateCompleted {
+		t.Fatalf("running job ended %s (%s); want COMPLETED: the drain must let it finish", j.State, j.Reason)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if idle, _ := e.runner.Drain(context.Background()); idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("runner not idle after its job completed")
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if want := []string{"demo COMPLETED summary=true"}; !slices.Equal(obs.jobs, want) {
+		t.Errorf("observer heard %q; want %q", obs.jobs, want)
 	}
 }

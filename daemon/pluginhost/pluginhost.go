@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -41,22 +42,41 @@ const (
 // Host launches connector plugins.
 type Host struct {
 	log *zap.Logger
+	obs Observer
+
+	mu      sync.Mutex
+	crashed map[string]bool // plugin name → its last process exited on its own
 }
+
+// Observer hears of plugin process starts and crashes (metrics).
+type Observer interface {
+	// PluginStarted: restart is true when the plugin's previous process
+	// had crashed.
+	PluginStarted(plugin string, restart bool)
+	// PluginCrashed: a process exited before the daemon stopped it.
+	PluginCrashed(plugin string)
+}
+
+// Observe makes o hear of plugin starts and crashes.
+func (h *Host) Observe(o Observer) { h.obs = o }
 
 // New returns a Host logging to log (a no-op logger when nil).
 func New(log *zap.Logger) *Host {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Host{log: log}
+	return &Host{log: log, crashed: map[string]bool{}}
 }
 
 // Instance is one running plugin process.
 type Instance struct {
-	plugin *config.Plugin
-	client *plugin.Client
-	conn   connector.Connector
-	desc   *connectorv1.DescribeResponse
+	host     *Host
+	log      *zap.Logger
+	killOnce sync.Once
+	plugin   *config.Plugin
+	client   *plugin.Client
+	conn     connector.Connector
+	desc     *connectorv1.DescribeResponse
 }
 
 // Launch starts the plugin binary at p.Path as a go-plugin subprocess and
@@ -64,8 +84,9 @@ type Instance struct {
 // executable or, when p.SHA256 is set, has another checksum, before
 // starting anything; and it stops the plugin again if it does not answer
 // Describe with a usable schema. ctx bounds the launch, not the instance's
-// life: stop it with Kill.
-func (h *Host) Launch(ctx context.Context, p *config.Plugin) (*Instance, error) {
+// life: stop it with Kill. fields are added to every log line of the
+// plugin (e.g. the job it serves).
+func (h *Host) Launch(ctx context.Context, p *config.Plugin, fields ...zap.Field) (*Instance, error) {
 	if err := checkBinary(p); err != nil {
 		return nil, err
 	}
@@ -93,7 +114,7 @@ func (h *Host) Launch(ctx context.Context, p *config.Plugin) (*Instance, error) 
 	if deadline, ok := ctx.Deadline(); ok {
 		startTimeout = min(startTimeout, max(time.Until(deadline), time.Millisecond))
 	}
-	log := h.log.With(zap.String("plugin", p.Name))
+	log := h.log.With(append([]zap.Field{zap.String("plugin", p.Name)}, fields...)...)
 	cmd := exec.Command(p.Path)
 	cmd.Env = pluginEnv(os.Environ())
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -105,18 +126,35 @@ func (h *Host) Launch(ctx context.Context, p *config.Plugin) (*Instance, error) 
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		StartTimeout:     startTimeout,
-		Logger:           NewHCLogger(log, "plugin"),
+		Logger:           NewHCLogger(log, reservedKeys(fields)...),
 	})
-	inst := &Instance{plugin: p, client: client}
+	inst := &Instance{host: h, log: log, plugin: p, client: client}
 	if err := inst.start(ctx); err != nil {
 		client.Kill()
 		return nil, err
 	}
+	h.mu.Lock()
+	restart := h.crashed[p.Name]
+	h.crashed[p.Name] = false
+	h.mu.Unlock()
+	if h.obs != nil {
+		h.obs.PluginStarted(p.Name, restart)
+	}
 	log.Info("connector plugin ready",
 		zap.String("path", p.Path),
-		zap.String("connector", inst.desc.GetName()),
+		zap.String("implements", inst.desc.GetName()),
 		zap.String("version", inst.desc.GetVersion()))
 	return inst, nil
+}
+
+// reservedKeys are the fields the host sets on a plugin's log lines; the
+// plugin's own fields of those names are renamed, never duplicated.
+func reservedKeys(fields []zap.Field) []string {
+	keys := []string{"plugin"}
+	for _, f := range fields {
+		keys = append(keys, f.Key)
+	}
+	return keys
 }
 
 // start connects to the started process, dispenses the connector and
@@ -190,7 +228,23 @@ func (i *Instance) Plugin() *config.Plugin { return i.plugin }
 // Kill stops the plugin process: gracefully (the gRPC connection closes and
 // the plugin exits), or forcibly after two seconds. It returns once the
 // process has exited; calling it again does nothing.
-func (i *Instance) Kill() { i.client.Kill() }
+// A process found already gone was not stopped by the daemon: it crashed
+// (or was killed), and is counted as such.
+func (i *Instance) Kill() {
+	i.killOnce.Do(func() {
+		if !i.client.Exited() {
+			return
+		}
+		i.host.mu.Lock()
+		i.host.crashed[i.plugin.Name] = true
+		i.host.mu.Unlock()
+		i.log.Warn("connector plugin had exited on its own; it is started again for the next job")
+		if i.host.obs != nil {
+			i.host.obs.PluginCrashed(i.plugin.Name)
+		}
+	})
+	i.client.Kill()
+}
 
 // Exited reports whether the plugin process has exited.
 func (i *Instance) Exited() bool { return i.client.Exited() }

@@ -24,6 +24,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/metrics"
 	"github.com/dirsync/dirsync/daemon/pluginhost"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/daemon/schedule"
@@ -105,19 +106,22 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		defer liveMu.Unlock()
 		return live
 	}
-	launch := func(ctx context.Context, name string) (connector.Connector, func(), error) {
+	launch := func(ctx context.Context, name string, fields ...zap.Field) (connector.Connector, func(), error) {
 		cfg := current()
 		c := cfg.Connector(name)
 		if c == nil {
 			return nil, nil, fmt.Errorf("connector %q is no longer in plugins.hcl", name)
 		}
-		inst, err := host.Launch(ctx, cfg.Plugin(c.Plugin))
+		inst, err := host.Launch(ctx, cfg.Plugin(c.Plugin), fields...)
 		if err != nil {
 			return nil, nil, err
 		}
 		return inst.Connector(), inst.Kill, nil
 	}
 	runner := jobs.New(st, proj, launch, specs, log.Named("jobs"))
+	m := newMetrics(st, proj, runner)
+	host.Observe(m)
+	runner.Observe(m)
 	if err := runner.Start(ctx); err != nil {
 		return err
 	}
@@ -142,11 +146,23 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	sched.Start()
 	defer sched.Stop()
 
+	ready := &readiness{stallFor: 10 * time.Second}
+	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).
+		WithReadiness(func(ctx context.Context) error {
+			if !b.Conn.IsConnected() {
+				return fmt.Errorf("not connected to NATS (%s)", b.Conn.Status())
+			}
+			lag, err := projectionLag(ctx, st, proj)
+			if err != nil {
+				return err
+			}
+			return ready.check(proj.Seq(), lag, time.Now())
+		})
 	ln, err := listenUnix(cfg.SocketPath())
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -154,6 +170,14 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		_ = srv.Shutdown(sctx)
 		_ = os.Remove(cfg.SocketPath())
 	}()
+	var tcp *tcpAPI
+	if cfg.API.Enabled() {
+		tcp, err = startTCPAPI(cfg.API, apiServer, log.Named("api"))
+		if err != nil {
+			return err
+		}
+		defer tcp.stop()
+	}
 
 	log.Info("dirsyncd ready", zap.String("socket", cfg.SocketPath()), zap.String("nats", b.ClientURL),
 		zap.Strings("connectors", runner.Connectors()))
@@ -170,8 +194,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("stopping")
 			sup.Stopping()
+			sched.Stop()
+			drain(runner, current().Daemon.ShutdownGrace, sup, log)
 			return nil
 		case err := <-perr:
 			return fmt.Errorf("projections stopped: %w", err)
@@ -183,6 +208,11 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 				continue
 			}
 			specs, err := checkConnectors(ctx, next, host, log)
+			if err == nil && tcp != nil {
+				err = tcp.reload(next.API)
+			} else if err == nil && next.API.Enabled() {
+				err = errors.New("api { listen } takes effect only at a restart; restart dirsyncd to turn the TCP API on")
+			}
 			if err == nil {
 				err = sched.Set(scheduleOf(next), tick)
 			}
@@ -200,8 +230,78 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			// The main loop is alive only while the projector answers.
 			sup.Status(statusLine(proj, runner.Connectors()))
 			sup.Alive()
+			lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
+			if lag, err := projectionLag(lctx, st, proj); err == nil {
+				_ = ready.check(proj.Seq(), lag, time.Now())
+			}
+			lcancel()
 		}
 	}
+}
+
+// drain lets running jobs finish within grace, keeping systemd informed,
+// before the deferred Stop interrupts what is left.
+func drain(runner *jobs.Runner, grace time.Duration, sup Supervisor, log *zap.Logger) {
+	deadline := time.Now().Add(grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	lastAlive := time.Time{}
+	for {
+		idle, running := runner.Drain(ctx)
+		if idle {
+			log.Info("stopping: no job running")
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			log.Warn("stopping: shutdown_grace is over; interrupting the running jobs (they end FAILED as interrupted, and the next sync repairs any partial change)",
+				zap.Strings("running", running), zap.Duration("shutdown_grace", grace))
+			return
+		}
+		if time.Since(lastAlive) >= time.Second {
+			if lastAlive.IsZero() {
+				log.Info("stopping: letting running jobs finish", zap.Strings("running", running), zap.Duration("shutdown_grace", grace))
+			}
+			sup.Status(fmt.Sprintf("stopping: waiting up to %s for %s", left.Round(time.Second), strings.Join(running, "; ")))
+			sup.Alive()
+			lastAlive = time.Now()
+		}
+		<-tick.C
+	}
+}
+
+// projectionLag is how many stored events the read models have not folded.
+func projectionLag(ctx context.Context, st *store.Store, proj *projections.Projector) (uint64, error) {
+	last, err := st.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if seq := proj.Seq(); last > seq {
+		return last - seq, nil
+	}
+	return 0, nil
+}
+
+// newMetrics instruments the daemon's parts.
+func newMetrics(st *store.Store, proj *projections.Projector, runner *jobs.Runner) *metrics.Metrics {
+	return metrics.New(metrics.Sources{
+		EventsPublished: st.Published,
+		ProjectionLag:   func(ctx context.Context) (uint64, error) { return projectionLag(ctx, st, proj) },
+		Connectors: func() []metrics.ConnectorState {
+			names := runner.Connectors()
+			var out []metrics.ConnectorState
+			proj.View(func(s *projections.State) {
+				for _, n := range names {
+					ss := s.SyncStatus(n)
+					out = append(out, metrics.ConnectorState{Name: n, Active: ss.Recipients, Archived: ss.Archived,
+						LastSyncAt: ss.LastSyncAt, Running: ss.CurrentJob != ""})
+				}
+			})
+			return out
+		},
+	})
 }
 
 // scheduleOf lists the scheduled connectors of a configuration.

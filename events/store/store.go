@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,7 +44,13 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// published counts events acknowledged as stored by this process.
+	published atomic.Uint64
 }
+
+// Published returns how many events this Store has stored (acknowledged
+// by the server), duplicates that the server dropped by Msg-Id included.
+func (s *Store) Published() uint64 { return s.published.Load() }
 
 // Open creates or updates the stream and returns a Store on it.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
@@ -63,20 +70,33 @@ const maxPending = 4096
 // stream sequence written (0 if evs is empty). On error some events may be
 // stored; appending the same events again stores only the missing ones.
 func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) {
+	return s.AppendProgress(ctx, evs, nil)
+}
+
+// AppendProgress is Append that calls progress (if not nil) with the
+// number of events stored so far, every few thousand events: a long SAVING
+// shows how far it is.
+func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
 	var last uint64
+	stored := 0
 	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), maxPending))
 	wait := func() error {
 		for _, f := range futures {
 			select {
 			case ack := <-f.Ok():
 				last = max(last, ack.Sequence)
+				s.published.Add(1)
 			case err := <-f.Err():
 				return fmt.Errorf("storing event %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
+		stored += len(futures)
 		futures = futures[:0]
+		if progress != nil {
+			progress(stored)
+		}
 		return nil
 	}
 	for _, e := range evs {

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// progressView shows a job's progress while `dirsync sync --wait` follows
+// it: a live bar on a terminal, plain lines otherwise (logs, pipes, CI).
+type progressView interface {
+	// state prints a state change.
+	state(h projections.StateChange)
+	// progress shows the retrieval or saving progress.
+	progress(p jobs.Progress)
+	// done removes anything transient before the outcome is printed.
+	done()
+}
+
+// newProgressView picks the bar for a terminal and plain lines otherwise.
+func newProgressView(out io.Writer) progressView {
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return &barView{out: out}
+	}
+	return &lineView{out: out}
+}
+
+func printState(out io.Writer, h projections.StateChange) {
+	fmt.Fprintf(out, "  %s  %s\n", h.At.Local().Format("15:04:05.000"), h.State)
+}
+
+// progressLine describes p in words.
+func progressLine(p jobs.Progress) string {
+	if p.Events > 0 {
+		return fmt.Sprintf("saving: %d of %d events stored", p.Saved, p.Events)
+	}
+	return fmt.Sprintf("%s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
+}
+
+// lineView prints a progress line at most once a second, and only when
+// it changed, so a log stays readable.
+type lineView struct {
+	out       io.Writer
+	last      string
+	lastPrint time.Time
+}
+
+func (v *lineView) state(h projections.StateChange) { printState(v.out, h) }
+
+func (v *lineView) progress(p jobs.Progress) {
+	if p.Phase == "" || time.Since(v.lastPrint) < time.Second {
+		return
+	}
+	line := "           " + progressLine(p)
+	if line != v.last {
+		fmt.Fprintln(v.out, line)
+		v.last, v.lastPrint = line, time.Now()
+	}
+}
+
+func (v *lineView) done() {}
+
+// barView draws a progress bar: a spinner with counts while the total is
+// unknown, a bar once it is (the users of the last full read while
+// retrieving, the planned events while saving).
+type barView struct {
+	out   io.Writer
+	bar   *progressbar.ProgressBar
+	total int64
+}
+
+func (v *barView) state(h projections.StateChange) {
+	v.clear()
+	printState(v.out, h)
+}
+
+func (v *barView) progress(p jobs.Progress) {
+	if p.Phase == "" {
+		return
+	}
+	total, cur := int64(-1), p.Users
+	switch {
+	case p.Events > 0:
+		total, cur = int64(p.Events), int64(p.Saved)
+	case p.ExpectedUsers > 0:
+		total = max(p.ExpectedUsers, p.Users)
+	}
+	if v.bar == nil || total != v.total {
+		v.clear()
+		v.total = total
+		v.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(v.out),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionSetPredictTime(total > 0),
+		)
+	}
+	v.bar.Describe("           " + progressLine(p))
+	_ = v.bar.Set64(cur)
+}
+
+func (v *barView) clear() {
+	if v.bar != nil {
+		_ = v.bar.Clear()
+		v.bar = nil
+	}
+}
+
+func (v *barView) done() { v.clear() }

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// API is the api block: the HTTP API on TCP for remote callers and
+// monitoring. It is off unless Listen is set; the CLI always uses the
+// local socket instead.
+type API struct {
+	// Listen is host:port, or "" when the TCP API is off.
+	Listen string
+	// TokenFile holds the bearer token every route but health and metrics
+	// requires. It is read at start and at each reload, so rotating the
+	// token needs only SIGHUP.
+	TokenFile string
+	// TLSCertFile and TLSKeyFile, set together, serve HTTPS.
+	TLSCertFile, TLSKeyFile string
+}
+
+// Enabled reports whether the TCP API is on.
+func (a API) Enabled() bool { return a.Listen != "" }
+
+// TLS reports whether the TCP API serves HTTPS.
+func (a API) TLS() bool { return a.TLSCertFile != "" }
+
+// DefaultShutdownGrace is how long SIGTERM lets a running job finish.
+const DefaultShutdownGrace = 30 * time.Second
+
+func (ps *parser) api(b *hclsyntax.Block) {
+	if b == nil {
+		return
+	}
+	const where = "api block"
+	a := &ps.cfg.API
+	attrs := ps.attrs(b.Body, where, []string{"listen", "token_file", "tls_cert_file", "tls_key_file"}, nil)
+	if listen, set, ok := ps.str(attrs, "listen", where); ok && set {
+		if err := checkHostPort(listen); err != "" {
+			ps.at(attrs["listen"].Expr.Range().Start, "listen must be host:port, e.g. \"127.0.0.1:8470\": %s", err)
+		} else {
+			a.Listen = listen
+		}
+	}
+	a.TokenFile, _ = ps.path(attrs, "token_file", where)
+	a.TLSCertFile, _ = ps.path(attrs, "tls_cert_file", where)
+	a.TLSKeyFile, _ = ps.path(attrs, "tls_key_file", where)
+	if attrs["listen"] == nil {
+		ps.at(b.TypeRange.Start, "api block needs listen, e.g. listen = \"127.0.0.1:8470\" (remove the block to keep the TCP API off)")
+		return
+	}
+	if attrs["token_file"] == nil {
+		ps.at(b.TypeRange.Start, "api block needs token_file: every route but /healthz, /readyz and /metrics requires its bearer token "+
+			"(create one with `head -c 32 /dev/urandom | base64 > api-token; chmod 600 api-token`)")
+	}
+	if (attrs["tls_cert_file"] == nil) != (attrs["tls_key_file"] == nil) {
+		ps.at(b.TypeRange.Start, "tls_cert_file and tls_key_file go together in the api block; set both to serve HTTPS, or neither")
+	}
+	if a.Listen != "" && !a.TLS() && !loopback(a.Listen) {
+		ps.at(attrs["listen"].Expr.Range().Start, "listen %q is not a loopback address: without TLS the bearer token would cross the network in clear; "+
+			"set tls_cert_file and tls_key_file, or listen on 127.0.0.1", a.Listen)
+	}
+}
+
+// loopback reports whether host:port can only be reached from this machine.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (ps *parser) shutdownGrace(attrs map[string]*hclsyntax.Attribute, where string) {
+	d := &ps.cfg.Daemon
+	d.ShutdownGrace = DefaultShutdownGrace
+	v, set, ok := ps.str(attrs, "shutdown_grace", where)
+	if !ok || !set {
+		return
+	}
+	g, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || g < 0 || g > 10*time.Minute {
+		ps.at(attrs["shutdown_grace"].Expr.Range().Start, "shutdown_grace %q: want a duration from \"0s\" (interrupt a running job at once) to \"10m\", such as \"30s\"", v)
+		return
+	}
+	d.ShutdownGrace = g
+}
