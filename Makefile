@@ -32,6 +32,11 @@ proto:
 	  --go-grpc_out=. --go-grpc_opt=module=github.com/dirsync/dirsync \
 	  connector/v1/connector.proto
 
+# Full sizes (under 15 minutes): writes BENCHMARKS.md. Smaller:
+#   make bench BENCH_FLAGS="-size tiny"   or   BENCH_FLAGS="-users 20000 -groups 1000"
+bench: build
+	$(GO) run ./bench/cmd/dirsync-bench -bin $(BIN) $(BENCH_FLAGS)
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1)
 	$(GO) vet ./...

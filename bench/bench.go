@@ -1,0 +1,154 @@
+// Package bench measures what a sync costs beside its physical floor, in
+// the same run on the same machine: every Row pairs a dirsync figure with
+// the floor it is judged against (a raw client, raw JetStream, the minimum
+// number of Graph requests) and the target the issue sets.
+//
+// The scenarios run real parts: graphsim over HTTPS, the dirsyncd and
+// dirsync-azuread binaries as processes, and an embedded nats-server.
+// cmd/dirsync-bench runs them and writes BENCHMARKS.md; a test runs each
+// at a tiny size so the code cannot rot.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Sizes are the scenario sizes; the flags of cmd/dirsync-bench set them.
+type Sizes struct {
+	// Users and Groups are the simulated tenant (Groups are all Unified,
+	// about 30 members each).
+	Users, Groups int
+	// Latency is added to every Graph request in the latency scenario.
+	Latency time.Duration
+	// Changes is the number of directory changes before the delta sync.
+	Changes int
+	// Events is the stream length of the rebuild scenario.
+	Events int
+	// Idle is how long the idle scenario watches the daemon.
+	Idle time.Duration
+}
+
+// Full is the size the issue sets.
+func Full() Sizes {
+	return Sizes{Users: 100_000, Groups: 5_000, Latency: 80 * time.Millisecond, Changes: 100, Events: 1_000_000, Idle: time.Minute}
+}
+
+// Tiny runs every scenario in seconds, for make test.
+func Tiny() Sizes {
+	return Sizes{Users: 300, Groups: 20, Latency: 5 * time.Millisecond, Changes: 10, Events: 2_000, Idle: 2 * time.Second}
+}
+
+// Row is one measured figure beside its floor.
+type Row struct {
+	// Scenario groups rows, e.g. "full sync".
+	Scenario string
+	// Metric says what is measured, e.g. "wall time".
+	Metric string
+	// Value is dirsync's figure and Floor the floor's, in Unit.
+	Value, Floor float64
+	Unit         string
+	// HigherIsBetter is true for rates (events/s): the ratio is then
+	// Value/Floor read as "fraction of the floor achieved".
+	HigherIsBetter bool
+	// Target is the issue's target for the ratio, e.g. "≤ 1.5×" (or for
+	// rows without a floor, for the value), and Met whether it is met.
+	Target string
+	Met    bool
+	// Note explains the floor or the figure.
+	Note string
+	// Command reproduces the row.
+	Command string
+}
+
+// Ratio is Value/Floor (0 when there is no floor).
+func (r Row) Ratio() float64 {
+	if r.Floor == 0 {
+		return 0
+	}
+	return r.Value / r.Floor
+}
+
+// Env is what the scenarios share: the built binaries and where to put
+// temporary files.
+type Env struct {
+	// Bin holds dirsyncd, dirsync and dirsync-azuread.
+	Bin string
+	// Dir is a scratch directory, removed by the caller.
+	Dir string
+	// Log receives progress lines (a long benchmark shows what it does).
+	Log io.Writer
+	// Command is the command line that reproduces a run with these sizes,
+	// without the -only flag.
+	Command string
+}
+
+// Logf prints a progress line.
+func (e *Env) Logf(format string, args ...any) {
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+// Scenario is one benchmark; it returns its rows.
+type Scenario struct {
+	// Name is the -only flag's value.
+	Name string
+	Run  func(ctx context.Context, env *Env, s Sizes) ([]Row, error)
+}
+
+// Machine describes where the figures were measured.
+func Machine() string {
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		mem = strings.Join(strings.Fields(line)[1:], " ")
+	}
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s memory, %s %s/%s", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// Table renders rows as a Markdown table.
+func Table(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| scenario | metric | dirsync | floor | ratio | target | met | note |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		floor, ratio := "–", "–"
+		if r.Floor != 0 {
+			floor = fmt.Sprintf("%s %s", num(r.Floor), r.Unit)
+			ratio = fmt.Sprintf("%.2f×", r.Ratio())
+		}
+		met := "yes"
+		if !r.Met {
+			met = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s %s | %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, num(r.Value), r.Unit, floor, ratio, r.Target, met, r.Note)
+	}
+	return b.String()
+}
+
+func num(v float64) string {
+	switch {
+	case v == float64(int64(v)) && v < 1e15:
+		return fmt.Sprintf("%d", int64(v))
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}

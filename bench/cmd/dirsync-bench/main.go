@@ -1,0 +1,160 @@
+// Command dirsync-bench runs the dirsync benchmarks (see package bench)
+// and writes their table, with the machine and the reproducing commands,
+// to BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dirsync/dirsync/bench"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	full := bench.Full()
+	var s bench.Sizes
+	size := flag.String("size", "full", "preset: full (the issue's sizes, under 15 minutes) or tiny (seconds); the flags below override it")
+	users := flag.Int("users", 0, "simulated tenant users (full: 100000)")
+	groups := flag.Int("groups", 0, "simulated Microsoft 365 groups, about 30 members each (full: 5000)")
+	latency := flag.Duration("latency", 0, "Graph round trip added in the latency scenario (full: 80ms)")
+	changes := flag.Int("changes", 0, "directory changes before the delta sync (full: 100)")
+	evs := flag.Int("events", 0, "stream length of the rebuild scenario (full: 1000000)")
+	idle := flag.Duration("idle", 0, "how long the idle scenario watches (full: 1m)")
+	only := flag.String("only", "", "comma-separated scenarios to run (default all): "+names())
+	bin := flag.String("bin", "bin", "folder with dirsyncd, dirsync and dirsync-azuread (make build)")
+	out := flag.String("out", "BENCHMARKS.md", "Markdown report to write; - for none")
+	flag.Parse()
+	switch *size {
+	case "full":
+		s = full
+	case "tiny":
+		s = bench.Tiny()
+	default:
+		fmt.Fprintf(os.Stderr, "dirsync-bench: -size %q: use full or tiny\n", *size)
+		return 2
+	}
+	set := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&s.Users, *users)
+	set(&s.Groups, *groups)
+	set(&s.Changes, *changes)
+	set(&s.Events, *evs)
+	if *latency > 0 {
+		s.Latency = *latency
+	}
+	if *idle > 0 {
+		s.Idle = *idle
+	}
+	binDir, err := filepath.Abs(*bin)
+	if err == nil {
+		_, err = os.Stat(filepath.Join(binDir, "dirsync-azuread"))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dirsync-bench: %v: run `make build` first, or pass -bin\n", err)
+		return 2
+	}
+	tmp, err := os.MkdirTemp("", "dirsync-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dirsync-bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	cmdline := fmt.Sprintf("go run ./bench/cmd/dirsync-bench -users %d -groups %d -latency %s -changes %d -events %d -idle %s",
+		s.Users, s.Groups, s.Latency, s.Changes, s.Events, s.Idle)
+	env := &bench.Env{Bin: binDir, Dir: tmp, Log: os.Stderr, Command: cmdline}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var rows []bench.Row
+	failed := false
+	started := time.Now()
+	for _, sc := range bench.Scenarios() {
+		if *only != "" && !contains(strings.Split(*only, ","), sc.Name) {
+			continue
+		}
+		env.Logf(">> %s", sc.Name)
+		dir, err := os.MkdirTemp(tmp, sc.Name+"-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dirsync-bench:", err)
+			return 1
+		}
+		e := *env
+		e.Dir = dir
+		r, err := sc.Run(ctx, &e, s)
+		if err != nil {
+			env.Logf("!! %s failed: %v", sc.Name, err)
+			failed = true
+			continue
+		}
+		for i := range r {
+			if r[i].Command == "" {
+				r[i].Command = cmdline + " -only " + sc.Name
+			}
+		}
+		rows = append(rows, r...)
+		_ = os.RemoveAll(dir)
+	}
+	table := bench.Table(rows)
+	fmt.Println(table)
+	if *out != "-" && len(rows) > 0 {
+		if err := os.WriteFile(*out, []byte(report(s, rows, table, time.Since(started))), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "dirsync-bench:", err)
+			return 1
+		}
+		env.Logf("wrote %s", *out)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func report(s bench.Sizes, rows []bench.Row, table string, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# dirsync benchmarks\n\nWritten by `make bench` (`go run ./bench/cmd/dirsync-bench`) on %s, in %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %s.\n\n", bench.Machine())
+	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), %s Graph latency in the latency scenario, %d changes before the delta sync, %d events in the rebuild scenario, %s idle.\n\n",
+		s.Users, s.Groups, s.Latency, s.Changes, s.Events, s.Idle)
+	b.WriteString("Every floor is measured in the same run, on the same machine, against the same graphsim or NATS server. The ratio is dirsync ÷ floor: for times and sizes lower is better; for rates (events/s) it is the fraction of the floor's rate reached.\n\n")
+	b.WriteString(table)
+	b.WriteString("\n## Reproduce a row\n\n")
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if !seen[r.Command] {
+			seen[r.Command] = true
+			fmt.Fprintf(&b, "- %s: `%s`\n", r.Scenario, r.Command)
+		}
+	}
+	return b.String()
+}
+
+func names() string {
+	var n []string
+	for _, s := range bench.Scenarios() {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.TrimSpace(x) == s {
+			return true
+		}
+	}
+	return false
+}

