@@ -106,6 +106,32 @@ func (m *Metrics) Handler() http.Handler {
 // adding collectors).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// Declare creates the series of the configured connectors and plugins at
+// zero, so that a dashboard or an alert on rate() or increase() sees them
+// before the first job, crash or throttle happens. Call it again after a
+// reload; series of removed connectors stay until the process restarts.
+func (m *Metrics) Declare(connectors, plugins []string) {
+	for _, c := range connectors {
+		for _, st := range []string{events.StateCompleted, events.StateFailed, events.StateCanceled} {
+			m.jobs.WithLabelValues(c, st)
+		}
+		for _, k := range []string{"user", "group", "membership"} {
+			m.objects.WithLabelValues(c, k)
+		}
+		for _, k := range []string{"created", "updated", "archived", "restored", "deleted"} {
+			m.changes.WithLabelValues(c, k)
+		}
+		m.graphRequests.WithLabelValues(c)
+		m.graphRetries.WithLabelValues(c)
+		m.throttleWait.WithLabelValues(c)
+	}
+	for _, p := range plugins {
+		m.pluginStarts.WithLabelValues(p)
+		m.pluginCrashes.WithLabelValues(p)
+		m.pluginRestart.WithLabelValues(p)
+	}
+}
+
 // JobFinished counts a job that reached a final state, with what its
 // summary says it read and changed.
 func (m *Metrics) JobFinished(connector, state string, sum *events.Summary, took time.Duration) {

@@ -76,6 +76,25 @@ func TestJobFinished(t *testing.T) {
 	}
 }
 
+// Declared series exist at zero before anything happens.
+func TestDeclare(t *testing.T) {
+	m := New(Sources{})
+	m.Declare([]string{"demo"}, []string{"azuread"})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`dirsync_jobs_total{connector="demo",state="FAILED"} 0`,
+		`dirsync_recipient_changes_total{connector="demo",kind="created"} 0`,
+		`dirsync_graph_throttle_wait_seconds_total{connector="demo"} 0`,
+		`dirsync_plugin_crashes_total{plugin="azuread"} 0`,
+		`dirsync_plugin_restarts_total{plugin="azuread"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
 // A scrape while NATS is down still answers; only the lag is missing.
 func TestLagErrorKeepsScrapeUp(t *testing.T) {
 	m := New(Sources{ProjectionLag: func(context.Context) (uint64, error) { return 0, errors.New("nats: timeout") }})

@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	}
 	runner := jobs.New(st, proj, launch, specs, log.Named("jobs"))
 	m := newMetrics(st, proj, runner)
+	m.Declare(configured(cfg))
 	host.Observe(m)
 	runner.Observe(m)
 	if err := runner.Start(ctx); err != nil {
@@ -224,6 +225,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			live = next
 			liveMu.Unlock()
 			runner.SetSpecs(specs)
+			m.Declare(configured(next))
 			log.Info("plugins.hcl reloaded", zap.Strings("connectors", runner.Connectors()))
 			sup.Status(statusLine(proj, runner.Connectors()))
 		case <-ticker.C:
@@ -302,6 +304,17 @@ func newMetrics(st *store.Store, proj *projections.Projector, runner *jobs.Runne
 			return out
 		},
 	})
+}
+
+// configured lists the connector and plugin names of a configuration.
+func configured(cfg *config.Config) (connectors, plugins []string) {
+	for _, c := range cfg.Connectors {
+		connectors = append(connectors, c.Name)
+	}
+	for _, p := range cfg.Plugins {
+		plugins = append(plugins, p.Name)
+	}
+	return connectors, plugins
 }
 
 // scheduleOf lists the scheduled connectors of a configuration.
