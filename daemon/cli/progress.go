@@ -100,11 +100,11 @@ func (v *barView) progress(p jobs.Progress) {
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSpinnerType(14),
 			progressbar.OptionSetPredictTime(total > 0),
 		)
 	}
+	// No throttle: follow polls every 200 ms, and each update redraws.
 	v.bar.Describe("           " + progressLine(p))
 	_ = v.bar.Set64(cur)
 }
