@@ -1,6 +1,9 @@
 package azuread
 
 import (
+	"context"
+	"sync"
+
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
@@ -8,15 +11,21 @@ import (
 // Sync phases, as reported in Progress.phase. Members come with their
 // groups (groups/delta), so there is no phase of their own.
 const (
-	phaseUsers  = "users"
-	phaseGroups = "groups"
-	phaseDone   = "done"
+	// phaseReading: users/delta and groups/delta are read side by side.
+	phaseReading = "users and groups"
+	phaseDone    = "done"
 )
 
 // batcher cuts the stream of directory objects into batches of at most
 // max objects (users, groups and member IDs together) and sends each with
-// a snapshot of the running progress. It is used by one goroutine.
+// a snapshot of the running progress. The users and groups readers share
+// it, so every method locks: a batch may hold users and groups together,
+// which the contract allows.
 type batcher struct {
+	mu sync.Mutex
+	// ctx, when set, stops sending once the sync is canceled: the other
+	// reader may still be mid-page.
+	ctx      context.Context
 	send     func(*connectorv1.SyncBatch) error
 	max      int
 	stats    *stats
@@ -31,15 +40,33 @@ func newBatcher(send func(*connectorv1.SyncBatch) error, st *stats) *batcher {
 }
 
 // setPhase names what the reader is doing now.
-func (b *batcher) setPhase(phase string) { b.progress.Phase = phase }
+func (b *batcher) setPhase(phase string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.progress.Phase = phase
+}
 
 // skipMembers counts members that are not users.
-func (b *batcher) skipMembers(n int) { b.progress.SkippedMembers += int64(n) }
+func (b *batcher) skipMembers(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.progress.SkippedMembers += int64(n)
+}
+
+// snapshot returns the progress so far and the batches sent.
+func (b *batcher) snapshot() (connectorv1.Progress, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return connectorv1.Progress{Phase: b.progress.Phase, Users: b.progress.Users, Groups: b.progress.Groups,
+		Memberships: b.progress.Memberships, SkippedMembers: b.progress.SkippedMembers}, b.batches
+}
 
 // full reports whether the current batch has no room left.
 func (b *batcher) full() bool { return b.n >= b.max }
 
 func (b *batcher) user(u *connectorv1.User) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.full() {
 		if err := b.flush(false); err != nil {
 			return err
@@ -52,6 +79,8 @@ func (b *batcher) user(u *connectorv1.User) error {
 }
 
 func (b *batcher) group(g *connectorv1.Group) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.full() {
 		if err := b.flush(false); err != nil {
 			return err
@@ -67,6 +96,8 @@ func (b *batcher) group(g *connectorv1.Group) error {
 // as many Membership messages and batches as needed (the contract lets
 // them add up).
 func (b *batcher) members(groupID string, added, removed []string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for len(added) > 0 || len(removed) > 0 {
 		if b.full() {
 			if err := b.flush(false); err != nil {
@@ -95,7 +126,9 @@ func (b *batcher) members(groupID string, added, removed []string) error {
 // finish sends the last batch: done, with the cursor, completeness and
 // why an incremental sync became a full read ("" when it did not).
 func (b *batcher) finish(cursor string, complete bool, resyncReason string) error {
-	b.setPhase(phaseDone)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.progress.Phase = phaseDone
 	b.cur.Done = true
 	b.cur.Cursor = cursor
 	b.cur.Complete = complete
@@ -106,6 +139,8 @@ func (b *batcher) finish(cursor string, complete bool, resyncReason string) erro
 // restart tells the host to forget what this sync sent so far: the read
 // starts over.
 func (b *batcher) restart() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err := b.flush(false); err != nil {
 		return err
 	}
@@ -115,9 +150,13 @@ func (b *batcher) restart() error {
 }
 
 // flush sends the current batch (if it holds anything, or is the last).
+// The caller holds b.mu: batches leave in order, one at a time.
 func (b *batcher) flush(last bool) error {
 	if b.n == 0 && !last {
 		return nil
+	}
+	if b.ctx != nil && b.ctx.Err() != nil {
+		return b.ctx.Err()
 	}
 	p := &connectorv1.Progress{
 		Phase:          b.progress.Phase,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,9 +60,51 @@ type stats struct {
 	requests       atomic.Int64
 	retries        atomic.Int64
 	throttleWaitMS atomic.Int64
-	// retryNS is the time spent on failed attempts and the waits after
-	// them, across every request of the sync: what retry_budget bounds.
-	retryNS atomic.Int64
+	// retrying is what retry_budget bounds: the wall time during which a
+	// request of the sync was failing or waiting to be retried. The users
+	// and groups readers run side by side; an outage both meet counts
+	// once, as the time the admin waits.
+	retrying retryClock
+}
+
+// retryClock measures the union of the intervals during which at least
+// one request is retrying.
+type retryClock struct {
+	mu     sync.Mutex
+	active int
+	since  time.Time
+	total  time.Duration
+}
+
+// begin marks a request as retrying from at.
+func (c *retryClock) begin(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active == 0 {
+		c.since = at
+	}
+	c.active++
+}
+
+// end marks a retrying request as done.
+func (c *retryClock) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active--
+	if c.active == 0 {
+		c.total += time.Since(c.since)
+	}
+}
+
+// spent returns the retrying time so far.
+func (c *retryClock) spent() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.total
+	if c.active > 0 {
+		t += time.Since(c.since)
+	}
+	return t
 }
 
 // graphClient is an authenticated Microsoft Graph client for one config.

@@ -239,6 +239,7 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 
 	r := &deltaReader{g: g, log: log, kinds: kinds}
 	out := newBatcher(send, g.stats)
+	out.ctx = ctx
 	next, complete, reason, err := c.read(ctx, r, out, from, reason)
 	if err == nil {
 		err = out.finish(next.encode(), complete, reason)
@@ -247,10 +248,11 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 		log.Warn("sync failed", zap.Error(err), zap.Duration("after", time.Since(start)))
 		return err
 	}
+	p, batches := out.snapshot()
 	log.Info("sync finished", zap.Bool("complete", complete), zap.String("resyncReason", reason),
-		zap.Int64("users", out.progress.Users), zap.Int64("groups", out.progress.Groups),
-		zap.Int64("memberships", out.progress.Memberships), zap.Int64("skippedMembers", out.progress.SkippedMembers),
-		zap.Int("batches", out.batches), zap.Int64("requests", g.stats.requests.Load()),
+		zap.Int64("users", p.Users), zap.Int64("groups", p.Groups),
+		zap.Int64("memberships", p.Memberships), zap.Int64("skippedMembers", p.SkippedMembers),
+		zap.Int("batches", batches), zap.Int64("requests", g.stats.requests.Load()),
 		zap.Int64("retries", g.stats.retries.Load()), zap.Int64("throttleWaitMs", g.stats.throttleWaitMS.Load()),
 		zap.Duration("took", time.Since(start)))
 	return nil

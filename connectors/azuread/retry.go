@@ -101,6 +101,7 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 	}
 	start := time.Now()
 	m.stats.requests.Add(1)
+	retrying := false
 	for attempt := 1; ; attempt++ {
 		attemptStart := time.Now()
 		r := req
@@ -131,7 +132,12 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			return resp, err
 		}
 		wait, throttled := m.delay(resp, attempt)
-		spent := time.Duration(m.stats.retryNS.Add(int64(time.Since(attemptStart))))
+		if !retrying {
+			retrying = true
+			m.stats.retrying.begin(attemptStart)
+			defer m.stats.retrying.end()
+		}
+		spent := m.stats.retrying.spent()
 		if spent+wait > m.budget {
 			info.exhausted, info.nextWait, info.waitAsked = true, wait, throttled
 			m.log.Warn("giving up on a Graph request: the retry budget is spent",
@@ -146,7 +152,6 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			zap.String("after", outcome(resp, err)), zap.Duration("wait", wait), zap.Bool("retryAfter", throttled))
 		m.stats.retries.Add(1)
 		m.stats.throttleWaitMS.Add(wait.Milliseconds())
-		m.stats.retryNS.Add(int64(wait))
 		if err := m.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
