@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,13 +55,16 @@ func (c *credentials) load(a config.API) error {
 }
 
 // readToken reads a bearer token file. It refuses a file others can read:
-// the token grants every API operation.
+// the token grants every API operation. A systemd credential
+// (LoadCredential=, under $CREDENTIALS_DIRECTORY) is exempt: systemd
+// restricts it to the service's user itself, with an ACL that can make
+// its group bits look open.
 func readToken(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("api: token_file: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if fi.Mode().Perm()&0o077 != 0 && !isCredential(path) {
 		return nil, fmt.Errorf("api: token_file %s is readable by other users (mode %04o); run `chmod 600 %s`", path, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
@@ -74,6 +79,16 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("api: token_file %s must hold a single token on one line", path)
 	}
 	return tok, nil
+}
+
+// isCredential reports whether path is inside $CREDENTIALS_DIRECTORY.
+func isCredential(path string) bool {
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && rel != "."
 }
 
 // tcpAPI is the API on TCP: off unless the api block sets listen.

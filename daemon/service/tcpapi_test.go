@@ -49,6 +49,19 @@ func TestReadToken(t *testing.T) {
 			}
 		})
 	}
+	// A systemd credential may look group-readable (ACL mask): allowed.
+	cred := t.TempDir()
+	p := filepath.Join(cred, "api-token")
+	if err := os.WriteFile(p, []byte("c2VjcmV0LXRva2VuLTEyMzQ1Njc4"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readToken(p); err == nil {
+		t.Error("a group-readable token outside $CREDENTIALS_DIRECTORY was accepted")
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", cred)
+	if _, err := readToken(p); err != nil {
+		t.Errorf("credential: %v", err)
+	}
 	if _, err := readToken(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "token_file") {
 		t.Errorf("missing file: err = %v", err)
 	}
