@@ -178,6 +178,19 @@ func (p *Projector) flush(ctx context.Context) error {
 	p.mu.Unlock()
 
 	var futures []jetstream.PubAckFuture
+	wait := func() error {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("writing %s: %w", f.Msg().Subject, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
 	for _, w := range writes {
 		if w.val == nil {
 			if err := p.kv[w.k.Bucket].Delete(ctx, w.k.Key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -190,15 +203,16 @@ func (p *Projector) flush(ctx context.Context) error {
 			return fmt.Errorf("writing %s/%s: %w", w.k.Bucket, w.k.Key, err)
 		}
 		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("writing %s: %w", f.Msg().Subject, err)
-		case <-ctx.Done():
-			return ctx.Err()
+		// Bounded like the event store's appends: the two share the
+		// connection's window of unacknowledged publishes.
+		if len(futures) >= store.MaxPending {
+			if err := wait(); err != nil {
+				return err
+			}
 		}
+	}
+	if err := wait(); err != nil {
+		return err
 	}
 	p.setApplied(seq)
 	return nil

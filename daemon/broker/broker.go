@@ -51,6 +51,13 @@ type Broker struct {
 	srv *server.Server
 }
 
+// MaxAsyncPending is the connection's window of unacknowledged async
+// publishes. The event store and the projector's KV writes share it, each
+// waiting for acks every store.MaxPending publishes, so it must hold both
+// at once: past the window a publish fails ("stalled with too many
+// outstanding async published messages") instead of waiting.
+const MaxAsyncPending = 16384
+
 // NkeyFileName is the client credential the daemon writes (mode 0600) in
 // its data directory for the embedded server; downstream services on the
 // appliance use it, e.g. `nats --nkey data/nats-user.nk kv watch …`.
@@ -122,7 +129,7 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		srv.Shutdown()
 		return nil, fmt.Errorf("connecting to embedded nats-server: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxAsyncPending))
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()
@@ -159,7 +166,7 @@ func connect(opts Options, log *zap.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w (check nats { url } in plugins.hcl and that the server runs with JetStream)", redactURL(opts.URL), err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxAsyncPending))
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -200,6 +200,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			drain(runner, current().Daemon.ShutdownGrace, sup, log)
 			return nil
 		case err := <-perr:
+			perr <- err // for the deferred stop, which waits on it
 			return fmt.Errorf("projections stopped: %w", err)
 		case <-reload:
 			next, err := reloadConfig(ctx, cfg.File, current(), host, log)

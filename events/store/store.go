@@ -61,9 +61,10 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	return &Store{js: js, stream: st}, nil
 }
 
-// maxPending bounds unacknowledged async publishes, so a large sync keeps
-// a steady pipeline without unbounded memory.
-const maxPending = 4096
+// MaxPending bounds a writer's unacknowledged async publishes, so a large
+// sync keeps a steady pipeline without unbounded memory. The connection's
+// window (broker.MaxAsyncPending) must exceed the sum over its writers.
+const MaxPending = 4096
 
 // Append publishes evs in order, each with its ID as Nats-Msg-Id, and
 // returns once every one is acknowledged as stored. It returns the highest
@@ -79,7 +80,7 @@ func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) 
 func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
 	var last uint64
 	stored := 0
-	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), maxPending))
+	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), MaxPending))
 	wait := func() error {
 		for _, f := range futures {
 			select {
@@ -111,7 +112,7 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 			return last, fmt.Errorf("publishing %s on %s: %w", e.Type, e.Subject, err)
 		}
 		futures = append(futures, f)
-		if len(futures) >= maxPending {
+		if len(futures) >= MaxPending {
 			if err := wait(); err != nil {
 				return last, err
 			}

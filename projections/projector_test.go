@@ -1,0 +1,91 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
+)
+
+// A large append while the projector follows and writes KV: everything is
+// folded and mirrored. The two share the connection's window of
+// unacknowledged publishes (broker.MaxAsyncPending); under a loaded
+// server, a window smaller than both writers' bounds failed with "stalled
+// with too many outstanding async published messages" (seen by make bench
+// at 1,000,000 events; this fast in-process server does not reproduce the
+// stall, so the bound itself is checked too).
+func TestLargeAppendWhileFollowing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 40,000 events")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := zaptest.NewLogger(t)
+	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, b.JS, st, 1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	defer func() {
+		pcancel()
+		<-done
+	}()
+	<-p.Ready()
+
+	if broker.MaxAsyncPending < 2*store.MaxPending {
+		t.Fatalf("the async publish window (%d) cannot hold the store's and the projector's writes (%d each)", broker.MaxAsyncPending, store.MaxPending)
+	}
+	const n = 40_000
+	t0 := time.Unix(1_790_000_000, 0)
+	evs := make([]events.Event, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("u%06d", i)
+		r := events.Recipient{ID: RecipientKey("demo", id), Connector: "demo", ObjectID: id,
+			Email: id + "@contoso.com", Status: events.RecipientActive, UpdatedAt: t0}
+		evs = append(evs, events.New(events.TypeRecipientCreated, events.RecipientSubject("demo", id), "demo", "job1", 0, t0,
+			events.RecipientChange{Recipient: r, Reason: "test"}))
+	}
+	// Two rounds: the second runs while the projector flushes the first.
+	for round := range 2 {
+		if round == 1 {
+			for i := range evs {
+				evs[i].ID += "-again"
+				evs[i].Type = events.TypeRecipientUpdated
+			}
+		}
+		seq, err := st.Append(ctx, evs)
+		if err != nil {
+			t.Fatalf("round %d: append: %v", round, err)
+		}
+		if err := p.WaitFor(ctx, seq); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("projector stopped: %v", err)
+		default:
+		}
+	}
+	var got int
+	p.View(func(s *State) { got = len(s.Recipients["demo"]) })
+	if got != n {
+		t.Errorf("%d recipients folded; want %d", got, n)
+	}
+}
