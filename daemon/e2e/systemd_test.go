@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,24 +16,7 @@ import (
 // up, with a status line, and that it is stopping on SIGTERM.
 func TestSystemdNotify(t *testing.T) {
 	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	msgs := make(chan string, 16)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, _, err := conn.ReadFromUnix(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
+	sock, msgs := notifySocket(t)
 	f.env = []string{"NOTIFY_SOCKET=" + sock}
 	f.start()
 	ready := ""
