@@ -149,6 +149,20 @@ func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, 
 	}
 }
 
+// StartFor starts a daemon syncing sim (nil: no connector) in
+// env.Dir/name, with its embedded NATS on a free port.
+func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*Daemon, error) {
+	dir := filepath.Join(env.Dir, name)
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteConfig(env, dir, sim, addr); err != nil {
+		return nil, err
+	}
+	return StartDaemon(ctx, env, dir, addr)
+}
+
 // Log is the daemon's output so far.
 func (d *Daemon) Log() string { return d.log.String() }
 

@@ -84,15 +84,7 @@ func runAppend(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		return nil, err
 	}
 	defer func() { _ = sim.Close() }()
-	dir := filepath.Join(env.Dir, "append")
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	if err := WriteConfig(env, dir, sim, addr); err != nil {
-		return nil, err
-	}
-	d, err := StartDaemon(ctx, env, dir, addr)
+	d, err := StartFor(ctx, env, sim, "append")
 	if err != nil {
 		return nil, err
 	}
@@ -541,15 +533,7 @@ func runIdle(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		return nil, err
 	}
 	defer func() { _ = sim.Close() }()
-	dir := filepath.Join(env.Dir, "idle")
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	if err := WriteConfig(env, dir, sim, addr); err != nil {
-		return nil, err
-	}
-	d, err := StartDaemon(ctx, env, dir, addr)
+	d, err := StartFor(ctx, env, sim, "idle")
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,15 +136,7 @@ func newSyncRig(ctx context.Context, env *Env, s Sizes, name string) (*syncRig, 
 	}
 	env.Logf("graphsim serving at %s (%d memberships) after %.1f s", sim.URL(), memberships(sim.Tenant()), time.Since(t0).Seconds())
 	r := &syncRig{sim: sim}
-	dir := filepath.Join(env.Dir, name)
-	addr, err := FreeAddr()
-	if err == nil {
-		err = WriteConfig(env, dir, sim, addr)
-	}
-	if err == nil {
-		r.d, err = StartDaemon(ctx, env, dir, addr)
-	}
-	if err != nil {
+	if r.d, err = StartFor(ctx, env, sim, name); err != nil {
 		_ = sim.Close()
 		return nil, err
 	}
