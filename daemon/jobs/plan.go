@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
@@ -27,16 +28,19 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		evs = append(evs, events.New(typ, subject, connector, jobID, part, now, data))
 	}
 
-	for _, id := range sortedKeys(nd.Users) {
-		u := nd.Users[id]
-		if o, ok := old.Users[id]; !ok || o != u {
-			ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, u)
-		}
+	// Only the IDs that get an event are sorted: an incremental sync
+	// touches a few of a large directory.
+	for _, id := range sortedWhere(nd.Users, func(id string, u events.User) bool {
+		o, ok := old.Users[id]
+		return !ok || o != u
+	}) {
+		ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, nd.Users[id])
 	}
-	for _, id := range sortedKeys(old.Users) {
-		if _, ok := nd.Users[id]; !ok {
-			ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
-		}
+	for _, id := range sortedWhere(old.Users, func(id string, _ events.User) bool {
+		_, ok := nd.Users[id]
+		return !ok
+	}) {
+		ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
 	}
 	for _, id := range sortedKeys(nd.Groups) {
 		g := nd.Groups[id]
@@ -56,10 +60,11 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 				events.MembersChanged{GroupID: id, Added: a, Removed: rm})
 		}
 	}
-	for _, id := range sortedKeys(old.Groups) {
-		if _, ok := nd.Groups[id]; !ok {
-			ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(snap.groups[id])})
-		}
+	for _, id := range sortedWhere(old.Groups, func(id string, _ events.Group) bool {
+		_, ok := nd.Groups[id]
+		return !ok
+	}) {
+		ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(snap.groups[id])})
 	}
 	sum.DirectoryEvents = len(evs)
 
@@ -71,16 +76,23 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		r.UpdatedAt = now.UTC()
 		ev(typ, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Changed: changed, Reason: reason})
 	}
-	for _, id := range sortedKeys(out.Wanted) {
-		w := out.Wanted[id]
+	// Decide every wanted recipient, then emit the changes in ID order.
+	type change struct {
+		id, typ string
+		r       events.Recipient
+		changed []string
+		reason  string
+	}
+	var changes []change
+	for id, w := range out.Wanted {
 		cur, ok := have[id]
 		switch {
 		case !ok:
-			rec(events.TypeRecipientCreated, id, pol.Merge(w.Recipient, nil), nil, w.Reason)
+			changes = append(changes, change{id, events.TypeRecipientCreated, pol.Merge(w.Recipient, nil), nil, w.Reason})
 			sum.RecipientsCreated++
 		case cur.Status == events.RecipientArchived:
 			r := pol.Merge(w.Recipient, &cur)
-			rec(events.TypeRecipientRestored, id, r, recipientChanges(cur, r), "user passes the import policy again")
+			changes = append(changes, change{id, events.TypeRecipientRestored, r, recipientChanges(cur, r), "user passes the import policy again"})
 			sum.RecipientsRestored++
 		default:
 			r := pol.Merge(w.Recipient, &cur)
@@ -89,15 +101,19 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 				sum.RecipientsUnchanged++
 				continue
 			}
-			rec(events.TypeRecipientUpdated, id, r, changed, w.Reason)
+			changes = append(changes, change{id, events.TypeRecipientUpdated, r, changed, w.Reason})
 			sum.RecipientsUpdated++
 		}
 	}
-	for _, id := range sortedKeys(have) {
+	slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.id, b.id) })
+	for _, c := range changes {
+		rec(c.typ, c.id, c.r, c.changed, c.reason)
+	}
+	for _, id := range sortedWhere(have, func(id string, cur events.Recipient) bool {
+		_, ok := out.Wanted[id]
+		return !ok && cur.Status != events.RecipientArchived
+	}) {
 		cur := have[id]
-		if _, ok := out.Wanted[id]; ok || cur.Status == events.RecipientArchived {
-			continue
-		}
 		reason := "user is no longer in the directory"
 		if why, ok := out.Skipped[id]; ok {
 			reason = "user no longer passes the import policy: " + skipText(why)
@@ -303,4 +319,16 @@ func setDiff(a, b map[string]struct{}) []string {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// sortedWhere returns the keys of m whose entry passes keep, sorted.
+func sortedWhere[V any](m map[string]V, keep func(string, V) bool) []string {
+	var out []string
+	for k, v := range m {
+		if keep(k, v) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
