@@ -65,13 +65,38 @@ func Children(pid int) []int {
 	return out
 }
 
+// sampleEvery calls sample now, then every d, and once more when the
+// returned stop is called; stop returns after that last call.
+func sampleEvery(d time.Duration, sample func()) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	sample()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				sample()
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
 // PeakWatcher samples the peak RSS (VmHWM) of a process and of its
 // children (the plugin processes) until stopped: a child's peak must be
 // read before it exits.
 type PeakWatcher struct {
 	pid  int
-	stop chan struct{}
-	done chan struct{}
+	stop func()
 
 	mu    sync.Mutex
 	self  int64 // KiB
@@ -80,21 +105,8 @@ type PeakWatcher struct {
 
 // WatchPeaks starts sampling pid every 50 ms.
 func WatchPeaks(pid int) *PeakWatcher {
-	w := &PeakWatcher{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			w.sample()
-			select {
-			case <-w.stop:
-				w.sample()
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	w := &PeakWatcher{pid: pid}
+	w.stop = sampleEvery(50*time.Millisecond, w.sample)
 	return w
 }
 
@@ -115,8 +127,7 @@ func (w *PeakWatcher) sample() {
 // Stop ends sampling and returns the peaks in MiB: the process's and the
 // largest child's.
 func (w *PeakWatcher) Stop() (selfMiB, childMiB float64) {
-	close(w.stop)
-	<-w.done
+	w.stop()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return float64(w.self) / 1024, float64(w.child) / 1024

@@ -259,26 +259,9 @@ func watchChildCPU(pid int) (stop func() time.Duration) {
 		}
 		first = false
 	}
-	sample()
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				sample()
-				return
-			case <-t.C:
-				sample()
-			}
-		}
-	}()
+	stopSampling := sampleEvery(100*time.Millisecond, sample)
 	return func() time.Duration {
-		close(done)
-		<-finished
+		stopSampling()
 		var total time.Duration
 		for c, v := range last {
 			total += v - start[c]
