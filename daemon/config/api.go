@@ -38,12 +38,8 @@ func (ps *parser) api(b *hclsyntax.Block) {
 	const where = "api block"
 	a := &ps.cfg.API
 	attrs := ps.attrs(b.Body, where, []string{"listen", "token_file", "tls_cert_file", "tls_key_file"}, nil)
-	if listen, set, ok := ps.str(attrs, "listen", where); ok && set {
-		if err := checkHostPort(listen); err != "" {
-			ps.at(attrs["listen"].Expr.Range().Start, "listen must be host:port, e.g. \"127.0.0.1:8470\": %s", err)
-		} else {
-			a.Listen = listen
-		}
+	if listen, ok := ps.listen(attrs, where, "127.0.0.1:8470"); ok {
+		a.Listen = listen
 	}
 	a.TokenFile, _ = ps.path(attrs, "token_file", where)
 	a.TLSCertFile, _ = ps.path(attrs, "tls_cert_file", where)

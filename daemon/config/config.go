@@ -340,6 +340,20 @@ func (ps *parser) attrs(body *hclsyntax.Body, where string, allowed []string, bl
 	return out
 }
 
+// listen evaluates an optional host:port attribute named listen; ok is
+// true when it is set and valid.
+func (ps *parser) listen(attrs map[string]*hclsyntax.Attribute, where, example string) (string, bool) {
+	listen, set, ok := ps.str(attrs, "listen", where)
+	if !ok || !set {
+		return "", false
+	}
+	if err := checkHostPort(listen); err != "" {
+		ps.at(attrs["listen"].Expr.Range().Start, "listen must be host:port, e.g. %q: %s", example, err)
+		return "", false
+	}
+	return listen, true
+}
+
 // str evaluates an optional string attribute; ok is false after a problem.
 func (ps *parser) str(attrs map[string]*hclsyntax.Attribute, key, where string) (s string, set, ok bool) {
 	a := attrs[key]
@@ -414,12 +428,8 @@ func (ps *parser) nats(b *hclsyntax.Block) {
 	}
 	const where = "nats block"
 	attrs := ps.attrs(b.Body, where, []string{"listen", "url", "creds_file", "nkey_file", "ca_file", "replicas"}, nil)
-	if listen, set, ok := ps.str(attrs, "listen", where); ok && set {
-		if err := checkHostPort(listen); err != "" {
-			ps.at(attrs["listen"].Expr.Range().Start, "listen must be host:port, e.g. %q: %s", DefaultListen, err)
-		} else {
-			n.Listen = listen
-		}
+	if listen, ok := ps.listen(attrs, where, DefaultListen); ok {
+		n.Listen = listen
 	}
 	// The URL may carry a password: no message quotes it.
 	if u, set, ok := ps.str(attrs, "url", where); ok && set {
