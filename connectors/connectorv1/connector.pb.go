@@ -1228,8 +1228,13 @@ type Progress struct {
 	// Members that are not users (devices, contacts, groups), skipped.
 	SkippedMembers int64 `protobuf:"varint,7,opt,name=skipped_members,json=skippedMembers,proto3" json:"skipped_members,omitempty"`
 	ThrottleWaitMs int64 `protobuf:"varint,8,opt,name=throttle_wait_ms,json=throttleWaitMs,proto3" json:"throttle_wait_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Objects the connector read but dropped because they failed its own
+	// checks, by reason (e.g. "id_not_guid"), counted since the sync began.
+	// The daemon adds its own reasons and reports the total in the job's
+	// summary.
+	Rejected      map[string]int64 `protobuf:"bytes,9,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
@@ -1316,6 +1321,13 @@ func (x *Progress) GetThrottleWaitMs() int64 {
 		return x.ThrottleWaitMs
 	}
 	return 0
+}
+
+func (x *Progress) GetRejected() map[string]int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
 }
 
 var File_connector_v1_connector_proto protoreflect.FileDescriptor
@@ -1432,7 +1444,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x0eadded_user_ids\x18\x02 \x03(\tR\faddedUserIds\x12(\n" +
 	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\"!\n" +
 	"\aRemoval\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xf9\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xf8\x02\n" +
 	"\bProgress\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x14\n" +
 	"\x05users\x18\x02 \x01(\x03R\x05users\x12\x16\n" +
@@ -1441,7 +1453,11 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\brequests\x18\x05 \x01(\x03R\brequests\x12\x18\n" +
 	"\aretries\x18\x06 \x01(\x03R\aretries\x12'\n" +
 	"\x0fskipped_members\x18\a \x01(\x03R\x0eskippedMembers\x12(\n" +
-	"\x10throttle_wait_ms\x18\b \x01(\x03R\x0ethrottleWaitMs2\xce\x02\n" +
+	"\x10throttle_wait_ms\x18\b \x01(\x03R\x0ethrottleWaitMs\x12@\n" +
+	"\brejected\x18\t \x03(\v2$.connector.v1.Progress.RejectedEntryR\brejected\x1a;\n" +
+	"\rRejectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012\xce\x02\n" +
 	"\tConnector\x12I\n" +
 	"\bDescribe\x12\x1d.connector.v1.DescribeRequest\x1a\x1e.connector.v1.DescribeResponse\x12[\n" +
 	"\x0eValidateConfig\x12#.connector.v1.ValidateConfigRequest\x1a$.connector.v1.ValidateConfigResponse\x12[\n" +
@@ -1461,7 +1477,7 @@ func file_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_connector_v1_connector_proto_goTypes = []any{
 	(ConfigField_Type)(0),          // 0: connector.v1.ConfigField.Type
 	(*DescribeRequest)(nil),        // 1: connector.v1.DescribeRequest
@@ -1481,6 +1497,7 @@ var file_connector_v1_connector_proto_goTypes = []any{
 	(*Membership)(nil),             // 15: connector.v1.Membership
 	(*Removal)(nil),                // 16: connector.v1.Removal
 	(*Progress)(nil),               // 17: connector.v1.Progress
+	nil,                            // 18: connector.v1.Progress.RejectedEntry
 }
 var file_connector_v1_connector_proto_depIdxs = []int32{
 	3,  // 0: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
@@ -1496,19 +1513,20 @@ var file_connector_v1_connector_proto_depIdxs = []int32{
 	17, // 10: connector.v1.SyncBatch.progress:type_name -> connector.v1.Progress
 	16, // 11: connector.v1.User.removed:type_name -> connector.v1.Removal
 	16, // 12: connector.v1.Group.removed:type_name -> connector.v1.Removal
-	1,  // 13: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
-	5,  // 14: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
-	8,  // 15: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
-	11, // 16: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
-	2,  // 17: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
-	6,  // 18: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
-	9,  // 19: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
-	12, // 20: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	18, // 13: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
+	1,  // 14: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
+	5,  // 15: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
+	8,  // 16: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
+	11, // 17: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
+	2,  // 18: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
+	6,  // 19: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
+	9,  // 20: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
+	12, // 21: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_connector_v1_connector_proto_init() }
@@ -1524,7 +1542,7 @@ func file_connector_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_v1_connector_proto_rawDesc), len(file_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
