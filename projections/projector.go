@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -105,10 +106,39 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		}
 		if m.Pending == 0 || len(p.dirty) >= 4096 {
-			return p.flush(ctx)
+			return p.flushRetrying(ctx)
 		}
 		return nil
 	})
+}
+
+// flushRetrying flushes until the KV writes land: a NATS server that
+// restarts or a broker failover must delay the read models, not stop the
+// daemon. The entries of a failed flush stay dirty, and writes are
+// idempotent (a KV put of the current value), so a retry loses nothing.
+func (p *Projector) flushRetrying(ctx context.Context) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := p.flush(ctx)
+		if err == nil {
+			if attempt > 1 {
+				p.log.Info("read models written again after a failed flush", zap.Int("attempts", attempt))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt == 1 {
+			p.log.Warn("cannot write the read models to KV (is NATS reachable?); retrying", zap.Error(err))
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Ready is closed once the projector has replayed the stream as it was at
@@ -176,6 +206,18 @@ func (p *Projector) flush(ctx context.Context) error {
 	clear(p.dirty)
 	seq := p.state.LastSeq
 	p.mu.Unlock()
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		// Written or not, every entry of a failed flush is written again.
+		p.mu.Lock()
+		for _, w := range writes {
+			p.dirty[w.k] = struct{}{}
+		}
+		p.mu.Unlock()
+	}()
 
 	var futures []jetstream.PubAckFuture
 	wait := func() error {
@@ -214,6 +256,7 @@ func (p *Projector) flush(ctx context.Context) error {
 	if err := wait(); err != nil {
 		return err
 	}
+	ok = true
 	p.setApplied(seq)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
@@ -74,7 +75,16 @@ func assertConvergedTo(t *testing.T, f *fixture, expected []recipientJSON) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	st, err := store.Open(ctx, b.JS, 1)
+	convergedIn(t, b.JS, expected)
+}
+
+// convergedIn checks the stream and read models behind js: a rebuild
+// equals the read models, and its active recipients of connector demo are
+// expected, with no duplicate email.
+func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +92,7 @@ func assertConvergedTo(t *testing.T, f *fixture, expected []recipientJSON) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs, err := projections.Diff(ctx, b.JS, fresh)
+	diffs, err := projections.Diff(ctx, js, fresh)
 	if err != nil {
 		t.Fatal(err)
 	}

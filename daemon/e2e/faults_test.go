@@ -1,0 +1,584 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+)
+
+// The fault-injection suite (issue 7). Every case runs real syncs (the
+// real dirsyncd, the azuread plugin subprocess, graphsim over HTTPS, the
+// real nats-server), breaks them, and ends with the same check
+// (assertConverged + assertEventLog): after recovery and one more
+// completed sync, the recipients equal the directory under the policy,
+// with no duplicate and no stray, the read models equal a rebuild from the
+// stream, and no event is lost or doubled.
+//
+// Its size comes from the environment so that `make test` runs it at a
+// size that fits CI and `make test-faults` runs it in full:
+//
+//	DIRSYNC_FAULTS_POINTS  SIGKILL points (default 20)
+//	DIRSYNC_FAULTS_SEED    seed of the points (default 20261124)
+//	DIRSYNC_FAULTS_REPORT  file the report rows are appended to (markdown)
+
+// faultPoints is the number of seeded SIGKILL points.
+func faultPoints(t *testing.T) int {
+	return envInt(t, "DIRSYNC_FAULTS_POINTS", 20)
+}
+
+// faultSeed seeds the choice of the SIGKILL points.
+func faultSeed(t *testing.T) uint64 {
+	return uint64(envInt(t, "DIRSYNC_FAULTS_SEED", 20261124))
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n
+}
+
+// faultRow is one line of the suite's report.
+type faultRow struct {
+	Case     string
+	Seed     string
+	Fault    string
+	AtFault  string // what the system was doing when the fault hit
+	Recovery time.Duration
+	Events   int // stored events checked by assertEventLog
+}
+
+var reportMu sync.Mutex
+
+// report logs a row and appends it to $DIRSYNC_FAULTS_REPORT.
+func report(t *testing.T, r faultRow) {
+	t.Helper()
+	line := fmt.Sprintf("| %s | %s | %s | %s | %.2f s | %d |", r.Case, r.Seed, r.Fault, r.AtFault, r.Recovery.Seconds(), r.Events)
+	t.Log(line)
+	path := os.Getenv("DIRSYNC_FAULTS_REPORT")
+	if path == "" {
+		return
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	fd, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer fd.Close()
+	fmt.Fprintln(fd, line)
+}
+
+// killPoint says when to SIGKILL the daemon: once the job has reached
+// state and then `after` more of its events were published, or delay has
+// passed, whichever the state uses.
+type killPoint struct {
+	state string
+	after int
+	delay time.Duration
+}
+
+func (p killPoint) String() string {
+	switch {
+	case p.after > 0:
+		return fmt.Sprintf("SIGKILL in %s after %d events", p.state, p.after)
+	case p.delay > 0:
+		return fmt.Sprintf("SIGKILL %s into %s", p.delay.Round(time.Millisecond), p.state)
+	}
+	return "SIGKILL on " + p.state
+}
+
+// killStates are the states the points cover, in turn, so that any 7
+// consecutive points cover every state of a job; SAVING is there twice
+// because it is where a kill can leave the most behind.
+var killStates = []string{events.StatePending, events.StateStarted, events.StateRetrieving,
+	events.StateProcessing, events.StateSaving, events.StateCompleted, events.StateSaving}
+
+// pointFor draws point i of a seeded run.
+func pointFor(seed uint64, i int, planned int) killPoint {
+	rng := rand.New(rand.NewPCG(seed, uint64(i)))
+	p := killPoint{state: killStates[i%len(killStates)]}
+	switch p.state {
+	case events.StateRetrieving:
+		p.delay = time.Duration(rng.IntN(400)) * time.Millisecond
+	case events.StateSaving:
+		p.after = 1 + rng.IntN(planned)
+	case events.StateCompleted:
+		p.delay = time.Duration(rng.IntN(30)) * time.Millisecond
+	default:
+		p.delay = time.Duration(rng.IntN(3)) * time.Millisecond
+	}
+	return p
+}
+
+// watcher follows a daemon's events on its embedded NATS server and
+// SIGKILLs it at a kill point.
+type watcher struct {
+	nc *nats.Conn
+
+	mu     sync.Mutex
+	point  killPoint
+	pid    int
+	jobID  string
+	state  string // the job's last state seen
+	events int    // events of the job seen since it reached point.state
+	fired  bool
+	at     string // what was seen when the kill was sent
+	done   chan struct{}
+}
+
+// watch connects to the embedded server of f with the daemon's own
+// credential and arms point against the process pid.
+func watch(t *testing.T, f *fixture, url string, point killPoint) *watcher {
+	t.Helper()
+	opt, err := nats.NkeyOptionFromSeed(filepath.Join(f.dir, "data", broker.NkeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{nc: nc, point: point, pid: f.daemon.Process.Pid, done: make(chan struct{})}
+	if _, err := nc.Subscribe(events.SubjectRoot+".>", w.onEvent); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *watcher) onEvent(m *nats.Msg) {
+	e, err := events.Decode(m.Data)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fired {
+		return
+	}
+	if st, ok := stateOf(e); ok {
+		if w.jobID == "" {
+			w.jobID = st.JobID
+		}
+		if st.JobID != w.jobID {
+			return
+		}
+		w.state = st.State
+		if st.State == w.point.state {
+			w.events = 0
+			if w.point.after == 0 {
+				w.fire(w.point.delay)
+			}
+		}
+		return
+	}
+	if e.JobID != w.jobID || w.state != w.point.state || w.point.after == 0 {
+		return
+	}
+	w.events++
+	if w.events >= w.point.after {
+		w.fire(0)
+	}
+}
+
+// fire sends SIGKILL after d; w.mu is held.
+func (w *watcher) fire(d time.Duration) {
+	w.fired = true
+	kill := func() {
+		w.mu.Lock()
+		w.at = fmt.Sprintf("%s, %d events in", w.state, w.events)
+		w.mu.Unlock()
+		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		close(w.done)
+	}
+	if d == 0 {
+		w.at = fmt.Sprintf("%s, %d events in", w.state, w.events)
+		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		close(w.done)
+		return
+	}
+	time.AfterFunc(d, kill)
+}
+
+func stateOf(e events.Event) (events.SyncState, bool) {
+	var st events.SyncState
+	if e.Type != events.TypeSyncState || e.DecodeData(&st) != nil {
+		return events.SyncState{}, false
+	}
+	return st, true
+}
+
+// TestFaultSIGKILL kills the daemon with SIGKILL at seeded points across
+// every state of a job (its embedded server and JetStream store die with
+// it), restarts it on the same data directory, and checks that the next
+// sync converges.
+func TestFaultSIGKILL(t *testing.T) {
+	points, seed := faultPoints(t), faultSeed(t)
+	if points == 0 {
+		t.Skip("DIRSYNC_FAULTS_POINTS=0")
+	}
+	// A tenant whose first sync takes long enough in each state to be
+	// caught there: about 3,700 events to save, a few hundred ms to read.
+	const users, groups = 2000, 60
+	const planned = 3000
+	for i := range points {
+		point := pointFor(seed, i, planned)
+		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
+			t.Parallel()
+			listen := freePort(t)
+			f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: users, groups: groups})
+			f.sim.SetFaults(graphsim.Faults{Latency: 20 * time.Millisecond})
+			f.start()
+			w := watch(t, f, "nats://"+listen, point)
+			// A kill on PENDING may cut the request's answer off.
+			_, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
+			if err != nil && point.state != events.StatePending {
+				t.Fatal(err)
+			}
+			select {
+			case <-w.done:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("%s: the job never got there (last state %s)", point, w.state)
+			}
+			w.nc.Close()
+			<-f.exited
+			f.daemon = nil
+			w.mu.Lock()
+			at, jobID := w.at, w.jobID
+			w.mu.Unlock()
+
+			f.sim.SetFaults(graphsim.Faults{})
+			began := time.Now()
+			f.start()
+			old, err := f.api().Job(context.Background(), jobID)
+			switch {
+			case err != nil && point.state == events.StatePending:
+				// Killed before the request was stored: the job never was.
+			case err != nil:
+				t.Fatalf("job %s after restart: %v", jobID, err)
+			default:
+				old = f.waitJob(jobID, 30*time.Second, final)
+				if old.State != events.StateCompleted && !(old.State == events.StateFailed && strings.Contains(old.Reason, "interrupted")) {
+					t.Fatalf("killed job after restart: %s %q, want COMPLETED or FAILED interrupted", old.State, old.Reason)
+				}
+			}
+			var next jobJSON
+			f.cliJSON(&next, "sync", "demo", "--wait")
+			if next.State != events.StateCompleted {
+				t.Fatalf("sync after restart: %s %s", next.State, next.Reason)
+			}
+			recovery := time.Since(began)
+			n := assertConvergedLog(t, f)
+			report(t, faultRow{Case: "sigkill/" + t.Name()[len(t.Name())-2:], Seed: fmt.Sprintf("%d/%d", seed, i),
+				Fault: point.String(), AtFault: at, Recovery: recovery, Events: n})
+		})
+	}
+}
+
+// assertConvergedLog stops the daemon and runs convergedIn and
+// assertEventLog on its data directory; it returns the number of events
+// checked.
+func assertConvergedLog(t *testing.T, f *fixture) int {
+	t.Helper()
+	if err := f.stop(); err != nil {
+		t.Fatalf("stopping dirsyncd: %v", err)
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	convergedIn(t, b.JS, expectedRecipients(f.sim))
+	return assertEventLog(t, b.JS)
+}
+
+// assertEventLog reads the whole stream and checks that no event was lost
+// or doubled: every event ID once; every job with at most one final state,
+// reached through the states in order; every recipient's events in an
+// order its life allows (created only when it does not exist, no update
+// of a missing one, …); and every COMPLETED job's summary counting
+// exactly the recipient events stored under its ID. It returns the number
+// of events read.
+func assertEventLog(t *testing.T, js jetstream.JetStream) int {
+	t.Helper()
+	type jobSeen struct {
+		states  []string
+		summary *events.Summary
+		counts  map[string]int
+	}
+	ids := map[string]bool{}
+	jobs := map[string]*jobSeen{}
+	jobOf := func(id string) *jobSeen {
+		j, ok := jobs[id]
+		if !ok {
+			j = &jobSeen{counts: map[string]int{}}
+			jobs[id] = j
+		}
+		return j
+	}
+	// life is a recipient's status as its events tell it: "" (none),
+	// "active", "archived".
+	life := map[string]string{}
+	n := 0
+	var problems []string
+	fail := func(format string, a ...any) {
+		if len(problems) < 20 {
+			problems = append(problems, fmt.Sprintf(format, a...))
+		}
+	}
+	forEachStored(t, js, func(subject string, data []byte) {
+		n++
+		e, err := events.Decode(data)
+		if err != nil {
+			fail("event on %s does not decode: %v", subject, err)
+			return
+		}
+		if ids[e.ID] {
+			fail("event %s (%s on %s) stored twice", e.ID, e.Type, subject)
+		}
+		ids[e.ID] = true
+		if st, ok := stateOf(e); ok {
+			j := jobOf(st.JobID)
+			if len(j.states) > 0 && events.Final(j.states[len(j.states)-1]) {
+				fail("job %s: %s after its final state %s", st.JobID, st.State, j.states[len(j.states)-1])
+			}
+			j.states = append(j.states, st.State)
+			if st.State == events.StateCompleted {
+				j.summary = st.Summary
+			}
+			return
+		}
+		var rc events.RecipientChange
+		if !strings.HasPrefix(e.Type, "io.dirsync.recipient.") || e.DecodeData(&rc) != nil {
+			return
+		}
+		connector := strings.Split(subject, ".")[2]
+		key := connector + "/" + rc.Recipient.ObjectID
+		was := life[key]
+		ok := true
+		switch e.Type {
+		case events.TypeRecipientCreated:
+			ok, life[key] = was == "", "active"
+		case events.TypeRecipientUpdated:
+			ok = was != ""
+		case events.TypeRecipientArchived:
+			ok, life[key] = was == "active", "archived"
+		case events.TypeRecipientRestored:
+			ok, life[key] = was == "archived", "active"
+		case events.TypeRecipientRemoved:
+			ok, life[key] = was != "", ""
+		}
+		if !ok {
+			fail("recipient %s: %s while it was %q", key, e.Type, was)
+		}
+		jobOf(e.JobID).counts[e.Type]++
+	})
+	order := map[string]int{events.StatePending: 0, events.StateStarted: 1, events.StateRetrieving: 2,
+		events.StateProcessing: 3, events.StateSaving: 4}
+	for id, j := range jobs {
+		for i := 1; i < len(j.states); i++ {
+			a, b := j.states[i-1], j.states[i]
+			if oa, okA := order[a]; okA {
+				if ob, okB := order[b]; okB && ob <= oa {
+					fail("job %s: %s after %s", id, b, a)
+				}
+			}
+		}
+		if s := j.summary; s != nil && !s.DryRun {
+			want := map[string]int{events.TypeRecipientCreated: s.RecipientsCreated, events.TypeRecipientUpdated: s.RecipientsUpdated,
+				events.TypeRecipientArchived: s.RecipientsArchived, events.TypeRecipientRemoved: s.RecipientsRemoved,
+				events.TypeRecipientRestored: s.RecipientsRestored}
+			for typ, w := range want {
+				if got := j.counts[typ]; got != w {
+					fail("job %s COMPLETED with %d %s in its summary, %d stored", id, w, typ, got)
+				}
+			}
+		}
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if len(jobs) == 0 {
+		t.Error("the stream holds no job")
+	}
+	return n
+}
+
+// natsServer is an external nats-server (the real one, as a library) that
+// a test can stop and start again on the same port and store.
+type natsServer struct {
+	t    *testing.T
+	opts server.Options
+	srv  *server.Server
+}
+
+func startNATS(t *testing.T) *natsServer {
+	t.Helper()
+	host, port, _ := strings.Cut(freePort(t), ":")
+	p, _ := strconv.Atoi(port)
+	n := &natsServer{t: t, opts: server.Options{ServerName: "external", Host: host, Port: p, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *natsServer) url() string { return fmt.Sprintf("nats://%s:%d", n.opts.Host, n.opts.Port) }
+
+func (n *natsServer) start() {
+	n.t.Helper()
+	opts := n.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		n.t.Fatal("nats-server not ready within 30s")
+	}
+	n.srv = srv
+}
+
+func (n *natsServer) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+// TestFaultNATSRestart stops the external NATS server while a job is in
+// RETRIEVING or SAVING and starts it again after a seeded outage: the job
+// ends (COMPLETED, or FAILED with a reason), the daemon stays up and
+// reconnects, and the next sync converges.
+func TestFaultNATSRestart(t *testing.T) {
+	seed := faultSeed(t)
+	for i, state := range []string{events.StateRetrieving, events.StateSaving} {
+		t.Run(state, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, uint64(1000+i)))
+			outage := time.Duration(300+rng.IntN(1700)) * time.Millisecond
+			after := 1 + rng.IntN(2000)
+			ns := startNATS(t)
+			f := newFixtureWith(t, fmt.Sprintf("nats { url = %q }", ns.url()), fixtureOptions{users: 2000, groups: 60})
+			f.sim.SetFaults(graphsim.Faults{Latency: 20 * time.Millisecond})
+			f.start()
+
+			nc, err := nats.Connect(ns.url())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hit := make(chan string, 1)
+			var mu sync.Mutex
+			var job, last string
+			seen := 0
+			_, err = nc.Subscribe(events.SubjectRoot+".>", func(m *nats.Msg) {
+				e, err := events.Decode(m.Data)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if st, ok := stateOf(e); ok {
+					if job == "" {
+						job = st.JobID
+					}
+					last = st.State
+					if st.State == state && state == events.StateRetrieving {
+						select {
+						case hit <- st.State:
+						default:
+						}
+					}
+					return
+				}
+				if last == events.StateSaving && state == events.StateSaving && e.JobID == job {
+					seen++
+					if seen == after {
+						select {
+						case hit <- fmt.Sprintf("SAVING, %d events in", seen):
+						default:
+						}
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			j, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var at string
+			select {
+			case at = <-hit:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("the job never reached %s", state)
+			}
+			ns.stop()
+			nc.Close()
+			down := time.Now()
+			time.Sleep(outage)
+			ns.start()
+			ended := f.waitJob(j.ID, 2*time.Minute, final)
+			if ended.State != events.StateCompleted && ended.Reason == "" {
+				t.Errorf("job ended %s without a reason", ended.State)
+			}
+			t.Logf("job across the outage: %s %q", ended.State, ended.Reason)
+			var next jobJSON
+			f.cliJSON(&next, "sync", "demo", "--wait")
+			if next.State != events.StateCompleted {
+				t.Fatalf("sync after the NATS restart: %s %s", next.State, next.Reason)
+			}
+			recovery := time.Since(down)
+			if err := f.stop(); err != nil {
+				t.Fatalf("stopping dirsyncd: %v", err)
+			}
+			nc2, err := nats.Connect(ns.url())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc2.Close()
+			js, err := jetstream.New(nc2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			convergedIn(t, js, expectedRecipients(f.sim))
+			n := assertEventLog(t, js)
+			report(t, faultRow{Case: "nats-restart/" + state, Seed: fmt.Sprintf("%d/%d", seed, 1000+i),
+				Fault:   fmt.Sprintf("external nats-server down %s (job %s)", outage.Round(time.Millisecond), ended.State),
+				AtFault: at, Recovery: recovery, Events: n})
+		})
+	}
+}
