@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-short bench fuzz proto lint clean graphsim-run
+.PHONY: all build run test test-faults test-short bench fuzz proto lint clean graphsim-run
 
 all: build
 
@@ -31,6 +31,11 @@ proto:
 	  --go_out=. --go_opt=module=github.com/dirsync/dirsync \
 	  --go-grpc_out=. --go-grpc_opt=module=github.com/dirsync/dirsync \
 	  connector/v1/connector.proto
+
+# The fault-injection suite at full size (FAULT_POINTS, FAULT_SEED) with
+# its report in faults-report.md; `make test` runs it at CI size.
+test-faults: build
+	./scripts/test-faults.sh
 
 # Every fuzz target for FUZZTIME each (default 10s); FUZZ_AZUREAD=1 adds
 # the Graph page decoder (a second long compile).

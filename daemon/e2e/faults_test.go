@@ -35,13 +35,13 @@ import (
 // Its size comes from the environment so that `make test` runs it at a
 // size that fits CI and `make test-faults` runs it in full:
 //
-//	DIRSYNC_FAULTS_POINTS  SIGKILL points (default 20)
+//	DIRSYNC_FAULTS_POINTS  SIGKILL points (default 8; make test-faults: 28)
 //	DIRSYNC_FAULTS_SEED    seed of the points (default 20261124)
 //	DIRSYNC_FAULTS_REPORT  file the report rows are appended to (markdown)
 
 // faultPoints is the number of seeded SIGKILL points.
 func faultPoints(t *testing.T) int {
-	return envInt(t, "DIRSYNC_FAULTS_POINTS", 20)
+	return envInt(t, "DIRSYNC_FAULTS_POINTS", 8)
 }
 
 // faultSeed seeds the choice of the SIGKILL points.
