@@ -66,10 +66,20 @@ type Summary struct {
 	GroupsRetrieved      int64 `json:"groupsRetrieved"`
 	MembershipsRetrieved int64 `json:"membershipsRetrieved"`
 	SkippedMembers       int64 `json:"skippedMembers"`
-	// RejectedObjects counts objects the connector sent that failed the
-	// daemon's checks (e.g. an ID that cannot be a directory object ID).
+	// RejectedObjects counts the objects dropped: the sum of Rejected.
 	RejectedObjects int64 `json:"rejectedObjects"`
-	GraphRequests   int64 `json:"graphRequests"`
+	// Rejected counts the objects dropped, by reason: those the connector
+	// sent that failed the daemon's checks ("invalid_id": an ID that cannot
+	// be a directory object ID) and those the connector dropped itself
+	// (its own reasons, e.g. "id_not_guid").
+	Rejected map[string]int64 `json:"rejected,omitempty"`
+	// Sanitized counts the fields of retrieved objects that the daemon
+	// cleaned before recording them, by reason: "invalid_utf8" (replaced
+	// by U+FFFD), "control_characters" (removed), "too_long" (cut to 256
+	// characters), "invalid_email" (not a bare address: dropped, so the
+	// user has none), "invalid_value" (outside what the protocol allows).
+	Sanitized     map[string]int64 `json:"sanitized,omitempty"`
+	GraphRequests int64            `json:"graphRequests"`
 	// Retries and ThrottleWaitMS count the connector's retried requests
 	// and the time it waited because Graph asked it to (429, 503).
 	Retries        int64 `json:"retries"`

@@ -28,7 +28,8 @@ func samples() map[string]Event {
 		"sync_state_completed": New(TypeSyncState, SyncSubject("demo", job), "demo", job, 5, at, SyncState{
 			JobID: job, Connector: "demo", State: StateCompleted, RequestedBy: "cli",
 			Summary: &Summary{UsersRetrieved: 250, GroupsRetrieved: 11, Recipients: 230, RecipientsCreated: 230, DurationMS: 1234,
-				Skipped: map[string]int{"no_email": 12, "disabled": 8}},
+				Skipped: map[string]int{"no_email": 12, "disabled": 8}, RejectedObjects: 3,
+				Rejected: map[string]int64{"invalid_id": 1, "id_not_guid": 2}, Sanitized: map[string]int64{"control_characters": 2, "invalid_email": 1}},
 		}),
 		"user_changed": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
 			ID: uid, UserPrincipalName: "zoe.muller@contoso.onmicrosoft.com", Mail: "Zoe.Muller@contoso.com",

@@ -75,6 +75,8 @@ func TestFullEventsMatchSchemas(t *testing.T) {
 		New(TypeSyncState, SyncSubject("demo", job), "demo", job, 0, at, SyncState{JobID: job, Connector: "demo",
 			State: StateFailed, Full: true, RequestedBy: "schedule", Reason: "r", Cursor: "c",
 			Summary: &Summary{UsersRetrieved: 1, FullRead: true, ResyncReason: "expired", Skipped: map[string]int{"guest": 1, "duplicate_email": 2},
+				RejectedObjects: 2, Rejected: map[string]int64{"invalid_id": 1, "id_not_guid": 1},
+				Sanitized:       map[string]int64{"invalid_utf8": 1, "control_characters": 1, "too_long": 1, "invalid_email": 1, "invalid_value": 1},
 				DuplicateEmails: []string{"x"}, Warnings: []string{"w"}, DryRun: true, DurationMS: 5},
 			Options: &JobOptions{DryRun: true, AllowMassRemoval: true, Tags: []string{"x"}, TagMode: "append",
 				UpdateExisting: &yes, ExcludeUnlicensed: &yes}}),
@@ -228,6 +230,12 @@ func TestSchemaRejectsBrokenEvents(t *testing.T) {
 		{"bad skip reason", "sync_state_completed", func(m map[string]any) {
 			data(m)["summary"].(map[string]any)["skipped"] = map[string]any{"banned": 1}
 		}, "/data/summary/skipped"},
+		{"bad sanitize reason", "sync_state_completed", func(m map[string]any) {
+			data(m)["summary"].(map[string]any)["sanitized"] = map[string]any{"cleaned": 1}
+		}, "/data/summary/sanitized"},
+		{"rejected reason not a word", "sync_state_completed", func(m map[string]any) {
+			data(m)["summary"].(map[string]any)["rejected"] = map[string]any{"Bcc: x": 1}
+		}, "/data/summary/rejected"},
 		{"bad tag mode", "sync_state_pending_with_options", func(m map[string]any) {
 			data(m)["options"].(map[string]any)["tagMode"] = "merge"
 		}, "/data/options/tagMode"},

@@ -4,26 +4,74 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"strings"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // Realm is the bearer token realm named in WWW-Authenticate.
 const Realm = "dirsync"
 
-// Authenticated returns the handler for a TCP listener: the same routes
-// as ServeHTTP, but every route that is not Public answers 401 unless the
-// request carries "Authorization: Bearer <token>". A request for a path
-// that is no route also needs the token, so the API does not tell an
-// unauthenticated caller which routes exist.
-//
-// token is called for every request, so a token file read again on reload
-// applies at once; surrounding white space (a trailing newline of the
-// file) is ignored, and while token returns nothing every protected route
-// is refused. Tokens are compared as SHA-256 hashes in constant time, so
-// neither their content nor their length leaks through timing, and the
-// presented token is never echoed or logged.
+// Token is one accepted API bearer token. It keeps only the token's
+// SHA-256, so neither a Token nor anything printed from it carries the
+// token itself.
+type Token struct {
+	hash [sha256.Size]byte
+	// Expires is when the token stops being accepted; zero means never.
+	Expires time.Time
+}
+
+// NewToken returns the Token for secret, accepted until expires (zero:
+// for ever). Surrounding white space is not trimmed: parse first.
+func NewToken(secret []byte, expires time.Time) Token {
+	return Token{hash: sha256.Sum256(secret), Expires: expires}
+}
+
+// ID names the token in logs and messages without revealing it: the
+// first 8 hex digits of its SHA-256. A token of at least 16 random
+// characters cannot be recovered or guessed from 32 bits of its hash.
+func (t Token) ID() string {
+	return "sha256:" + hex.EncodeToString(t.hash[:4])
+}
+
+// Expired reports whether the token is no longer accepted at now.
+func (t Token) Expired(now time.Time) bool {
+	return !t.Expires.IsZero() && !now.Before(t.Expires)
+}
+
+// Authenticated returns the handler for a TCP listener with a single
+// token that never expires: AuthenticatedBy with token as the only
+// entry. Surrounding white space (a trailing newline of the file) is
+// ignored, and while token returns nothing every protected route is
+// refused.
 func (s *Server) Authenticated(token func() []byte) http.Handler {
+	return s.AuthenticatedBy(func() []Token {
+		want := bytes.TrimSpace(token())
+		if len(want) == 0 {
+			return nil
+		}
+		return []Token{NewToken(want, time.Time{})}
+	}, time.Now)
+}
+
+// AuthenticatedBy returns the handler for a TCP listener: the same routes
+// as ServeHTTP, but every route that is not Public answers 401 unless the
+// request carries "Authorization: Bearer <token>" with one of the tokens
+// that has not expired by now(). A request for a path that is no route
+// also needs a token, so the API does not tell an unauthenticated caller
+// which routes exist.
+//
+// tokens is called for every request, so a token file read again on
+// reload applies at once; several tokens let an old and a new one overlap
+// while clients move over. The presented token is hashed and compared
+// with every configured hash in constant time, so neither the tokens'
+// content, their length nor which entry matched leaks through timing. The
+// presented token is never echoed or logged; an expired one is logged by
+// its ID, so an admin can find the client that still uses it.
+func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := s.mux.Handler(r); s.public[pattern] {
 			s.mux.ServeHTTP(w, r)
@@ -33,19 +81,43 @@ func (s *Server) Authenticated(token func() []byte) http.Handler {
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`"`)
 			writeErr(w, http.StatusUnauthorized, "this route needs the API token: send the header "+
-				"\"Authorization: Bearer <token>\" with the token from the api block's token_file")
+				"\"Authorization: Bearer <token>\" with a token from the api block's token_file")
 			return
 		}
-		want := bytes.TrimSpace(token())
-		got, expected := sha256.Sum256([]byte(presented)), sha256.Sum256(want)
-		if len(want) == 0 || subtle.ConstantTimeCompare(got[:], expected[:]) != 1 {
+		got := sha256.Sum256([]byte(presented))
+		match := -1
+		toks := tokens()
+		for i := range toks {
+			// No early exit: every entry costs the same.
+			eq := subtle.ConstantTimeCompare(got[:], toks[i].hash[:])
+			match = subtle.ConstantTimeSelect(eq&boolInt(match < 0), i, match)
+		}
+		if match < 0 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token"`)
-			writeErr(w, http.StatusUnauthorized, "the bearer token is not the API token "+
-				"(it is the content of the api block's token_file, read again on reload)")
+			writeErr(w, http.StatusUnauthorized, "the bearer token is not an API token "+
+				"(the tokens are the lines of the api block's token_file, read again on reload)")
+			return
+		}
+		if tok := toks[match]; tok.Expired(now()) {
+			if s.log != nil {
+				s.log.Warn("API request refused: its token expired; give the client a current token from token_file",
+					zap.String("token_id", tok.ID()), zap.Time("expired_at", tok.Expires), zap.String("remote", r.RemoteAddr),
+					zap.String("method", r.Method), zap.String("path", r.URL.Path))
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token", error_description="the token expired"`)
+			writeErr(w, http.StatusUnauthorized, "the bearer token expired: use a current token from the api block's token_file "+
+				"(a line's expires= says until when its token is accepted)")
 			return
 		}
 		s.mux.ServeHTTP(w, r)
 	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.

@@ -37,7 +37,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds dirsyncd, dirsync and dirsync-azuread once per test run.
+// binaries builds dirsyncd, dirsync and the plugins (dirsync-azuread, and
+// dirsync-faulty for the fault tests) once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -50,7 +51,7 @@ func binaries(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread", "./connectors/cmd/dirsync-faulty")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -107,6 +108,8 @@ type fixtureOptions struct {
 	demoConfig string
 	// sim adjusts the simulated tenant's configuration.
 	sim func(*graphsim.Config)
+	// extra is appended to plugins.hcl (more plugin and connector blocks).
+	extra string
 }
 
 func newFixtureWith(t *testing.T, natsBlock string, o fixtureOptions) *fixture {
@@ -172,6 +175,7 @@ connector "wrong" {
 `, natsBlock, filepath.Join(bin, "dirsync-azuread"), hex.EncodeToString(sum[:]), o.demoExtra,
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL(), o.demoConfig,
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL())
+	cfg += strings.ReplaceAll(o.extra, "$BIN", bin)
 	write(t, filepath.Join(dir, "plugins.hcl"), cfg, 0o644)
 	f := &fixture{t: t, bin: bin, dir: dir, sim: sim, config: filepath.Join(dir, "plugins.hcl"), log: &lockedBuffer{}}
 	t.Cleanup(func() {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -581,4 +583,198 @@ func TestFaultNATSRestart(t *testing.T) {
 				AtFault: at, Recovery: recovery, Events: n})
 		})
 	}
+}
+
+// faultyPlugins adds the faulty test plugin under two names, so that the
+// crash backoff of one does not slow the other, and a connector per
+// fault.
+const faultyPlugins = `
+plugin "faulty" {
+  path         = "$BIN/dirsync-faulty"
+  idle_timeout = "2s"
+}
+plugin "rogue" {
+  path = "$BIN/dirsync-faulty"
+}
+connector "crash" {
+  plugin = "faulty"
+  config {
+    mode  = "crash_mid_stream"
+    users = 200
+    after = 3
+  }
+}
+connector "hang" {
+  plugin = "faulty"
+  config {
+    mode  = "hang"
+    after = 2
+  }
+}
+connector "exitstart" {
+  plugin = "faulty"
+  config { mode = "exit_at_start" }
+}
+connector "fine" {
+  plugin = "faulty"
+  config { mode = "ok" }
+}
+connector "afterdone" {
+  plugin = "rogue"
+  config { mode = "after_done" }
+}
+connector "oversized" {
+  plugin = "rogue"
+  config { mode = "oversized" }
+}
+connector "removedfull" {
+  plugin = "rogue"
+  config { mode = "removed_in_full" }
+}
+connector "badfields" {
+  plugin = "rogue"
+  config { mode = "bad_fields" }
+}
+`
+
+// TestFaultPlugin runs the faulty plugin's faults in one daemon: a plugin
+// SIGKILLed mid-stream, hung past its idle_timeout, exiting as the sync
+// starts, or breaking the stream contract fails its job with a reason that
+// names the plugin; the daemon stays up; the crashed plugin is started
+// again for the next job after a backoff; hostile field values never reach
+// a stored event; and the real connector then syncs and converges.
+func TestFaultPlugin(t *testing.T) {
+	f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{extra: faultyPlugins})
+	f.start()
+	cases := []struct {
+		connector, plugin, state string
+		reason                   []string // all in the reason
+	}{
+		{"crash", "faulty", events.StateFailed, []string{"exited"}},
+		{"hang", "faulty", events.StateFailed, []string{"sent nothing for 2s", "idle_timeout"}},
+		{"exitstart", "faulty", events.StateFailed, []string{"exited"}},
+		{"fine", "faulty", events.StateCompleted, nil},
+		{"afterdone", "rogue", events.StateFailed, []string{"broke the sync protocol", "after the final"}},
+		{"oversized", "rogue", events.StateFailed, []string{"broke the sync protocol"}},
+		{"removedfull", "rogue", events.StateFailed, []string{"broke the sync protocol", "removed"}},
+		{"badfields", "rogue", events.StateCompleted, nil},
+	}
+	durations, ended := map[string]time.Duration{}, map[string]jobJSON{}
+	for _, c := range cases {
+		began := time.Now()
+		// sync --wait exits 1 for a failed job, and still prints it.
+		var j jobJSON
+		out, errOut, code := f.cli("sync", c.connector, "--wait", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("sync %s: exit %d, %v: %s%s", c.connector, code, err, out, errOut)
+		}
+		if (code == 0) != (j.State == events.StateCompleted) {
+			t.Errorf("sync %s --wait: exit %d for a %s job", c.connector, code, j.State)
+		}
+		took := time.Since(began)
+		durations[c.connector], ended[c.connector] = took, j
+		if j.State != c.state {
+			t.Errorf("%s: job %s %q, want %s", c.connector, j.State, j.Reason, c.state)
+		}
+		if c.state == events.StateFailed {
+			for _, want := range append([]string{fmt.Sprintf("plugin %q", c.plugin)}, c.reason...) {
+				if !strings.Contains(j.Reason, want) {
+					t.Errorf("%s: reason %q does not say %q", c.connector, j.Reason, want)
+				}
+			}
+		}
+		select {
+		case err := <-f.exited:
+			f.exited <- err
+			t.Fatalf("dirsyncd exited after the %s fault: %v", c.connector, err)
+		default:
+		}
+		if _, errOut, code := f.cli("status"); code != 0 {
+			t.Fatalf("status after the %s fault: exit %d: %s", c.connector, code, errOut)
+		}
+		report(t, faultRow{Case: "plugin/" + c.connector, Seed: "-", Fault: fmt.Sprintf("plugin %q: %s", c.plugin, c.connector),
+			AtFault: "RETRIEVING", Recovery: took, Events: 0})
+	}
+	// Two consecutive failures of plugin "faulty" (crash, hang) delay the
+	// third start by the backoff: 2 s.
+	if d := durations["exitstart"]; d < 2*time.Second {
+		t.Errorf("the job after two plugin failures took %s: no restart backoff", d)
+	}
+	if !strings.Contains(f.log.String(), `restarting plugin \"faulty\"`) {
+		t.Error("the daemon log does not announce the plugin's restart backoff")
+	}
+
+	bad := ended["badfields"]
+	var sum events.Summary
+	if err := json.Unmarshal(bad.Summary, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.RejectedObjects == 0 || len(sum.Rejected) == 0 || len(sum.Sanitized) == 0 {
+		t.Errorf("bad_fields summary counts nothing rejected or sanitised: %s", bad.Summary)
+	}
+
+	var demo jobJSON
+	f.cliJSON(&demo, "sync", "demo", "--wait")
+	if demo.State != events.StateCompleted {
+		t.Fatalf("demo after the plugin faults: %s %s", demo.State, demo.Reason)
+	}
+	if err := f.stop(); err != nil {
+		t.Fatalf("stopping dirsyncd: %v", err)
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	convergedIn(t, b.JS, expectedRecipients(f.sim))
+	n := assertEventLog(t, b.JS)
+	forEachStored(t, b.JS, func(subject string, data []byte) {
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Errorf("%s: %v", subject, err)
+			return
+		}
+		walkStrings(v, func(s string) {
+			if msg := hostile(s); msg != "" {
+				t.Errorf("event on %s holds %s: %q", subject, msg, s)
+			}
+		})
+	})
+	report(t, faultRow{Case: "plugin/all", Seed: "-", Fault: "7 plugin faults, then the azuread connector", AtFault: "-", Events: n})
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	case map[string]any:
+		for k, e := range x {
+			fn(k)
+			walkStrings(e, fn)
+		}
+	}
+}
+
+// hostile says what in s a downstream service must never receive: invalid
+// UTF-8, control or bidi-override characters, or a header injection.
+func hostile(s string) string {
+	if !utf8.ValidString(s) {
+		return "invalid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return "a control character"
+		case (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			return "a bidi override"
+		}
+	}
+	if strings.Contains(s, "evil.example") {
+		return "a hostile address"
+	}
+	return ""
 }

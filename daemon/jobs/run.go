@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/events"
@@ -38,9 +42,6 @@ func (r *Runner) run(j *job) {
 
 	finish := func(err error) {
 		sum.DurationMS = r.now().Sub(started).Milliseconds()
-		// Final states are recorded even while stopping.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer rcancel()
 		var super errSuperseded
 		state, reason := events.StateFailed, ""
 		switch {
@@ -53,9 +54,7 @@ func (r *Runner) run(j *job) {
 		default:
 			reason = err.Error()
 		}
-		if rerr := r.record(rctx, j, state, reason, sum, ""); rerr != nil {
-			log.Error("cannot record final job state", zap.Error(rerr))
-		}
+		r.recordFinal(ctx, j, state, reason, sum, log)
 	}
 
 	if err := r.record(ctx, j, events.StateStarted, "", nil, ""); err != nil {
@@ -64,7 +63,9 @@ func (r *Runner) run(j *job) {
 	}
 	conn, kill, err := r.launch(ctx, j.connector, zap.String("connector", j.connector), zap.String("job", j.id))
 	if err != nil {
-		finish(fmt.Errorf("starting the connector plugin: %w", err))
+		// The error may carry the plugin's own words (its answer to
+		// Describe): cleaned like any plugin text.
+		finish(fmt.Errorf("starting the connector plugin: %w", &pluginError{err: err}))
 		return
 	}
 	defer kill()
@@ -91,35 +92,61 @@ func (r *Runner) run(j *job) {
 		r.proj.View(func(s *projections.State) { expected = int64(s.SyncStatus(j.connector).Users) })
 	}
 	pol := spec.Policy.With(j.req.Options)
+	// broke is kept apart from what Sync returns: a connector may wrap or
+	// replace the callback's error, and a broken protocol must say so.
+	var broke error
 	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: full,
 		JobId: j.id, GroupTypes: pol.ReadGroupTypes()},
 		func(b *connectorv1.SyncBatch) error {
-			snap.add(b, sum)
+			if err := snap.add(b, sum); err != nil {
+				broke = err
+				return err
+			}
 			if p := b.GetProgress(); p != nil {
+				phase, _ := cleanText(p.GetPhase(), MaxTextRunes)
 				j.mu.Lock()
-				j.progress = Progress{Phase: p.GetPhase(), Users: p.GetUsers(), Groups: p.GetGroups(),
-					Memberships: p.GetMemberships(), Requests: p.GetRequests(), ExpectedUsers: expected}
+				j.progress = Progress{Phase: phase, Users: count(p.GetUsers()), Groups: count(p.GetGroups()),
+					Memberships: count(p.GetMemberships()), Requests: count(p.GetRequests()), ExpectedUsers: expected}
 				j.mu.Unlock()
-				sum.GraphRequests = p.GetRequests()
-				sum.SkippedMembers = p.GetSkippedMembers()
-				sum.Retries = p.GetRetries()
-				sum.ThrottleWaitMS = p.GetThrottleWaitMs()
+				sum.GraphRequests = count(p.GetRequests())
+				sum.SkippedMembers = count(p.GetSkippedMembers())
+				sum.Retries = count(p.GetRetries())
+				sum.ThrottleWaitMS = count(p.GetThrottleWaitMs())
 			}
 			return ctx.Err()
 		})
+	snap.report(sum)
+	if len(sum.Rejected) > 0 || len(sum.Sanitized) > 0 {
+		// Counts and IDs that passed the ID check only: a hostile value
+		// must not reach the log either.
+		log.Warn("dirsyncd dropped objects or cleaned fields the plugin sent; see the job summary",
+			zap.String("plugin", spec.Plugin), zap.Any("rejected", sum.Rejected), zap.Any("sanitized", sum.Sanitized),
+			zap.Strings("examples", snap.examples))
+	}
+	who := fmt.Sprintf("connector %s", j.connector)
+	if spec.Plugin != "" {
+		who = fmt.Sprintf("connector %s (plugin %q)", j.connector, spec.Plugin)
+	}
+	if broke == nil && errors.Is(err, connector.ErrProtocol) {
+		// The plugin client's own checks found it.
+		broke = &protocolError{what: strings.TrimPrefix(err.Error(), connector.ErrProtocol.Error()+": "), cause: err}
+	}
+	if broke == nil && snap.done && snap.full && !snap.complete {
+		broke = violation("it answered a full read with an incomplete one")
+	}
+	if broke != nil {
+		finish(protocolFailure(j.connector, spec.Plugin, broke))
+		return
+	}
 	if err != nil {
-		finish(fmt.Errorf("connector %s: retrieving the directory: %w", j.connector, err))
+		finish(fmt.Errorf("%s: retrieving the directory: %w", who, &pluginError{err: err}))
 		return
 	}
 	if !snap.done {
-		finish(fmt.Errorf("connector %s: the plugin ended the sync without its final batch", j.connector))
+		finish(fmt.Errorf("%s: the plugin ended the sync without its final batch", who))
 		return
 	}
-	if snap.full && !snap.complete {
-		finish(fmt.Errorf("connector %s: a full sync was requested but the plugin returned an incomplete read", j.connector))
-		return
-	}
-	sum.FullRead, sum.ResyncReason = snap.complete, snap.resyncReason
+	sum.FullRead, sum.ResyncReason = snap.complete, cleanMessage(snap.resyncReason)
 	log.Info("directory retrieved", zap.Int64("users", sum.UsersRetrieved), zap.Int64("groups", sum.GroupsRetrieved),
 		zap.Int64("memberships", sum.MembershipsRetrieved), zap.Int64("rejected", sum.RejectedObjects))
 
@@ -229,6 +256,20 @@ func changesOf(evs []events.Event) []projections.Change {
 	return out
 }
 
+// protocolFailure is a job's failure reason when its plugin broke the
+// protocol: it names the plugin, since the plugin is what must change.
+func protocolFailure(connectorName, plugin string, broke error) error {
+	who := "its plugin"
+	if plugin != "" {
+		who = fmt.Sprintf("plugin %q", plugin)
+	}
+	return fmt.Errorf("connector %s: %s %w; the plugin is faulty or does not match this dirsyncd version: update it, or report it to its author",
+		connectorName, who, broke)
+}
+
+// count is a plugin's counter as a summary may hold it: never negative.
+func count(n int64) int64 { return max(n, 0) }
+
 func (j *job) currentState() string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -239,7 +280,12 @@ func (j *job) currentState() string {
 // subject token and a KV key, so nothing else may pass.
 var objectID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
-// snapshot accumulates what a plugin streamed for one job.
+// maxExamples bounds the object IDs the intake log line names.
+const maxExamples = 10
+
+// snapshot accumulates what a plugin streamed for one job, through the
+// intake (intake.go): its users, groups and members are checked and
+// cleaned; the cursor is checked and the resync reason cleaned when used.
 type snapshot struct {
 	users        map[string]*connectorv1.User
 	groups       map[string]*connectorv1.Group
@@ -250,26 +296,78 @@ type snapshot struct {
 	full         bool
 	cursor       string
 	resyncReason string
+	// rejected and sanitized count the daemon's reasons since the read
+	// (re)started; plugin is the plugin's latest Progress.rejected.
+	rejected, sanitized, plugin tally
+	// examples are IDs of objects with a cleaned field, for the log.
+	examples []string
 }
 
 func newSnapshot() *snapshot {
 	return &snapshot{users: map[string]*connectorv1.User{}, groups: map[string]*connectorv1.Group{},
-		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{}}
+		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{},
+		rejected: tally{}, sanitized: tally{}, plugin: tally{}}
 }
 
-func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
+// report writes the intake's counts into sum: Rejected merges the
+// daemon's reasons with the plugin's, RejectedObjects is their total.
+func (s *snapshot) report(sum *events.Summary) {
+	rej := maps.Clone(s.rejected)
+	for k, n := range s.plugin {
+		rej[k] += n
+	}
+	var total int64
+	for _, n := range rej {
+		total += n
+	}
+	sum.Rejected, sum.RejectedObjects, sum.Sanitized = nil, total, nil
+	if len(rej) > 0 {
+		sum.Rejected = rej
+	}
+	if len(s.sanitized) > 0 {
+		sum.Sanitized = maps.Clone(s.sanitized)
+	}
+}
+
+// cleaned counts an object's cleaned fields.
+func (s *snapshot) cleaned(id string, fx []fixes) {
+	if len(fx) == 0 {
+		return
+	}
+	for _, f := range fx {
+		s.sanitized.add(f)
+	}
+	if len(s.examples) < maxExamples && !slices.Contains(s.examples, id) {
+		s.examples = append(s.examples, id)
+	}
+}
+
+// add takes one batch in. It returns an error (wrapping ErrProtocol) when
+// the batch breaks the protocol; the snapshot must then be dropped.
+func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
+	if err := checkBatch(b, s.done, s.full); err != nil {
+		return err
+	}
+	if p := b.GetProgress(); p != nil {
+		s.plugin = pluginRejected(p.GetRejected())
+	}
 	if b.GetRestart() {
 		clear(s.users)
 		clear(s.groups)
 		clear(s.added)
 		clear(s.removed)
-		sum.UsersRetrieved, sum.GroupsRetrieved, sum.MembershipsRetrieved, sum.RejectedObjects = 0, 0, 0, 0
+		clear(s.rejected)
+		clear(s.sanitized)
+		s.examples = nil
+		sum.UsersRetrieved, sum.GroupsRetrieved, sum.MembershipsRetrieved = 0, 0, 0
 	}
 	for _, u := range b.GetUsers() {
 		if !objectID.MatchString(u.GetId()) {
-			sum.RejectedObjects++
+			s.rejected[RejectInvalidID]++
 			continue
 		}
+		u, fx := cleanUser(u)
+		s.cleaned(u.GetId(), fx)
 		sum.UsersRetrieved++
 		if old, ok := s.users[u.GetId()]; ok {
 			mergeUser(old, u)
@@ -279,20 +377,22 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
 	}
 	for _, g := range b.GetGroups() {
 		if !objectID.MatchString(g.GetId()) {
-			sum.RejectedObjects++
+			s.rejected[RejectInvalidID]++
 			continue
 		}
+		g, fx := cleanGroup(g)
+		s.cleaned(g.GetId(), fx)
 		sum.GroupsRetrieved++
 		s.groups[g.GetId()] = g
 	}
 	for _, m := range b.GetMemberships() {
 		if !objectID.MatchString(m.GetGroupId()) {
-			sum.RejectedObjects++
+			s.rejected[RejectInvalidID]++
 			continue
 		}
 		for _, id := range m.GetAddedUserIds() {
 			if !objectID.MatchString(id) {
-				sum.RejectedObjects++
+				s.rejected[RejectInvalidID]++
 				continue
 			}
 			sum.MembershipsRetrieved++
@@ -301,7 +401,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
 		}
 		for _, id := range m.GetRemovedUserIds() {
 			if !objectID.MatchString(id) {
-				sum.RejectedObjects++
+				s.rejected[RejectInvalidID]++
 				continue
 			}
 			setAdd(s.removed, m.GetGroupId(), id)
@@ -311,6 +411,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) {
 	if b.GetDone() {
 		s.done, s.complete, s.cursor, s.resyncReason = true, b.GetComplete(), b.GetCursor(), b.GetResyncReason()
 	}
+	return nil
 }
 
 func setAdd(m map[string]map[string]struct{}, k, v string) {

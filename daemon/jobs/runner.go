@@ -36,7 +36,10 @@ type Observer interface {
 
 // Spec is what the runner needs to know of a configured connector.
 type Spec struct {
-	Name   string
+	Name string
+	// Plugin is the plugin block the connector runs, named in failure
+	// reasons: a faulty plugin is what the admin must update or report.
+	Plugin string
 	Config *connectorv1.Config
 	Policy policy.Policy
 	// MaxRemovals guards against a sync that would remove a large part of
@@ -423,6 +426,46 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 	r.log.Info("job state", zap.String("connector", j.connector), zap.String("job", j.id),
 		zap.String("state", state), zap.String("reason", reason))
 	return r.proj.WaitFor(ctx, seq)
+}
+
+// recordFinal records a job's final state, retrying while the store
+// refuses it (NATS restarting, a broker failover): a job must not stay in
+// a running state in the read models because its end could not be written
+// at the moment it ended. Final states are recorded even while the daemon
+// stops, for up to finalGrace; an unrecorded one is then ended as
+// interrupted at the next start. The event ID is deterministic, so an
+// attempt whose acknowledgement was lost is stored once.
+func (r *Runner) recordFinal(ctx context.Context, j *job, state, reason string, sum *events.Summary, log *zap.Logger) {
+	const finalGrace = 30 * time.Second
+	rctx := context.WithoutCancel(ctx)
+	var giveUp time.Time
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(rctx, 10*time.Second)
+		err := r.record(actx, j, state, reason, sum, "")
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				log.Info("job state recorded after retrying", zap.String("state", state), zap.Int("attempts", attempt))
+			}
+			return
+		}
+		if r.baseCtx.Err() != nil && giveUp.IsZero() {
+			giveUp = time.Now().Add(finalGrace)
+		}
+		if !giveUp.IsZero() && time.Now().After(giveUp) {
+			log.Error("cannot record final job state; the next start ends the job as interrupted", zap.String("state", state), zap.Error(err))
+			return
+		}
+		if attempt == 1 {
+			log.Warn("cannot record final job state yet (is NATS reachable?); retrying until it is stored", zap.String("state", state), zap.Error(err))
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.baseCtx.Done():
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // failInterrupted ends the jobs a previous daemon left in a non-final

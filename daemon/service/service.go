@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -55,25 +56,28 @@ type Supervisor interface {
 // job, a running job keeps going, and a configuration with any error is
 // logged and ignored.
 func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Supervisor, reload <-chan struct{}) error {
+	// Permissions first: nothing is opened, launched or created in a data
+	// directory or with a credential that other users can reach.
+	if err := checkAccess(cfg); err != nil {
+		return err
+	}
 	host := pluginhost.New(log)
-	specs, err := checkConnectors(ctx, cfg, host, log)
+	specs, secrets, err := checkConnectors(ctx, cfg, host, log)
 	if err != nil {
 		return err
 	}
 
-	if err := os.MkdirAll(cfg.Daemon.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data directory %s: %w", cfg.Daemon.DataDir, err)
-	}
 	b, err := broker.Start(ctx, broker.Options{
 		Listen: cfg.NATS.Listen, DataDir: cfg.Daemon.DataDir, URL: cfg.NATS.URL,
 		CredsFile: cfg.NATS.CredsFile, NkeyFile: cfg.NATS.NkeyFile, CAFile: cfg.NATS.CAFile,
+		Sync: cfg.NATS.Sync, MaxStore: cfg.NATS.MaxStore,
 	}, log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 
-	st, err := store.Open(ctx, b.JS, cfg.NATS.Replicas)
+	st, err := store.Open(ctx, b.JS, cfg.NATS.Replicas, store.WithDisk(b.Storage()))
 	if err != nil {
 		return err
 	}
@@ -99,18 +103,28 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 
 	// live is the configuration in force; SIGHUP swaps it. A running job
 	// keeps the spec it started with.
+	// liveSecrets are the secret files its connectors name, checked again
+	// at each launch: the plugin reads them at each use, and a chmod while
+	// the daemon runs must not go unnoticed.
 	var liveMu sync.Mutex
-	live := cfg
+	live, liveSecrets := cfg, secrets
 	current := func() *config.Config {
 		liveMu.Lock()
 		defer liveMu.Unlock()
 		return live
 	}
 	launch := func(ctx context.Context, name string, fields ...zap.Field) (connector.Connector, func(), error) {
-		cfg := current()
+		liveMu.Lock()
+		cfg, files := live, liveSecrets[name]
+		liveMu.Unlock()
 		c := cfg.Connector(name)
 		if c == nil {
 			return nil, nil, fmt.Errorf("connector %q is no longer in plugins.hcl", name)
+		}
+		for _, f := range files {
+			if err := checkPrivate(fmt.Sprintf("connector %q %s", name, f.key), f.path); err != nil {
+				return nil, nil, err
+			}
 		}
 		inst, err := host.Launch(ctx, cfg.Plugin(c.Plugin), fields...)
 		if err != nil {
@@ -173,7 +187,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	}()
 	var tcp *tcpAPI
 	if cfg.API.Enabled() {
-		tcp, err = startTCPAPI(cfg.API, apiServer, log.Named("api"))
+		tcp, err = startTCPAPI(cfg.API, apiServer, log.Named("api"), time.Now)
 		if err != nil {
 			return err
 		}
@@ -209,7 +223,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 				sup.Status("reload failed, old configuration in force: " + firstLine(err.Error()))
 				continue
 			}
-			specs, err := checkConnectors(ctx, next, host, log)
+			specs, secrets, err := checkConnectors(ctx, next, host, log)
 			if err == nil && tcp != nil {
 				err = tcp.reload(next.API)
 			} else if err == nil && next.API.Enabled() {
@@ -223,7 +237,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 				continue
 			}
 			liveMu.Lock()
-			live = next
+			live, liveSecrets = next, secrets
 			liveMu.Unlock()
 			runner.SetSpecs(specs)
 			m.Declare(configured(next))
@@ -382,10 +396,13 @@ func (nopSupervisor) WatchdogInterval() time.Duration { return 0 }
 
 // checkConnectors starts each connector's plugin once, checks the
 // connector's config block against the plugin's schema and the plugin's
-// own validation, and returns the runner's specs. Every problem in every
-// connector is reported, each with its place in plugins.hcl.
-func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.Host, log *zap.Logger) ([]jobs.Spec, error) {
+// own validation, and returns the runner's specs and each connector's
+// secret files. Every problem in every connector is reported, each with
+// its place in plugins.hcl; a secret file (or a plugins.hcl holding a
+// secret inline) that other users can read is one.
+func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.Host, log *zap.Logger) ([]jobs.Spec, map[string][]secretFile, error) {
 	var specs []jobs.Spec
+	secrets := map[string][]secretFile{}
 	var problems []string
 	for _, c := range cfg.Connectors {
 		p := cfg.Plugin(c.Plugin)
@@ -394,7 +411,7 @@ func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.H
 			problems = append(problems, fmt.Sprintf("%s: connector %q: %v", pos(cfg, c), c.Name, err))
 			continue
 		}
-		spec, errs := checkConnector(ctx, cfg, c, inst.Describe(), inst.Connector())
+		spec, files, errs := checkConnector(ctx, cfg, c, inst.Describe(), inst.Connector())
 		inst.Kill()
 		if len(errs) > 0 {
 			problems = append(problems, errs...)
@@ -402,22 +419,44 @@ func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.H
 		}
 		log.Info("connector configured", zap.String("connector", c.Name), zap.String("plugin", p.Name))
 		specs = append(specs, spec)
+		secrets[c.Name] = files
 	}
 	if len(problems) > 0 {
-		return nil, &ConfigError{Problems: problems}
+		return nil, nil, &ConfigError{Problems: problems}
 	}
-	return specs, nil
+	return specs, secrets, nil
 }
 
-func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector, desc *connectorv1.DescribeResponse, conn connector.Connector) (jobs.Spec, []string) {
-	js, _, err := config.DecodeConnectorConfig(c, desc.GetConfigFields(), cfg.File)
+func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector, desc *connectorv1.DescribeResponse, conn connector.Connector) (jobs.Spec, []secretFile, []string) {
+	js, sensitive, err := config.DecodeConnectorConfig(c, desc.GetConfigFields(), cfg.File)
 	if err != nil {
-		return jobs.Spec{}, strings.Split(err.Error(), "\n")
+		return jobs.Spec{}, nil, strings.Split(err.Error(), "\n")
+	}
+	// Permissions before the plugin reads anything: ValidateConfig reads
+	// the secret file.
+	var values map[string]any
+	if err := json.Unmarshal(js, &values); err != nil {
+		return jobs.Spec{}, nil, []string{fmt.Sprintf("%s: connector %q: config: %v", pos(cfg, c), c.Name, err)}
+	}
+	files := secretFiles(desc.GetConfigFields(), values, cfg.Dir)
+	var denied []string
+	for _, f := range files {
+		if err := checkPrivate(fmt.Sprintf("connector %q %s", c.Name, f.key), f.path); err != nil {
+			denied = append(denied, fmt.Sprintf("%s: %v", pos(cfg, c), err))
+		}
+	}
+	if len(sensitive) > 0 {
+		if err := checkPrivate(fmt.Sprintf("plugins.hcl (connector %q sets %s inline)", c.Name, strings.Join(sensitive, ", ")), cfg.File); err != nil {
+			denied = append(denied, fmt.Sprintf("%s: %v, or move the secret to a file named by its *_file key", pos(cfg, c), err))
+		}
+	}
+	if len(denied) > 0 {
+		return jobs.Spec{}, nil, denied
 	}
 	pc := &connectorv1.Config{Json: js, BaseDir: cfg.Dir}
 	problems, err := conn.ValidateConfig(ctx, pc)
 	if err != nil {
-		return jobs.Spec{}, []string{fmt.Sprintf("%s: connector %q: validating config: %v", pos(cfg, c), c.Name, err)}
+		return jobs.Spec{}, nil, []string{fmt.Sprintf("%s: connector %q: validating config: %v", pos(cfg, c), c.Name, err)}
 	}
 	var out []string
 	for _, p := range problems {
@@ -427,8 +466,8 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		}
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
-	return jobs.Spec{Name: c.Name, Config: pc, Policy: policy.Policy{Import: c.Import}, MaxRemovals: c.Import.MaxRemovals,
-		FullSyncInterval: c.FullSyncInterval}, out
+	return jobs.Spec{Name: c.Name, Plugin: c.Plugin, Config: pc, Policy: policy.Policy{Import: c.Import}, MaxRemovals: c.Import.MaxRemovals,
+		FullSyncInterval: c.FullSyncInterval}, files, out
 }
 
 func pos(cfg *config.Config, c *config.Connector) string {
@@ -443,6 +482,13 @@ func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
 // listenUnix opens the control socket with mode 0600, replacing a stale
 // socket left by a daemon that did not stop cleanly but refusing to steal
 // one a running daemon answers on.
+//
+// The socket lives in the data directory, which checkAccess has found
+// owner-only, so no other user can reach it even for the instant between
+// bind and chmod; the umask makes bind create it owner-only anyway (0077,
+// not stricter: the umask is the process's, and files other goroutines
+// create meanwhile must keep their owner bits). After the chmod the mode
+// is checked, and a socket others could use is refused.
 func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
@@ -454,13 +500,17 @@ func listenUnix(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
 	}
-	old := syscall.Umask(0o177)
+	old := syscall.Umask(0o077)
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restricting control socket %s to mode 0600: %w", path, err)
+	}
+	if err := checkPrivate("control socket", path); err != nil {
 		ln.Close()
 		return nil, err
 	}

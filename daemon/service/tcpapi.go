@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,60 +24,141 @@ import (
 // already 96 bits.
 const minTokenLen = 16
 
-// credentials are the TCP API's token and TLS certificate; a reload swaps
-// them without dropping the listener.
+// expiryWarning is how long before a token expires each load warns.
+const expiryWarning = 7 * 24 * time.Hour
+
+// credentials are the TCP API's tokens and TLS certificate; a reload
+// swaps them without dropping the listener.
 type credentials struct {
-	token atomic.Pointer[[]byte]
-	cert  atomic.Pointer[tls.Certificate]
+	tokens atomic.Pointer[[]api.Token]
+	cert   atomic.Pointer[tls.Certificate]
 }
 
-// load reads the token file and the certificate of a; on error nothing
+// load reads the token file and the certificate of a, warning of tokens
+// that expired or expire within expiryWarning at now; on error nothing
 // changes.
-func (c *credentials) load(a config.API) error {
-	tok, err := readToken(a.TokenFile)
+func (c *credentials) load(a config.API, log *zap.Logger, now time.Time) error {
+	entries, err := readTokens(a.TokenFile)
 	if err != nil {
 		return err
 	}
 	var cert *tls.Certificate
 	if a.TLS() {
+		if err := checkPrivate("api tls_key_file", a.TLSKeyFile); err != nil {
+			return err
+		}
 		kp, err := tls.LoadX509KeyPair(a.TLSCertFile, a.TLSKeyFile)
 		if err != nil {
 			return fmt.Errorf("api: loading tls_cert_file %s and tls_key_file %s: %w", a.TLSCertFile, a.TLSKeyFile, err)
 		}
 		cert = &kp
 	}
-	c.token.Store(&tok)
+	warnTokens(log, a.TokenFile, entries, now)
+	toks := make([]api.Token, len(entries))
+	for i, e := range entries {
+		toks[i] = e.tok
+	}
+	c.tokens.Store(&toks)
 	if cert != nil {
 		c.cert.Store(cert)
 	}
 	return nil
 }
 
-// readToken reads a bearer token file. It refuses a file others can read:
-// the token grants every API operation. A systemd credential
-// (LoadCredential=, under $CREDENTIALS_DIRECTORY) is exempt: systemd
-// restricts it to the service's user itself, with an ACL that can make
-// its group bits look open.
-func readToken(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("api: token_file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 && !isCredential(path) {
-		return nil, fmt.Errorf("api: token_file %s is readable by other users (mode %04o); run `chmod 600 %s`", path, fi.Mode().Perm(), path)
+// tokenEntry is one token of the token file and its line, for messages.
+type tokenEntry struct {
+	line int
+	tok  api.Token
+}
+
+// readTokens reads a bearer token file. It refuses a file others can read
+// or that belongs to another user (checkPrivate): a token grants every API
+// operation. A systemd credential (LoadCredential=, under
+// $CREDENTIALS_DIRECTORY) is exempt: systemd restricts it to the
+// service's user itself, with an ACL that can make its group bits look
+// open.
+func readTokens(path string) ([]tokenEntry, error) {
+	if err := checkPrivate("api token_file", path); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("api: token_file: %w", err)
 	}
-	tok := bytes.TrimSpace(b)
-	if len(tok) < minTokenLen {
-		return nil, fmt.Errorf("api: token_file %s holds a token shorter than %d characters; create one with `head -c 32 /dev/urandom | base64 > %s`", path, minTokenLen, path)
+	return parseTokens(path, b)
+}
+
+// parseTokens reads the token file format: one token per line, blank lines
+// and lines starting with # ignored, and after the token optionally
+// "expires=<RFC3339 time>" and a # comment, separated by white space.
+// Two lines let an old and a new token overlap during a rotation; a file
+// holding only a token (the original format) is a token that never
+// expires. No message quotes a token, nor anything that could be one.
+func parseTokens(path string, data []byte) ([]tokenEntry, error) {
+	var out []tokenEntry
+	seen := map[string]int{}
+	for i, raw := range strings.Split(string(data), "\n") {
+		line := i + 1
+		fields := strings.Fields(raw)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		secret := fields[0]
+		if len(secret) < minTokenLen {
+			return nil, fmt.Errorf("api: token_file %s line %d holds a token shorter than %d characters; create one with `head -c 32 /dev/urandom | base64`",
+				path, line, minTokenLen)
+		}
+		if first, dup := seen[secret]; dup {
+			return nil, fmt.Errorf("api: token_file %s line %d repeats the token of line %d; keep one line per token", path, line, first)
+		}
+		seen[secret] = line
+		var expires time.Time
+		for _, f := range fields[1:] {
+			if strings.HasPrefix(f, "#") {
+				break
+			}
+			v, ok := strings.CutPrefix(f, "expires=")
+			if !ok || !expires.IsZero() {
+				return nil, fmt.Errorf("api: token_file %s line %d: after the token only one expires=<RFC3339 time> and a # comment may follow, "+
+					"e.g. `<token> expires=2026-07-01T00:00:00Z`; put each token on its own line", path, line)
+			}
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil || t.IsZero() {
+				return nil, fmt.Errorf("api: token_file %s line %d: expires=%q is not an RFC3339 time such as 2026-07-01T00:00:00Z", path, line, v)
+			}
+			expires = t
+		}
+		out = append(out, tokenEntry{line: line, tok: api.NewToken([]byte(secret), expires)})
 	}
-	if bytes.ContainsAny(tok, " \t\r\n") {
-		return nil, fmt.Errorf("api: token_file %s must hold a single token on one line", path)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("api: token_file %s holds no token; create one with `head -c 32 /dev/urandom | base64 > %s`", path, shellQuote(path))
 	}
-	return tok, nil
+	return out, nil
+}
+
+// warnTokens logs, by ID and line, the tokens that have expired or expire
+// within expiryWarning, so a rotation is not missed; and an error when no
+// token is current, since the TCP API then refuses every caller.
+func warnTokens(log *zap.Logger, path string, entries []tokenEntry, now time.Time) {
+	current := 0
+	for _, e := range entries {
+		fields := []zap.Field{zap.String("token_file", path), zap.Int("line", e.line), zap.String("token_id", e.tok.ID())}
+		switch {
+		case e.tok.Expired(now):
+			log.Warn("an API token in token_file has expired and is refused; remove its line once no client uses it",
+				append(fields, zap.Time("expired_at", e.tok.Expires))...)
+		case !e.tok.Expires.IsZero() && e.tok.Expires.Sub(now) <= expiryWarning:
+			current++
+			log.Warn("an API token in token_file expires soon: add a line with a new token, reload (SIGHUP), move the clients to it, then remove the old line",
+				append(fields, zap.Time("expires_at", e.tok.Expires), zap.Duration("expires_in", e.tok.Expires.Sub(now).Round(time.Minute)))...)
+		default:
+			current++
+		}
+	}
+	if current == 0 {
+		log.Error("every API token in token_file has expired: the TCP API refuses every route but /healthz, /readyz, /metrics and /v1/openapi.yaml "+
+			"until you add a current token and reload (SIGHUP)", zap.String("token_file", path))
+	}
 }
 
 // isCredential reports whether path is inside $CREDENTIALS_DIRECTORY.
@@ -98,12 +178,15 @@ type tcpAPI struct {
 	srv   *http.Server
 	addr  string
 	done  chan struct{}
+	log   *zap.Logger
+	now   func() time.Time
 }
 
-// startTCPAPI listens on a.Listen and serves h behind the bearer token.
-func startTCPAPI(a config.API, h *api.Server, log *zap.Logger) (*tcpAPI, error) {
-	t := &tcpAPI{cfg: a, done: make(chan struct{})}
-	if err := t.creds.load(a); err != nil {
+// startTCPAPI listens on a.Listen and serves h behind the bearer tokens;
+// now is the clock tokens expire by (time.Now but in tests).
+func startTCPAPI(a config.API, h *api.Server, log *zap.Logger, now func() time.Time) (*tcpAPI, error) {
+	t := &tcpAPI{cfg: a, done: make(chan struct{}), log: log, now: now}
+	if err := t.creds.load(a, log, now()); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", a.Listen)
@@ -111,7 +194,7 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger) (*tcpAPI, error) 
 		return nil, fmt.Errorf("api: listening on %s: %w (is another process using the port? change listen in the api block)", a.Listen, err)
 	}
 	t.addr = ln.Addr().String()
-	handler := h.Authenticated(func() []byte { return *t.creds.token.Load() })
+	handler := h.AuthenticatedBy(func() []api.Token { return *t.creds.tokens.Load() }, now)
 	t.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
 	scheme := "http"
@@ -131,12 +214,12 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger) (*tcpAPI, error) 
 	return t, nil
 }
 
-// reload re-reads the token and certificate after SIGHUP.
+// reload re-reads the tokens and certificate after SIGHUP.
 func (t *tcpAPI) reload(a config.API) error {
 	if a.Listen != t.cfg.Listen || a.TLS() != t.cfg.TLS() {
 		return errors.New("api { listen } and turning TLS on or off take effect only at a restart; restart dirsyncd to change them")
 	}
-	if err := t.creds.load(a); err != nil {
+	if err := t.creds.load(a, t.log, t.now()); err != nil {
 		return err
 	}
 	t.cfg = a
