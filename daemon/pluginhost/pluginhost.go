@@ -4,8 +4,14 @@
 // A plugin runs with automatic mutual TLS over gRPC, with a minimal
 // environment (proxy, CA and time-zone settings only: never the daemon's
 // own variables), and, when plugins.hcl pins one, only after its sha256
-// matched. Its stderr log lines land in the daemon's zap log with the
-// plugin's name as a field.
+// matched: on Linux it then runs from a sealed in-memory copy of exactly
+// the bytes hashed. Its stderr log lines land in the daemon's zap log with
+// the plugin's name as a field.
+//
+// A plugin is not trusted to behave: one that sends nothing for its
+// idle_timeout is killed (ErrPluginHung), a process that dies mid-call is
+// reported by name with its exit status (ErrPluginExited), and after
+// either the next start of that plugin waits a growing backoff.
 package pluginhost
 
 import (
@@ -18,7 +24,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -44,16 +49,30 @@ type Host struct {
 	log *zap.Logger
 	obs Observer
 
-	mu      sync.Mutex
-	crashed map[string]bool // plugin name → its last process exited on its own
+	// Restart backoff and its clock; tests shorten or fake them.
+	backoffBase, backoffMax time.Duration
+	now                     func() time.Time
+	after                   func(time.Duration) <-chan time.Time
+	// exitWait bounds how long a call that failed on a broken connection
+	// waits to see the process gone, to report the exit status.
+	exitWait time.Duration
+	// newImage creates the in-memory file a pinned binary runs from.
+	newImage func(name string) (*os.File, error)
+	// beforeStart, when set, runs right before the process starts, after
+	// the binary was verified (tests swap the binary there).
+	beforeStart func(*config.Plugin)
+
+	mu       sync.Mutex
+	failures map[string]*failures // by plugin name
 }
 
 // Observer hears of plugin process starts and crashes (metrics).
 type Observer interface {
 	// PluginStarted: restart is true when the plugin's previous process
-	// had crashed.
+	// had crashed or hung.
 	PluginStarted(plugin string, restart bool)
-	// PluginCrashed: a process exited before the daemon stopped it.
+	// PluginCrashed: a process exited before the daemon stopped it, or
+	// hung and was stopped for its idle_timeout.
 	PluginCrashed(plugin string)
 }
 
@@ -65,7 +84,16 @@ func New(log *zap.Logger) *Host {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Host{log: log, crashed: map[string]bool{}}
+	return &Host{
+		log:         log,
+		backoffBase: BackoffBase,
+		backoffMax:  BackoffMax,
+		now:         time.Now,
+		after:       time.After,
+		exitWait:    2 * time.Second,
+		newImage:    newMemfd,
+		failures:    map[string]*failures{},
+	}
 }
 
 // Instance is one running plugin process.
@@ -74,69 +102,93 @@ type Instance struct {
 	log      *zap.Logger
 	killOnce sync.Once
 	plugin   *config.Plugin
+	idle     time.Duration
 	client   *plugin.Client
+	proc     *proc
 	conn     connector.Connector
 	desc     *connectorv1.DescribeResponse
+
+	mu     sync.Mutex
+	hungAt time.Time // when the idle watchdog stopped it; zero if never
 }
 
 // Launch starts the plugin binary at p.Path as a go-plugin subprocess and
 // returns a Connector backed by it. It refuses a binary that is missing, not
 // executable or, when p.SHA256 is set, has another checksum, before
-// starting anything; and it stops the plugin again if it does not answer
-// Describe with a usable schema. ctx bounds the launch, not the instance's
-// life: stop it with Kill. fields are added to every log line of the
-// plugin (e.g. the job it serves).
+// starting anything. A pinned binary is read once, hashed, and run from a
+// sealed in-memory copy of exactly the bytes hashed, so a file swapped
+// after the check never runs. It stops the plugin again if it does not
+// answer Describe with a usable schema. After the plugin's previous
+// process crashed or hung, Launch first waits the restart backoff.
+// ctx bounds the launch, not the instance's life: stop it with Kill.
+// fields are added to every log line of the plugin (e.g. the job it
+// serves).
 func (h *Host) Launch(ctx context.Context, p *config.Plugin, fields ...zap.Field) (*Instance, error) {
 	if err := checkBinary(p); err != nil {
 		return nil, err
 	}
-	var secure *plugin.SecureConfig
+	var want []byte
 	if p.SHA256 != "" {
-		want, err := hex.DecodeString(p.SHA256)
+		var err error
+		want, err = hex.DecodeString(p.SHA256)
 		if err != nil || len(want) != sha256.Size {
 			return nil, fmt.Errorf("plugin %q at %s: sha256 in plugins.hcl is not 64 hex characters", p.Name, p.Path)
 		}
-		got, err := fileSHA256(p.Path)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %q at %s: computing sha256: %w", p.Name, p.Path, err)
-		}
-		if !bytes.Equal(got, want) {
-			return nil, fmt.Errorf("plugin %q at %s: sha256 mismatch: plugins.hcl says %s, the file is %x; rebuild or update sha256", p.Name, p.Path, p.SHA256, got)
-		}
-		// go-plugin checks again right before it starts the process.
-		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plugin %q at %s: not started: %w", p.Name, p.Path, err)
 	}
+	log := h.log.With(append([]zap.Field{zap.String("plugin", p.Name)}, fields...)...)
+	if err := h.waitBackoff(ctx, p, log); err != nil {
+		return nil, err
+	}
+	pr := &proc{host: h, plugin: p, log: log, done: make(chan struct{})}
+	if want != nil {
+		image, err := h.verify(p, want, log)
+		if err != nil {
+			return nil, err
+		}
+		pr.image = image
+		if image == nil {
+			pr.want = want
+		}
+	}
+	defer pr.closeImage()
 
 	startTimeout := StartTimeout
 	if deadline, ok := ctx.Deadline(); ok {
 		startTimeout = min(startTimeout, max(time.Until(deadline), time.Millisecond))
 	}
-	log := h.log.With(append([]zap.Field{zap.String("plugin", p.Name)}, fields...)...)
-	cmd := exec.Command(p.Path)
-	cmd.Env = pluginEnv(os.Environ())
+	idle := p.IdleTimeout
+	if idle <= 0 {
+		idle = config.DefaultIdleTimeout
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  connector.Handshake,
-		Plugins:          connector.PluginSet(nil),
-		Cmd:              cmd,
-		SecureConfig:     secure,
+		HandshakeConfig: connector.Handshake,
+		Plugins:         connector.PluginSet(nil),
+		// proc starts the process itself: it can exec the verified image
+		// (go-plugin's SecureConfig would hash the path again, not what
+		// runs) and knows how the process ended.
+		RunnerFunc:       pr.runnerFunc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		StartTimeout:     startTimeout,
 		Logger:           NewHCLogger(log, reservedKeys(fields)...),
 	})
-	inst := &Instance{host: h, log: log, plugin: p, client: client}
+	inst := &Instance{host: h, log: log, plugin: p, idle: idle, client: client, proc: pr}
 	if err := inst.start(ctx); err != nil {
 		client.Kill()
+		if errors.Is(err, ErrPluginExited) {
+			e, _ := pr.awaitExit(0)
+			h.failed(p.Name, e.at)
+			if h.obs != nil {
+				h.obs.PluginCrashed(p.Name)
+			}
+		}
 		return nil, err
 	}
-	h.mu.Lock()
-	restart := h.crashed[p.Name]
-	h.crashed[p.Name] = false
-	h.mu.Unlock()
+	restart := h.started(p.Name)
 	if h.obs != nil {
 		h.obs.PluginStarted(p.Name, restart)
 	}
@@ -145,6 +197,45 @@ func (h *Host) Launch(ctx context.Context, p *config.Plugin, fields ...zap.Field
 		zap.String("implements", inst.desc.GetName()),
 		zap.String("version", inst.desc.GetVersion()))
 	return inst, nil
+}
+
+// verify reads the binary at p.Path once, into a sealed in-memory file as
+// it goes, and checks the sha256 of what it read against want. It returns
+// the sealed file to run, or nil when none could be made: then the file at
+// the path runs, hashed once more right before exec, as go-plugin would.
+func (h *Host) verify(p *config.Plugin, want []byte, log *zap.Logger) (*os.File, error) {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q at %s: computing sha256: %w", p.Name, p.Path, err)
+	}
+	defer func() { _ = f.Close() }()
+	image, imageErr := h.newImage("dirsync-plugin-" + p.Name)
+	sum := sha256.New()
+	var w io.Writer = sum
+	if image != nil {
+		w = io.MultiWriter(sum, image)
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		if image != nil {
+			_ = image.Close()
+		}
+		return nil, fmt.Errorf("plugin %q at %s: computing sha256: %w", p.Name, p.Path, err)
+	}
+	if got := sum.Sum(nil); !bytes.Equal(got, want) {
+		if image != nil {
+			_ = image.Close()
+		}
+		return nil, fmt.Errorf("plugin %q at %s: sha256 mismatch: plugins.hcl says %s, the file is %x; rebuild or update sha256", p.Name, p.Path, p.SHA256, got)
+	}
+	if image != nil {
+		image, imageErr = seal(image)
+	}
+	if imageErr != nil {
+		log.Warn("cannot run the verified binary from a sealed in-memory copy; running the file instead, which is hashed again right before it starts: "+
+			"a binary swapped in the instant between that check and exec would run unverified", zap.String("path", p.Path), zap.Error(imageErr))
+		return nil, nil
+	}
+	return image, nil
 }
 
 // reservedKeys are the fields the host sets on a plugin's log lines; the
@@ -163,16 +254,24 @@ func (i *Instance) start(ctx context.Context) error {
 	p := i.plugin
 	rpc, err := i.client.Client()
 	if err != nil {
+		// A process that died before the handshake is no plugin problem
+		// go-plugin can name; its exit status can.
+		if e, ok := i.proc.awaitExit(i.host.exitWait); ok && e.own && e.code != 0 {
+			return &pluginError{kind: ErrPluginExited, msg: fmt.Sprintf(
+				"plugin %q at %s: exited before the plugin handshake (%s); check its log lines above; is it a dirsync connector plugin built from this version? run `make build`",
+				p.Name, p.Path, e.status)}
+		}
 		return fmt.Errorf("plugin %q at %s: starting: %w (is it a dirsync connector plugin built from this version? run `make build`)", p.Name, p.Path, err)
 	}
 	raw, err := rpc.Dispense(connector.PluginName)
 	if err != nil {
 		return fmt.Errorf("plugin %q at %s: dispensing %q: %w", p.Name, p.Path, connector.PluginName, err)
 	}
-	conn, ok := raw.(connector.Connector)
+	inner, ok := raw.(connector.Connector)
 	if !ok {
 		return fmt.Errorf("plugin %q at %s: dispensed %T, not a connector.Connector", p.Name, p.Path, raw)
 	}
+	conn := &guarded{inst: i, inner: inner}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DescribeTimeout)
@@ -214,8 +313,10 @@ func checkDescribe(d *connectorv1.DescribeResponse) error {
 	return nil
 }
 
-// Connector returns the plugin's connector. Its concrete type is
-// *connector.Client.
+// Connector returns the plugin's connector. Its calls fail with
+// ErrPluginHung when the plugin sends nothing for its idle_timeout (the
+// process is then killed) and with ErrPluginExited when the process ends
+// on its own during the call.
 func (i *Instance) Connector() connector.Connector { return i.conn }
 
 // Describe returns the plugin's answer to Describe at launch: its name,
@@ -229,21 +330,48 @@ func (i *Instance) Plugin() *config.Plugin { return i.plugin }
 // the plugin exits), or forcibly after two seconds. It returns once the
 // process has exited; calling it again does nothing.
 // A process found already gone was not stopped by the daemon: it crashed
-// (or was killed), and is counted as such.
+// (or was killed from outside), and is counted as such, like one stopped
+// as hung; either makes the plugin's next Launch wait its backoff. A
+// process stopped here while running normally ends the backoff.
 func (i *Instance) Kill() {
 	i.killOnce.Do(func() {
-		if !i.client.Exited() {
+		failedAt, why := i.failure()
+		i.client.Kill()
+		if failedAt.IsZero() {
+			i.host.stopped(i.plugin.Name)
 			return
 		}
-		i.host.mu.Lock()
-		i.host.crashed[i.plugin.Name] = true
-		i.host.mu.Unlock()
-		i.log.Warn("connector plugin had exited on its own; it is started again for the next job")
+		i.host.failed(i.plugin.Name, failedAt)
+		i.log.Warn("connector plugin "+why+"; it is started again for the next job", zap.String("path", i.plugin.Path))
 		if i.host.obs != nil {
 			i.host.obs.PluginCrashed(i.plugin.Name)
 		}
 	})
 	i.client.Kill()
+}
+
+// failure says when and how the process failed: hung, or ended on its
+// own; a zero time when it did not.
+func (i *Instance) failure() (time.Time, string) {
+	i.mu.Lock()
+	hungAt := i.hungAt
+	i.mu.Unlock()
+	if !hungAt.IsZero() {
+		return hungAt, fmt.Sprintf("sent nothing for %s (idle_timeout) and was stopped as hung", shortDuration(i.idle))
+	}
+	if e, ok := i.proc.awaitExit(0); ok && e.own {
+		return e.at, "had exited on its own (" + e.status + ")"
+	}
+	return time.Time{}, ""
+}
+
+// markHung records that the idle watchdog stopped the process.
+func (i *Instance) markHung() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.hungAt.IsZero() {
+		i.hungAt = i.host.now()
+	}
 }
 
 // Exited reports whether the plugin process has exited.

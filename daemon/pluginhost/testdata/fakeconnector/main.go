@@ -1,5 +1,5 @@
 // Command fakeconnector is a trivial connector plugin for pluginhost's
-// tests. At start it writes its pid to <executable>.started, so a test can
+// tests. At start it writes its pid to <argv[0]>.started, so a test can
 // tell whether it ran. Its behaviour depends on its file name: one ending
 // in "-baddescribe" fails Describe.
 package main
@@ -87,11 +87,9 @@ func (f *fake) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func
 }
 
 func main() {
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	// argv[0], not os.Executable: a pinned plugin runs from an in-memory
+	// copy, and the host passes the binary's path as argv[0].
+	self := os.Args[0]
 	if err := os.WriteFile(self+".started", []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
