@@ -2,6 +2,7 @@ package azuread
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/dirsync/dirsync/connectors/connector"
@@ -46,6 +47,28 @@ func (b *batcher) setPhase(phase string) {
 	b.progress.Phase = phase
 }
 
+// Reasons of Progress.rejected: objects Graph sent that the connector
+// drops because they fail its own checks.
+const (
+	// RejectIDNotGUID: a user, group or member whose id is not a GUID
+	// (Entra object IDs always are), or that has no id at all.
+	RejectIDNotGUID = "id_not_guid"
+	// RejectMemberWithoutID: a members@delta entry without an id.
+	RejectMemberWithoutID = "member_without_id"
+)
+
+// reject counts n objects dropped for reason and returns the count of
+// the reason so far.
+func (b *batcher) reject(reason string, n int) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.progress.Rejected == nil {
+		b.progress.Rejected = map[string]int64{}
+	}
+	b.progress.Rejected[reason] += int64(n)
+	return b.progress.Rejected[reason]
+}
+
 // skipMembers counts members that are not users.
 func (b *batcher) skipMembers(n int) {
 	b.mu.Lock()
@@ -58,7 +81,7 @@ func (b *batcher) snapshot() (connectorv1.Progress, int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return connectorv1.Progress{Phase: b.progress.Phase, Users: b.progress.Users, Groups: b.progress.Groups,
-		Memberships: b.progress.Memberships, SkippedMembers: b.progress.SkippedMembers}, b.batches
+		Memberships: b.progress.Memberships, SkippedMembers: b.progress.SkippedMembers, Rejected: maps.Clone(b.progress.Rejected)}, b.batches
 }
 
 // full reports whether the current batch has no room left.
@@ -164,6 +187,8 @@ func (b *batcher) flush(last bool) error {
 		Groups:         b.progress.Groups,
 		Memberships:    b.progress.Memberships,
 		SkippedMembers: b.progress.SkippedMembers,
+		// A copy: the host may keep the batch while the count goes on.
+		Rejected: maps.Clone(b.progress.Rejected),
 	}
 	if b.stats != nil {
 		p.Requests = b.stats.requests.Load()

@@ -189,6 +189,13 @@ func (c *cannedGraph) config(t *testing.T, override map[string]any) *connectorv1
 // groups pages (a group repeated across them, members that are not
 // users, groups of every kind), an incremental round with partial
 // updates, removals and member changes, and an empty round.
+//
+// Object IDs are GUIDs, as in Entra (the connector drops others), spelled
+// to be told apart: users a11ce000-… Alice, b0b00000-… Bob, ca201000-…
+// Carol, da7e0000-… Dave, 90e00000-… a deleted user; groups 6a00000N-…
+// with N = 1 Microsoft 365 ("Sales Team"), 2 security ("VPN Users"), 3
+// distribution, 4 of no kind, 5 deleted; de000001-… a device and
+// c0000001-… an org contact.
 const (
 	userType   = `"@odata.type":"#microsoft.graph.user"`
 	deviceType = `"@odata.type":"#microsoft.graph.device"`
@@ -197,32 +204,32 @@ const (
 func cannedDirectory() map[string]cannedResp {
 	return map[string]cannedResp{
 		"users:initial": {body: `{"@odata.context":"{base}/$metadata#users","@odata.nextLink":"{base}/users/delta?$skiptoken=p2","value":[
-			{"id":"u-alice","userPrincipalName":"alice@contoso.com","mail":"alice@contoso.com","displayName":"Alice Adams","givenName":"Alice","surname":"Adams","department":"Sales","jobTitle":"Rep","accountEnabled":true,"userType":"Member","assignedLicenses":[{"disabledPlans":[],"skuId":"s1"},{"disabledPlans":[],"skuId":"s2"}]},
-			{"id":"u-bob","userPrincipalName":"bob@contoso.com","mail":null,"displayName":"Bob","givenName":null,"surname":null,"department":null,"jobTitle":null,"accountEnabled":false,"userType":"Member","assignedLicenses":[]},
-			{"id":"u-gone","@removed":{"reason":"deleted"}}]}`},
+			{"id":"a11ce000-0000-4000-8000-000000000001","userPrincipalName":"alice@contoso.com","mail":"alice@contoso.com","displayName":"Alice Adams","givenName":"Alice","surname":"Adams","department":"Sales","jobTitle":"Rep","accountEnabled":true,"userType":"Member","assignedLicenses":[{"disabledPlans":[],"skuId":"s1"},{"disabledPlans":[],"skuId":"s2"}]},
+			{"id":"b0b00000-0000-4000-8000-000000000002","userPrincipalName":"bob@contoso.com","mail":null,"displayName":"Bob","givenName":null,"surname":null,"department":null,"jobTitle":null,"accountEnabled":false,"userType":"Member","assignedLicenses":[]},
+			{"id":"90e00000-0000-4000-8000-000000000005","@removed":{"reason":"deleted"}}]}`},
 		"users:skip:p2": {body: `{"@odata.context":"{base}/$metadata#users","@odata.deltaLink":"{base}/users/delta?$deltatoken=d1","value":[
-			{"id":"u-carol","userPrincipalName":"carol_fabrikam.com#EXT#@contoso.onmicrosoft.com","mail":"carol@fabrikam.com","displayName":"Carol","givenName":"Carol","surname":"Cruz","department":null,"jobTitle":null,"accountEnabled":true,"userType":"Guest","assignedLicenses":[]}]}`},
+			{"id":"ca201000-0000-4000-8000-000000000003","userPrincipalName":"carol_fabrikam.com#EXT#@contoso.onmicrosoft.com","mail":"carol@fabrikam.com","displayName":"Carol","givenName":"Carol","surname":"Cruz","department":null,"jobTitle":null,"accountEnabled":true,"userType":"Guest","assignedLicenses":[]}]}`},
 		"groups:initial": {body: `{"@odata.context":"{base}/$metadata#groups","@odata.nextLink":"{base}/groups/delta?$skiptoken=g2","value":[
-			{"id":"g-unified","displayName":"Sales Team","mail":"sales@contoso.com","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,
-			 "members@delta":[{` + userType + `,"id":"u-alice"},{` + userType + `,"id":"u-bob"},{` + deviceType + `,"id":"dev-1"}]},
-			{"id":"g-sec","displayName":"VPN Users","mail":null,"groupTypes":[],"mailEnabled":false,"securityEnabled":true,
-			 "members@delta":[{` + userType + `,"id":"u-alice"}]},
-			{"id":"g-dist","displayName":"All Staff","mail":"staff@contoso.com","groupTypes":[],"mailEnabled":true,"securityEnabled":false,
-			 "members@delta":[{` + userType + `,"id":"u-carol"}]}]}`},
+			{"id":"6a000001-0000-4000-8000-000000000001","displayName":"Sales Team","mail":"sales@contoso.com","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,
+			 "members@delta":[{` + userType + `,"id":"a11ce000-0000-4000-8000-000000000001"},{` + userType + `,"id":"b0b00000-0000-4000-8000-000000000002"},{` + deviceType + `,"id":"de000001-0000-4000-8000-000000000001"}]},
+			{"id":"6a000002-0000-4000-8000-000000000002","displayName":"VPN Users","mail":null,"groupTypes":[],"mailEnabled":false,"securityEnabled":true,
+			 "members@delta":[{` + userType + `,"id":"a11ce000-0000-4000-8000-000000000001"}]},
+			{"id":"6a000003-0000-4000-8000-000000000003","displayName":"All Staff","mail":"staff@contoso.com","groupTypes":[],"mailEnabled":true,"securityEnabled":false,
+			 "members@delta":[{` + userType + `,"id":"ca201000-0000-4000-8000-000000000003"}]}]}`},
 		"groups:skip:g2": {body: `{"@odata.context":"{base}/$metadata#groups","@odata.deltaLink":"{base}/groups/delta?$deltatoken=d1","value":[
-			{"id":"g-unified","displayName":"Sales Team","mail":"sales@contoso.com","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,
-			 "members@delta":[{` + userType + `,"id":"u-carol"},{"@odata.type":"#microsoft.graph.orgContact","id":"contact-1"}]},
-			{"id":"g-sec","members@delta":[{` + userType + `,"id":"u-bob"}]},
-			{"id":"g-nokind","displayName":"Neither","mail":null,"groupTypes":[],"mailEnabled":false,"securityEnabled":false,
-			 "members@delta":[{` + userType + `,"id":"u-bob"}]}]}`},
+			{"id":"6a000001-0000-4000-8000-000000000001","displayName":"Sales Team","mail":"sales@contoso.com","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,
+			 "members@delta":[{` + userType + `,"id":"ca201000-0000-4000-8000-000000000003"},{"@odata.type":"#microsoft.graph.orgContact","id":"c0000001-0000-4000-8000-000000000001"}]},
+			{"id":"6a000002-0000-4000-8000-000000000002","members@delta":[{` + userType + `,"id":"b0b00000-0000-4000-8000-000000000002"}]},
+			{"id":"6a000004-0000-4000-8000-000000000004","displayName":"Neither","mail":null,"groupTypes":[],"mailEnabled":false,"securityEnabled":false,
+			 "members@delta":[{` + userType + `,"id":"b0b00000-0000-4000-8000-000000000002"}]}]}`},
 		"users:delta:d1": {body: `{"@odata.context":"{base}/$metadata#users","@odata.deltaLink":"{base}/users/delta?$deltatoken=d2","value":[
-			{"id":"u-alice","department":"Marketing"},
-			{"id":"u-bob","accountEnabled":true,"mail":null},
-			{"id":"u-carol","@removed":{"reason":"changed"}}]}`},
+			{"id":"a11ce000-0000-4000-8000-000000000001","department":"Marketing"},
+			{"id":"b0b00000-0000-4000-8000-000000000002","accountEnabled":true,"mail":null},
+			{"id":"ca201000-0000-4000-8000-000000000003","@removed":{"reason":"changed"}}]}`},
 		"groups:delta:d1": {body: `{"@odata.context":"{base}/$metadata#groups","@odata.deltaLink":"{base}/groups/delta?$deltatoken=d2","value":[
-			{"id":"g-unified","members@delta":[{` + userType + `,"id":"u-alice","@removed":{"reason":"deleted"}},{` + userType + `,"id":"u-dave"},{"@odata.type":"#microsoft.graph.group","id":"g-sec"}]},
-			{"id":"g-sec","displayName":"VPN Users (EU)"},
-			{"id":"g-gone","@removed":{"reason":"deleted"}}]}`},
+			{"id":"6a000001-0000-4000-8000-000000000001","members@delta":[{` + userType + `,"id":"a11ce000-0000-4000-8000-000000000001","@removed":{"reason":"deleted"}},{` + userType + `,"id":"da7e0000-0000-4000-8000-000000000004"},{"@odata.type":"#microsoft.graph.group","id":"6a000002-0000-4000-8000-000000000002"}]},
+			{"id":"6a000002-0000-4000-8000-000000000002","displayName":"VPN Users (EU)"},
+			{"id":"6a000005-0000-4000-8000-000000000005","@removed":{"reason":"deleted"}}]}`},
 		"users:delta:d2":  {body: `{"@odata.deltaLink":"{base}/users/delta?$deltatoken=d3","value":[]}`},
 		"groups:delta:d2": {body: `{"@odata.deltaLink":"{base}/groups/delta?$deltatoken=d3","value":[]}`},
 	}
@@ -245,44 +252,44 @@ func checkCannedFullAfter(t *testing.T, r *syncResult, extraUsers int64) {
 	if len(r.users) != 4 {
 		t.Errorf("%d users, want 4", len(r.users))
 	}
-	alice := r.user(t, "u-alice")
+	alice := r.user(t, "a11ce000-0000-4000-8000-000000000001")
 	if alice.GetUserPrincipalName() != "alice@contoso.com" || alice.GetDepartment() != "Sales" || alice.GetAssignedLicenseCount() != 2 ||
 		!alice.GetAccountEnabled() || alice.GetUserType() != "Member" || alice.Removed != nil {
 		t.Errorf("alice %v", alice)
 	}
-	bob := r.user(t, "u-bob")
+	bob := r.user(t, "b0b00000-0000-4000-8000-000000000002")
 	// null is known and empty, never absent.
 	if bob.Mail == nil || *bob.Mail != "" || bob.GivenName == nil || bob.Department == nil || bob.AccountEnabled == nil || bob.GetAccountEnabled() ||
 		bob.AssignedLicenseCount == nil || bob.GetAssignedLicenseCount() != 0 {
 		t.Errorf("bob %v", bob)
 	}
-	if gone := r.user(t, "u-gone"); gone.GetRemoved().GetReason() != "deleted" || gone.UserPrincipalName != nil {
+	if gone := r.user(t, "90e00000-0000-4000-8000-000000000005"); gone.GetRemoved().GetReason() != "deleted" || gone.UserPrincipalName != nil {
 		t.Errorf("removed user %v", gone)
 	}
-	if carol := r.user(t, "u-carol"); carol.GetUserType() != "Guest" {
+	if carol := r.user(t, "ca201000-0000-4000-8000-000000000003"); carol.GetUserType() != "Guest" {
 		t.Errorf("carol %v", carol)
 	}
 	var ids []string
 	for _, g := range r.groups {
 		ids = append(ids, g.GetId())
 	}
-	if !slices.Equal(ids, []string{"g-unified", "g-sec"}) {
-		t.Errorf("groups %v, want g-unified and g-sec once each", ids)
+	if !slices.Equal(ids, []string{"6a000001-0000-4000-8000-000000000001", "6a000002-0000-4000-8000-000000000002"}) {
+		t.Errorf("groups %v, want 6a000001-0000-4000-8000-000000000001 and 6a000002-0000-4000-8000-000000000002 once each", ids)
 	}
-	if u := r.group(t, "g-unified"); u.GetDisplayName() != "Sales Team" || !u.GetGroupTypesKnown() || !slices.Equal(u.GetGroupTypes(), []string{"Unified"}) ||
+	if u := r.group(t, "6a000001-0000-4000-8000-000000000001"); u.GetDisplayName() != "Sales Team" || !u.GetGroupTypesKnown() || !slices.Equal(u.GetGroupTypes(), []string{"Unified"}) ||
 		u.MailEnabled == nil || u.SecurityEnabled == nil {
 		t.Errorf("unified group %v", u)
 	}
-	if s := r.group(t, "g-sec"); s.Mail == nil || s.GetMail() != "" || !s.GetGroupTypesKnown() || len(s.GetGroupTypes()) != 0 {
+	if s := r.group(t, "6a000002-0000-4000-8000-000000000002"); s.Mail == nil || s.GetMail() != "" || !s.GetGroupTypesKnown() || len(s.GetGroupTypes()) != 0 {
 		t.Errorf("security group %v", s)
 	}
-	if got := sorted(r.added["g-unified"]); !slices.Equal(got, []string{"u-alice", "u-bob", "u-carol"}) {
-		t.Errorf("g-unified members %v", got)
+	if got := sorted(r.added["6a000001-0000-4000-8000-000000000001"]); !slices.Equal(got, []string{"a11ce000-0000-4000-8000-000000000001", "b0b00000-0000-4000-8000-000000000002", "ca201000-0000-4000-8000-000000000003"}) {
+		t.Errorf("6a000001-0000-4000-8000-000000000001 members %v", got)
 	}
-	if got := sorted(r.added["g-sec"]); !slices.Equal(got, []string{"u-alice", "u-bob"}) {
-		t.Errorf("g-sec members %v", got)
+	if got := sorted(r.added["6a000002-0000-4000-8000-000000000002"]); !slices.Equal(got, []string{"a11ce000-0000-4000-8000-000000000001", "b0b00000-0000-4000-8000-000000000002"}) {
+		t.Errorf("6a000002-0000-4000-8000-000000000002 members %v", got)
 	}
-	for _, g := range []string{"g-dist", "g-nokind"} {
+	for _, g := range []string{"6a000003-0000-4000-8000-000000000003", "6a000004-0000-4000-8000-000000000004"} {
 		if len(r.added[g]) > 0 {
 			t.Errorf("members of %s (a kind not asked for) sent", g)
 		}
@@ -319,9 +326,9 @@ func TestDeltaAgainstCannedPages(t *testing.T) {
 		t.Errorf("requests %v", h)
 	}
 	wantUsers := []*connectorv1.User{
-		{Id: "u-alice", Department: ptr("Marketing")},
-		{Id: "u-bob", AccountEnabled: ptr(true), Mail: ptr("")},
-		{Id: "u-carol", Removed: &connectorv1.Removal{Reason: "changed"}},
+		{Id: "a11ce000-0000-4000-8000-000000000001", Department: ptr("Marketing")},
+		{Id: "b0b00000-0000-4000-8000-000000000002", AccountEnabled: ptr(true), Mail: ptr("")},
+		{Id: "ca201000-0000-4000-8000-000000000003", Removed: &connectorv1.Removal{Reason: "changed"}},
 	}
 	if len(second.users) != len(wantUsers) {
 		t.Fatalf("users %v", second.users)
@@ -332,8 +339,8 @@ func TestDeltaAgainstCannedPages(t *testing.T) {
 		}
 	}
 	wantGroups := []*connectorv1.Group{
-		{Id: "g-sec", DisplayName: ptr("VPN Users (EU)")},
-		{Id: "g-gone", Removed: &connectorv1.Removal{Reason: "deleted"}},
+		{Id: "6a000002-0000-4000-8000-000000000002", DisplayName: ptr("VPN Users (EU)")},
+		{Id: "6a000005-0000-4000-8000-000000000005", Removed: &connectorv1.Removal{Reason: "deleted"}},
 	}
 	if len(second.groups) != len(wantGroups) {
 		t.Fatalf("groups %v", second.groups)
@@ -343,8 +350,8 @@ func TestDeltaAgainstCannedPages(t *testing.T) {
 			t.Errorf("group %d = %v, want %v", i, got, want)
 		}
 	}
-	if !slices.Equal(second.added["g-unified"], []string{"u-dave"}) || !slices.Equal(second.removed["g-unified"], []string{"u-alice"}) {
-		t.Errorf("member changes +%v -%v", second.added["g-unified"], second.removed["g-unified"])
+	if !slices.Equal(second.added["6a000001-0000-4000-8000-000000000001"], []string{"da7e0000-0000-4000-8000-000000000004"}) || !slices.Equal(second.removed["6a000001-0000-4000-8000-000000000001"], []string{"a11ce000-0000-4000-8000-000000000001"}) {
+		t.Errorf("member changes +%v -%v", second.added["6a000001-0000-4000-8000-000000000001"], second.removed["6a000001-0000-4000-8000-000000000001"])
 	}
 	if p := second.last.GetProgress(); p.GetSkippedMembers() != 1 || p.GetRequests() != 2 || p.GetRetries() != 0 {
 		t.Errorf("progress %v", p)
@@ -393,7 +400,7 @@ func TestDeltaResync(t *testing.T) {
 			reason: "Graph 410 resyncRequired", wantHits0: []string{"users:delta:old"}, optional: []string{"groups:delta:old"}},
 		{name: "400 syncStateNotFound on groups", cursor: goodCursor,
 			pages: map[string]cannedResp{
-				"users:delta:old":  {body: `{"@odata.deltaLink":"{base}/users/delta?$deltatoken=x","value":[{"id":"u-alice","department":"Ops"}]}`},
+				"users:delta:old":  {body: `{"@odata.deltaLink":"{base}/users/delta?$deltatoken=x","value":[{"id":"a11ce000-0000-4000-8000-000000000001","department":"Ops"}]}`},
 				"groups:delta:old": notFound},
 			reason: "Graph 400 syncStateNotFound", wantHits0: []string{"groups:delta:old"}, optional: []string{"users:delta:old"}},
 		{name: "unreadable cursor", cursor: func(*cannedGraph) string { return "not a cursor" }, reason: "the stored cursor is unreadable"},

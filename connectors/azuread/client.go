@@ -53,6 +53,9 @@ const (
 type clientOptions struct {
 	// backoffBase replaces defaultBackoffBase (tests make it short).
 	backoffBase time.Duration
+	// jsonDepth replaces maxJSONDepth (tests raise it to see what the
+	// parsers do without the check).
+	jsonDepth int
 }
 
 // stats counts Graph traffic. Safe for concurrent use.
@@ -231,9 +234,11 @@ func shouldRetryAuth(resp *http.Response, err error) bool {
 }
 
 // isPermanentTransportError reports errors that a retry cannot fix:
-// untrusted certificates and unknown host names.
+// untrusted certificates, unknown host names and answers beyond the
+// response limits.
 func isPermanentTransportError(err error) bool {
-	if isTLSError(err) {
+	var le *ResponseLimitError
+	if isTLSError(err) || errors.As(err, &le) {
 		return true
 	}
 	var dnsErr *net.DNSError
@@ -253,7 +258,13 @@ func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphCli
 	if err != nil {
 		return nil, err
 	}
-	cred, err := newCredential(cfg, secret, base)
+	// Every answer, of Graph and of the token endpoint, is read through
+	// the response limits before anything parses it.
+	limited := &limitTransport{next: base, maxBytes: cfg.maxResponseBytes(), maxDepth: maxJSONDepth}
+	if opts.jsonDepth > 0 {
+		limited.maxDepth = opts.jsonDepth
+	}
+	cred, err := newCredential(cfg, secret, limited)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +306,7 @@ func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphCli
 		middleware = append(middleware, m)
 	}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(base, middleware...),
+		Transport: khttp.NewCustomTransportWithParentTransport(limited, middleware...),
 		// kiota's redirect middleware follows redirects itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// No overall Timeout: it would cut retries short of retry_budget.

@@ -7,10 +7,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ const (
 	KeyGraphURL         = "graph_url"
 	KeyCAFile           = "ca_file"
 	KeyRetryBudget      = "retry_budget"
+	KeyMaxResponseMB    = "max_response_mb"
 )
 
 // Defaults for the optional keys: Microsoft's global (public) cloud.
@@ -87,7 +90,13 @@ type Config struct {
 	// RetryBudget bounds the time one sync spends on failed Graph
 	// attempts and the waits after them, before the sync fails.
 	RetryBudget time.Duration
+	// MaxResponseMB bounds the size of one answer of Graph or Entra, in
+	// MiB (see limits.go).
+	MaxResponseMB int
 }
+
+// maxResponseBytes is max_response_mb in bytes.
+func (c *Config) maxResponseBytes() int64 { return int64(c.MaxResponseMB) * mib }
 
 // ConfigError lists everything wrong with a config block.
 type ConfigError struct {
@@ -125,6 +134,8 @@ func ConfigFields() []*connectorv1.ConfigField {
 			Description: "The Microsoft Graph base URL (https), e.g. https://graph.microsoft.us/v1.0 for US Government. The token scope is derived from its host."},
 		{Name: KeyCAFile, Type: str,
 			Description: "A PEM file of extra CA certificates trusted, in addition to the system's, for the authority and Graph (e.g. a TLS-inspecting proxy's CA). Relative paths resolve against the folder of plugins.hcl."},
+		{Name: KeyMaxResponseMB, Type: connectorv1.ConfigField_TYPE_NUMBER, DefaultValue: strconv.Itoa(DefaultMaxResponseMB),
+			Description: fmt.Sprintf("The largest answer accepted from Microsoft Graph or the Entra token endpoint, in MiB (a whole number from %d to %d). A larger answer fails the sync at once, without retries, naming the request; Graph's delta pages are normally about 1 MiB. Raise it only if a sync fails because Graph's pages really are larger.", minMaxResponseMB, maxMaxResponseMB)},
 		{Name: KeyRetryBudget, Type: str, DefaultValue: DefaultRetryBudget,
 			Description: "How long one sync may spend retrying Microsoft Graph requests (failed attempts and the waits after them) when Graph throttles (429), is unavailable (503), times out (504) or drops the connection, as a Go duration such as \"10m\" or \"90s\". Waits follow Graph's Retry-After, else an exponential backoff with jitter. When the budget is spent the sync fails with Graph's error and the next sync resumes from the last cursor."},
 	}
@@ -208,6 +219,14 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if k == KeyMaxResponseMB {
+			n, err := parseMaxResponseMB(values[k])
+			if err != nil {
+				add(k, "%v", err)
+			}
+			c.MaxResponseMB = n
+			continue
+		}
 		dst, ok := known[k]
 		if !ok {
 			add(k, "unknown key; the azuread connector accepts %s", strings.Join(knownKeys(), ", "))
@@ -233,6 +252,9 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 	if c.GraphURL == "" {
 		c.GraphURL = DefaultGraphURL
 	}
+	if c.MaxResponseMB == 0 {
+		c.MaxResponseMB = DefaultMaxResponseMB
+	}
 	if budget = strings.TrimSpace(budget); budget == "" {
 		budget = DefaultRetryBudget
 	}
@@ -254,7 +276,23 @@ func ParseConfig(raw *connectorv1.Config) (*Config, error) {
 }
 
 func knownKeys() []string {
-	return []string{KeyTenant, KeyClientID, KeyClientSecret, KeyClientSecretFile, KeyAuthorityHost, KeyGraphURL, KeyCAFile, KeyRetryBudget}
+	return []string{KeyTenant, KeyClientID, KeyClientSecret, KeyClientSecretFile, KeyAuthorityHost, KeyGraphURL, KeyCAFile, KeyRetryBudget, KeyMaxResponseMB}
+}
+
+// parseMaxResponseMB parses max_response_mb: a whole number of MiB within
+// bounds, or null (the default, returned as 0).
+func parseMaxResponseMB(raw json.RawMessage) (int, error) {
+	if string(raw) == "null" {
+		return 0, nil
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return 0, fmt.Errorf("must be a number of MiB, such as %d (without quotes)", DefaultMaxResponseMB)
+	}
+	if f != math.Trunc(f) || f < minMaxResponseMB || f > maxMaxResponseMB {
+		return 0, fmt.Errorf("%v is out of range: it must be a whole number of MiB from %d to %d", f, minMaxResponseMB, maxMaxResponseMB)
+	}
+	return int(f), nil
 }
 
 // Bounds of retry_budget: below a second no retry could wait for Graph's

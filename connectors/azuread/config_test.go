@@ -133,6 +133,16 @@ func TestValidateConfig(t *testing.T) {
 		if c, err := ParseConfig(rawConfig(t, dir, with("retry_budget", " 90s "))); err != nil || c.RetryBudget != 90*time.Second {
 			t.Errorf("retry_budget 90s: %v, %v", c, err)
 		}
+		if def.MaxResponseMB != 16 || def.maxResponseBytes() != 16<<20 {
+			t.Errorf("default max_response_mb %d", def.MaxResponseMB)
+		}
+		for v, mb := range map[any]int{1: 1, 64: 64, 1024.0: 1024, nil: 16} {
+			m := valid()
+			m["max_response_mb"] = v // nil: JSON null, the default
+			if c, err := ParseConfig(rawConfig(t, dir, m)); err != nil || c.MaxResponseMB != mb || c.maxResponseBytes() != int64(mb)<<20 {
+				t.Errorf("max_response_mb %v: %+v, %v", v, c, err)
+			}
+		}
 		if def.AuthorityHost != DefaultAuthorityHost || def.GraphURL != DefaultGraphURL || def.Scope() != "https://graph.microsoft.com/.default" {
 			t.Errorf("defaults: %+v scope %q", def, def.Scope())
 		}
@@ -178,6 +188,11 @@ func TestValidateConfig(t *testing.T) {
 		{"retry_budget too short", with("retry_budget", "100ms"), "retry_budget", "between 1s and 24h"},
 		{"retry_budget negative", with("retry_budget", "-5m"), "retry_budget", "between"},
 		{"retry_budget not a string", with("retry_budget", 600), "retry_budget", "string"},
+		{"max_response_mb a string", with("max_response_mb", "16"), "max_response_mb", "without quotes"},
+		{"max_response_mb zero", with("max_response_mb", 0), "max_response_mb", "from 1 to 1024"},
+		{"max_response_mb too large", with("max_response_mb", 4096), "max_response_mb", "from 1 to 1024"},
+		{"max_response_mb fraction", with("max_response_mb", 1.5), "max_response_mb", "whole number"},
+		{"max_response_mb negative", with("max_response_mb", -16), "max_response_mb", "out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +231,11 @@ func TestDescribe(t *testing.T) {
 	fields := map[string]*connectorv1.ConfigField{}
 	for _, f := range d.GetConfigFields() {
 		fields[f.GetName()] = f
-		if f.GetDescription() == "" || f.GetType() != connectorv1.ConfigField_TYPE_STRING {
+		want := connectorv1.ConfigField_TYPE_STRING
+		if f.GetName() == KeyMaxResponseMB {
+			want = connectorv1.ConfigField_TYPE_NUMBER // max_response_mb = 32, not "32"
+		}
+		if f.GetDescription() == "" || f.GetType() != want {
 			t.Errorf("field %s: %v", f.GetName(), f)
 		}
 	}
@@ -235,7 +254,10 @@ func TestDescribe(t *testing.T) {
 	if f := fields[KeyRetryBudget]; f.GetDefaultValue() != "10m" || !strings.Contains(f.GetDescription(), "Retry-After") {
 		t.Errorf("retry_budget field: %v", f)
 	}
-	if len(fields) != 8 {
-		t.Errorf("want 8 fields, got %d", len(fields))
+	if f := fields[KeyMaxResponseMB]; f.GetDefaultValue() != "16" || !strings.Contains(f.GetDescription(), "MiB") {
+		t.Errorf("max_response_mb field: %v", f)
+	}
+	if len(fields) != 9 {
+		t.Errorf("want 9 fields, got %d", len(fields))
 	}
 }

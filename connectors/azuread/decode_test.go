@@ -121,11 +121,11 @@ func TestGroupKindOf(t *testing.T) {
 // members added up, the kind decided once.
 func TestGroupRoundMerges(t *testing.T) {
 	fragments := []string{
-		`{"id":"g1","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"a"}]}`,
-		`{"id":"g2","displayName":"Sec","groupTypes":[],"mailEnabled":false,"securityEnabled":true,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"a"}]}`,
-		`{"id":"g1","displayName":"Team","mail":"t@x","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"b"}]}`,
-		`{"id":"g2","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"c"}]}`,
-		`{"id":"g1","displayName":"Team","mail":"t@x","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"c"},{"@odata.type":"#microsoft.graph.user","id":"a","@removed":{"reason":"deleted"}},{"@odata.type":"#microsoft.graph.device","id":"d"}]}`,
+		`{"id":"g1","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"aaaaaaaa-0000-4000-8000-000000000001"}]}`,
+		`{"id":"g2","displayName":"Sec","groupTypes":[],"mailEnabled":false,"securityEnabled":true,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"aaaaaaaa-0000-4000-8000-000000000001"}]}`,
+		`{"id":"g1","displayName":"Team","mail":"t@x","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"bbbbbbbb-0000-4000-8000-000000000002"}]}`,
+		`{"id":"g2","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"cccccccc-0000-4000-8000-000000000003"}]}`,
+		`{"id":"g1","displayName":"Team","mail":"t@x","groupTypes":["Unified"],"mailEnabled":true,"securityEnabled":false,"members@delta":[{"@odata.type":"#microsoft.graph.user","id":"cccccccc-0000-4000-8000-000000000003"},{"@odata.type":"#microsoft.graph.user","id":"aaaaaaaa-0000-4000-8000-000000000001","@removed":{"reason":"deleted"}},{"@odata.type":"#microsoft.graph.device","id":"dddddddd-0000-4000-8000-000000000004"}]}`,
 		`{"id":"g2","@removed":{"reason":"deleted"}}`,
 		`{"id":"g3","@removed":{"reason":"deleted"}}`,
 	}

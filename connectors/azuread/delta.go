@@ -464,8 +464,8 @@ func (r *deltaReader) readUsers(ctx context.Context, out *batcher, link string) 
 	next, err := pages(ctx, r, "users", stageUsers, link, func(values []graphUser) error {
 		for i := range values {
 			u := &values[i]
-			if u.ID == "" {
-				r.log.Warn("skipping a user without an id")
+			if !isGUID(u.ID) {
+				rejectObject(out, r.log, RejectIDNotGUID, "user", u.ID)
 				continue
 			}
 			m, err := mapUser(u)
@@ -610,6 +610,8 @@ type groupRound struct {
 	seen    map[string]*groupState
 	dropped int // groups not of the kinds asked for
 	sent    int // Group messages
+	// log tells of the first members rejected; nil logs nothing.
+	log *zap.Logger
 }
 
 func (gr *groupRound) add(out *batcher, g *graphGroup) error {
@@ -652,7 +654,9 @@ func (gr *groupRound) add(out *batcher, g *graphGroup) error {
 		isUser := strings.EqualFold(m.ODataType, userODataType)
 		switch {
 		case m.ID == "":
-			skipped++
+			rejectObject(out, gr.log, RejectMemberWithoutID, "member of group "+g.ID, "")
+		case !isGUID(m.ID):
+			rejectObject(out, gr.log, RejectIDNotGUID, "member of group "+g.ID, m.ID)
 		case m.Removed != nil && (isUser || m.ODataType == ""):
 			// A removal without a type is passed on: removing a user who
 			// is no member changes nothing.
@@ -667,16 +671,49 @@ func (gr *groupRound) add(out *batcher, g *graphGroup) error {
 	return out.members(g.ID, added, removed)
 }
 
+// maxRejectLogs is how many objects of one reject reason a sync logs; the
+// others are only counted (Progress.rejected), so that a hostile page
+// cannot flood the log.
+const maxRejectLogs = 5
+
+// rejectObject drops an object Graph sent that fails the connector's
+// checks: it counts it under reason and logs the first few. what names
+// the object ("user", "member of group <id>"); id is quoted clipped, as
+// it is untrusted.
+func rejectObject(out *batcher, log *zap.Logger, reason, what, id string) {
+	n := out.reject(reason, 1)
+	if log == nil || n > maxRejectLogs {
+		return
+	}
+	msg := "dropping a " + what + " whose id is not a GUID"
+	if reason == RejectMemberWithoutID {
+		msg = "dropping a " + what + " without an id"
+	}
+	if n == maxRejectLogs {
+		msg += "; further ones are only counted"
+	}
+	log.Warn(msg, zap.String("reason", reason), zap.String("id", clip(id, 80)))
+}
+
+// clip returns at most n bytes of s, as valid UTF-8.
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return strings.ToValidUTF8(s, "\ufffd")
+}
+
 // readGroups reads groups/delta (with members) from link and sends the
 // groups and membership changes to keep (see groupRound).
 func (r *deltaReader) readGroups(ctx context.Context, out *batcher, link string) (string, error) {
 	r.log.Info("reading groups and members", zap.Strings("kinds", r.kinds.names()))
-	gr := &groupRound{kinds: r.kinds, seen: map[string]*groupState{}}
+	gr := &groupRound{kinds: r.kinds, seen: map[string]*groupState{}, log: r.log}
 	next, err := pages(ctx, r, "groups", stageGroups, link, func(values []graphGroup) error {
 		for i := range values {
 			g := &values[i]
-			if g.ID == "" {
-				r.log.Warn("skipping a group without an id")
+			if !isGUID(g.ID) {
+				// Its members go with it, uncounted.
+				rejectObject(out, r.log, RejectIDNotGUID, "group", g.ID)
 				continue
 			}
 			if err := gr.add(out, g); err != nil {

@@ -35,6 +35,8 @@ const (
 	CodeGraphUnavailable          = "graph_unavailable"
 	CodeGraphError                = "graph_error"
 	CodeCanceled                  = "canceled"
+	CodeResponseTooLarge          = "response_too_large"
+	CodeResponseTooDeep           = "response_too_deep"
 )
 
 // stage is the step whose failure is being explained; it picks the host
@@ -301,6 +303,14 @@ func classify(err error, st stage, cfg *Config, secret string) *Problem {
 	if errors.As(err, &rbe) {
 		return explainBudget(rbe, st, cfg, secret)
 	}
+	var le *ResponseLimitError
+	if errors.As(err, &le) {
+		return explainLimit(le.Error(), le.MaxDepth > 0, le.MaxBytes, st)
+	}
+	// azidentity keeps only the text of a token request's failure.
+	if msg := err.Error(); strings.Contains(msg, limitSizeMark) || strings.Contains(msg, limitDepthMark) {
+		return explainLimit(transportDetail(err), strings.Contains(msg, limitDepthMark), cfg.maxResponseBytes(), st)
+	}
 	if ee, ok := asEntraError(err); ok {
 		p := explainEntra(ee, cfg, secret)
 		p.err = ee
@@ -373,6 +383,22 @@ func explainBudget(e *RetryBudgetError, st stage, cfg *Config, secret string) *P
 		}
 	}
 	return &Problem{Code: inner.Code, Detail: inner.Detail + ", " + retried, Remedy: remedy, err: e}
+}
+
+// explainLimit explains an answer refused by the response limits: its
+// detail, whether the JSON nested too deep (else it was too large) and
+// the size limit. Neither is Microsoft's normal behaviour, so the first
+// thing to check is what answered.
+func explainLimit(detail string, tooDeep bool, maxBytes int64, st stage) *Problem {
+	resume := "Nothing was changed: the next sync starts again from the last good cursor."
+	check := fmt.Sprintf("that %s points at Microsoft's service and that no proxy in between rewrites its answers.", keyOfStage(st))
+	if tooDeep {
+		return &Problem{Code: CodeResponseTooDeep, Detail: detail,
+			Remedy: "Check " + check + " Microsoft's JSON nests only a few levels deep; this limit is not configurable. " + resume}
+	}
+	return &Problem{Code: CodeResponseTooLarge, Detail: detail,
+		Remedy: fmt.Sprintf("Graph's pages are normally about 1 MiB. If this tenant's really are larger, raise max_response_mb in the connector's config block (now %s, at most %d MiB); if not, check %s %s",
+			formatMiB(maxBytes), maxMaxResponseMB, check, resume)}
 }
 
 // attempts says "1 attempt" or "n attempts".

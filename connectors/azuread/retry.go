@@ -40,7 +40,8 @@ const (
 //
 //   - what is retried: 429, 502, 503 and 504 responses and transport
 //     failures (connection resets, timeouts, a body cut short), except
-//     those no retry can fix (untrusted certificates, unknown hosts);
+//     those no retry can fix (untrusted certificates, unknown hosts,
+//     answers beyond the response limits of limits.go);
 //   - how long to wait: Graph's Retry-After in seconds (fractions
 //     allowed) or as an HTTP date, else an exponential backoff with
 //     jitter;

@@ -55,5 +55,12 @@
 #     ## an exponential backoff. Past the budget the sync fails with Graph's
 #     ## error, and the next one resumes from the last cursor.
 #     # retry_budget = "10m"
+#
+#     ## The largest answer accepted from Graph or the token endpoint, in
+#     ## MiB (1 to 1024). A larger one fails the sync at once, naming the
+#     ## request, and is not retried; Graph's delta pages are about 1 MiB.
+#     ## Raise it only if a sync fails because Graph's pages really are
+#     ## larger. (JSON nested deeper than 64 levels is always refused.)
+#     # max_response_mb = 16
 #   }
 # }

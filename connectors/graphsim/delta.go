@@ -538,7 +538,9 @@ func (p *pager) memberSlice(n int) (take int, fits bool) {
 // writeUserDelta writes a user with the selected properties in mask
 // (all when full), id last.
 func (p *pager) writeUser(u *User, mask uint64, full bool) {
+	u, raw := p.g.cf.user(u)
 	o := p.obj()
+	o.keepInvalid = raw
 	o.begin()
 	for _, i := range p.ds.sel.user {
 		if full || mask&(1<<i) != 0 {
@@ -581,7 +583,8 @@ func (p *pager) writeGroup(grp *Group, mask uint64, full bool, members []memberD
 		}
 	}
 	o.str("id", grp.ID)
-	if p.ds.members && len(plain)+len(members) > 0 {
+	noID := p.ds.members && p.g.cf.memberWithoutID(grp.ID)
+	if p.ds.members && len(plain)+len(members) > 0 || noID {
 		o.key("members@delta")
 		o.b = append(o.b, '[')
 		for j, m := range plain {
@@ -591,10 +594,18 @@ func (p *pager) writeGroup(grp *Group, mask uint64, full bool, members []memberD
 			o.b = appendMemberRef(o.b, m, false)
 		}
 		for j, md := range members {
-			if j > 0 {
+			if j > 0 || len(plain) > 0 {
 				o.b = append(o.b, ',')
 			}
 			o.b = appendMemberRef(o.b, md.m, md.removed)
+		}
+		if noID {
+			if len(plain)+len(members) > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = append(o.b, `{"@odata.type":`...)
+			o.b = appendJSONString(o.b, TypeUser)
+			o.b = append(o.b, '}')
 		}
 		o.b = append(o.b, ']')
 		p.budget -= len(plain) + len(members)

@@ -22,7 +22,10 @@
 //
 // Faults (SetFaults, Config.Faults) inject throttling, server errors,
 // gateway timeouts, connection resets, latency or an outage into Graph
-// requests; Counters counts the requests by endpoint and status. A running
+// requests, and hostile content into their answers: oversized or deeply
+// nested bodies, invalid UTF-8, header-injection and bidi strings,
+// non-GUID ids and members without an id (see content.go); Counters
+// counts the requests by endpoint and status. A running
 // server is also changed from outside through the admin endpoints under
 // /_graphsim/ (see admin.go), which the graphsim command's subcommands
 // call.

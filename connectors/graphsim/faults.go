@@ -40,7 +40,56 @@ type Faults struct {
 	// Seed makes the choice of the faulted requests deterministic: after
 	// SetFaults, the n-th Graph request meets the same fate for a seed.
 	Seed int64
+
+	// The knobs below change the content of successful Graph answers
+	// (200) rather than their fate, to test how a client copes with
+	// hostile or broken data (see content.go). They apply to every
+	// request, not to a share. Lists of object IDs are comma-separated,
+	// so that Faults stays comparable.
+
+	// OversizeBytes, when positive, pads successful Graph answers with
+	// insignificant whitespace to at least this many bytes, and sends
+	// them without Content-Length (streamed, as Graph sends its pages),
+	// so that a client learns the size only by reading. The JSON means
+	// the same as without the padding.
+	OversizeBytes int64
+	// NestingDepth, when positive, adds the annotation "@graphsim.nested"
+	// to successful Graph answers: arrays and objects nested NestingDepth
+	// levels deep, [{"n":[{"n":...}]}], before the answer's own
+	// properties.
+	NestingDepth int
+	// BodyFaultPath limits OversizeBytes and NestingDepth to the answers
+	// of one endpoint, named as Counters names it (for example
+	// "/v1.0/users/delta" or "/v1.0/groups/{id}/members"); "" applies
+	// them to every Graph answer.
+	BodyFaultPath string
+	// InvalidUTF8Users lists users (comma-separated object IDs) whose
+	// displayName is served as InvalidUTF8DisplayName: bytes that are not
+	// UTF-8, sent raw inside the JSON string.
+	InvalidUTF8Users string
+	// HostileUsers lists users (comma-separated object IDs) served with
+	// the Hostile* values in displayName, givenName, surname, mail,
+	// department and jobTitle: header injection with CR/LF and "Bcc:", a
+	// display name in place of a mail address, bidi overrides and control
+	// characters. Their userPrincipalName and id are left alone.
+	HostileUsers string
+	// NonGUIDIDs lists objects (comma-separated IDs of users, groups or
+	// members) whose id is served as NonGUIDID(id) wherever it appears in
+	// a successful answer: the object's own id, members@delta entries,
+	// @removed entries and member lists.
+	NonGUIDIDs string
+	// MembersWithoutID lists groups (comma-separated object IDs) whose
+	// members@delta, in delta answers that select members, carry one
+	// more entry: {"@odata.type":"#microsoft.graph.user"}, without an id.
+	MembersWithoutID string
 }
+
+// Bounds of the content faults: beyond them a test would measure
+// graphsim's memory, not the client.
+const (
+	maxOversizeBytes = 1 << 30
+	maxNestingDepth  = 10_000_000
+)
 
 // validate checks the rates and the Retry-After form.
 func (f Faults) validate() error {
@@ -63,6 +112,15 @@ func (f Faults) validate() error {
 	if f.Latency < 0 {
 		errs = append(errs, fmt.Errorf("faults: Latency must not be negative, got %s", f.Latency))
 	}
+	if f.OversizeBytes < 0 || f.OversizeBytes > maxOversizeBytes {
+		errs = append(errs, fmt.Errorf("faults: OversizeBytes must be between 0 and %d, got %d", maxOversizeBytes, f.OversizeBytes))
+	}
+	if f.NestingDepth < 0 || f.NestingDepth > maxNestingDepth {
+		errs = append(errs, fmt.Errorf("faults: NestingDepth must be between 0 and %d, got %d", maxNestingDepth, f.NestingDepth))
+	}
+	if p := f.BodyFaultPath; p != "" && p != "/v1.0" && !strings.HasPrefix(p, "/v1.0/") {
+		errs = append(errs, fmt.Errorf("faults: BodyFaultPath %q is not a Graph endpoint as Counters names it, such as \"/v1.0/users/delta\"", p))
+	}
 	return errors.Join(errs...)
 }
 
@@ -77,12 +135,26 @@ type faultsJSON struct {
 	Latency            string  `json:"latency"`
 	Down               bool    `json:"down"`
 	Seed               int64   `json:"seed"`
+	// The content faults are left out when unset, so that the JSON of
+	// the fate faults reads as it always did.
+	OversizeBytes    int64  `json:"oversizeBytes,omitempty"`
+	NestingDepth     int    `json:"nestingDepth,omitempty"`
+	BodyFaultPath    string `json:"bodyFaultPath,omitempty"`
+	InvalidUTF8Users string `json:"invalidUtf8Users,omitempty"`
+	HostileUsers     string `json:"hostileUsers,omitempty"`
+	NonGUIDIDs       string `json:"nonGuidIds,omitempty"`
+	MembersWithoutID string `json:"membersWithoutId,omitempty"`
 }
 
 // MarshalJSON writes the faults with camelCase names and Latency as a
 // duration string ("250ms").
 func (f Faults) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faultsJSON{f.ThrottleRate, f.RetryAfter, f.ServerErrorRate, f.GatewayTimeoutRate, f.ResetRate, f.Latency.String(), f.Down, f.Seed})
+	return json.Marshal(faultsJSON{
+		ThrottleRate: f.ThrottleRate, RetryAfter: f.RetryAfter, ServerErrorRate: f.ServerErrorRate,
+		GatewayTimeoutRate: f.GatewayTimeoutRate, ResetRate: f.ResetRate, Latency: f.Latency.String(), Down: f.Down, Seed: f.Seed,
+		OversizeBytes: f.OversizeBytes, NestingDepth: f.NestingDepth, BodyFaultPath: f.BodyFaultPath,
+		InvalidUTF8Users: f.InvalidUTF8Users, HostileUsers: f.HostileUsers, NonGUIDIDs: f.NonGUIDIDs, MembersWithoutID: f.MembersWithoutID,
+	})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; latency may also be a
@@ -98,7 +170,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	out := Faults{ThrottleRate: raw.ThrottleRate, RetryAfter: raw.RetryAfter, ServerErrorRate: raw.ServerErrorRate,
-		GatewayTimeoutRate: raw.GatewayTimeoutRate, ResetRate: raw.ResetRate, Down: raw.Down, Seed: raw.Seed}
+		GatewayTimeoutRate: raw.GatewayTimeoutRate, ResetRate: raw.ResetRate, Down: raw.Down, Seed: raw.Seed,
+		OversizeBytes: raw.OversizeBytes, NestingDepth: raw.NestingDepth, BodyFaultPath: raw.BodyFaultPath,
+		InvalidUTF8Users: raw.InvalidUTF8Users, HostileUsers: raw.HostileUsers, NonGUIDIDs: raw.NonGUIDIDs, MembersWithoutID: raw.MembersWithoutID}
 	if len(raw.Latency) > 0 && string(raw.Latency) != "null" {
 		var str string
 		var ms float64
@@ -123,8 +197,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 
 // SetFaults replaces the injected faults; Faults{} clears them. Rates are
 // clamped to [0, 1], a negative latency counts as none and an unreadable
-// RetryAfter as "1". The sequence of faulted requests restarts from
-// f.Seed.
+// RetryAfter as "1"; OversizeBytes and NestingDepth are clamped to their
+// bounds and a BodyFaultPath that names no Graph endpoint matches none.
+// The sequence of faulted requests restarts from f.Seed.
 func (s *Sim) SetFaults(f Faults) {
 	clamp := func(v float64) float64 {
 		if math.IsNaN(v) || v < 0 {
@@ -135,6 +210,8 @@ func (s *Sim) SetFaults(f Faults) {
 	f.ThrottleRate, f.ServerErrorRate = clamp(f.ThrottleRate), clamp(f.ServerErrorRate)
 	f.GatewayTimeoutRate, f.ResetRate = clamp(f.GatewayTimeoutRate), clamp(f.ResetRate)
 	f.Latency = max(f.Latency, 0)
+	f.OversizeBytes = min(max(f.OversizeBytes, 0), maxOversizeBytes)
+	f.NestingDepth = min(max(f.NestingDepth, 0), maxNestingDepth)
 	f.RetryAfter = strings.TrimSpace(f.RetryAfter)
 	if (Faults{RetryAfter: f.RetryAfter}).validate() != nil {
 		f.RetryAfter = ""

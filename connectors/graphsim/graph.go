@@ -59,9 +59,17 @@ func writeGraphError(w http.ResponseWriter, r *http.Request, rid string, status 
 }
 
 func writeGraphBody(w http.ResponseWriter, status int, body []byte) {
+	writeGraphBodyStreamed(w, status, body, false)
+}
+
+// writeGraphBodyStreamed is writeGraphBody that, when streamed, sends no
+// Content-Length (a client learns the size by reading).
+func writeGraphBodyStreamed(w http.ResponseWriter, status int, body []byte, streamed bool) {
 	h := w.Header()
 	h.Set("Content-Type", graphContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if !streamed {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	h.Set("Cache-Control", "no-cache")
 	h.Set("OData-Version", "4.0")
 	h.Set("Strict-Transport-Security", "max-age=31536000")
@@ -79,6 +87,8 @@ type graphReq struct {
 	host string
 	snap *snapshot
 	now  time.Time
+	// cf are the content faults of the request (nil: none).
+	cf *contentFaults
 }
 
 func (g *graphReq) fail(status int, code, msg string) {
@@ -98,12 +108,14 @@ func (g *graphReq) ok(body []byte) {
 	}
 	g.w.Header().Set("request-id", g.rid)
 	g.w.Header().Set("client-request-id", crid)
-	writeGraphBody(g.w, http.StatusOK, body)
+	body, streamed := g.cf.body(endpointPath(g.r.URL.Path), body)
+	writeGraphBodyStreamed(g.w, http.StatusOK, body, streamed)
 }
 
 // serveGraph answers a request under /v1.0.
 func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request) {
 	g := &graphReq{s: s, w: w, r: r, rid: randomGUID(), host: s.host(r), snap: s.cur.Load(), now: s.now()}
+	g.cf = s.contentFaults(s.faults.Load(), g.snap)
 	claims, msg := s.authenticate(r, g.now)
 	if msg != "" {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, g.host, graphAppID))
@@ -526,7 +538,7 @@ func (g *graphReq) listUsers() {
 	}
 	users := g.snap.tenant.Users
 	g.writeCollection("users", q, "users", len(users), func(o *jsonObj, i int) {
-		g.s.writeUser(o, &users[i], q.sel, false)
+		g.s.writeUser(o, &users[i], q.sel, false, g.cf)
 	})
 }
 
@@ -590,7 +602,7 @@ func (g *graphReq) listMembers(id string, usersOnly bool) {
 		}
 	}
 	g.writeCollection(set, q, key, len(members), func(o *jsonObj, i int) {
-		g.s.writeMember(o, g.snap, &members[i], q.sel)
+		g.s.writeMember(o, g.snap, &members[i], q.sel, g.cf)
 	})
 }
 
@@ -606,7 +618,7 @@ func (g *graphReq) getUser(id string) {
 		return
 	}
 	o := jsonObj{b: make([]byte, 0, 1024)}
-	g.s.writeUser(&o, u, q.sel, false)
+	g.s.writeUser(&o, u, q.sel, false, g.cf)
 	g.ok(withContext(o.b, g.context("users", q.sel, true)))
 }
 

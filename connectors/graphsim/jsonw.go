@@ -10,6 +10,9 @@ import (
 type jsonObj struct {
 	b []byte
 	n int
+	// keepInvalid writes strings' invalid UTF-8 raw instead of as U+FFFD
+	// (Faults.InvalidUTF8Users).
+	keepInvalid bool
 }
 
 func (o *jsonObj) begin() { o.b = append(o.b, '{'); o.n = 0 }
@@ -29,6 +32,10 @@ func (o *jsonObj) str(k, v string) {
 	o.key(k)
 	if v == "" {
 		o.b = append(o.b, "null"...)
+		return
+	}
+	if o.keepInvalid {
+		o.b = appendJSONStringRaw(o.b, v)
 		return
 	}
 	o.b = appendJSONString(o.b, v)
@@ -57,7 +64,13 @@ const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string. Unlike encoding/json it does
 // not escape <, > and &, like Graph; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) []byte { return appendJSONStr(b, s, false) }
+
+// appendJSONStringRaw is appendJSONString that keeps invalid UTF-8 as it
+// is: what a broken server sends.
+func appendJSONStringRaw(b []byte, s string) []byte { return appendJSONStr(b, s, true) }
+
+func appendJSONStr(b []byte, s string, keepInvalid bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -85,7 +98,7 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		if r == utf8.RuneError && size == 1 && !keepInvalid {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i += size

@@ -477,9 +477,13 @@ func defaultSelection() *selection {
 	return sel
 }
 
-// writeUser writes one user object. idLast puts id at the end, as Graph
-// does for the default property set.
-func (s *Sim) writeUser(o *jsonObj, u *User, sel *selection, odataType bool) {
+// writeUser writes one user object, as the content faults cf serve it.
+// Without $select id comes last, as Graph writes the default property
+// set.
+func (s *Sim) writeUser(o *jsonObj, u *User, sel *selection, odataType bool, cf *contentFaults) {
+	u, raw := cf.user(u)
+	o.keepInvalid = raw
+	defer func() { o.keepInvalid = false }()
 	o.begin()
 	if odataType {
 		o.str("@odata.type", TypeUser)
@@ -509,11 +513,11 @@ func (s *Sim) writeGroup(o *jsonObj, g *Group, sel *selection, odataType bool) {
 }
 
 // writeMember writes a directoryObject of any type with its @odata.type.
-func (s *Sim) writeMember(o *jsonObj, snap *snapshot, m *Member, sel *selection) {
+func (s *Sim) writeMember(o *jsonObj, snap *snapshot, m *Member, sel *selection, cf *contentFaults) {
 	switch m.ODataType {
 	case TypeUser:
 		if u := snap.user(m.ID); u != nil {
-			s.writeUser(o, u, sel, true)
+			s.writeUser(o, u, sel, true, cf)
 			return
 		}
 	case TypeGroup:
