@@ -1232,7 +1232,12 @@ type Progress struct {
 	// checks, by reason (e.g. "id_not_guid"), counted since the sync began.
 	// The daemon adds its own reasons and reports the total in the job's
 	// summary.
-	Rejected      map[string]int64 `protobuf:"bytes,9,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Rejected map[string]int64 `protobuf:"bytes,9,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Values the connector cleaned rather than dropped, by reason (e.g.
+	// "invalid_utf8": bytes that were not UTF-8, replaced by U+FFFD as the
+	// JSON was decoded), counted since the sync began. The daemon adds them
+	// to the job summary's sanitized counts.
+	Sanitized     map[string]int64 `protobuf:"bytes,10,rep,name=sanitized,proto3" json:"sanitized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1326,6 +1331,13 @@ func (x *Progress) GetThrottleWaitMs() int64 {
 func (x *Progress) GetRejected() map[string]int64 {
 	if x != nil {
 		return x.Rejected
+	}
+	return nil
+}
+
+func (x *Progress) GetSanitized() map[string]int64 {
+	if x != nil {
+		return x.Sanitized
 	}
 	return nil
 }
@@ -1444,7 +1456,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x0eadded_user_ids\x18\x02 \x03(\tR\faddedUserIds\x12(\n" +
 	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\"!\n" +
 	"\aRemoval\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xf8\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xfb\x03\n" +
 	"\bProgress\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x14\n" +
 	"\x05users\x18\x02 \x01(\x03R\x05users\x12\x16\n" +
@@ -1454,8 +1466,13 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\aretries\x18\x06 \x01(\x03R\aretries\x12'\n" +
 	"\x0fskipped_members\x18\a \x01(\x03R\x0eskippedMembers\x12(\n" +
 	"\x10throttle_wait_ms\x18\b \x01(\x03R\x0ethrottleWaitMs\x12@\n" +
-	"\brejected\x18\t \x03(\v2$.connector.v1.Progress.RejectedEntryR\brejected\x1a;\n" +
+	"\brejected\x18\t \x03(\v2$.connector.v1.Progress.RejectedEntryR\brejected\x12C\n" +
+	"\tsanitized\x18\n" +
+	" \x03(\v2%.connector.v1.Progress.SanitizedEntryR\tsanitized\x1a;\n" +
 	"\rRejectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a<\n" +
+	"\x0eSanitizedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012\xce\x02\n" +
 	"\tConnector\x12I\n" +
@@ -1477,7 +1494,7 @@ func file_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_connector_v1_connector_proto_goTypes = []any{
 	(ConfigField_Type)(0),          // 0: connector.v1.ConfigField.Type
 	(*DescribeRequest)(nil),        // 1: connector.v1.DescribeRequest
@@ -1498,6 +1515,7 @@ var file_connector_v1_connector_proto_goTypes = []any{
 	(*Removal)(nil),                // 16: connector.v1.Removal
 	(*Progress)(nil),               // 17: connector.v1.Progress
 	nil,                            // 18: connector.v1.Progress.RejectedEntry
+	nil,                            // 19: connector.v1.Progress.SanitizedEntry
 }
 var file_connector_v1_connector_proto_depIdxs = []int32{
 	3,  // 0: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
@@ -1514,19 +1532,20 @@ var file_connector_v1_connector_proto_depIdxs = []int32{
 	16, // 11: connector.v1.User.removed:type_name -> connector.v1.Removal
 	16, // 12: connector.v1.Group.removed:type_name -> connector.v1.Removal
 	18, // 13: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
-	1,  // 14: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
-	5,  // 15: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
-	8,  // 16: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
-	11, // 17: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
-	2,  // 18: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
-	6,  // 19: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
-	9,  // 20: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
-	12, // 21: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	19, // 14: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
+	1,  // 15: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
+	5,  // 16: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
+	8,  // 17: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
+	11, // 18: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
+	2,  // 19: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
+	6,  // 20: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
+	9,  // 21: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
+	12, // 22: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_connector_v1_connector_proto_init() }
@@ -1542,7 +1561,7 @@ func file_connector_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_v1_connector_proto_rawDesc), len(file_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
