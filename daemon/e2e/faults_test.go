@@ -693,7 +693,7 @@ func TestFaultPlugin(t *testing.T) {
 			t.Fatalf("status after the %s fault: exit %d: %s", c.connector, code, errOut)
 		}
 		report(t, faultRow{Case: "plugin/" + c.connector, Seed: "-", Fault: fmt.Sprintf("plugin %q: %s", c.plugin, c.connector),
-			AtFault: "RETRIEVING", Recovery: took, Events: 0})
+			AtFault: "job " + j.State + " (recovery = the job's time, including any restart backoff)", Recovery: took, Events: 0})
 	}
 	// Two consecutive failures of plugin "faulty" (crash, hang) delay the
 	// third start by the backoff: 2 s.
@@ -734,34 +734,42 @@ func TestFaultPlugin(t *testing.T) {
 			t.Errorf("%s: %v", subject, err)
 			return
 		}
-		walkStrings(v, func(s string) {
-			if msg := hostile(s); msg != "" {
-				t.Errorf("event on %s holds %s: %q", subject, msg, s)
-			}
-		})
+		assertNotHostile(t, subject, v)
 	})
 	report(t, faultRow{Case: "plugin/all", Seed: "-", Fault: "7 plugin faults, then the azuread connector", AtFault: "-", Events: n})
 }
 
-func walkStrings(v any, fn func(string)) {
+// assertNotHostile fails on any string in v a downstream service must
+// never receive: invalid UTF-8, control or bidi-override characters, or an
+// email field that is not a bare address (a header injection, a display
+// name, a hostile domain).
+func assertNotHostile(t *testing.T, subject string, v any) {
+	t.Helper()
+	walkFields(v, "", func(key, s string) {
+		if msg := hostile(key, s); msg != "" {
+			t.Errorf("event on %s holds %s in %s: %q", subject, msg, key, s)
+		}
+	})
+}
+
+// walkFields calls fn with every string in v and the key it is under.
+func walkFields(v any, key string, fn func(key, s string)) {
 	switch x := v.(type) {
 	case string:
-		fn(x)
+		fn(key, x)
 	case []any:
 		for _, e := range x {
-			walkStrings(e, fn)
+			walkFields(e, key, fn)
 		}
 	case map[string]any:
 		for k, e := range x {
-			fn(k)
-			walkStrings(e, fn)
+			fn("key", k)
+			walkFields(e, k, fn)
 		}
 	}
 }
 
-// hostile says what in s a downstream service must never receive: invalid
-// UTF-8, control or bidi-override characters, or a header injection.
-func hostile(s string) string {
+func hostile(key, s string) string {
 	if !utf8.ValidString(s) {
 		return "invalid UTF-8"
 	}
@@ -773,8 +781,99 @@ func hostile(s string) string {
 			return "a bidi override"
 		}
 	}
-	if strings.Contains(s, "evil.example") {
-		return "a hostile address"
+	switch key {
+	case "email", "mail", "userPrincipalName":
+		if strings.ContainsAny(s, " <>,;:") || strings.Count(s, "@") != 1 || strings.Contains(s, "evil.example") {
+			return "an email that is not a bare address"
+		}
 	}
 	return ""
+}
+
+// TestFaultGraphInput serves hostile and broken Graph answers through the
+// real connector: hostile strings, invalid UTF-8 and non-GUID ids are
+// sanitised or dropped with counted reasons and never stored raw; an
+// oversized or too deeply nested answer fails the job with a reason that
+// names the limit, and the daemon stays up; once Graph is sane again a
+// full sync converges.
+func TestFaultGraphInput(t *testing.T) {
+	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
+	f.start()
+	users := f.sim.Tenant().UsersWithMail()
+	ids := func(us []graphsim.User) string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	syncJob := func(args ...string) jobJSON {
+		t.Helper()
+		var j jobJSON
+		out, errOut, code := f.cli(append([]string{"sync", "demo", "--wait", "-o", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("sync: exit %d, %v: %s%s", code, err, out, errOut)
+		}
+		return j
+	}
+
+	f.sim.SetFaults(graphsim.Faults{HostileUsers: ids(users[0:3]), InvalidUTF8Users: ids(users[3:5]), NonGUIDIDs: ids(users[5:7])})
+	began := time.Now()
+	j := syncJob()
+	if j.State != events.StateCompleted {
+		t.Fatalf("sync with hostile users: %s %s", j.State, j.Reason)
+	}
+	var sum events.Summary
+	if err := json.Unmarshal(j.Summary, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rejected["id_not_guid"] < 2 || sum.Sanitized["control_characters"] < 3 || sum.Sanitized["invalid_email"] < 3 || sum.Sanitized["invalid_utf8"] < 2 {
+		t.Errorf("summary does not count what it dropped and cleaned: rejected %v, sanitized %v", sum.Rejected, sum.Sanitized)
+	}
+	report(t, faultRow{Case: "graph/hostile", Seed: "-", Fault: "3 hostile users, 2 with invalid UTF-8, 2 non-GUID ids",
+		AtFault: fmt.Sprintf("job COMPLETED; rejected %v, sanitized %v", sum.Rejected, sum.Sanitized), Recovery: time.Since(began)})
+
+	for _, c := range []struct {
+		name, what string
+		faults     graphsim.Faults
+		want       string
+	}{
+		{"oversized", "a 20 MiB users/delta page", graphsim.Faults{OversizeBytes: 20 << 20, BodyFaultPath: "/v1.0/users/delta"}, "larger than 16 MiB"},
+		{"nested", "a users/delta page nested 100,000 levels", graphsim.Faults{NestingDepth: 100_000, BodyFaultPath: "/v1.0/users/delta"}, "nests JSON deeper than 64"},
+	} {
+		f.sim.SetFaults(c.faults)
+		j := syncJob("--full")
+		if j.State != events.StateFailed || !strings.Contains(j.Reason, c.want) || !strings.Contains(j.Reason, `plugin "azuread"`) {
+			t.Errorf("%s answer: job %s %q, want FAILED saying %q and naming the plugin", c.name, j.State, j.Reason, c.want)
+		}
+		if _, errOut, code := f.cli("status"); code != 0 {
+			t.Fatalf("status after the %s answer: %s", c.name, errOut)
+		}
+		f.sim.SetFaults(graphsim.Faults{})
+		began := time.Now()
+		if j := syncJob("--full"); j.State != events.StateCompleted {
+			t.Fatalf("sync after the %s answer: %s %s", c.name, j.State, j.Reason)
+		}
+		report(t, faultRow{Case: "graph/" + c.name, Seed: "-", Fault: c.what + " (job FAILED)", AtFault: "RETRIEVING", Recovery: time.Since(began)})
+	}
+
+	if err := f.stop(); err != nil {
+		t.Fatalf("stopping dirsyncd: %v", err)
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	convergedIn(t, b.JS, expectedRecipients(f.sim))
+	n := assertEventLog(t, b.JS)
+	forEachStored(t, b.JS, func(subject string, data []byte) {
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Errorf("%s: %v", subject, err)
+			return
+		}
+		assertNotHostile(t, subject, v)
+	})
+	report(t, faultRow{Case: "graph/all", Seed: "-", Fault: "hostile, oversized and nested answers", AtFault: "-", Events: n})
 }
