@@ -73,8 +73,10 @@ type Summary struct {
 	// be a directory object ID) and those the connector dropped itself
 	// (its own reasons, e.g. "id_not_guid").
 	Rejected map[string]int64 `json:"rejected,omitempty"`
-	// Sanitized counts the fields of retrieved objects that the daemon
-	// cleaned before recording them, by reason: "invalid_utf8" (replaced
+	// Sanitized counts the fields of retrieved objects that were cleaned
+	// before being recorded, by the daemon or by the connector (which adds
+	// its own counts, e.g. Graph strings whose invalid UTF-8 its decoder
+	// replaced), by reason: "invalid_utf8" (replaced
 	// by U+FFFD), "control_characters" (removed), "too_long" (cut to 256
 	// characters), "invalid_email" (not a bare address: dropped, so the
 	// user has none), "invalid_value" (outside what the protocol allows).

@@ -57,6 +57,13 @@ const (
 	RejectMemberWithoutID = "member_without_id"
 )
 
+// Reasons of Progress.sanitized: values the connector passed on cleaned.
+const (
+	// SanitizeInvalidUTF8: a JSON string of a Graph answer that held bytes
+	// that are not UTF-8; the decoders replaced them with U+FFFD.
+	SanitizeInvalidUTF8 = "invalid_utf8"
+)
+
 // reject counts n objects dropped for reason and returns the count of
 // the reason so far.
 func (b *batcher) reject(reason string, n int) int64 {
@@ -81,7 +88,20 @@ func (b *batcher) snapshot() (connectorv1.Progress, int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return connectorv1.Progress{Phase: b.progress.Phase, Users: b.progress.Users, Groups: b.progress.Groups,
-		Memberships: b.progress.Memberships, SkippedMembers: b.progress.SkippedMembers, Rejected: maps.Clone(b.progress.Rejected)}, b.batches
+		Memberships: b.progress.Memberships, SkippedMembers: b.progress.SkippedMembers, Rejected: maps.Clone(b.progress.Rejected),
+		Sanitized: b.sanitized()}, b.batches
+}
+
+// sanitized returns Progress.sanitized so far: nil when nothing was
+// cleaned.
+func (b *batcher) sanitized() map[string]int64 {
+	if b.stats == nil {
+		return nil
+	}
+	if n := b.stats.invalidUTF8.Load(); n > 0 {
+		return map[string]int64{SanitizeInvalidUTF8: n}
+	}
+	return nil
 }
 
 // full reports whether the current batch has no room left.
@@ -188,7 +208,8 @@ func (b *batcher) flush(last bool) error {
 		Memberships:    b.progress.Memberships,
 		SkippedMembers: b.progress.SkippedMembers,
 		// A copy: the host may keep the batch while the count goes on.
-		Rejected: maps.Clone(b.progress.Rejected),
+		Rejected:  maps.Clone(b.progress.Rejected),
+		Sanitized: b.sanitized(),
 	}
 	if b.stats != nil {
 		p.Requests = b.stats.requests.Load()

@@ -63,6 +63,10 @@ type stats struct {
 	requests       atomic.Int64
 	retries        atomic.Int64
 	throttleWaitMS atomic.Int64
+	// invalidUTF8 counts the JSON strings of Graph's answers that held
+	// bytes that are not UTF-8 (see limitTransport), reported as
+	// Progress.sanitized[SanitizeInvalidUTF8].
+	invalidUTF8 atomic.Int64
 	// retrying is what retry_budget bounds: the wall time during which a
 	// request of the sync was failing or waiting to be retried. The users
 	// and groups readers run side by side; an outage both meet counts
@@ -259,7 +263,9 @@ func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphCli
 		return nil, err
 	}
 	// Every answer, of Graph and of the token endpoint, is read through
-	// the response limits before anything parses it.
+	// the response limits before anything parses it. Only Graph's are
+	// directory data whose invalid UTF-8 is counted.
+	st := &stats{}
 	limited := &limitTransport{next: base, maxBytes: cfg.maxResponseBytes(), maxDepth: maxJSONDepth}
 	if opts.jsonDepth > 0 {
 		limited.maxDepth = opts.jsonDepth
@@ -268,7 +274,8 @@ func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphCli
 	if err != nil {
 		return nil, err
 	}
-	st := &stats{}
+	graphLimited := *limited
+	graphLimited.invalidUTF8 = &st.invalidUTF8
 	scope := cfg.Scope()
 	u, err := url.Parse(cfg.GraphURL)
 	if err != nil {
@@ -306,7 +313,7 @@ func newGraphClient(cfg *Config, log *zap.Logger, opts clientOptions) (*graphCli
 		middleware = append(middleware, m)
 	}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(limited, middleware...),
+		Transport: khttp.NewCustomTransportWithParentTransport(&graphLimited, middleware...),
 		// kiota's redirect middleware follows redirects itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// No overall Timeout: it would cut retries short of retry_budget.

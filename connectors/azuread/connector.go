@@ -252,7 +252,7 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	log.Info("sync finished", zap.Bool("complete", complete), zap.String("resyncReason", reason),
 		zap.Int64("users", p.Users), zap.Int64("groups", p.Groups),
 		zap.Int64("memberships", p.Memberships), zap.Int64("skippedMembers", p.SkippedMembers),
-		zap.Any("rejected", p.Rejected), zap.Int("batches", batches), zap.Int64("requests", g.stats.requests.Load()),
+		zap.Any("rejected", p.Rejected), zap.Any("sanitized", p.Sanitized), zap.Int("batches", batches), zap.Int64("requests", g.stats.requests.Load()),
 		zap.Int64("retries", g.stats.retries.Load()), zap.Int64("throttleWaitMs", g.stats.throttleWaitMS.Load()),
 		zap.Duration("took", time.Since(start)))
 	return nil

@@ -62,12 +62,18 @@ type Problem struct {
 	err    error
 }
 
-// Error returns the detail and the remedy.
+// Error returns the detail and the remedy as sentences: "<detail>. To
+// fix: <remedy>". The detail is a phrase without a final period; one is
+// added only when it lacks one, so that the remedy never runs on from it.
 func (p *Problem) Error() string {
 	if p.Remedy == "" {
 		return p.Detail
 	}
-	return p.Detail + " To fix: " + p.Remedy
+	detail := strings.TrimRight(p.Detail, " ")
+	if !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") && !strings.HasSuffix(detail, "!") {
+		detail += "."
+	}
+	return detail + " To fix: " + p.Remedy
 }
 
 // Unwrap returns the underlying error: a *GraphError or *EntraError when

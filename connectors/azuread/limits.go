@@ -2,9 +2,12 @@ package azuread
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Limits on what Graph and Entra send, enforced where the bytes arrive:
@@ -25,6 +28,13 @@ import (
 //     levels, so neither overflows its stack, but 10,000 levels of
 //     kiota's recursive tree are what the check spares, and its error
 //     names the cause.
+//
+// The same scan counts the JSON strings that hold bytes that are not
+// UTF-8 (stats.invalidUTF8): both decoders replace such bytes with
+// U+FFFD without a word, so this is the only place that sees them. A
+// response counts once it was read to its end with a 2xx status: an
+// attempt cut short and retried, or an error answer, is not data the
+// connector passes on.
 //
 // Both failures are permanent: a retry would read the same answer. They
 // are never retried (retryable, shouldRetryAuth and azcore's retry policy
@@ -94,6 +104,9 @@ type limitTransport struct {
 	next     http.RoundTripper
 	maxBytes int64
 	maxDepth int
+	// invalidUTF8, when set, is added the JSON strings with invalid UTF-8
+	// of every 2xx JSON answer read to its end.
+	invalidUTF8 *atomic.Int64
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -111,6 +124,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	lb := &limitedBody{body: resp.Body, left: t.maxBytes, request: request, maxBytes: t.maxBytes}
 	if isJSON(resp.Header.Get("Content-Type")) {
 		lb.scan = &depthScanner{max: t.maxDepth}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			lb.invalidUTF8 = t.invalidUTF8
+		}
 	}
 	resp.Body = lb
 	return resp, nil
@@ -133,7 +149,10 @@ type limitedBody struct {
 	request  string
 	maxBytes int64
 	scan     *depthScanner // nil: not JSON
-	err      error
+	// invalidUTF8 is added scan's count at the end of the body (nil:
+	// not counted).
+	invalidUTF8 *atomic.Int64
+	err         error
 }
 
 // Read implements io.Reader.
@@ -158,20 +177,35 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return n, b.err
 	}
+	if errors.Is(err, io.EOF) && b.invalidUTF8 != nil {
+		// Once: a reader may ask again after the end.
+		b.invalidUTF8.Add(b.scan.invalidUTF8)
+		b.invalidUTF8 = nil
+	}
 	return n, err
 }
 
 // Close implements io.Closer.
 func (b *limitedBody) Close() error { return b.body.Close() }
 
-// depthScanner follows the nesting of a JSON text fed to it in pieces. It
-// does not validate the JSON (the parser does); it only counts brackets
-// outside strings.
+// depthScanner follows the nesting of a JSON text fed to it in pieces and
+// counts its strings that hold invalid UTF-8. It does not validate the
+// JSON (the parser does); it only counts brackets outside strings and
+// checks the bytes inside them.
 type depthScanner struct {
 	max      int
 	depth    int
 	inString bool
 	escaped  bool
+	// invalidUTF8 counts the strings (values and names) that held bytes
+	// that are not UTF-8, as utf8.Valid defines it: what encoding/json
+	// and kiota replace with U+FFFD.
+	invalidUTF8 int64
+	// State of the UTF-8 check of the current string: bad once it was
+	// counted; need continuation bytes still expected, each in [lo, hi].
+	bad    bool
+	need   int
+	lo, hi byte
 }
 
 // feed scans the next piece of the text; false means the nesting went
@@ -182,25 +216,30 @@ func (s *depthScanner) feed(p []byte) bool {
 		if s.inString {
 			switch {
 			case s.escaped:
+				// An escape is ASCII in valid JSON; the parser refuses
+				// anything else.
 				s.escaped = false
-			case c == '\\':
-				s.escaped = true
-			case c == '"':
-				s.inString = false
-			default:
-				// Skip to the next quote or backslash: strings are most
-				// of a page.
-				j := bytes.IndexAny(p[i:], "\"\\")
-				if j < 0 {
-					return true
+			case c == '\\' || c == '"':
+				if s.need > 0 {
+					s.invalid() // a sequence cut short
 				}
-				i += j - 1
+				s.escaped = c == '\\'
+				s.inString = c != '"'
+			default:
+				// Up to the next quote or backslash at once: strings are
+				// most of a page.
+				end := len(p)
+				if j := bytes.IndexAny(p[i:], "\"\\"); j >= 0 {
+					end = i + j
+				}
+				s.checkUTF8(p[i:end])
+				i = end - 1
 			}
 			continue
 		}
 		switch c {
 		case '"':
-			s.inString = true
+			s.inString, s.bad, s.need = true, false, 0
 		case '[', '{':
 			s.depth++
 			if s.depth > s.max {
@@ -211,6 +250,66 @@ func (s *depthScanner) feed(p []byte) bool {
 				s.depth--
 			}
 		}
+	}
+	return true
+}
+
+// invalid counts the current string once.
+func (s *depthScanner) invalid() {
+	if !s.bad {
+		s.bad = true
+		s.invalidUTF8++
+	}
+	s.need = 0
+}
+
+// checkUTF8 checks a run of string bytes without quote or backslash. A
+// sequence may straddle two pieces: need carries it over.
+func (s *depthScanner) checkUTF8(run []byte) {
+	if s.bad || s.need == 0 && utf8.Valid(run) {
+		return
+	}
+	for _, c := range run {
+		if !s.utf8Byte(c) {
+			s.invalid()
+			return
+		}
+	}
+}
+
+// utf8Byte advances the UTF-8 check by one byte; false means the byte
+// cannot come here in UTF-8 (the ranges of RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF).
+func (s *depthScanner) utf8Byte(c byte) bool {
+	if s.need > 0 {
+		if c < s.lo || c > s.hi {
+			return false
+		}
+		s.need--
+		s.lo, s.hi = 0x80, 0xbf
+		return true
+	}
+	s.lo, s.hi = 0x80, 0xbf
+	switch {
+	case c < 0x80:
+	case c < 0xc2: // a continuation byte, or an overlong 2-byte lead
+		return false
+	case c < 0xe0:
+		s.need = 1
+	case c == 0xe0:
+		s.need, s.lo = 2, 0xa0
+	case c == 0xed: // U+D800-U+DFFF are surrogates
+		s.need, s.hi = 2, 0x9f
+	case c < 0xf0:
+		s.need = 2
+	case c == 0xf0:
+		s.need, s.lo = 3, 0x90
+	case c < 0xf4:
+		s.need = 3
+	case c == 0xf4:
+		s.need, s.hi = 3, 0x8f
+	default:
+		return false
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package azuread
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -137,7 +138,7 @@ func TestOversizedPageAgainstGraphsim(t *testing.T) {
 		t.Fatalf("want a %s problem, got %v", CodeResponseTooLarge, err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"reading users", "GET " + sim.GraphURL() + "/users/delta", "larger than 2 MiB", "max_response_mb", "raise max_response_mb"} {
+	for _, want := range []string{"reading users", "GET " + sim.GraphURL() + "/users/delta", "larger than 2 MiB (max_response_mb); the connector stopped reading it. To fix: Graph's pages are normally about 1 MiB.", "raise max_response_mb"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q: %s", want, msg)
 		}
@@ -231,28 +232,150 @@ func TestDeepNestingAgainstGraphsim(t *testing.T) {
 }
 
 // Invalid UTF-8 in a string does not crash either parser: it arrives as
-// U+FFFD, valid UTF-8 the daemon can sanitise.
+// U+FFFD, valid UTF-8 the daemon can sanitise, and each string that held
+// it is counted in Progress.sanitized, so that the job summary tells the
+// admin that names were altered.
 func TestInvalidUTF8AgainstGraphsim(t *testing.T) {
 	sim := startSim(t, graphsim.Config{Users: 30, Groups: 3, Seed: 6})
-	victim := sim.Tenant().Users[0] // the one TestConnection reads
-	sim.SetFaults(graphsim.Faults{InvalidUTF8Users: victim.ID})
 	cfg := simConfig(t, sim, nil)
-	r := mustSync(t, New(nil), &connectorv1.SyncRequest{Config: cfg})
-	u := r.user(t, victim.ID)
-	if u == nil {
-		t.Fatal("the user with invalid UTF-8 was not sent")
+
+	clean := mustSync(t, New(nil), &connectorv1.SyncRequest{Config: cfg})
+	for i, b := range clean.batches {
+		if got := b.GetProgress().GetSanitized(); len(got) != 0 {
+			t.Errorf("clean tenant, batch %d: sanitized %v, want none", i, got)
+		}
 	}
-	if name := u.GetDisplayName(); !utf8.ValidString(name) || !strings.HasPrefix(name, "Bad \ufffd") {
-		t.Errorf("displayName %q", name)
+
+	victims := []graphsim.User{sim.Tenant().Users[0], sim.Tenant().Users[17]} // [0]: the one TestConnection reads
+	sim.SetFaults(graphsim.Faults{InvalidUTF8Users: victims[0].ID + "," + victims[1].ID})
+	r := mustSync(t, New(nil), &connectorv1.SyncRequest{Config: cfg})
+	for _, v := range victims {
+		u := r.user(t, v.ID)
+		if u == nil {
+			t.Fatalf("the user %s with invalid UTF-8 was not sent", v.ID)
+		}
+		if name := u.GetDisplayName(); !utf8.ValidString(name) || !strings.HasPrefix(name, "Bad \ufffd") {
+			t.Errorf("displayName %q", name)
+		}
 	}
 	if len(r.users) != 30 {
 		t.Errorf("%d users", len(r.users))
 	}
+	if got := r.last.GetProgress().GetSanitized(); len(got) != 1 || got[SanitizeInvalidUTF8] != 2 {
+		t.Errorf("sanitized %v, want {%s: 2}", got, SanitizeInvalidUTF8)
+	}
+	var prev int64
+	for i, b := range r.batches {
+		n := b.GetProgress().GetSanitized()[SanitizeInvalidUTF8]
+		if n < prev {
+			t.Errorf("batch %d: sanitized went down from %d to %d", i, prev, n)
+		}
+		prev = n
+	}
+
+	// An incremental round that reads neither user again counts nothing.
+	next := mustSync(t, New(nil), &connectorv1.SyncRequest{Config: cfg, Cursor: r.last.GetCursor()})
+	if got := next.last.GetProgress().GetSanitized(); len(got) != 0 {
+		t.Errorf("incremental round without the users: sanitized %v, want none", got)
+	}
+
 	resp, err := New(nil).TestConnection(context.Background(), cfg)
 	if err != nil || !resp.GetOk() {
 		t.Errorf("TestConnection: %v %v", resp, err)
 	}
 }
+
+// The scan counts each JSON string holding bytes that are not UTF-8 once,
+// wherever the pieces of the body are cut, and only in answers that are
+// passed on: read to their end, with a 2xx status.
+func TestInvalidUTF8Count(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want int64
+	}{
+		{"clean", `{"value":[{"displayName":"Zoë Ñandú 日本 😀","id":"1"}]}`, 0},
+		{"graphsim's name", `{"value":[{"displayName":"` + graphsim.InvalidUTF8DisplayName + `"}]}`, 1},
+		{"two strings", "[\"a\x80\", \"ok\", \"\xff\"]", 2},
+		{"a name counts too", "{\"k\xc3\":\"v\"}", 1},
+		{"stray continuation byte", "[\"\x80\"]", 1},
+		{"overlong", "[\"\xc0\xaf\", \"\xe0\x80\xaf\"]", 2},
+		{"surrogate", "[\"\xed\xa0\x80\"]", 1},
+		{"above U+10FFFF", "[\"\xf4\x90\x80\x80\"]", 1},
+		{"largest rune", "[\"\xf4\x8f\xbf\xbf\"]", 0},
+		{"cut by the closing quote", "[\"\xe6\x97\"]", 1},
+		{"cut by an escape", "[\"\xc3\\n\"]", 1},
+		{"cut by ASCII", "[\"\xc3(\"]", 1},
+		{"escapes are not bytes", `["\ud800 \u00e9 \" \\"]`, 0},
+		{"outside strings: not counted", "[1,\n2]", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for piece := 1; piece <= len(tt.body); piece++ {
+				var n atomic.Int64
+				lt := &limitTransport{next: &stubTransport{contentType: "application/json", body: tt.body, contentLength: -1},
+					maxBytes: 1 << 20, maxDepth: maxJSONDepth, invalidUTF8: &n}
+				req, _ := http.NewRequest(http.MethodGet, "https://graph.example/v1.0/users/delta", nil)
+				resp, err := lt.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadAll(&chunked{r: resp.Body, n: piece}); err != nil {
+					t.Fatal(err)
+				}
+				// A Read after the end does not count again.
+				_, _ = resp.Body.Read(make([]byte, 1))
+				if n.Load() != tt.want {
+					t.Fatalf("pieces of %d: counted %d, want %d", piece, n.Load(), tt.want)
+				}
+			}
+		})
+	}
+
+	bad := `{"value":[{"displayName":"` + graphsim.InvalidUTF8DisplayName + `"}]}`
+	for _, tt := range []struct {
+		name   string
+		status int
+		cut    int // bytes read before giving up; 0: all
+		json   bool
+	}{
+		{name: "an error answer", status: 503, json: true},
+		{name: "a body not read to its end", status: 200, cut: len(bad) - 3, json: true},
+		{name: "not JSON", status: 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int64
+			stub := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				h := http.Header{}
+				if tt.json {
+					h.Set("Content-Type", "application/json")
+				}
+				return &http.Response{StatusCode: tt.status, Header: h, ContentLength: -1, Body: io.NopCloser(strings.NewReader(bad)), Request: req}, nil
+			})
+			lt := &limitTransport{next: stub, maxBytes: 1 << 20, maxDepth: maxJSONDepth, invalidUTF8: &n}
+			req, _ := http.NewRequest(http.MethodGet, "https://graph.example/v1.0/users/delta", nil)
+			resp, err := lt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r io.Reader = resp.Body
+			if tt.cut > 0 {
+				r = io.LimitReader(r, int64(tt.cut))
+			}
+			if _, err := io.ReadAll(r); err != nil {
+				t.Fatal(err)
+			}
+			if n.Load() != 0 {
+				t.Errorf("counted %d, want 0", n.Load())
+			}
+		})
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // Hostile text passes through unchanged: the connector sends what Graph
 // sent and the daemon sanitises it.
@@ -451,6 +574,44 @@ func FuzzJSONDepth(f *testing.F) {
 		}
 		if ok != (maxDepth <= limit) {
 			t.Errorf("%q nests %d deep; scan in pieces of %d says within %d: %v", body, maxDepth, int(piece)+1, limit, ok)
+		}
+	})
+}
+
+// FuzzInvalidUTF8Count checks the scan's count against encoding/json's
+// tokens: on valid JSON fed in pieces of any size, it counts exactly the
+// strings whose raw bytes are not valid UTF-8, which the decoders replace
+// with U+FFFD.
+func FuzzInvalidUTF8Count(f *testing.F) {
+	for _, seed := range []string{`["a"]`, "[\"\xc3\xa9\", \"\xc3\"]", "{\"\xff\":\"\xe2\x82\xac\\n\xed\xa0\x80\"}", `"\\ud800"`} {
+		f.Add([]byte(seed), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, piece uint8) {
+		if !json.Valid(body) {
+			return
+		}
+		var want int64
+		dec := json.NewDecoder(bytes.NewReader(body))
+		for {
+			start := dec.InputOffset()
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			// The raw text from the last token holds the string and
+			// ASCII separators, which do not change its validity.
+			if _, ok := tok.(string); ok && !utf8.Valid(body[start:dec.InputOffset()]) {
+				want++
+			}
+		}
+		s := &depthScanner{max: 1 << 30}
+		for p := body; len(p) > 0; {
+			n := min(len(p), int(piece)+1)
+			s.feed(p[:n])
+			p = p[n:]
+		}
+		if s.invalidUTF8 != want {
+			t.Errorf("%q in pieces of %d: counted %d strings with invalid UTF-8, want %d", body, int(piece)+1, s.invalidUTF8, want)
 		}
 	})
 }

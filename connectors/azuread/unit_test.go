@@ -144,3 +144,30 @@ func TestTokenRoles(t *testing.T) {
 		t.Error("opaque token has roles")
 	}
 }
+
+// A Problem reads as two sentences, the detail then the remedy, whatever
+// the detail ends with.
+func TestProblemError(t *testing.T) {
+	cfg := &Config{Tenant: "contoso.onmicrosoft.com", ClientID: testClientID, AuthorityHost: DefaultAuthorityHost, GraphURL: DefaultGraphURL}
+	tooLarge := &ResponseLimitError{Request: "GET https://graph.example/v1.0/users/delta", MaxBytes: 16 * mib}
+	tests := []struct {
+		name string
+		p    *Problem
+		want string
+	}{
+		{"response too large", explain(tooLarge, stageUsers, cfg, "s"),
+			"the answer to GET https://graph.example/v1.0/users/delta is larger than 16 MiB (max_response_mb); the connector stopped reading it. " +
+				"To fix: Graph's pages are normally about 1 MiB. If this tenant's really are larger, raise max_response_mb in the connector's config block (now 16 MiB, at most 1024 MiB); " +
+				"if not, check that graph_url points at Microsoft's service and that no proxy in between rewrites its answers. Nothing was changed: the next sync starts again from the last good cursor."},
+		{"detail in parentheses", explain(entraError(401, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.","error_codes":[7000222]}`), stageToken, cfg, "s"),
+			"the client secret has expired (Entra 401 invalid_client: AADSTS7000222: The provided client secret keys are expired.). " +
+				"To fix: Create a new client secret under the app registration's Certificates & secrets and put its Value in client_secret or client_secret_file."},
+		{"detail ending a sentence", &Problem{Detail: "Graph said no. ", Remedy: "Ask again."}, "Graph said no. To fix: Ask again."},
+		{"no remedy", &Problem{Detail: "Graph 500 generalException: boom"}, "Graph 500 generalException: boom"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.Error(); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
@@ -111,21 +113,29 @@ var _ Connector = (*Client)(nil)
 
 // Describe implements Connector.
 func (c *Client) Describe(ctx context.Context) (*connectorv1.DescribeResponse, error) {
-	return c.rpc.Describe(ctx, &connectorv1.DescribeRequest{})
+	resp, err := c.rpc.Describe(ctx, &connectorv1.DescribeRequest{})
+	if err != nil {
+		return nil, fromRPC(err)
+	}
+	return resp, nil
 }
 
 // ValidateConfig implements Connector.
 func (c *Client) ValidateConfig(ctx context.Context, cfg *connectorv1.Config) ([]*connectorv1.ConfigProblem, error) {
 	resp, err := c.rpc.ValidateConfig(ctx, &connectorv1.ValidateConfigRequest{Config: cfg})
 	if err != nil {
-		return nil, err
+		return nil, fromRPC(err)
 	}
 	return resp.GetProblems(), nil
 }
 
 // TestConnection implements Connector.
 func (c *Client) TestConnection(ctx context.Context, cfg *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
-	return c.rpc.TestConnection(ctx, &connectorv1.TestConnectionRequest{Config: cfg})
+	resp, err := c.rpc.TestConnection(ctx, &connectorv1.TestConnectionRequest{Config: cfg})
+	if err != nil {
+		return nil, fromRPC(err)
+	}
+	return resp, nil
 }
 
 // Sync implements Connector. It fails if the stream ends without a batch
@@ -136,7 +146,7 @@ func (c *Client) Sync(ctx context.Context, req *connectorv1.SyncRequest, send fu
 	defer cancel()
 	stream, err := c.rpc.Sync(ctx, req)
 	if err != nil {
-		return err
+		return fromRPC(err)
 	}
 	done := false
 	for {
@@ -148,7 +158,7 @@ func (c *Client) Sync(ctx context.Context, req *connectorv1.SyncRequest, send fu
 			return nil
 		}
 		if err != nil {
-			return err
+			return fromRPC(err)
 		}
 		if done {
 			return fmt.Errorf("%w: batch after the final one", ErrProtocol)
@@ -166,3 +176,47 @@ var ErrIncompleteStream = errors.New("connector: sync stream ended before the fi
 
 // ErrProtocol means the plugin sent something the contract forbids.
 var ErrProtocol = errors.New("connector: protocol violation")
+
+// RemoteError is the failure of a call to the plugin: the error the
+// plugin returned (gRPC code Unknown), or a failure of the gRPC call
+// itself (e.g. Unavailable when the connection broke). Its text is the
+// status message alone, so that the plugin's own words reach the admin
+// without gRPC's "rpc error: code = Unknown desc = " wrapper. The status
+// and its code stay available: status.FromError and status.Code see
+// them, and errors.As finds the RemoteError.
+type RemoteError struct {
+	st  *status.Status
+	err error // the gRPC error, for Unwrap
+}
+
+// fromRPC turns a gRPC status error into a *RemoteError; any other error
+// (nil, one of the client's own) is returned as it is.
+func fromRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	return &RemoteError{st: st, err: err}
+}
+
+// Error returns the status message, or names the code when the message is
+// empty.
+func (e *RemoteError) Error() string {
+	if msg := e.st.Message(); msg != "" {
+		return msg
+	}
+	return "the plugin call failed with gRPC code " + e.st.Code().String()
+}
+
+// Code returns the gRPC status code: Unknown for an error the plugin
+// returned as it was.
+func (e *RemoteError) Code() codes.Code { return e.st.Code() }
+
+// GRPCStatus returns the status, for status.FromError and status.Code.
+func (e *RemoteError) GRPCStatus() *status.Status { return e.st }
+
+// Unwrap returns the gRPC error as the call returned it.
+func (e *RemoteError) Unwrap() error { return e.err }

@@ -23,8 +23,8 @@ import (
 )
 
 // Reasons an object is dropped (Summary.Rejected) or a field cleaned
-// (Summary.Sanitized). Summary.Rejected also carries the plugin's own
-// reasons.
+// (Summary.Sanitized). Both also carry the plugin's own reasons
+// (Progress.rejected and Progress.sanitized).
 const (
 	// RejectInvalidID: an object or member ID that cannot be a directory
 	// object ID (it would become a NATS subject token and a KV key).
@@ -64,8 +64,9 @@ const (
 	maxMessageRunes = 1024
 	// maxGroupTypes bounds a group's groupTypes (Graph knows two values).
 	maxGroupTypes = 32
-	// maxPluginReasons bounds the plugin's own rejection reasons kept in
-	// a summary; the rest are counted under "other".
+	// maxPluginReasons bounds the plugin's own reasons kept in a
+	// summary, of rejected objects and of sanitized values each; the rest
+	// are counted under "other".
 	maxPluginReasons = 32
 	// maxEmailLocal and maxEmailBytes are RFC 5321's limits.
 	maxEmailLocal = 64
@@ -123,6 +124,18 @@ func (t tally) add(f fixes) {
 	for _, r := range f.reasons() {
 		t[r]++
 	}
+}
+
+// merged returns a new tally of t's counts plus other's.
+func (t tally) merged(other tally) tally {
+	out := maps.Clone(t)
+	if out == nil {
+		out = tally{}
+	}
+	for k, n := range other {
+		out[k] += n
+	}
+	return out
 }
 
 // stripped reports whether r is removed from text: it could break a line
@@ -431,10 +444,11 @@ func objectName(kind, id string) string {
 // pluginReason accepts a plugin's own rejection reason as a summary key.
 var pluginReason = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
-// pluginRejected returns a plugin's Progress.rejected fit for a summary:
-// keys that are not snake_case words, and those beyond maxPluginReasons
-// in sorted order, are counted under "other"; counts below 1 are dropped.
-func pluginRejected(m map[string]int64) tally {
+// pluginCounts returns a plugin's Progress.rejected or Progress.sanitized
+// fit for a summary: keys that are not snake_case words, and those beyond
+// maxPluginReasons in sorted order, are counted under "other"; counts
+// below 1 are dropped.
+func pluginCounts(m map[string]int64) tally {
 	out := tally{}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		n := m[k]

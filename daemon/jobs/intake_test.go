@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/events"
 )
 
 func reasonsOf(f fixes) string { return strings.Join(f.reasons(), ",") }
@@ -230,7 +231,7 @@ func TestCheckBatch(t *testing.T) {
 	}
 }
 
-func TestPluginRejected(t *testing.T) {
+func TestPluginCounts(t *testing.T) {
 	many := map[string]int64{}
 	for i := range maxPluginReasons + 3 {
 		many[fmt.Sprintf("r%02d", i)] = 1
@@ -254,8 +255,8 @@ func TestPluginRejected(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := pluginRejected(c.in); !maps.Equal(got, c.want) {
-				t.Errorf("pluginRejected(%v) = %v, want %v", c.in, got, c.want)
+			if got := pluginCounts(c.in); !maps.Equal(got, c.want) {
+				t.Errorf("pluginCounts(%v) = %v, want %v", c.in, got, c.want)
 			}
 		})
 	}
@@ -268,5 +269,61 @@ func TestProtocolFailureReason(t *testing.T) {
 		`the plugin is faulty or does not match this dirsyncd version: update it, or report it to its author`
 	if err.Error() != want || !errors.Is(err, ErrProtocol) {
 		t.Errorf("got %q (ErrProtocol %v)\nwant %q", err, errors.Is(err, ErrProtocol), want)
+	}
+}
+
+// The plugin's Progress.rejected and Progress.sanitized reach the summary
+// merged with the daemon's own counts: the plugin's are cumulative, so
+// its latest wins (also across a restart, which clears only the daemon's
+// counts), and its reason names pass the same checks.
+func TestSnapshotMergesPluginCounts(t *testing.T) {
+	badName := &connectorv1.User{Id: "u1", DisplayName: proto.String("Ann\xffMarie")}
+	progress := func(rejected, sanitized map[string]int64) *connectorv1.Progress {
+		return &connectorv1.Progress{Rejected: rejected, Sanitized: sanitized}
+	}
+	cases := []struct {
+		name          string
+		batches       []*connectorv1.SyncBatch
+		wantRejected  map[string]int64
+		wantObjects   int64
+		wantSanitized map[string]int64
+	}{
+		{"none", []*connectorv1.SyncBatch{{Users: []*connectorv1.User{{Id: "u1"}}}}, nil, 0, nil},
+		{"plugin only", []*connectorv1.SyncBatch{{Progress: progress(nil, map[string]int64{"invalid_utf8": 2})}},
+			nil, 0, map[string]int64{"invalid_utf8": 2}},
+		{"same reason adds up with the daemon's", []*connectorv1.SyncBatch{
+			{Users: []*connectorv1.User{badName}, Progress: progress(map[string]int64{"id_not_guid": 1}, map[string]int64{"invalid_utf8": 2})}},
+			map[string]int64{"id_not_guid": 1}, 1, map[string]int64{"invalid_utf8": 3}},
+		{"the latest progress wins", []*connectorv1.SyncBatch{
+			{Progress: progress(nil, map[string]int64{"invalid_utf8": 1})},
+			{Progress: progress(nil, map[string]int64{"invalid_utf8": 4})},
+			{Done: true}},
+			nil, 0, map[string]int64{"invalid_utf8": 4}},
+		{"a restart keeps the plugin's counts", []*connectorv1.SyncBatch{
+			{Users: []*connectorv1.User{badName}, Progress: progress(nil, map[string]int64{"invalid_utf8": 1})},
+			{Restart: true}},
+			nil, 0, map[string]int64{"invalid_utf8": 1}},
+		{"hostile and empty reasons", []*connectorv1.SyncBatch{
+			{Progress: progress(map[string]int64{"x\r\nBcc: y": 2}, map[string]int64{"Bcc: x\r\n": 1, "<b>": 2, "trimmed": 0, "negative": -3})}},
+			map[string]int64{"other": 2}, 2, map[string]int64{"other": 3}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSnapshot()
+			s.full = true
+			var sum events.Summary
+			for i, b := range c.batches {
+				if err := s.add(b, &sum); err != nil {
+					t.Fatalf("batch %d: %v", i, err)
+				}
+			}
+			s.report(&sum)
+			if !maps.Equal(sum.Rejected, c.wantRejected) || sum.RejectedObjects != c.wantObjects {
+				t.Errorf("rejected %v (total %d), want %v (total %d)", sum.Rejected, sum.RejectedObjects, c.wantRejected, c.wantObjects)
+			}
+			if !maps.Equal(sum.Sanitized, c.wantSanitized) {
+				t.Errorf("sanitized %v, want %v", sum.Sanitized, c.wantSanitized)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -119,7 +118,7 @@ func (r *Runner) run(j *job) {
 	if len(sum.Rejected) > 0 || len(sum.Sanitized) > 0 {
 		// Counts and IDs that passed the ID check only: a hostile value
 		// must not reach the log either.
-		log.Warn("dirsyncd dropped objects or cleaned fields the plugin sent; see the job summary",
+		log.Warn("objects the plugin read were dropped or had fields cleaned (by the plugin or dirsyncd); see the job summary",
 			zap.String("plugin", spec.Plugin), zap.Any("rejected", sum.Rejected), zap.Any("sanitized", sum.Sanitized),
 			zap.Strings("examples", snap.examples))
 	}
@@ -297,8 +296,10 @@ type snapshot struct {
 	cursor       string
 	resyncReason string
 	// rejected and sanitized count the daemon's reasons since the read
-	// (re)started; plugin is the plugin's latest Progress.rejected.
-	rejected, sanitized, plugin tally
+	// (re)started; pluginRejected and pluginSanitized are the plugin's
+	// latest Progress.rejected and Progress.sanitized (the plugin counts
+	// since the sync began).
+	rejected, sanitized, pluginRejected, pluginSanitized tally
 	// examples are IDs of objects with a cleaned field, for the log.
 	examples []string
 }
@@ -306,16 +307,14 @@ type snapshot struct {
 func newSnapshot() *snapshot {
 	return &snapshot{users: map[string]*connectorv1.User{}, groups: map[string]*connectorv1.Group{},
 		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{},
-		rejected: tally{}, sanitized: tally{}, plugin: tally{}}
+		rejected: tally{}, sanitized: tally{}, pluginRejected: tally{}, pluginSanitized: tally{}}
 }
 
-// report writes the intake's counts into sum: Rejected merges the
-// daemon's reasons with the plugin's, RejectedObjects is their total.
+// report writes the intake's counts into sum: Rejected and Sanitized
+// merge the daemon's reasons with the plugin's (a reason both use, such
+// as "invalid_utf8", adds up), RejectedObjects is Rejected's total.
 func (s *snapshot) report(sum *events.Summary) {
-	rej := maps.Clone(s.rejected)
-	for k, n := range s.plugin {
-		rej[k] += n
-	}
+	rej := s.rejected.merged(s.pluginRejected)
 	var total int64
 	for _, n := range rej {
 		total += n
@@ -324,8 +323,8 @@ func (s *snapshot) report(sum *events.Summary) {
 	if len(rej) > 0 {
 		sum.Rejected = rej
 	}
-	if len(s.sanitized) > 0 {
-		sum.Sanitized = maps.Clone(s.sanitized)
+	if san := s.sanitized.merged(s.pluginSanitized); len(san) > 0 {
+		sum.Sanitized = san
 	}
 }
 
@@ -349,7 +348,8 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		return err
 	}
 	if p := b.GetProgress(); p != nil {
-		s.plugin = pluginRejected(p.GetRejected())
+		s.pluginRejected = pluginCounts(p.GetRejected())
+		s.pluginSanitized = pluginCounts(p.GetSanitized())
 	}
 	if b.GetRestart() {
 		clear(s.users)
