@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/events/store"
 )
 
 // Options says which NATS to use.
@@ -35,6 +37,13 @@ type Options struct {
 	CredsFile, NkeyFile, CAFile string
 	// Name identifies the connection in the server's monitoring.
 	Name string
+	// Sync is the embedded server's sync policy (SyncAppend, SyncAlways or
+	// SyncInterval); empty means SyncAppend.
+	Sync string
+	// MaxStore caps the embedded server's JetStream file storage, in
+	// bytes; 0 leaves nats-server's default (three quarters of the disk
+	// free at start).
+	MaxStore int64
 }
 
 // Broker is a live NATS connection with JetStream, and the embedded server
@@ -48,7 +57,8 @@ type Broker struct {
 	// (embedded server only).
 	NkeyFile string
 
-	srv *server.Server
+	srv     *server.Server
+	storage *fileStorage
 }
 
 // MaxAsyncPending is the connection's window of unacknowledged async
@@ -77,6 +87,14 @@ func Start(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("broker: data directory not set")
+	}
+	if opts.Sync == "" {
+		opts.Sync = SyncAppend
+	}
+	switch opts.Sync {
+	case SyncAppend, SyncAlways, SyncInterval:
+	default:
+		return nil, fmt.Errorf("nats sync %q: use one of %s", opts.Sync, strings.Join(SyncPolicies(), ", "))
 	}
 	host, portStr, err := net.SplitHostPort(opts.Listen)
 	if err != nil {
@@ -107,6 +125,12 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		NoSigs:     true,
 		NoLog:      false,
 		HTTPPort:   0,
+		// Only "always" changes nats-server's own policy; "append" keeps
+		// its default and adds the event store's sync point.
+		SyncAlways: opts.Sync == SyncAlways,
+	}
+	if opts.MaxStore > 0 {
+		sopts.JetStreamMaxStore = opts.MaxStore
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -135,9 +159,15 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		srv.Shutdown()
 		return nil, err
 	}
+	st := newFileStorage(srv, opts.Sync, opts.MaxStore)
+	limit := "max_store " + store.Bytes(opts.MaxStore)
+	if c := srv.JetStreamConfig(); opts.MaxStore == 0 && c != nil {
+		limit = "JetStream's default limit " + store.Bytes(c.MaxStore) + " (3/4 of the free disk)"
+	}
 	log.Info("embedded nats-server ready", zap.String("url", srv.ClientURL()),
-		zap.String("store", sopts.StoreDir), zap.String("nkey_file", nkeyFile))
-	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, srv: srv}, nil
+		zap.String("store", sopts.StoreDir), zap.String("nkey_file", nkeyFile),
+		zap.String("sync", opts.Sync), zap.String("durability", durability(opts.Sync)), zap.String("storage_limit", limit))
+	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, srv: srv, storage: st}, nil
 }
 
 func connect(opts Options, log *zap.Logger) (*Broker, error) {
@@ -171,7 +201,9 @@ func connect(opts Options, log *zap.Logger) (*Broker, error) {
 		nc.Close()
 		return nil, err
 	}
-	log.Info("connected to NATS", zap.String("url", nc.ConnectedUrlRedacted()))
+	log.Info("connected to NATS", zap.String("url", nc.ConnectedUrlRedacted()),
+		zap.String("durability", "the NATS server's own: dirsyncd cannot fsync an external server, so a power failure there may lose what its "+
+			"sync_interval had not yet synced (default 2m); set jetstream { sync_interval: always } in its configuration for none, see docs/durability.md"))
 	return &Broker{Conn: nc, JS: js, ClientURL: nc.ConnectedUrlRedacted()}, nil
 }
 
@@ -193,8 +225,15 @@ func (b *Broker) Close() {
 }
 
 // loadOrCreateNkey reads the user seed from file, creating it (0600) on
-// first start so the credential is stable across restarts.
+// first start so the credential is stable across restarts. A seed that
+// group or others may read is refused, not tightened: whoever could read
+// it may already hold the credential, so the admin must know (and replace
+// it by deleting the file) rather than have the daemon hide it.
 func loadOrCreateNkey(file string) (seed []byte, pub string, err error) {
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, "", fmt.Errorf("NATS nkey seed %s is accessible by other users (mode %04o): anyone who read it can use the embedded NATS server; "+
+			"run `chmod 600 %s` (or delete it to have a new seed created, then give local consumers the new file)", file, fi.Mode().Perm(), file)
+	}
 	b, err := os.ReadFile(file)
 	switch {
 	case err == nil:
@@ -213,17 +252,24 @@ func loadOrCreateNkey(file string) (seed []byte, pub string, err error) {
 	default:
 		return nil, "", fmt.Errorf("reading NATS credential %s: %w", file, err)
 	}
-	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(file, 0o600); err != nil {
-			return nil, "", fmt.Errorf("restricting %s to 0600: %w", file, err)
-		}
-	}
 	kp, err := nkeys.FromSeed(seed)
 	if err != nil {
 		return nil, "", fmt.Errorf("NATS credential %s is not a user nkey seed: %w", file, err)
 	}
 	pub, err = kp.PublicKey()
 	return seed, pub, err
+}
+
+// durability says in a log line what a sync policy guarantees.
+func durability(policy string) string {
+	switch policy {
+	case SyncAlways:
+		return "nats-server fsyncs every write before acknowledging it"
+	case SyncInterval:
+		return "nats-server fsyncs every 2m: a power failure may lose up to 2m of acknowledged events"
+	default:
+		return "events are fsynced before each append returns: a job is COMPLETED only once its events are on disk"
+	}
 }
 
 // redactURL drops any user:password from a NATS URL before it is printed.

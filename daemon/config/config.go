@@ -98,6 +98,12 @@ type NATS struct {
 	CredsFile, NkeyFile, CAFile string
 	// Replicas is the stream replica count (default 1).
 	Replicas int
+	// Sync is the embedded server's sync policy, one of SyncPolicies; ""
+	// means the default, "append" (docs/durability.md).
+	Sync string
+	// MaxStore caps the embedded server's JetStream storage in bytes; 0
+	// leaves nats-server's default (three quarters of the free disk).
+	MaxStore int64
 }
 
 // Embedded reports whether the daemon runs its own NATS server.
@@ -112,9 +118,23 @@ type Plugin struct {
 	// SHA256 is the expected checksum of the binary in lower-case hex, or
 	// "" when not pinned.
 	SHA256 string
+	// IdleTimeout is how long the plugin may send nothing during a call
+	// (the next batch of a sync, the answer to a connection test) before
+	// the daemon stops it as hung. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Range is the block's header, for errors.
 	Range hcl.Range
 }
+
+// Bounds of a plugin's idle_timeout.
+const (
+	// DefaultIdleTimeout leaves a slow Graph (throttling, retries with
+	// long Retry-After waits) room before a plugin counts as hung.
+	DefaultIdleTimeout = 10 * time.Minute
+	// MinIdleTimeout: below a second a healthy plugin would be stopped
+	// between two batches.
+	MinIdleTimeout = time.Second
+)
 
 // Connector is a connector block: one instance of a plugin.
 type Connector struct {
@@ -427,7 +447,7 @@ func (ps *parser) nats(b *hclsyntax.Block) {
 		return
 	}
 	const where = "nats block"
-	attrs := ps.attrs(b.Body, where, []string{"listen", "url", "creds_file", "nkey_file", "ca_file", "replicas"}, nil)
+	attrs := ps.attrs(b.Body, where, append([]string{"listen", "url", "creds_file", "nkey_file", "ca_file", "replicas"}, storageKeys()...), nil)
 	if listen, ok := ps.listen(attrs, where, DefaultListen); ok {
 		n.Listen = listen
 	}
@@ -456,6 +476,8 @@ func (ps *parser) nats(b *hclsyntax.Block) {
 		}
 	}
 
+	ps.storage(attrs, where, n)
+
 	_, hasListen := attrs["listen"]
 	_, hasURL := attrs["url"]
 	if hasListen && hasURL {
@@ -463,6 +485,11 @@ func (ps *parser) nats(b *hclsyntax.Block) {
 		return
 	}
 	if hasURL {
+		for _, key := range storageKeys() {
+			if a := attrs[key]; a != nil {
+				ps.at(a.NameRange.Start, "%s applies only to the embedded server; an existing NATS deployment has its own (jetstream { sync_interval, max_file_store } in its configuration): remove it", key)
+			}
+		}
 		if n.CredsFile != "" && n.NkeyFile != "" {
 			ps.at(attrs["nkey_file"].NameRange.Start, "creds_file and nkey_file are alternatives in the nats block; remove one")
 		}
@@ -535,7 +562,7 @@ func wholeNumber(v cty.Value) (int64, bool) {
 func (ps *parser) plugin(b *hclsyntax.Block) *Plugin {
 	pl := &Plugin{Name: b.Labels[0], Range: b.DefRange()}
 	where := fmt.Sprintf("plugin %q", pl.Name)
-	attrs := ps.attrs(b.Body, where, []string{"path", "sha256"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"path", "sha256", "idle_timeout"}, nil)
 	if attrs["path"] == nil {
 		ps.at(b.TypeRange.Start, "plugin %q needs path, the plugin binary, e.g. path = \"./bin/dirsync-%s\"", pl.Name, pl.Name)
 	} else {
@@ -546,6 +573,15 @@ func (ps *parser) plugin(b *hclsyntax.Block) *Plugin {
 			ps.at(attrs["sha256"].Expr.Range().Start, "sha256 of plugin %q must be 64 hex characters (the output of sha256sum), got %d characters", pl.Name, len(sum))
 		} else {
 			pl.SHA256 = strings.ToLower(sum)
+		}
+	}
+	pl.IdleTimeout = DefaultIdleTimeout
+	if v, set, ok := ps.str(attrs, "idle_timeout", where); ok && set {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < MinIdleTimeout {
+			ps.at(attrs["idle_timeout"].Expr.Range().Start, "idle_timeout of plugin %q: %q: want a duration of at least 1s such as \"10m\" or \"30m\": how long the plugin may send nothing before it is stopped as hung", pl.Name, v)
+		} else {
+			pl.IdleTimeout = d
 		}
 	}
 	return pl

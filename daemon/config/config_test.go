@@ -219,7 +219,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown plugin key",
 			src:  "plugin \"a\" {\n  path = \"x\"\n  sha = \"y\"\n}\n",
-			want: `FILE:3:3: unknown key "sha" in plugin "a"; allowed: path, sha256`,
+			want: `FILE:3:3: unknown key "sha" in plugin "a"; allowed: path, sha256, idle_timeout`,
 		},
 		{
 			name: "unknown connector key and block",

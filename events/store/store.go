@@ -44,6 +44,9 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	disk   Disk
+	// replicas is the stream's replica count (its JetStream tier).
+	replicas int
 	// published counts events acknowledged as stored by this process.
 	published atomic.Uint64
 }
@@ -52,14 +55,32 @@ type Store struct {
 // by the server), duplicates that the server dropped by Msg-Id included.
 func (s *Store) Published() uint64 { return s.published.Load() }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithDisk gives the store the storage under an embedded server (see
+// Disk); nil, as for an external server, leaves durability to the server
+// and checks space against the account's JetStream limits only.
+func WithDisk(d Disk) Option { return func(s *Store) { s.disk = d } }
+
 // Open creates or updates the stream and returns a Store on it.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Option) (*Store, error) {
 	st, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas))
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", StreamName, err)
 	}
-	return &Store{js: js, stream: st}, nil
+	s := &Store{js: js, stream: st, replicas: max(replicas, 1)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
+
+// AckStall is how long an append waits for the next acknowledgement
+// before it gives up: nats-server does not answer a publish to a stream it
+// could not write (e.g. on ENOSPC), and a SAVING must not hang until its
+// timeout for that.
+const AckStall = time.Minute
 
 // MaxPending bounds a writer's unacknowledged async publishes, so a large
 // sync keeps a steady pipeline without unbounded memory. The connection's
@@ -67,9 +88,14 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 const MaxPending = 4096
 
 // Append publishes evs in order, each with its ID as Nats-Msg-Id, and
-// returns once every one is acknowledged as stored. It returns the highest
-// stream sequence written (0 if evs is empty). On error some events may be
-// stored; appending the same events again stores only the missing ones.
+// returns once every one is acknowledged as stored and, with a Disk, synced
+// to it. It returns the highest stream sequence written (0 if evs is
+// empty). On error some events may be stored; appending the same events
+// again stores only the missing ones.
+//
+// Before it writes, Append checks that the events fit (see Headroom); if
+// they cannot, it stores nothing and returns an error wrapping
+// ErrStorageFull.
 func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) {
 	return s.AppendProgress(ctx, evs, nil)
 }
@@ -78,17 +104,37 @@ func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) 
 // number of events stored so far, every few thousand events: a long SAVING
 // shows how far it is.
 func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	reserve := int64(Headroom)
+	if finalStatesOnly(evs) {
+		reserve = 0
+	}
+	need, err := estimate(evs)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.fits(ctx, len(evs), need, reserve, 0, len(evs)); err != nil {
+		return 0, err
+	}
 	var last uint64
 	stored := 0
 	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), MaxPending))
+	stall := time.NewTimer(AckStall)
+	defer stall.Stop()
 	wait := func() error {
 		for _, f := range futures {
+			stall.Reset(AckStall)
 			select {
 			case ack := <-f.Ok():
 				last = max(last, ack.Sequence)
 				s.published.Add(1)
 			case err := <-f.Err():
-				return fmt.Errorf("storing event %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+				return s.storeErr(f.Msg(), err)
+			case <-stall.C:
+				return fmt.Errorf("nats-server acknowledged no event for %s after %d of %d were stored: it stops answering for a stream it cannot write "+
+					"(is the disk under its store full or failing? see its log); fix that, restart dirsyncd, then run the sync again", AckStall, stored, len(evs))
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -100,26 +146,58 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 		}
 		return nil
 	}
-	for _, e := range evs {
-		b, err := e.Marshal()
-		if err != nil {
-			return last, err
+	// Events go out in chunks of MaxPending. Each chunk is marshaled while
+	// the server stores the one before, then checked against the space
+	// left once that one is stored: the estimate above may be off, and
+	// something else may fill the disk meanwhile. Stopping at a chunk
+	// boundary keeps Headroom free for the job's final state.
+	var next []*nats.Msg
+	var nextSize int64
+	prepare := func(from int) error {
+		next, nextSize = nil, 0
+		for _, e := range evs[from:min(len(evs), from+MaxPending)] {
+			b, err := e.Marshal()
+			if err != nil {
+				return err
+			}
+			msg := nats.NewMsg(e.Subject)
+			msg.Data = b
+			msg.Header.Set(jetstream.MsgIDHeader, e.ID)
+			next = append(next, msg)
+			nextSize += recordSize(msg)
 		}
-		msg := nats.NewMsg(e.Subject)
-		msg.Data = b
-		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(e.ID))
-		if err != nil {
-			return last, fmt.Errorf("publishing %s on %s: %w", e.Type, e.Subject, err)
-		}
-		futures = append(futures, f)
-		if len(futures) >= MaxPending {
-			if err := wait(); err != nil {
+		return nil
+	}
+	if err := prepare(0); err != nil {
+		return 0, err
+	}
+	for from := 0; from < len(evs); from += MaxPending {
+		chunk, size := next, nextSize
+		if from > 0 {
+			if err := s.fits(ctx, len(chunk), size, reserve, stored, len(evs)); err != nil {
 				return last, err
 			}
 		}
+		for _, msg := range chunk {
+			f, err := s.js.PublishMsgAsync(msg)
+			if err != nil {
+				return last, fmt.Errorf("publishing on %s: %w", msg.Subject, err)
+			}
+			futures = append(futures, f)
+		}
+		if from+MaxPending < len(evs) {
+			if err := prepare(from + MaxPending); err != nil {
+				return last, err
+			}
+		}
+		if err := wait(); err != nil {
+			return last, err
+		}
 	}
-	if err := wait(); err != nil {
-		return last, err
+	if s.disk != nil {
+		if err := s.disk.Sync(ctx, StreamName); err != nil {
+			return last, fmt.Errorf("syncing stream %s to disk: %w", StreamName, err)
+		}
 	}
 	return last, nil
 }

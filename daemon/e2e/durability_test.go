@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/broker"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
+)
+
+// A power failure loses what the OS had not written to disk. With the
+// default sync policy (nats { sync = "append" }) that is at most the
+// events of a SAVING still under way: every state change, and every
+// SAVING before COMPLETED, was fsynced. The test kills dirsyncd in the
+// middle of a SAVING, then damages the DIRSYNC stream's last block from
+// half-way through the unsynced part to its end, the way a power failure
+// leaves a file (cut short, or its size kept with zeros where the data
+// never landed, index.db stale or lost). The restarted daemon must keep
+// every synced event, mark the cut job FAILED, and converge at the next
+// sync with no duplicate recipient.
+func TestDurabilityPowerLoss(t *testing.T) {
+	tests := []struct {
+		name string
+		// damage loses the bytes of block from off to its end.
+		damage func(t *testing.T, block string, off int64)
+	}{
+		{name: "tail cut, index.db stale", damage: func(t *testing.T, block string, off int64) {
+			if err := os.Truncate(block, off); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "tail zeroed, index.db lost", damage: func(t *testing.T, block string, off int64) {
+			fi, err := os.Stat(block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fh, err := os.OpenFile(block, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fh.WriteAt(make([]byte, fi.Size()-off), off); err != nil {
+				t.Fatal(err)
+			}
+			if err := fh.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// index.db is written now and then and never synced: after a
+			// power failure it may be gone, whether or not it existed.
+			if err := os.Remove(filepath.Join(filepath.Dir(block), "index.db")); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{users: 6000, groups: 300})
+			f.start()
+			var first jobJSON
+			f.cliJSON(&first, "sync", "demo", "--wait")
+			if first.State != events.StateCompleted {
+				t.Fatalf("first sync: %s %s", first.State, first.Reason)
+			}
+			// Every user moves department: the next SAVING writes a user
+			// event and a recipient update for each, several chunks.
+			if err := f.sim.Mutate(func(tn *graphsim.Tenant) {
+				for i := range tn.Users {
+					tn.Users[i].Department = "Moved " + strconv.Itoa(i%7)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			j, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.waitJob(j.ID, time.Minute, func(j api.Job) bool {
+				if events.Final(j.State) {
+					t.Fatalf("job ended (%s) before the kill: the tenant is too small to catch its SAVING", j.State)
+				}
+				return j.State == events.StateSaving && j.Progress != nil && j.Progress.Saved >= store.MaxPending
+			})
+			f.kill()
+
+			block, synced := lastBlock(t, filepath.Join(f.dir, "data"))
+			fi, err := os.Stat(block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size()-synced < 64<<10 {
+				t.Fatalf("%s: only %d bytes after the last synced state event: no unsynced SAVING to lose", block, fi.Size()-synced)
+			}
+			// Half-way through the unsynced part: most likely inside a record.
+			cut := synced + (fi.Size()-synced)/2
+			t.Logf("%s: %d bytes, the last state event ends at %d; losing %d bytes from %d", filepath.Base(block), fi.Size(), synced, fi.Size()-cut, cut)
+			tt.damage(t, block, cut)
+
+			f.start()
+			killed := f.waitJob(j.ID, 30*time.Second, final)
+			if killed.State != events.StateFailed || !strings.Contains(killed.Reason, "interrupted") {
+				t.Fatalf("the job cut by the power failure: %s %q, want FAILED as interrupted", killed.State, killed.Reason)
+			}
+			var states []string
+			for _, h := range killed.History {
+				states = append(states, h.State)
+			}
+			if !slices.Contains(states, events.StateSaving) {
+				t.Errorf("the cut job's history %v lost its SAVING: a synced event is gone", states)
+			}
+			if again, err := f.api().Job(context.Background(), first.ID); err != nil || again.State != events.StateCompleted {
+				t.Errorf("the first job after the power failure: %+v, %v; want still COMPLETED", again.State, err)
+			}
+
+			var next jobJSON
+			f.cliJSON(&next, "sync", "demo", "--wait")
+			if next.State != events.StateCompleted {
+				t.Fatalf("sync after the power failure: %s %s", next.State, next.Reason)
+			}
+			assertDepartments(t, f)
+			assertConverged(t, f)
+			assertNoDoubleCreate(t, f)
+		})
+	}
+}
+
+// lastBlock returns the DIRSYNC stream's newest message block file and
+// the offset where its last sync-state record ends (0 if it holds none):
+// the append of each state event returns only once it is synced, so what
+// follows is at most the SAVING under way.
+func lastBlock(t *testing.T, dataDir string) (string, int64) {
+	t.Helper()
+	blocks, err := filepath.Glob(filepath.Join(dataDir, "jetstream", "jetstream", "*", "streams", store.StreamName, "msgs", "*.blk"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("no message block of %s under %s: %v", store.StreamName, dataDir, err)
+	}
+	index := func(p string) int {
+		n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".blk"))
+		return n
+	}
+	sort.Slice(blocks, func(a, b int) bool { return index(blocks[a]) < index(blocks[b]) })
+	last := blocks[len(blocks)-1]
+	buf, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nats-server's record: total length (high bit: has headers), sequence,
+	// timestamp, subject length, subject, …, checksum.
+	var synced int64
+	for off := 0; off+22 <= len(buf); {
+		rl := int(binary.LittleEndian.Uint32(buf[off:]) &^ (1 << 31))
+		sl := int(binary.LittleEndian.Uint16(buf[off+20:]))
+		if rl < 22+sl+8 || off+rl > len(buf) {
+			t.Fatalf("%s: cannot read the record at %d (length %d): the block format is not what this test knows", last, off, rl)
+		}
+		if strings.HasPrefix(string(buf[off+22:off+22+sl]), events.SubjectRoot+".sync.") {
+			synced = int64(off + rl)
+		}
+		off += rl
+	}
+	return last, synced
+}
+
+// assertDepartments checks, through the CLI, that every recipient carries
+// its user's current department: the changes the cut SAVING lost were
+// made at the next sync.
+func assertDepartments(t *testing.T, f *fixture) {
+	t.Helper()
+	want := map[string]string{}
+	for _, r := range expectedRecipients(f.sim) {
+		want[r.ObjectID] = r.Department
+	}
+	var got []recipientJSON
+	f.cliJSON(&got, "recipients", "list")
+	wrong := 0
+	for _, r := range got {
+		if d, ok := want[r.ObjectID]; !ok || d != r.Department {
+			wrong++
+		}
+	}
+	if wrong > 0 || len(got) != len(want) {
+		t.Errorf("%d recipients of %d (want %d) lack their user's current department", wrong, len(got), len(want))
+	}
+}
+
+// assertNoDoubleCreate reads the whole stream, with the daemon stopped:
+// no recipient may be created twice without a removal in between.
+func assertNoDoubleCreate(t *testing.T, f *fixture) {
+	t.Helper()
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	live := map[string]bool{}
+	created := 0
+	forEachStored(t, b.JS, func(subject string, data []byte) {
+		e, err := events.Decode(data)
+		if err != nil {
+			t.Errorf("event on %s: %v", subject, err)
+			return
+		}
+		switch e.Type {
+		case events.TypeRecipientCreated:
+			created++
+			if live[subject] {
+				t.Errorf("%s created again without a removal in between", subject)
+			}
+			live[subject] = true
+		case events.TypeRecipientRemoved:
+			live[subject] = false
+		}
+	})
+	if created == 0 {
+		t.Error("the stream holds no recipient creation")
+	}
+}
