@@ -28,7 +28,7 @@ echo ">> fault-injection suite: $points SIGKILL points, seed $seed (report: $rep
 start=$(date +%s)
 set +e
 DIRSYNC_FAULTS_POINTS=$points DIRSYNC_FAULTS_SEED=$seed DIRSYNC_FAULTS_REPORT=$report \
-	go test -count=1 -timeout 40m -run '^TestFault' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|faults_test.go|panic' | grep -v '=== RUN'
+	go test -count=1 -timeout 40m -run '^(TestFault|TestDurability|TestDiskFull)' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|faults_test.go|durability_test.go|diskfull_test.go|panic' | grep -v '=== RUN'
 rc=${PIPESTATUS[0]}
 set -e
 {

@@ -109,14 +109,18 @@ func TestDiskFull(t *testing.T) {
 			}
 
 			fill.release(t)
+			began := time.Now()
 			var next jobJSON
 			f.cliJSON(&next, "sync", "demo", "--wait")
 			if next.State != events.StateCompleted {
 				t.Fatalf("sync once space returned: %s %s", next.State, next.Reason)
 			}
+			recovery := time.Since(began)
 			assertDepartments(t, f)
-			assertConverged(t, f)
+			n := assertConvergedLog(t, f)
 			assertNoDoubleCreate(t, f)
+			report(t, faultRow{Case: "disk-full/" + tt.name, Seed: "-", Fault: "no room for the sync's events", AtFault: "SAVING refused: job FAILED, daemon up",
+				Recovery: recovery, Events: n})
 		})
 	}
 }

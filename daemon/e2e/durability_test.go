@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,6 +108,7 @@ func TestDurabilityPowerLoss(t *testing.T) {
 			t.Logf("%s: %d bytes, the last state event ends at %d; losing %d bytes from %d", filepath.Base(block), fi.Size(), synced, fi.Size()-cut, cut)
 			tt.damage(t, block, cut)
 
+			began := time.Now()
 			f.start()
 			killed := f.waitJob(j.ID, 30*time.Second, final)
 			if killed.State != events.StateFailed || !strings.Contains(killed.Reason, "interrupted") {
@@ -128,9 +130,12 @@ func TestDurabilityPowerLoss(t *testing.T) {
 			if next.State != events.StateCompleted {
 				t.Fatalf("sync after the power failure: %s %s", next.State, next.Reason)
 			}
+			recovery := time.Since(began)
 			assertDepartments(t, f)
-			assertConverged(t, f)
+			n := assertConvergedLog(t, f)
 			assertNoDoubleCreate(t, f)
+			report(t, faultRow{Case: "power-loss/" + tt.name, Seed: "-", Fault: fmt.Sprintf("SIGKILL in SAVING, then %d unsynced bytes of the last block lost", fi.Size()-cut),
+				AtFault: fmt.Sprintf("SAVING, %d events saved", store.MaxPending), Recovery: recovery, Events: n})
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -124,7 +125,12 @@ func (s *Store) space(ctx context.Context) (int64, string, bool) {
 		free, bound, err := s.disk.Free(ctx)
 		return free, bound, err == nil
 	}
-	info, err := s.js.AccountInfo(ctx)
+	// Bounded: while NATS is away the lookup would wait for the caller's
+	// whole deadline, and the append's own reconnection logic is the one
+	// that should wait.
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := s.js.AccountInfo(actx)
 	if err != nil {
 		return 0, "", false
 	}

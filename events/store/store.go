@@ -123,15 +123,28 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), MaxPending))
 	stall := time.NewTimer(AckStall)
 	defer stall.Stop()
+	var outage time.Time // when the connection first failed, if it did
 	wait := func() error {
-		for _, f := range futures {
+		for i := 0; i < len(futures); i++ {
+			f := futures[i]
 			stall.Reset(AckStall)
 			select {
 			case ack := <-f.Ok():
 				last = max(last, ack.Sequence)
-				s.published.Add(1)
+				if !ack.Duplicate {
+					s.published.Add(1)
+				}
 			case err := <-f.Err():
-				return s.storeErr(f.Msg(), err)
+				if !lostConnection(err) {
+					return s.storeErr(f.Msg(), err)
+				}
+				if outage.IsZero() {
+					outage = time.Now()
+				}
+				if err := s.resend(ctx, futures[i:], outage); err != nil {
+					return fmt.Errorf("%w (%d of %d events were stored before)", err, stored+i, len(evs))
+				}
+				i--
 			case <-stall.C:
 				return fmt.Errorf("nats-server acknowledged no event for %s after %d of %d were stored: it stops answering for a stream it cannot write "+
 					"(is the disk under its store full or failing? see its log); fix that, restart dirsyncd, then run the sync again", AckStall, stored, len(evs))
@@ -200,6 +213,62 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 		}
 	}
 	return last, nil
+}
+
+// MaxOutage bounds how long an append waits for a lost NATS connection
+// to come back before it fails. It stays well inside JetStream's
+// duplicate window (two minutes), so that resending an event whose
+// acknowledgement was lost stores it once.
+const MaxOutage = time.Minute
+
+// lostConnection reports whether a publish failed because the server went
+// away (restart, failover, network) rather than because it refused the
+// event: such a publish may be sent again.
+func lostConnection(err error) bool {
+	return errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// resend waits until the connection is back and publishes the messages of
+// futures again, replacing them in place. Their Nats-Msg-Id makes the
+// server store an event once even when its first publish had been stored
+// and only the acknowledgement was lost.
+func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, since time.Time) error {
+	deadline := since.Add(MaxOutage)
+	nc := s.js.Conn()
+	for nc.Status() != nats.CONNECTED {
+		if nc.IsClosed() {
+			return errors.New("the NATS connection is closed")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("NATS has been unreachable for more than %s (is nats-server running? see nats { url } in plugins.hcl); "+
+				"run the sync again once it is back (the next completed sync repairs partial changes)", MaxOutage)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if time.Now().After(deadline) {
+		return fmt.Errorf("NATS kept failing for more than %s; run the sync again (the next completed sync repairs partial changes)", MaxOutage)
+	}
+	// A server that just restarted may answer before JetStream is ready:
+	// those publishes fail again and come back here, a moment later.
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for i, f := range futures {
+		nf, err := s.js.PublishMsgAsync(f.Msg())
+		if err != nil {
+			return fmt.Errorf("publishing on %s again after NATS came back: %w", f.Msg().Subject, err)
+		}
+		futures[i] = nf
+	}
+	return nil
 }
 
 // LastSeq returns the sequence of the newest stored event.
