@@ -9,11 +9,14 @@ daemon {
 
 nats {
   listen = "127.0.0.1:4250" # the embedded nats-server; or url = "nats://…" for an existing one
+  # sync      = "append"    # fsync a job's events before it is COMPLETED (default); "always" or "interval"
+  # max_store = "20GB"      # JetStream's storage limit (default: 3/4 of the free disk)
 }
 
 plugin "azuread" {
   path = "./bin/dirsync-azuread"
-  # sha256 = "…"  # pin the binary: dirsyncd refuses to start a plugin that does not match
+  # sha256       = "…"    # pin the binary: dirsyncd refuses to start a plugin that does not match
+  # idle_timeout = "10m"  # a plugin silent this long is stopped as hung and its job fails
 }
 
 connector "demo" {
