@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 )
@@ -69,20 +66,7 @@ func TestDurabilityPowerLoss(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{users: 6000, groups: 300})
 			f.start()
-			var first jobJSON
-			f.cliJSON(&first, "sync", "demo", "--wait")
-			if first.State != events.StateCompleted {
-				t.Fatalf("first sync: %s %s", first.State, first.Reason)
-			}
-			// Every user moves department: the next SAVING writes a user
-			// event and a recipient update for each, several chunks.
-			if err := f.sim.Mutate(func(tn *graphsim.Tenant) {
-				for i := range tn.Users {
-					tn.Users[i].Department = "Moved " + strconv.Itoa(i%7)
-				}
-			}); err != nil {
-				t.Fatal(err)
-			}
+			first := syncThenMove(t, f)
 			j, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
 			if err != nil {
 				t.Fatal(err)
@@ -133,7 +117,6 @@ func TestDurabilityPowerLoss(t *testing.T) {
 			recovery := time.Since(began)
 			assertDepartments(t, f)
 			n := assertConvergedLog(t, f)
-			assertNoDoubleCreate(t, f)
 			report(t, faultRow{Case: "power-loss/" + tt.name, Seed: "-", Fault: fmt.Sprintf("SIGKILL in SAVING, then %d unsynced bytes of the last block lost", fi.Size()-cut),
 				AtFault: fmt.Sprintf("SAVING, %d events saved", store.MaxPending), Recovery: recovery, Events: n})
 		})
@@ -177,6 +160,26 @@ func lastBlock(t *testing.T, dataDir string) (string, int64) {
 	return last, synced
 }
 
+// syncThenMove completes a first sync, then moves every user of the
+// tenant to another department, so that the next SAVING writes a user
+// event and a recipient update for each: several chunks of events.
+func syncThenMove(t *testing.T, f *fixture) jobJSON {
+	t.Helper()
+	var first jobJSON
+	f.cliJSON(&first, "sync", "demo", "--wait")
+	if first.State != events.StateCompleted {
+		t.Fatalf("first sync: %s %s", first.State, first.Reason)
+	}
+	if err := f.sim.Mutate(func(tn *graphsim.Tenant) {
+		for i := range tn.Users {
+			tn.Users[i].Department = "Moved " + strconv.Itoa(i%7)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return first
+}
+
 // assertDepartments checks, through the CLI, that every recipient carries
 // its user's current department: the changes the cut SAVING lost were
 // made at the next sync.
@@ -196,38 +199,5 @@ func assertDepartments(t *testing.T, f *fixture) {
 	}
 	if wrong > 0 || len(got) != len(want) {
 		t.Errorf("%d recipients of %d (want %d) lack their user's current department", wrong, len(got), len(want))
-	}
-}
-
-// assertNoDoubleCreate reads the whole stream, with the daemon stopped:
-// no recipient may be created twice without a removal in between.
-func assertNoDoubleCreate(t *testing.T, f *fixture) {
-	t.Helper()
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	live := map[string]bool{}
-	created := 0
-	forEachStored(t, b.JS, func(subject string, data []byte) {
-		e, err := events.Decode(data)
-		if err != nil {
-			t.Errorf("event on %s: %v", subject, err)
-			return
-		}
-		switch e.Type {
-		case events.TypeRecipientCreated:
-			created++
-			if live[subject] {
-				t.Errorf("%s created again without a removal in between", subject)
-			}
-			live[subject] = true
-		case events.TypeRecipientRemoved:
-			live[subject] = false
-		}
-	})
-	if created == 0 {
-		t.Error("the stream holds no recipient creation")
 	}
 }

@@ -305,9 +305,9 @@ func TestFaultSIGKILL(t *testing.T) {
 	}
 }
 
-// assertConvergedLog stops the daemon and runs convergedIn and
-// assertEventLog on its data directory; it returns the number of events
-// checked.
+// assertConvergedLog stops the daemon and runs convergedIn, assertEventLog
+// and assertNotHostile (on every stored event) on its data directory; it
+// returns the number of events checked.
 func assertConvergedLog(t *testing.T, f *fixture) int {
 	t.Helper()
 	if err := f.stop(); err != nil {
@@ -319,7 +319,16 @@ func assertConvergedLog(t *testing.T, f *fixture) int {
 	}
 	defer b.Close()
 	convergedIn(t, b.JS, expectedRecipients(f.sim))
-	return assertEventLog(t, b.JS)
+	n := assertEventLog(t, b.JS)
+	forEachStored(t, b.JS, func(subject string, data []byte) {
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Errorf("%s: %v", subject, err)
+			return
+		}
+		assertNotHostile(t, subject, v)
+	})
+	return n
 }
 
 // assertEventLog reads the whole stream and checks that no event was lost
@@ -718,24 +727,7 @@ func TestFaultPlugin(t *testing.T) {
 	if demo.State != events.StateCompleted {
 		t.Fatalf("demo after the plugin faults: %s %s", demo.State, demo.Reason)
 	}
-	if err := f.stop(); err != nil {
-		t.Fatalf("stopping dirsyncd: %v", err)
-	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	convergedIn(t, b.JS, expectedRecipients(f.sim))
-	n := assertEventLog(t, b.JS)
-	forEachStored(t, b.JS, func(subject string, data []byte) {
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
-			t.Errorf("%s: %v", subject, err)
-			return
-		}
-		assertNotHostile(t, subject, v)
-	})
+	n := assertConvergedLog(t, f)
 	report(t, faultRow{Case: "plugin/all", Seed: "-", Fault: "7 plugin faults, then the azuread connector", AtFault: "-", Events: n})
 }
 
@@ -857,23 +849,6 @@ func TestFaultGraphInput(t *testing.T) {
 		report(t, faultRow{Case: "graph/" + c.name, Seed: "-", Fault: c.what + " (job FAILED)", AtFault: "RETRIEVING", Recovery: time.Since(began)})
 	}
 
-	if err := f.stop(); err != nil {
-		t.Fatalf("stopping dirsyncd: %v", err)
-	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	convergedIn(t, b.JS, expectedRecipients(f.sim))
-	n := assertEventLog(t, b.JS)
-	forEachStored(t, b.JS, func(subject string, data []byte) {
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
-			t.Errorf("%s: %v", subject, err)
-			return
-		}
-		assertNotHostile(t, subject, v)
-	})
+	n := assertConvergedLog(t, f)
 	report(t, faultRow{Case: "graph/all", Seed: "-", Fault: "hostile, oversized and nested answers", AtFault: "-", Events: n})
 }
