@@ -10,7 +10,8 @@
 # failed. Such a run is reported and tolerated; any other failure, or a
 # new file under testdata/fuzz, fails.
 #
-# FuzzDeltaPages (connectors/azuread) is skipped unless FUZZ_AZUREAD=1:
+# The connectors/azuread targets (FuzzDeltaPages, FuzzJSONDepth,
+# FuzzInvalidUTF8Count) are skipped unless FUZZ_AZUREAD=1:
 # fuzzing instruments msgraph-sdk-go too, a second multi-minute compile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,9 @@ targets=(
   "./daemon/config FuzzParse"
   "./daemon/api FuzzRequests"
 )
-if [ "${FUZZ_AZUREAD:-0}" = 1 ]; then targets+=("./connectors/azuread FuzzDeltaPages"); fi
+if [ "${FUZZ_AZUREAD:-0}" = 1 ]; then
+  targets+=("./connectors/azuread FuzzDeltaPages" "./connectors/azuread FuzzJSONDepth" "./connectors/azuread FuzzInvalidUTF8Count")
+fi
 status=0
 for entry in "${targets[@]}"; do
   set -- $entry
