@@ -194,6 +194,11 @@ func (w *watcher) onEvent(m *nats.Msg) {
 			return
 		}
 		w.state = st.State
+		if w.point.after > 0 && events.Final(st.State) {
+			// The SAVING was shorter than the point: kill at its end.
+			w.fire(0)
+			return
+		}
 		if st.State == w.point.state {
 			w.events = 0
 			if w.point.after == 0 {
@@ -249,9 +254,16 @@ func TestFaultSIGKILL(t *testing.T) {
 	}
 	// A tenant whose first sync takes long enough in each state to be
 	// caught there: about 3,700 events to save, a few hundred ms to read.
-	const users, groups = 2000, 60
-	const planned = 3000
+	// Every other point kills an incremental sync instead, after a first
+	// one completed and the tenant changed (100 changes: about a hundred
+	// events to save), so that a kill also meets a stored cursor.
+	const users, groups, changes = 2000, 60, 100
 	for i := range points {
+		delta := i%2 == 1
+		planned := 3000
+		if delta {
+			planned = 60
+		}
 		point := pointFor(seed, i, planned)
 		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
 			t.Parallel()
@@ -259,6 +271,18 @@ func TestFaultSIGKILL(t *testing.T) {
 			f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: users, groups: groups})
 			f.sim.SetFaults(graphsim.Faults{Latency: 20 * time.Millisecond})
 			f.start()
+			kind := "first (full) sync"
+			if delta {
+				var first jobJSON
+				f.cliJSON(&first, "sync", "demo", "--wait")
+				if first.State != events.StateCompleted {
+					t.Fatalf("first sync: %s %s", first.State, first.Reason)
+				}
+				if _, err := f.sim.Churn(changes, int64(seed)+int64(i)); err != nil {
+					t.Fatal(err)
+				}
+				kind = fmt.Sprintf("incremental sync after %d changes", changes)
+			}
 			w := watch(t, f, "nats://"+listen, point)
 			// A kill on PENDING may cut the request's answer off.
 			_, err := f.api().Sync(context.Background(), "demo", api.SyncRequest{})
@@ -300,7 +324,7 @@ func TestFaultSIGKILL(t *testing.T) {
 			recovery := time.Since(began)
 			n := assertConvergedLog(t, f)
 			report(t, faultRow{Case: "sigkill/" + t.Name()[len(t.Name())-2:], Seed: fmt.Sprintf("%d/%d", seed, i),
-				Fault: point.String(), AtFault: at, Recovery: recovery, Events: n})
+				Fault: point.String() + ", " + kind, AtFault: at, Recovery: recovery, Events: n})
 		})
 	}
 }
