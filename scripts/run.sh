@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# dirsyncd refuses a data directory or a secret file that others can
+# read: create the demo's owner-only (and tighten a ./data left by an
+# older checkout: it holds only this demo's state).
+umask 077
 mkdir -p data/graphsim
+chmod 700 data data/graphsim
+[ ! -e data/graphsim/client-secret ] || chmod 600 data/graphsim/client-secret
 rm -f data/graphsim/ca.pem
 pids=()
 cleanup() {
