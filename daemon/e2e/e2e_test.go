@@ -37,8 +37,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds dirsyncd, dirsync and the plugins (dirsync-azuread, and
-// dirsync-faulty for the fault tests) once per test run.
+// binaries builds dirsyncd, dirsync, the plugins (dirsync-azuread, and
+// dirsync-faulty for the fault tests) and graphsim once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -51,7 +51,7 @@ func binaries(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread", "./connectors/cmd/dirsync-faulty")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread", "./connectors/cmd/dirsync-faulty", "./connectors/cmd/graphsim")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMakeRun runs scripts/run.sh, what `make run` runs after building,
+// as a newcomer would on a fresh checkout: the repository's plugins.hcl,
+// graphsim and dirsyncd on their default ports, and the first sync of the
+// demo connector must complete.
+func TestMakeRun(t *testing.T) {
+	bin := binaries(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(root, "scripts", "run.sh"), filepath.Join(dir, "scripts", "run.sh"), 0o755)
+	copyFile(t, filepath.Join(root, "plugins.hcl"), filepath.Join(dir, "plugins.hcl"), 0o644)
+	if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"dirsyncd", "dirsync", "dirsync-azuread", "graphsim"} {
+		if err := os.Symlink(filepath.Join(bin, b), filepath.Join(dir, "bin", b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, run := range []string{"fresh checkout"} {
+		// As a newcomer's shell runs it: the usual umask, not the daemon's.
+		cmd := exec.Command("bash", "-c", "umask 022 && exec bash scripts/run.sh")
+		cmd.Dir = dir
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		completed := false
+		lines := bufio.NewScanner(out)
+		deadline := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+		for lines.Scan() {
+			log.WriteString(lines.Text() + "\n")
+			if strings.HasPrefix(lines.Text(), "sync ") && strings.HasSuffix(lines.Text(), ": COMPLETED") {
+				completed = true
+			}
+			if strings.Contains(lines.Text(), "dirsyncd is running") {
+				break
+			}
+		}
+		deadline.Stop()
+		// Ctrl-C: the script stops graphsim and dirsyncd.
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		go func() {
+			for lines.Scan() {
+			}
+		}()
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case <-waited:
+		case <-time.After(40 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s: run.sh did not stop within 40s of Ctrl-C", run)
+		}
+		if !completed {
+			t.Fatalf("%s: make run's first sync did not complete:\n%s", run, log.String())
+		}
+	}
+}
+
+// repoRoot is the module's root directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, to, string(b), mode)
+}
