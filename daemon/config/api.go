@@ -14,9 +14,10 @@ import (
 type API struct {
 	// Listen is host:port, or "" when the TCP API is off.
 	Listen string
-	// TokenFile holds the bearer token every route but health and metrics
-	// requires. It is read at start and at each reload, so rotating the
-	// token needs only SIGHUP.
+	// TokenFile holds the bearer tokens every route but health and metrics
+	// requires: one per line, each optionally followed by
+	// "expires=<RFC3339>". It is read at start and at each reload, so
+	// rotating a token needs only SIGHUP, and old and new may overlap.
 	TokenFile string
 	// TLSCertFile and TLSKeyFile, set together, serve HTTPS.
 	TLSCertFile, TLSKeyFile string
