@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,9 @@ func (s *Server) Authenticated(token func() []byte) http.Handler {
 	}, time.Now)
 }
 
+// expiredLogEvery is how often the use of one expired token is logged.
+const expiredLogEvery = 10 * time.Minute
+
 // AuthenticatedBy returns the handler for a TCP listener: the same routes
 // as ServeHTTP, but every route that is not Public answers 401 unless the
 // request carries "Authorization: Bearer <token>" with one of the tokens
@@ -72,6 +76,11 @@ func (s *Server) Authenticated(token func() []byte) http.Handler {
 // presented token is never echoed or logged; an expired one is logged by
 // its ID, so an admin can find the client that still uses it.
 func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) http.Handler {
+	// An expired token is logged once per expiredLogEvery, not per
+	// request: a client retrying with it must not flood the log. The map
+	// holds at most one entry per line of token_file.
+	var logMu sync.Mutex
+	logged := map[string]time.Time{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := s.mux.Handler(r); s.public[pattern] {
 			s.mux.ServeHTTP(w, r)
@@ -99,10 +108,17 @@ func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) ht
 			return
 		}
 		if tok := toks[match]; tok.Expired(now()) {
-			if s.log != nil {
+			logMu.Lock()
+			last, seen := logged[tok.ID()]
+			report := s.log != nil && (!seen || now().Sub(last) >= expiredLogEvery)
+			if report {
+				logged[tok.ID()] = now()
+			}
+			logMu.Unlock()
+			if report {
 				s.log.Warn("API request refused: its token expired; give the client a current token from token_file",
 					zap.String("token_id", tok.ID()), zap.Time("expired_at", tok.Expires), zap.String("remote", r.RemoteAddr),
-					zap.String("method", r.Method), zap.String("path", r.URL.Path))
+					zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Duration("logged_at_most_every", expiredLogEvery))
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token", error_description="the token expired"`)
 			writeErr(w, http.StatusUnauthorized, "the bearer token expired: use a current token from the api block's token_file "+

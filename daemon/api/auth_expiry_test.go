@@ -75,6 +75,9 @@ func TestAuthenticatedByExpiry(t *testing.T) {
 		{name: "old token at its expiry", at: t0, token: old, code: 401, challenge: expiredChallenge,
 			message: "the bearer token expired: use a current token from the api block's token_file"},
 		{name: "old token later", at: t0.AddDate(0, 1, 0), token: old, code: 401, challenge: expiredChallenge, message: "expired"},
+		// Refused again, but not logged again within expiredLogEvery.
+		{name: "old token retried a minute later", at: t0.AddDate(0, 1, 0).Add(time.Minute), token: old, code: 401,
+			challenge: expiredChallenge, message: "expired"},
 		{name: "new token after the old one expired", at: t0.AddDate(0, 1, 0), token: current, code: 200},
 		{name: "wrong token", at: t0, token: wrong, code: 401, challenge: `Bearer realm="dirsync", error="invalid_token"`,
 			message: "is not an API token"},
@@ -123,7 +126,8 @@ func TestAuthenticatedByExpiry(t *testing.T) {
 		})
 	}
 
-	// Each expired use is logged by the token's ID, for finding the client.
+	// An expired use is logged by the token's ID, for finding the client,
+	// at most once per expiredLogEvery.
 	var expiredLogs int
 	for _, e := range logs.All() {
 		for _, f := range e.Context {

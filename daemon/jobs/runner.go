@@ -460,9 +460,15 @@ func (r *Runner) recordFinal(ctx context.Context, j *job, state, reason string, 
 		if attempt == 1 {
 			log.Warn("cannot record final job state yet (is NATS reachable?); retrying until it is stored", zap.String("state", state), zap.Error(err))
 		}
+		// Stopping cuts a wait short once, to start the grace period; after
+		// that the waits run their course (a done channel would spin).
+		stopping := r.baseCtx.Done()
+		if !giveUp.IsZero() {
+			stopping = nil
+		}
 		select {
 		case <-time.After(wait):
-		case <-r.baseCtx.Done():
+		case <-stopping:
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
