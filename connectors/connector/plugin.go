@@ -3,7 +3,6 @@ package connector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -161,7 +160,7 @@ func (c *Client) Sync(ctx context.Context, req *connectorv1.SyncRequest, send fu
 			return fromRPC(err)
 		}
 		if done {
-			return fmt.Errorf("%w: batch after the final one", ErrProtocol)
+			return &ProtocolError{What: "it sent a batch after its final one"}
 		}
 		done = b.GetDone()
 		if err := send(b); err != nil {
@@ -174,8 +173,21 @@ func (c *Client) Sync(ctx context.Context, req *connectorv1.SyncRequest, send fu
 // batch: the plugin crashed or broke the contract.
 var ErrIncompleteStream = errors.New("connector: sync stream ended before the final batch")
 
-// ErrProtocol means the plugin sent something the contract forbids.
-var ErrProtocol = errors.New("connector: protocol violation")
+// ErrProtocol means the plugin sent something the sync protocol forbids.
+// Every ProtocolError matches it.
+var ErrProtocol = errors.New("broke the sync protocol")
+
+// ProtocolError says how a plugin broke the sync protocol, in words for an
+// admin ("it sent a batch after its final one"). The plugin client and the
+// daemon's own checks of what a plugin streams both return it.
+type ProtocolError struct {
+	What string
+}
+
+func (e *ProtocolError) Error() string { return ErrProtocol.Error() + ": " + e.What }
+
+// Is makes a ProtocolError match ErrProtocol.
+func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
 
 // RemoteError is the failure of a call to the plugin: the error the
 // plugin returned (gRPC code Unknown), or a failure of the gRPC call

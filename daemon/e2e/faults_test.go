@@ -688,7 +688,7 @@ func TestFaultPlugin(t *testing.T) {
 		{"hang", "faulty", events.StateFailed, []string{"sent nothing for 2s", "idle_timeout"}},
 		{"exitstart", "faulty", events.StateFailed, []string{"exited"}},
 		{"fine", "faulty", events.StateCompleted, nil},
-		{"afterdone", "rogue", events.StateFailed, []string{"broke the sync protocol", "after the final"}},
+		{"afterdone", "rogue", events.StateFailed, []string{"broke the sync protocol", "a batch after its final one"}},
 		{"oversized", "rogue", events.StateFailed, []string{"broke the sync protocol"}},
 		{"removedfull", "rogue", events.StateFailed, []string{"broke the sync protocol", "removed"}},
 		{"badfields", "rogue", events.StateCompleted, nil},

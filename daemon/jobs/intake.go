@@ -10,7 +10,6 @@ package jobs
 // the snapshot (run.go) applies them and counts what they changed.
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -74,21 +73,13 @@ const (
 )
 
 // ErrProtocol means a plugin broke the connector.v1 sync protocol: the job
-// fails and nothing it read is saved.
-var ErrProtocol = errors.New("broke the sync protocol")
+// fails and nothing it read is saved. It is connector.ErrProtocol, which
+// the plugin client's own checks return too.
+var ErrProtocol = connector.ErrProtocol
 
-// protocolError says how a plugin broke the protocol.
-type protocolError struct {
-	what  string // "it sent …", for an admin
-	cause error  // the error that found it, if any
-}
-
-func (e *protocolError) Error() string   { return ErrProtocol.Error() + ": " + e.what }
-func (e *protocolError) Is(t error) bool { return t == ErrProtocol }
-func (e *protocolError) Unwrap() error   { return e.cause }
-
+// violation is a protocol error found by the daemon's checks.
 func violation(format string, args ...any) error {
-	return &protocolError{what: fmt.Sprintf(format, args...)}
+	return &connector.ProtocolError{What: fmt.Sprintf(format, args...)}
 }
 
 // fixes is the set of sanitising reasons applied to one field.

@@ -263,8 +263,8 @@ func TestProtocolViolationsFailTheJob(t *testing.T) {
 			{Done: true, Complete: true, Cursor: "c2"}}, nil, "it marked group g1 removed in a full read"},
 		{"incomplete answer to a full read", true, []*connectorv1.SyncBatch{newUser(), done("c2")}, nil, "it answered a full read with an incomplete one"},
 		{"cursor with a line break", false, []*connectorv1.SyncBatch{newUser(), done("c2\r\nX: 1")}, nil, "it sent a cursor that is not printable text"},
-		{"found by the plugin client", false, []*connectorv1.SyncBatch{newUser()}, fmt.Errorf("%w: batch after the final one", connector.ErrProtocol),
-			"broke the sync protocol: batch after the final one"},
+		{"found by the plugin client", false, []*connectorv1.SyncBatch{newUser()}, &connector.ProtocolError{What: "it sent a batch after its final one"},
+			"broke the sync protocol: it sent a batch after its final one"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

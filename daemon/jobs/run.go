@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -126,9 +125,10 @@ func (r *Runner) run(j *job) {
 	if spec.Plugin != "" {
 		who = fmt.Sprintf("connector %s (plugin %q)", j.connector, spec.Plugin)
 	}
-	if broke == nil && errors.Is(err, connector.ErrProtocol) {
+	var found *connector.ProtocolError
+	if broke == nil && errors.As(err, &found) {
 		// The plugin client's own checks found it.
-		broke = &protocolError{what: strings.TrimPrefix(err.Error(), connector.ErrProtocol.Error()+": "), cause: err}
+		broke = found
 	}
 	if broke == nil && snap.done && snap.full && !snap.complete {
 		broke = violation("it answered a full read with an incomplete one")
