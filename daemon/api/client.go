@@ -92,6 +92,11 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 			return nil, fmt.Errorf("cannot use %s: permission denied; run dirsync as the user that runs dirsyncd", c.where)
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return nil, fmt.Errorf("%w: nothing listens at %s (is the api block's listen set?)", ErrDaemonDown, c.where)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+			// The daemon took the request and died (or was stopped)
+			// before answering: it may or may not have acted on it.
+			return nil, fmt.Errorf("dirsyncd closed the connection before answering %s %s (did it stop or crash? see its log); "+
+				"once it runs again, `dirsync jobs` shows whether the request was taken: %w", method, path, err)
 		}
 		return nil, fmt.Errorf("calling dirsyncd: %w", err)
 	}

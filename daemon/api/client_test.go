@@ -136,3 +136,29 @@ func TestUnixClient(t *testing.T) {
 		t.Errorf("Recipients: %v, %v", rs, err)
 	}
 }
+
+// A daemon that takes a request and dies before answering: the error says
+// so and what to check, not a bare EOF.
+func TestClientDaemonDiesMidRequest(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf) // take the request, then die without a word
+			_ = c.Close()
+		}
+	}()
+	_, err = NewHTTPClient("http://"+l.Addr().String(), "tok", nil).Sync(context.Background(), "demo", SyncRequest{})
+	if err == nil || !strings.Contains(err.Error(), "closed the connection before answering POST /v1/connectors/demo/sync") ||
+		!strings.Contains(err.Error(), "dirsync jobs") {
+		t.Errorf("err = %v; want it to say the daemon closed the connection and how to check", err)
+	}
+}
