@@ -34,6 +34,9 @@ type batcher struct {
 	n        int
 	progress connectorv1.Progress
 	batches  int
+	// retry is the retry wave under way (nil when none), sent with every
+	// batch's progress until it ends.
+	retry *connectorv1.Retrying
 }
 
 func newBatcher(send func(*connectorv1.SyncBatch) error, st *stats) *batcher {
@@ -179,6 +182,18 @@ func (b *batcher) finish(cursor string, complete bool, resyncReason string) erro
 	return b.flush(true)
 }
 
+// retrying tells the host at once that a retry wave began (r), or that
+// it ended (nil): a batch with no objects carries the news, so an outage
+// shows while it lasts and not at the next page. A failed send is left
+// to the readers, whose next batch meets it too.
+func (b *batcher) retrying(r *connectorv1.Retrying) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.retry = r
+	b.n = max(b.n, 1) // send it even though it may hold no object
+	_ = b.flush(false)
+}
+
 // restart tells the host to forget what this sync sent so far: the read
 // starts over.
 func (b *batcher) restart() error {
@@ -210,6 +225,7 @@ func (b *batcher) flush(last bool) error {
 		// A copy: the host may keep the batch while the count goes on.
 		Rejected:  maps.Clone(b.progress.Rejected),
 		Sanitized: b.sanitized(),
+		Retrying:  b.retry,
 	}
 	if b.stats != nil {
 		p.Requests = b.stats.requests.Load()

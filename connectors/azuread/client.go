@@ -24,6 +24,8 @@ import (
 	msgraphgocore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 	"go.uber.org/zap"
+
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
 // isMicrosoftAuthorityHost reports Microsoft's own Entra authority hosts,
@@ -72,6 +74,20 @@ type stats struct {
 	// and groups readers run side by side; an outage both meet counts
 	// once, as the time the admin waits.
 	retrying retryClock
+	// waiting counts requests sleeping before a retry.
+	waiting atomic.Int32
+	// announced is when the last announced wait ends. A wait that starts
+	// after it begins a new retry wave, logged at warn level and reported
+	// to the host; one that starts before (the other reader meeting the
+	// same outage, the rest of a throttled burst) is logged at debug level
+	// only. So a long outage is told once per wait, never once per request.
+	announceMu sync.Mutex
+	announced  time.Time
+	// reported: the host was told of a wave that has not ended yet.
+	reported atomic.Bool
+	// onRetry, when set (by Sync, before the first request), tells the
+	// host of a retry wave, and of its end with nil.
+	onRetry func(*connectorv1.Retrying)
 }
 
 // retryClock measures the union of the intervals during which at least

@@ -240,6 +240,7 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	r := &deltaReader{g: g, log: log, kinds: kinds}
 	out := newBatcher(send, g.stats)
 	out.ctx = ctx
+	g.stats.onRetry = out.retrying
 	next, complete, reason, err := c.read(ctx, r, out, from, reason)
 	if err == nil {
 		err = out.finish(next.encode(), complete, reason)

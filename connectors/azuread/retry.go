@@ -16,6 +16,8 @@ import (
 
 	khttp "github.com/microsoft/kiota-http-go"
 	"go.uber.org/zap"
+
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
 // Retry settings of Graph requests. The total time is bounded by the
@@ -130,6 +132,9 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			return nil, ctx.Err()
 		}
 		if !retryable(resp, err) || !idempotent(req.Method) {
+			if retrying {
+				m.waveOver()
+			}
 			return resp, err
 		}
 		wait, throttled := m.delay(resp, attempt)
@@ -149,14 +154,63 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 		if resp != nil {
 			_ = resp.Body.Close()
 		}
-		m.log.Debug("retrying a Graph request", zap.String("path", req.URL.Path), zap.Int("attempt", attempt),
-			zap.String("after", outcome(resp, err)), zap.Duration("wait", wait), zap.Bool("retryAfter", throttled))
 		m.stats.retries.Add(1)
 		m.stats.throttleWaitMS.Add(wait.Milliseconds())
-		if err := m.sleep(ctx, wait); err != nil {
+		m.announce(req, attempt, outcome(resp, err), wait, throttled, m.budget-spent)
+		err = m.sleep(ctx, wait)
+		m.stats.waiting.Add(-1)
+		if err != nil {
 			return nil, err
 		}
 	}
+}
+
+// announce records that a request waits before its next attempt. A wait
+// that starts once the last announced one is over begins a retry wave:
+// an outage must be visible while it lasts, in the log (warn) and in the
+// host's progress, but once per wave, not once per request of a
+// throttled burst.
+func (m *retryMiddleware) announce(req *http.Request, attempt int, last string, wait time.Duration, retryAfter bool, budgetLeft time.Duration) {
+	fields := []zap.Field{zap.String("path", req.URL.Path), zap.Int("attempt", attempt), zap.String("status", last),
+		zap.Duration("wait", wait), zap.Bool("retryAfter", retryAfter), zap.Duration("budgetLeft", budgetLeft)}
+	m.stats.waiting.Add(1)
+	now := time.Now()
+	m.stats.announceMu.Lock()
+	wave := !now.Before(m.stats.announced)
+	if wave {
+		m.stats.announced = now.Add(wait)
+	}
+	m.stats.announceMu.Unlock()
+	if !wave {
+		m.log.Debug("retrying a Graph request", fields...)
+		return
+	}
+	m.log.Warn(fmt.Sprintf("Graph answered %s; retrying in %s (attempt %d; %s of retry_budget %s left)",
+		last, roundDuration(wait), attempt, roundDuration(budgetLeft), m.budget), fields...)
+	if m.stats.onRetry != nil {
+		m.stats.reported.Store(true)
+		m.stats.onRetry(&connectorv1.Retrying{Cause: "Graph answered " + last, Attempt: int64(attempt),
+			WaitMs: wait.Milliseconds(), BudgetLeftMs: max(budgetLeft, 0).Milliseconds()})
+	}
+}
+
+// waveOver tells the host a retried request went through, once no other
+// request is waiting: the wave it was told of has ended.
+func (m *retryMiddleware) waveOver() {
+	if m.stats.waiting.Load() == 0 && m.stats.onRetry != nil && m.stats.reported.CompareAndSwap(true, false) {
+		m.stats.onRetry(nil)
+	}
+}
+
+// roundDuration rounds a wait for people: 4s, 1.5s, 9m41s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // attempt sends one attempt through the rest of the pipeline and reads

@@ -1237,7 +1237,12 @@ type Progress struct {
 	// "invalid_utf8": bytes that were not UTF-8, replaced by U+FFFD as the
 	// JSON was decoded), counted since the sync began. The daemon adds them
 	// to the job summary's sanitized counts.
-	Sanitized     map[string]int64 `protobuf:"bytes,10,rep,name=sanitized,proto3" json:"sanitized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Sanitized map[string]int64 `protobuf:"bytes,10,rep,name=sanitized,proto3" json:"sanitized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Set while the connector waits to retry a failed request to its
+	// directory (throttled, unavailable, connection lost); absent once a
+	// retry succeeded. A connector sends a batch with no objects to report
+	// a new wait, so an outage is visible while it lasts.
+	Retrying      *Retrying `protobuf:"bytes,11,opt,name=retrying,proto3" json:"retrying,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1340,6 +1345,89 @@ func (x *Progress) GetSanitized() map[string]int64 {
 		return x.Sanitized
 	}
 	return nil
+}
+
+func (x *Progress) GetRetrying() *Retrying {
+	if x != nil {
+		return x.Retrying
+	}
+	return nil
+}
+
+// Retrying is a connector's wait before it retries its directory.
+type Retrying struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What failed last, in the connector's words, e.g. "Graph answered 503
+	// Service Unavailable".
+	Cause string `protobuf:"bytes,1,opt,name=cause,proto3" json:"cause,omitempty"`
+	// The attempt that failed (1 for the first try of the request).
+	Attempt int64 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// How long the connector waits before the next attempt.
+	WaitMs int64 `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// What is left of the time the sync may spend retrying (the
+	// connector's retry budget); the sync fails once it is spent. 0 when
+	// the connector has no such budget.
+	BudgetLeftMs  int64 `protobuf:"varint,4,opt,name=budget_left_ms,json=budgetLeftMs,proto3" json:"budget_left_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Retrying) Reset() {
+	*x = Retrying{}
+	mi := &file_connector_v1_connector_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Retrying) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Retrying) ProtoMessage() {}
+
+func (x *Retrying) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_v1_connector_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Retrying.ProtoReflect.Descriptor instead.
+func (*Retrying) Descriptor() ([]byte, []int) {
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Retrying) GetCause() string {
+	if x != nil {
+		return x.Cause
+	}
+	return ""
+}
+
+func (x *Retrying) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Retrying) GetWaitMs() int64 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+func (x *Retrying) GetBudgetLeftMs() int64 {
+	if x != nil {
+		return x.BudgetLeftMs
+	}
+	return 0
 }
 
 var File_connector_v1_connector_proto protoreflect.FileDescriptor
@@ -1456,7 +1544,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x0eadded_user_ids\x18\x02 \x03(\tR\faddedUserIds\x12(\n" +
 	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\"!\n" +
 	"\aRemoval\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xfb\x03\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xaf\x04\n" +
 	"\bProgress\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x14\n" +
 	"\x05users\x18\x02 \x01(\x03R\x05users\x12\x16\n" +
@@ -1468,13 +1556,19 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x10throttle_wait_ms\x18\b \x01(\x03R\x0ethrottleWaitMs\x12@\n" +
 	"\brejected\x18\t \x03(\v2$.connector.v1.Progress.RejectedEntryR\brejected\x12C\n" +
 	"\tsanitized\x18\n" +
-	" \x03(\v2%.connector.v1.Progress.SanitizedEntryR\tsanitized\x1a;\n" +
+	" \x03(\v2%.connector.v1.Progress.SanitizedEntryR\tsanitized\x122\n" +
+	"\bretrying\x18\v \x01(\v2\x16.connector.v1.RetryingR\bretrying\x1a;\n" +
 	"\rRejectedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a<\n" +
 	"\x0eSanitizedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012\xce\x02\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"y\n" +
+	"\bRetrying\x12\x14\n" +
+	"\x05cause\x18\x01 \x01(\tR\x05cause\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12\x17\n" +
+	"\await_ms\x18\x03 \x01(\x03R\x06waitMs\x12$\n" +
+	"\x0ebudget_left_ms\x18\x04 \x01(\x03R\fbudgetLeftMs2\xce\x02\n" +
 	"\tConnector\x12I\n" +
 	"\bDescribe\x12\x1d.connector.v1.DescribeRequest\x1a\x1e.connector.v1.DescribeResponse\x12[\n" +
 	"\x0eValidateConfig\x12#.connector.v1.ValidateConfigRequest\x1a$.connector.v1.ValidateConfigResponse\x12[\n" +
@@ -1494,7 +1588,7 @@ func file_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_connector_v1_connector_proto_goTypes = []any{
 	(ConfigField_Type)(0),          // 0: connector.v1.ConfigField.Type
 	(*DescribeRequest)(nil),        // 1: connector.v1.DescribeRequest
@@ -1514,8 +1608,9 @@ var file_connector_v1_connector_proto_goTypes = []any{
 	(*Membership)(nil),             // 15: connector.v1.Membership
 	(*Removal)(nil),                // 16: connector.v1.Removal
 	(*Progress)(nil),               // 17: connector.v1.Progress
-	nil,                            // 18: connector.v1.Progress.RejectedEntry
-	nil,                            // 19: connector.v1.Progress.SanitizedEntry
+	(*Retrying)(nil),               // 18: connector.v1.Retrying
+	nil,                            // 19: connector.v1.Progress.RejectedEntry
+	nil,                            // 20: connector.v1.Progress.SanitizedEntry
 }
 var file_connector_v1_connector_proto_depIdxs = []int32{
 	3,  // 0: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
@@ -1531,21 +1626,22 @@ var file_connector_v1_connector_proto_depIdxs = []int32{
 	17, // 10: connector.v1.SyncBatch.progress:type_name -> connector.v1.Progress
 	16, // 11: connector.v1.User.removed:type_name -> connector.v1.Removal
 	16, // 12: connector.v1.Group.removed:type_name -> connector.v1.Removal
-	18, // 13: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
-	19, // 14: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
-	1,  // 15: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
-	5,  // 16: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
-	8,  // 17: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
-	11, // 18: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
-	2,  // 19: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
-	6,  // 20: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
-	9,  // 21: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
-	12, // 22: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	19, // 13: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
+	20, // 14: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
+	18, // 15: connector.v1.Progress.retrying:type_name -> connector.v1.Retrying
+	1,  // 16: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
+	5,  // 17: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
+	8,  // 18: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
+	11, // 19: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
+	2,  // 20: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
+	6,  // 21: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
+	9,  // 22: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
+	12, // 23: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_connector_v1_connector_proto_init() }
@@ -1561,7 +1657,7 @@ func file_connector_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_v1_connector_proto_rawDesc), len(file_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

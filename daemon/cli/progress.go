@@ -44,24 +44,65 @@ func progressLine(p jobs.Progress) string {
 	return fmt.Sprintf("%s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
 }
 
+// retryLine describes a connector's wait to retry its directory, or ""
+// when it is not waiting.
+func retryLine(r *jobs.Retrying) string {
+	if r == nil {
+		return ""
+	}
+	s := fmt.Sprintf("retrying: %s (attempt %d); next attempt in %s", r.Cause, r.Attempt, roundMS(r.WaitMS))
+	if r.BudgetLeftMS > 0 {
+		s += fmt.Sprintf("; %s of the retry budget left, then the job fails", roundMS(r.BudgetLeftMS))
+	}
+	return s
+}
+
+// roundMS rounds milliseconds for people: 4s, 1.5s, 9m41s, 300ms.
+func roundMS(ms int64) time.Duration {
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d
+}
+
 // lineView prints a progress line at most once a second, and only when
 // it changed, so a log stays readable.
 type lineView struct {
 	out       io.Writer
 	last      string
 	lastPrint time.Time
+	// lastRetry is the retry wave printed last: each new one is printed
+	// at once, whatever the once-a-second limit, since it is the news an
+	// operator waits for during an outage.
+	lastRetry string
+	// now is the clock of the once-a-second limit (nil: time.Now), so a
+	// test does not depend on how fast the machine runs it.
+	now func() time.Time
 }
 
 func (v *lineView) state(h projections.StateChange) { printState(v.out, h) }
 
 func (v *lineView) progress(p jobs.Progress) {
-	if p.Phase == "" || time.Since(v.lastPrint) < time.Second {
+	if r := retryLine(p.Retrying); r != v.lastRetry {
+		if v.lastRetry = r; r != "" {
+			fmt.Fprintln(v.out, "           "+r)
+		}
+	}
+	now := time.Now
+	if v.now != nil {
+		now = v.now
+	}
+	if p.Phase == "" || now().Sub(v.lastPrint) < time.Second {
 		return
 	}
 	line := "           " + progressLine(p)
 	if line != v.last {
 		fmt.Fprintln(v.out, line)
-		v.last, v.lastPrint = line, time.Now()
+		v.last, v.lastPrint = line, now()
 	}
 }
 
@@ -105,7 +146,11 @@ func (v *barView) progress(p jobs.Progress) {
 		)
 	}
 	// No throttle: follow polls every 200 ms, and each update redraws.
-	v.bar.Describe("           " + progressLine(p))
+	line := progressLine(p)
+	if r := retryLine(p.Retrying); r != "" {
+		line = r
+	}
+	v.bar.Describe("           " + line)
 	_ = v.bar.Set64(cur)
 }
 

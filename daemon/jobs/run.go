@@ -104,8 +104,19 @@ func (r *Runner) run(j *job) {
 				phase, _ := cleanText(p.GetPhase(), MaxTextRunes)
 				j.mu.Lock()
 				j.progress = Progress{Phase: phase, Users: count(p.GetUsers()), Groups: count(p.GetGroups()),
-					Memberships: count(p.GetMemberships()), Requests: count(p.GetRequests()), ExpectedUsers: expected}
+					Memberships: count(p.GetMemberships()), Requests: count(p.GetRequests()), ExpectedUsers: expected,
+					Retrying: retrying(p.GetRetrying(), j.progress.Retrying, r.now())}
 				j.mu.Unlock()
+				if rt := p.GetRetrying(); rt == nil {
+					j.lastWave = nil
+				} else if !sameWave(rt, j.lastWave) {
+					j.lastWave = rt
+					// The plugin logs the wave too; this line names the job for
+					// an operator reading only the daemon's own lines.
+					log.Warn("the connector is retrying its directory", zap.String("cause", j.progress.Retrying.Cause),
+						zap.Int64("attempt", rt.GetAttempt()), zap.Duration("wait", time.Duration(rt.GetWaitMs())*time.Millisecond),
+						zap.Duration("budgetLeft", time.Duration(rt.GetBudgetLeftMs())*time.Millisecond))
+				}
 				sum.GraphRequests = count(p.GetRequests())
 				sum.SkippedMembers = count(p.GetSkippedMembers())
 				sum.Retries = count(p.GetRetries())
@@ -459,4 +470,27 @@ func mergeUser(dst, u *connectorv1.User) {
 	if u.Removed != nil {
 		dst.Removed = u.Removed
 	}
+}
+
+// retrying turns a plugin's report of a retry wave into the job's live
+// progress, cleaned like any text a plugin sends. A wave already known
+// (the same report on a later batch) keeps its start time, so that the
+// wait counts from when the plugin began it, not from its next batch.
+func retrying(rt *connectorv1.Retrying, prev *Retrying, now time.Time) *Retrying {
+	if rt == nil {
+		return nil
+	}
+	cause, _ := cleanText(rt.GetCause(), MaxTextRunes)
+	out := &Retrying{Cause: cause, Attempt: max(rt.GetAttempt(), 0), WaitMS: max(rt.GetWaitMs(), 0),
+		BudgetLeftMS: max(rt.GetBudgetLeftMs(), 0), Since: now}
+	if prev != nil && prev.Cause == out.Cause && prev.Attempt == out.Attempt && prev.WaitMS == out.WaitMS && prev.BudgetLeftMS == out.BudgetLeftMS {
+		out.Since = prev.Since
+	}
+	return out
+}
+
+// sameWave reports whether two reports are of one retry wave.
+func sameWave(a, b *connectorv1.Retrying) bool {
+	return b != nil && a.GetCause() == b.GetCause() && a.GetAttempt() == b.GetAttempt() &&
+		a.GetWaitMs() == b.GetWaitMs() && a.GetBudgetLeftMs() == b.GetBudgetLeftMs()
 }

@@ -89,6 +89,25 @@ type Progress struct {
 	// Events is how many events SAVING writes, Saved how many are stored.
 	Events int `json:"events,omitempty"`
 	Saved  int `json:"saved,omitempty"`
+	// Retrying is set while the connector waits to retry its directory
+	// (throttled, unavailable, connection lost): an outage shows while it
+	// lasts, not only in the reason of the job it finally fails.
+	Retrying *Retrying `json:"retrying,omitempty"`
+}
+
+// Retrying is a connector's wait before it retries its directory, as the
+// connector reported it.
+type Retrying struct {
+	// Cause is what failed last, in the connector's words.
+	Cause string `json:"cause"`
+	// Attempt is the attempt that failed (1 for the first try).
+	Attempt int64 `json:"attempt"`
+	// Wait is how long the connector waits, in milliseconds, from Since.
+	WaitMS int64     `json:"waitMs"`
+	Since  time.Time `json:"since"`
+	// BudgetLeftMS is what is left of the time the sync may spend
+	// retrying; the job fails once it is spent. 0: no such budget.
+	BudgetLeftMS int64 `json:"budgetLeftMs,omitempty"`
 }
 
 // ErrUnknownConnector is returned for a connector not in plugins.hcl.
@@ -134,6 +153,8 @@ type job struct {
 	state    string
 	progress Progress
 	cancel   context.CancelCauseFunc
+	// lastWave is the plugin's last retry report, logged once per wave.
+	lastWave *connectorv1.Retrying
 }
 
 func (j *job) setState(s string) {
