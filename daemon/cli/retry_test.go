@@ -52,7 +52,7 @@ func TestLineViewRetrying(t *testing.T) {
 	v.progress(wait(1, 600_000)) // the next poll: the same wait
 	v.progress(wait(2, 598_900))
 	v.progress(jobs.Progress{Phase: "users and groups", Users: 10, Requests: 4}) // over
-	v.progress(wait(1, 597_000))                                                   // a new outage
+	v.progress(wait(1, 597_000))                                                 // a new outage
 	want := strings.Join([]string{
 		"  09:00:00.000  RETRIEVING",
 		"           retrying: Graph answered 503 Service Unavailable (attempt 1); next attempt in 1s; 10m0s of the retry budget left, then the job fails",
