@@ -55,7 +55,7 @@ func validName(s string) bool {
 }
 
 // topBlocks are the block types allowed at the top level.
-func topBlocks() string { return "daemon, nats, api, plugin, connector" }
+func topBlocks() string { return "daemon, log, nats, api, plugin, connector" }
 
 // Config is a parsed plugins.hcl.
 type Config struct {
@@ -79,8 +79,12 @@ type Config struct {
 type Daemon struct {
 	// DataDir is the absolute path of the data folder.
 	DataDir string
-	// LogLevel is debug, info, warn or error.
+	// LogLevel is debug, info, warn or error (daemon { log_level } or
+	// log { level }).
 	LogLevel string
+	// LogFormat is console, json or auto (log { format }): auto is
+	// console on a terminal and JSON otherwise (the journal, a pipe).
+	LogFormat string
 	// ShutdownGrace is how long SIGTERM waits for a running job to finish
 	// before it interrupts it (the job then ends FAILED as interrupted).
 	ShutdownGrace time.Duration
@@ -238,14 +242,14 @@ func (ps *parser) top(body *hclsyntax.Body) {
 	for _, a := range sortedAttrs(body) {
 		ps.at(a.NameRange.Start, "unexpected attribute %q at top level; plugins.hcl holds only blocks: %s", a.Name, topBlocks())
 	}
-	var daemonBlock, natsBlock, apiBlock *hclsyntax.Block
+	var daemonBlock, natsBlock, apiBlock, logBlock *hclsyntax.Block
 	plugins := map[string]*Plugin{}
 	connectors := map[string]*Connector{}
 	var pluginRefs []*hclsyntax.Attribute // connector → plugin references, checked at the end
 	var refOwners []*Connector
 	for _, b := range body.Blocks {
 		switch b.Type {
-		case "daemon", "nats", "api":
+		case "daemon", "nats", "api", "log":
 			if !ps.labels(b, 0, "") {
 				continue
 			}
@@ -255,6 +259,8 @@ func (ps *parser) top(body *hclsyntax.Body) {
 				first = &natsBlock
 			case "api":
 				first = &apiBlock
+			case "log":
+				first = &logBlock
 			}
 			if *first != nil {
 				ps.at(b.TypeRange.Start, "duplicate %s block; the first is at %s", b.Type, ps.where((*first).TypeRange.Start))
@@ -292,6 +298,7 @@ func (ps *parser) top(body *hclsyntax.Body) {
 		}
 	}
 	ps.daemon(daemonBlock)
+	ps.log(logBlock)
 	ps.nats(natsBlock)
 	ps.api(apiBlock)
 
@@ -433,6 +440,35 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	if lvl, set, ok := ps.str(attrs, "log_level", where); ok && set {
 		if !contains(logLevels(), lvl) {
 			ps.at(attrs["log_level"].Expr.Range().Start, "log_level must be one of %s (got %q)", strings.Join(logLevels(), ", "), lvl)
+		} else {
+			d.LogLevel = lvl
+		}
+	}
+}
+
+// LogFormats are the values of log { format }.
+func LogFormats() []string { return []string{"auto", "console", "json"} }
+
+// log reads the log block: format, and level (the same as the daemon
+// block's log_level, which it overrides).
+func (ps *parser) log(b *hclsyntax.Block) {
+	d := &ps.cfg.Daemon
+	d.LogFormat = "auto"
+	if b == nil {
+		return
+	}
+	const where = "log block"
+	attrs := ps.attrs(b.Body, where, []string{"format", "level"}, nil)
+	if f, set, ok := ps.str(attrs, "format", where); ok && set {
+		if !contains(LogFormats(), f) {
+			ps.at(attrs["format"].Expr.Range().Start, "format must be one of %s (got %q)", strings.Join(LogFormats(), ", "), f)
+		} else {
+			d.LogFormat = f
+		}
+	}
+	if lvl, set, ok := ps.str(attrs, "level", where); ok && set {
+		if !contains(logLevels(), lvl) {
+			ps.at(attrs["level"].Expr.Range().Start, "level must be one of %s (got %q)", strings.Join(logLevels(), ", "), lvl)
 		} else {
 			d.LogLevel = lvl
 		}

@@ -444,8 +444,11 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		}
 		r.obs.JobFinished(j.connector, state, sum, took)
 	}
-	r.log.Info("job state", zap.String("connector", j.connector), zap.String("job", j.id),
-		zap.String("state", state), zap.String("reason", reason))
+	fields := []zap.Field{zap.String("connector", j.connector), zap.String("job", j.id), zap.String("state", state)}
+	if reason != "" {
+		fields = append(fields, zap.String("reason", reason))
+	}
+	r.log.Info("job state", fields...)
 	return r.proj.WaitFor(ctx, seq)
 }
 

@@ -27,11 +27,30 @@ func NewHCLogger(z *zap.Logger, reserved ...string) hclog.Logger {
 	return newHCLogger(z, "", nil, &shared{reserved: reserved})
 }
 
+// NewPluginHCLogger is NewHCLogger for a plugin process's lines, where z
+// carries fields (plugin, connector, job). A plugin argument that repeats
+// one of them with the same value (the job a connector logs with each
+// line) is dropped rather than written twice; one with another value is
+// kept as "hclog_<key>".
+func NewPluginHCLogger(z *zap.Logger, fields []zap.Field) hclog.Logger {
+	reserved := []string{"plugin"}
+	known := map[string]string{}
+	for _, f := range fields {
+		reserved = append(reserved, f.Key)
+		if f.Type == zapcore.StringType {
+			known[f.Key] = f.String
+		}
+	}
+	return newHCLogger(z, "", nil, &shared{reserved: reserved, known: known})
+}
+
 // shared is the state a logger shares with the loggers derived from it.
 type shared struct {
 	// level is set by SetLevel; hclog.NoLevel defers to the zap core.
 	level    atomic.Int32
 	reserved []string
+	// known are the values of string fields z carries, by key.
+	known map[string]string
 }
 
 // hclogZap implements hclog.Logger on a zap.Logger.
@@ -51,7 +70,7 @@ func newHCLogger(base *zap.Logger, name string, implied []any, sh *shared) *hclo
 		z = z.Named(name)
 	}
 	if len(implied) > 0 {
-		z = z.With(zapFields(implied, sh.reserved)...)
+		z = z.With(zapFields(implied, sh.reserved, sh.known)...)
 	}
 	return &hclogZap{base: base, z: z, name: name, implied: implied, shared: sh}
 }
@@ -91,11 +110,18 @@ func (l *hclogZap) Log(level hclog.Level, msg string, args ...any) {
 			level, msg, args = lvl, m, kv
 		}
 	}
+	// go-plugin says "plugin process exited" at info level for every
+	// normal stop, which reads as a crash; a crash comes at error level
+	// (and the host's own warning says what failed), so the normal one is
+	// debug.
+	if level == hclog.Info && msg == "plugin process exited" {
+		level = hclog.Debug
+	}
 	if !l.enabled(level) {
 		return
 	}
 	if ce := l.z.Check(zapLevel(level), msg); ce != nil {
-		ce.Write(zapFields(args, l.shared.reserved)...)
+		ce.Write(zapFields(args, l.shared.reserved, l.shared.known)...)
 	}
 }
 
@@ -135,8 +161,10 @@ func parsePluginLine(line string) (hclog.Level, string, []any, bool) {
 }
 
 // zapFields turns hclog key/value arguments into zap fields, renaming the
-// reserved keys.
-func zapFields(args []any, reserved []string) []zap.Field {
+// reserved keys and dropping those that repeat a known value. The
+// "timestamp" go-plugin adds from a plugin's own line is dropped too: the
+// line already has the daemon's time, and one time per line is enough.
+func zapFields(args []any, reserved []string, known map[string]string) []zap.Field {
 	if len(args) == 0 {
 		return nil
 	}
@@ -153,7 +181,13 @@ func zapFields(args []any, reserved []string) []zap.Field {
 		if !ok {
 			key = fmt.Sprint(args[i])
 		}
+		if key == "timestamp" {
+			continue
+		}
 		if slices.Contains(reserved, key) {
+			if v, ok := known[key]; ok && v == fmt.Sprint(args[i+1]) {
+				continue
+			}
 			key = "hclog_" + key
 		}
 		switch v := args[i+1].(type) {

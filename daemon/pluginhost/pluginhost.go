@@ -174,7 +174,7 @@ func (h *Host) Launch(ctx context.Context, p *config.Plugin, fields ...zap.Field
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		StartTimeout:     startTimeout,
-		Logger:           NewHCLogger(log, reservedKeys(fields)...),
+		Logger:           NewPluginHCLogger(log, fields),
 	})
 	inst := &Instance{host: h, log: log, plugin: p, idle: idle, client: client, proc: pr}
 	if err := inst.start(ctx); err != nil {
@@ -192,7 +192,9 @@ func (h *Host) Launch(ctx context.Context, p *config.Plugin, fields ...zap.Field
 	if h.obs != nil {
 		h.obs.PluginStarted(p.Name, restart)
 	}
-	log.Info("connector plugin ready",
+	// Debug: the caller says what the process was for (a check at start,
+	// a job), which reads better than a start and an exit of its own.
+	log.Debug("connector plugin ready",
 		zap.String("path", p.Path),
 		zap.String("implements", inst.desc.GetName()),
 		zap.String("version", inst.desc.GetVersion()))
@@ -236,16 +238,6 @@ func (h *Host) verify(p *config.Plugin, want []byte, log *zap.Logger) (*os.File,
 		return nil, nil
 	}
 	return image, nil
-}
-
-// reservedKeys are the fields the host sets on a plugin's log lines; the
-// plugin's own fields of those names are renamed, never duplicated.
-func reservedKeys(fields []zap.Field) []string {
-	keys := []string{"plugin"}
-	for _, f := range fields {
-		keys = append(keys, f.Key)
-	}
-	return keys
 }
 
 // start connects to the started process, dispenses the connector and

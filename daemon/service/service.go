@@ -417,7 +417,8 @@ func checkConnectors(ctx context.Context, cfg *config.Config, host *pluginhost.H
 			problems = append(problems, errs...)
 			continue
 		}
-		log.Info("connector configured", zap.String("connector", c.Name), zap.String("plugin", p.Name))
+		log.Info(fmt.Sprintf("checked plugin %s v%s for connector %s: config valid", p.Name, strings.TrimPrefix(inst.Describe().GetVersion(), "v"), c.Name),
+			zap.String("connector", c.Name), zap.String("plugin", p.Name), zap.String("version", inst.Describe().GetVersion()))
 		specs = append(specs, spec)
 		secrets[c.Name] = files
 	}

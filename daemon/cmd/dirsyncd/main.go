@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,8 +27,14 @@ func main() {
 }
 
 func run() int {
+	// A log reader that goes away (`make run | tee` stopped by Ctrl-C, a
+	// journal pipe closed) must not kill the daemon mid-shutdown: with
+	// SIGPIPE caught, a write to the closed stdout or stderr fails with
+	// EPIPE, which the logger drops, and the stores close cleanly. Caught
+	// (not ignored), so plugin processes still start with the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	configPath := flag.String("config", "./plugins.hcl", "path of plugins.hcl")
-	logFormat := flag.String("log-format", "auto", "log format: console, json, or auto (console on a terminal, json otherwise)")
+	logFormat := flag.String("log-format", "", "log format: console, json, or auto (console on a terminal, json otherwise); overrides log { format } in plugins.hcl")
 	flag.Parse()
 
 	cfg, err := config.Load(*configPath)
@@ -36,7 +43,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	log, err := newLogger(cfg.Daemon.LogLevel, *logFormat)
+	format := cfg.Daemon.LogFormat
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	log, err := newLogger(cfg.Daemon.LogLevel, format, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dirsyncd:", err)
 		return 2
@@ -70,16 +81,19 @@ func run() int {
 	return 0
 }
 
-func newLogger(level, format string) (*zap.Logger, error) {
+// newLogger logs to out: zap's console encoding with ISO-8601 times for a
+// person at a terminal, JSON with RFC 3339 times ("ts") for the journal
+// and log shippers. A write that fails (a reader gone: EPIPE) is dropped.
+func newLogger(level, format string, out *os.File) (*zap.Logger, error) {
 	lvl := zapcore.InfoLevel
 	if level != "" {
 		if err := lvl.UnmarshalText([]byte(level)); err != nil {
 			return nil, fmt.Errorf("log_level %q: %w", level, err)
 		}
 	}
-	if format == "auto" {
+	if format == "auto" || format == "" {
 		format = "json"
-		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if fi, err := out.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			format = "console"
 		}
 	}
@@ -87,14 +101,18 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	switch format {
 	case "console":
 		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
 		enc = zapcore.NewConsoleEncoder(ec)
 	case "json":
-		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
 	default:
 		return nil, fmt.Errorf("unknown -log-format %q: use console, json or auto", format)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)), nil
+	// ErrorOutput is discarded: zap reports a failed write there, and
+	// there is the same closed stderr.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(out), lvl), zap.ErrorOutput(zapcore.AddSync(io.Discard))), nil
 }
 
 // systemdSupervisor speaks systemd's notify protocol (Type=notify): READY,
