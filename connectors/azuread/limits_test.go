@@ -178,7 +178,7 @@ func TestDeepNestingAgainstGraphsim(t *testing.T) {
 			!strings.Contains(err.Error(), "/v1.0/groups/delta nests JSON deeper than 64 levels") {
 			t.Fatalf("depth %d: want a %s problem, got %v", depth, CodeResponseTooDeep, err)
 		}
-		if took > 5*time.Second {
+		if took > hangGuard {
 			t.Errorf("depth %d: took %v", depth, took)
 		}
 		if n := sim.Counters()["GET /v1.0/groups/delta 200"]; n != 1 {
@@ -225,7 +225,7 @@ func TestDeepNestingAgainstGraphsim(t *testing.T) {
 		}
 		took := time.Since(start)
 		t.Logf("without the check, %s nested %d: %v: %s", tt.path, tt.depth, took, outcome)
-		if ok != tt.ok || took > 10*time.Second {
+		if ok != tt.ok || took > hangGuard {
 			t.Errorf("%s nested %d: ok %v after %v, want ok %v", tt.path, tt.depth, ok, took, tt.ok)
 		}
 	}

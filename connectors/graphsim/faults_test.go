@@ -130,11 +130,13 @@ func TestResetAndLatency(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Errorf("answered after %s", d)
 	}
-	start = time.Now()
-	token(t, s, c)
-	if d := time.Since(start); d > 140*time.Millisecond {
-		t.Errorf("the token endpoint was delayed %s", d)
-	}
+	// Latency is for Graph only: with an hour of it, the token endpoint
+	// still answers. The client's timeout is a hang guard, far above any
+	// machine's time for an undelayed answer, not a measurement.
+	s.SetFaults(Faults{Latency: time.Hour})
+	guarded := *c
+	guarded.Timeout = 30 * time.Second
+	token(t, s, &guarded)
 	s.SetFaults(Faults{})
 }
 
