@@ -2,6 +2,8 @@ package schedule
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // recorder records callbacks.
@@ -32,6 +36,11 @@ func (r *recorder) fire(ctx context.Context, connector string) {
 	r.mu.Unlock()
 	r.ch <- connector
 }
+
+// tickGuard bounds waits for a tick of "@every 1s": far above a second,
+// so a loaded machine's late tick is no failure; it only tells "fired"
+// from "never fires".
+const tickGuard = 30 * time.Second
 
 // wait returns the next connector fired, failing after d.
 func (r *recorder) wait(t *testing.T, d time.Duration) string {
@@ -66,7 +75,7 @@ func TestFires(t *testing.T) {
 	}
 	s.Start()
 	defer s.Stop()
-	if got := r.wait(t, 3*time.Second); got != "demo" {
+	if got := r.wait(t, tickGuard); got != "demo" {
 		t.Errorf("fired %q; want demo", got)
 	}
 	r.mu.Lock()
@@ -151,7 +160,7 @@ func TestSetReplaces(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for !seen["b"] || !seen["c"] {
-		seen[cur.wait(t, 3*time.Second)] = true
+		seen[cur.wait(t, tickGuard)] = true
 	}
 	if n := old.count("a") + old.count("b"); n != 0 {
 		t.Errorf("replaced callback called %d times", n)
@@ -228,14 +237,14 @@ func TestStopWaits(t *testing.T) {
 	s.Start()
 	select {
 	case <-started:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no callback within 3s")
+	case <-time.After(tickGuard):
+		t.Fatal("no callback within the guard")
 	}
 	stopped := make(chan struct{})
 	go func() { s.Stop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(3 * time.Second):
+	case <-time.After(tickGuard):
 		t.Fatal("Stop did not cancel the callback's context")
 	}
 	if !done.Load() {
@@ -257,7 +266,17 @@ func TestStopBeforeStart(t *testing.T) {
 	}
 	s.Stop()
 	s.Start()
-	time.Sleep(1500 * time.Millisecond)
+	// A control scheduler started now ticks twice: by then the stopped
+	// one would have fired at least once.
+	control := New(nil)
+	r := newRecorder()
+	if err := control.Set([]Entry{{Connector: "control", Spec: "@every 1s"}}, r.fire); err != nil {
+		t.Fatal(err)
+	}
+	control.Start()
+	defer control.Stop()
+	r.wait(t, tickGuard)
+	r.wait(t, tickGuard)
 	if fired.Load() {
 		t.Error("a stopped scheduler fired")
 	}
@@ -289,13 +308,12 @@ func TestSkipIfStillRunning(t *testing.T) {
 	defer s.Stop()
 
 	// The first call blocks; the ticks at about 2s and 3s are skipped.
-	deadline := time.Now().Add(5 * time.Second)
-	for logs.FilterMessage(SkippedMessage).Len() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 2 skips logged within 5s; calls %d; logs %v", calls.Load(), logs.All())
+	testenv.Eventually(t, tickGuard, func() error {
+		if n := logs.FilterMessage(SkippedMessage).Len(); n < 2 {
+			return fmt.Errorf("%d skips logged; calls %d; logs %v", n, calls.Load(), logs.All())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("callback entered %d times while the first still ran; want 1", n)
 	}
@@ -305,13 +323,12 @@ func TestSkipIfStillRunning(t *testing.T) {
 	}
 	close(release)
 	// Once the first returns, ticks reach the callback again.
-	deadline = time.Now().Add(3 * time.Second)
-	for calls.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no callback within 3s after the first returned")
+	testenv.Eventually(t, tickGuard, func() error {
+		if calls.Load() < 2 {
+			return errors.New("no callback after the first returned")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if m := maxRunning.Load(); m != 1 {
 		t.Errorf("%d callbacks ran at once; want 1", m)
 	}
@@ -319,7 +336,8 @@ func TestSkipIfStillRunning(t *testing.T) {
 
 func TestSkipAcrossSet(t *testing.T) {
 	t.Parallel()
-	s := New(zap.NewNop())
+	core, logs := observer.New(zapcore.InfoLevel)
+	s := New(zap.New(core))
 	var calls atomic.Int32
 	entered := make(chan struct{}, 10)
 	release := make(chan struct{})
@@ -339,14 +357,21 @@ func TestSkipAcrossSet(t *testing.T) {
 	defer s.Stop()
 	select {
 	case <-entered:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no callback within 3s")
+	case <-time.After(tickGuard):
+		t.Fatal("no callback within the guard")
 	}
 	// A reload while the callback runs keeps the guard.
+	before := logs.FilterMessage(SkippedMessage).Len()
 	if err := s.Set([]Entry{{Connector: "a", Spec: "@every 1s"}}, fire); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	// Two ticks after the reload are skipped, not run.
+	testenv.Eventually(t, tickGuard, func() error {
+		if n := logs.FilterMessage(SkippedMessage).Len() - before; n < 2 {
+			return fmt.Errorf("%d skips logged since the reload", n)
+		}
+		return nil
+	})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("callback entered %d times across a Set while the first still ran; want 1", n)
 	}
@@ -370,7 +395,7 @@ func TestPanicRecovered(t *testing.T) {
 	}
 	s.Start()
 	defer s.Stop()
-	r.wait(t, 4*time.Second) // the second tick still reaches the callback
+	r.wait(t, tickGuard) // the second tick still reaches the callback
 	panics := logs.FilterMessage("scheduled request panicked").All()
 	if len(panics) != 1 || panics[0].Level != zapcore.ErrorLevel ||
 		!strings.Contains(panics[0].ContextMap()["error"].(string), "kaboom") || panics[0].ContextMap()["connector"] != "boom" {
