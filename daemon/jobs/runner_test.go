@@ -21,6 +21,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -149,22 +150,20 @@ func startEnv(t *testing.T, d *dir) *env {
 
 func (e *env) waitFinal(id string) *projections.Job {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		var j *projections.Job
+	var j *projections.Job
+	testenv.Eventually(e.t, 30*time.Second, func() error {
 		e.proj.View(func(s *projections.State) {
 			if x, ok := s.Jobs[id]; ok && events.Final(x.State) {
 				cp := *x
 				j = &cp
 			}
 		})
-		if j != nil {
-			return j
+		if j == nil {
+			return fmt.Errorf("job %s did not finish", id)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("job %s did not finish", id)
-	return nil
+		return nil
+	})
+	return j
 }
 
 func (e *env) sync() *projections.Job {
@@ -292,17 +291,7 @@ func TestNewRequestCancelsRunningJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the first job is retrieving (blocked in the connector).
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var st string
-		e.proj.View(func(s *projections.State) { st = s.Jobs[first].State })
-		if st == events.StateRetrieving {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("first job stuck in %s", st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	e.waitState(first, events.StateRetrieving)
 	d.mu.Lock()
 	d.block = nil
 	d.mu.Unlock()
@@ -558,16 +547,7 @@ func TestOperatorCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		var st string
-		e.proj.View(func(s *projections.State) { st = s.Jobs[id].State })
-		if st == events.StateRetrieving {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("job never started retrieving")
-		}
-	}
+	e.waitState(id, events.StateRetrieving)
 	if err := e.runner.Cancel(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -725,17 +705,14 @@ func TestRestartForgetsEarlierBatches(t *testing.T) {
 // waitState waits until job id reaches state.
 func (e *env) waitState(id, state string) {
 	e.t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testenv.Eventually(e.t, 30*time.Second, func() error {
 		var st string
 		e.proj.View(func(s *projections.State) { st = s.Jobs[id].State })
-		if st == state {
-			return
+		if st != state {
+			return fmt.Errorf("job %s in %s, want %s", id, st, state)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("job %s stuck in %s, want %s", id, st, state)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 type finished struct {
@@ -773,14 +750,12 @@ func TestDrainLetsRunningJobFinish(t *testing.T) {
 	if j := e.waitFinal(running); j.State != events.StateCompleted {
 		t.Fatalf("running job ended %s (%s); want COMPLETED: the drain must let it finish", j.State, j.Reason)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if idle, _ := e.runner.Drain(context.Background()); idle {
-			break
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if idle, _ := e.runner.Drain(context.Background()); !idle {
+			return errors.New("runner not idle after its job completed")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("runner not idle after its job completed")
-		}
-	}
+		return nil
+	})
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	if want := []string{"demo COMPLETED summary=true"}; !slices.Equal(obs.jobs, want) {

@@ -22,6 +22,7 @@ import (
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // fakeBin is the fake connector plugin and faultyBin the faulty one
@@ -96,16 +97,12 @@ func startedPID(t *testing.T, p *config.Plugin) int {
 // waitGone waits for process pid to be gone.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("plugin process %d still running", pid)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin process %d still running", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func launch(t *testing.T, h *Host, p *config.Plugin) *Instance {
@@ -173,13 +170,17 @@ func TestSHA256(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = New(zap.NewNop()).Launch(context.Background(), p)
+		h := New(zap.NewNop())
+		starts := 0
+		h.beforeStart = func(*config.Plugin) { starts++ }
+		_, err = h.Launch(context.Background(), p)
 		want := fmt.Sprintf("plugin %q at %s: sha256 mismatch: plugins.hcl says %s, the file is %x; rebuild or update sha256", "fake", p.Path, p.SHA256, sum)
 		if err == nil || err.Error() != want {
 			t.Fatalf("err = %v\nwant %s", err, want)
 		}
-		time.Sleep(200 * time.Millisecond)
-		if pid := startedPID(t, p); pid != 0 {
+		// The host's own hook, called right before a process starts, says
+		// none did; no wait for a process that might write its pid later.
+		if pid := startedPID(t, p); pid != 0 || starts != 0 {
 			t.Errorf("the plugin ran (pid %d) despite the mismatch", pid)
 		}
 	})
@@ -346,20 +347,19 @@ func TestPluginLogs(t *testing.T) {
 	}
 	find := func(msg string) observer.LoggedEntry {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		var entry observer.LoggedEntry
+		testenv.Eventually(t, 30*time.Second, func() error {
 			if found := logs.FilterMessage(msg).All(); len(found) > 0 {
-				return found[0]
+				entry = found[0]
+				return nil
 			}
-			if time.Now().After(deadline) {
-				var all []string
-				for _, e := range logs.All() {
-					all = append(all, fmt.Sprintf("%s %q %v", e.Level, e.Message, e.ContextMap()))
-				}
-				t.Fatalf("no log entry %q; have:\n%s", msg, strings.Join(all, "\n"))
+			var all []string
+			for _, e := range logs.All() {
+				all = append(all, fmt.Sprintf("%s %q %v", e.Level, e.Message, e.ContextMap()))
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return fmt.Errorf("no log entry %q; have:\n%s", msg, strings.Join(all, "\n"))
+		})
+		return entry
 	}
 	for _, tt := range []struct {
 		msg    string
@@ -396,13 +396,12 @@ func TestPluginLogs(t *testing.T) {
 func TestPluginLogLevel(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	inst := launch(t, New(zap.New(core)), installFake(t, "dirsync-fake"))
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.FilterMessage("describe called").Len() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no describe called entry")
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if logs.FilterMessage("describe called").Len() == 0 {
+			return errors.New("no describe called entry")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	inst.Kill()
 	for _, e := range logs.All() {
 		if e.Level < zapcore.InfoLevel {
