@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // Connector is the connector name the benchmark daemons sync.
@@ -57,25 +56,8 @@ type Daemon struct {
 	// Started is when the process was started, Ready when its API answered.
 	Started, Ready time.Time
 
-	log    *lockedBuffer
+	log    *testenv.LockedBuffer
 	exited chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // FreeAddr returns a loopback address with a free port.
@@ -124,7 +106,7 @@ func WriteConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr string) error
 // waits until its API answers and its read models are ready.
 func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, error) {
 	d := &Daemon{Dir: dir, NATSURL: "nats://" + natsAddr, NkeyFile: filepath.Join(dir, "data", "nats-user.nk"),
-		log: &lockedBuffer{}, exited: make(chan error, 1)}
+		log: &testenv.LockedBuffer{}, exited: make(chan error, 1)}
 	d.Cmd = exec.Command(filepath.Join(env.Bin, "dirsyncd"), "--config", filepath.Join(dir, "plugins.hcl"), "--log-format", "json")
 	d.Cmd.Stdout, d.Cmd.Stderr = d.log, d.log
 	d.Started = time.Now()

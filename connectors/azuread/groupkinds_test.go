@@ -2,13 +2,11 @@ package azuread
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -16,25 +14,8 @@ import (
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for graphsim's request log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // graphRequests parses graphsim's request log into the Graph requests'
 // URLs, in the order they were served.
@@ -68,9 +49,9 @@ const noKindGroupID = "0b5e7c1d-2f3a-4b6c-8d9e-0a1b2c3d4e5f"
 
 // startKindsSim starts a 300-user, 40-group tenant (plus one group of no
 // kind) that logs its requests into the returned buffer.
-func startKindsSim(t *testing.T) (*graphsim.Sim, *lockedBuffer) {
+func startKindsSim(t *testing.T) (*graphsim.Sim, *testenv.LockedBuffer) {
 	t.Helper()
-	reqLog := &lockedBuffer{}
+	reqLog := &testenv.LockedBuffer{}
 	sim := startSim(t, graphsim.Config{Users: 300, Groups: 40, Seed: 11, Log: reqLog})
 	err := sim.Mutate(func(tn *graphsim.Tenant) {
 		g := graphsim.Group{ID: noKindGroupID, DisplayName: "Neither mail nor security", MailNickname: "neither"}

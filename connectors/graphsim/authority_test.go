@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 func TestOpenIDConfiguration(t *testing.T) {
@@ -158,7 +160,7 @@ func TestExpiredSecret(t *testing.T) {
 }
 
 func TestLogHidesSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.LockedBuffer
 	s, c := startSim(t, Config{Users: 5, Groups: 2, Log: &buf})
 	tok := token(t, s, c)
 	get(t, c, s, tok, "/v1.0/users?$top=2")

@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/dirsync/dirsync/daemon/api"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // runRefused runs dirsyncd on the fixture's config, expecting it to exit
@@ -337,14 +339,12 @@ api {
 	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if code, _, _ := call(next); code == http.StatusOK {
-			break
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if code, _, _ := call(next); code != http.StatusOK {
+			return fmt.Errorf("the new token is not accepted after SIGHUP: %d", code)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new token is not accepted 30s after SIGHUP")
-		}
-	}
+		return nil
+	})
 	if code, _, _ := call(current); code != http.StatusUnauthorized {
 		t.Errorf("the replaced token after SIGHUP: %d; want 401", code)
 	}

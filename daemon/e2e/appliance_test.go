@@ -28,6 +28,8 @@ import (
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // apiToken is the bearer token of the TCP API in these tests.
@@ -220,12 +222,12 @@ api {
 	if err != nil {
 		t.Fatalf("sync with the token: %v", err)
 	}
-	for !final(job) {
-		time.Sleep(100 * time.Millisecond)
-		if job, err = c.Job(ctx, job.ID); err != nil {
-			t.Fatal(err)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if job, err = c.Job(ctx, job.ID); err != nil || !final(job) {
+			return fmt.Errorf("job %s: %s, %v", job.ID, job.State, err)
 		}
-	}
+		return nil
+	})
 	if job.State != "COMPLETED" || job.Summary == nil {
 		t.Fatalf("job %s ended %s: %s", job.ID, job.State, job.Reason)
 	}
@@ -307,15 +309,12 @@ api {
 	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		code, _, body := a.get("/v1/connectors", apiToken)
-		if code == http.StatusOK && strings.Contains(body, `"third"`) {
-			break
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if code, _, body := a.get("/v1/connectors", apiToken); code != http.StatusOK || !strings.Contains(body, `"third"`) {
+			return fmt.Errorf("connector third did not appear after SIGHUP: %d %s", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connector third did not appear after SIGHUP: %d %s", code, body)
-		}
-	}
+		return nil
+	})
 
 	// SIGTERM: STOPPING=1 and exit 0.
 	if err := f.stop(); err != nil {
@@ -374,18 +373,16 @@ func TestJobLogLinesAndGracefulStop(t *testing.T) {
 	var j jobJSON
 	f.cliJSON(&j, "sync", "demo")
 	waitState := func(want string) {
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		testenv.Eventually(t, 60*time.Second, func() error {
 			job, err := f.api().Job(context.Background(), j.ID)
-			if err == nil && job.State == want {
-				return
-			}
-			if err == nil && final(job) {
+			if err == nil && final(job) && job.State != want {
 				t.Fatalf("job ended %s before %s", job.State, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job never %s", want)
+			if err != nil || job.State != want {
+				return fmt.Errorf("job never %s (%s, %v)", want, job.State, err)
 			}
-		}
+			return nil
+		})
 	}
 	waitState("RETRIEVING")
 	if err := f.stop(); err != nil {

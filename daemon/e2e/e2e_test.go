@@ -26,6 +26,7 @@ import (
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // secret is the client secret Value graphsim expects; no output may carry it.
@@ -71,27 +72,10 @@ type fixture struct {
 	sim    *graphsim.Sim
 	config string
 	daemon *exec.Cmd
-	log    *lockedBuffer
+	log    *testenv.LockedBuffer
 	exited chan error
 	// env is added to the daemon's environment.
 	env []string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // natsBlock is the nats {} block of the generated plugins.hcl.
@@ -177,7 +161,7 @@ connector "wrong" {
 		sim.Tenant().Domain, sim.AuthorityHost(), sim.GraphURL())
 	cfg += strings.ReplaceAll(o.extra, "$BIN", bin)
 	write(t, filepath.Join(dir, "plugins.hcl"), cfg, 0o644)
-	f := &fixture{t: t, bin: bin, dir: dir, sim: sim, config: filepath.Join(dir, "plugins.hcl"), log: &lockedBuffer{}}
+	f := &fixture{t: t, bin: bin, dir: dir, sim: sim, config: filepath.Join(dir, "plugins.hcl"), log: &testenv.LockedBuffer{}}
 	t.Cleanup(func() {
 		f.stop()
 		if t.Failed() {
@@ -206,22 +190,18 @@ func (f *fixture) start() {
 	}
 	f.exited = make(chan error, 1)
 	go func() { f.exited <- f.daemon.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, _, code := f.cli("status"); code == 0 {
-			return
-		}
+	testenv.Eventually(f.t, 2*time.Minute, func() error {
 		select {
 		case err := <-f.exited:
 			f.exited <- err
 			f.t.Fatalf("dirsyncd exited at start: %v\n%s", err, f.log.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("dirsyncd not ready within 60s:\n%s", f.log.String())
+		if _, errOut, code := f.cli("status"); code != 0 {
+			return fmt.Errorf("dirsyncd not ready: %s\n%s", errOut, f.log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // stop sends SIGTERM and returns the exit error (nil for exit 0).

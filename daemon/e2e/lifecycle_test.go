@@ -19,6 +19,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -30,17 +31,16 @@ func (f *fixture) api() *api.Client {
 func (f *fixture) waitJob(id string, timeout time.Duration, cond func(api.Job) bool) api.Job {
 	f.t.Helper()
 	c := f.api()
-	deadline := time.Now().Add(timeout)
-	for {
-		j, err := c.Job(context.Background(), id)
-		if err == nil && cond(j) {
-			return j
+	var j api.Job
+	testenv.Eventually(f.t, timeout, func() error {
+		var err error
+		j, err = c.Job(context.Background(), id)
+		if err != nil || !cond(j) {
+			return fmt.Errorf("job %s: condition not met (last: %+v, %v)", id, j, err)
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("job %s: condition not met within %s (last: %+v, %v)", id, timeout, j, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
+	return j
 }
 
 func final(j api.Job) bool { return events.Final(j.State) }
@@ -256,8 +256,7 @@ func TestDryRunMatchesSync(t *testing.T) {
 func TestScheduleFires(t *testing.T) {
 	f := newFixtureWith(t, `nats { listen = "127.0.0.1:0" }`, fixtureOptions{demoExtra: `  schedule = "@every 2s"`})
 	f.start()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 60*time.Second, func() error {
 		var jobs []jobJSON
 		f.cliJSON(&jobs, "jobs", "--connector", "demo")
 		var st api.Status
@@ -277,14 +276,11 @@ func TestScheduleFires(t *testing.T) {
 				next = true
 			}
 		}
-		if scheduled && next {
-			return
+		if !scheduled || !next {
+			return fmt.Errorf("no scheduled job completed (or no next run shown): jobs %+v status %+v", jobs, st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no scheduled job completed (or no next run shown) within 30s: jobs %+v status %+v", jobs, st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // expectedUnder is what a policy makes of a simulated tenant: the users

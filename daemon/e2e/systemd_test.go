@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // The daemon tells systemd (Type=notify) it is ready once everything is
@@ -123,13 +126,12 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !slices.Contains(connectors(), "third") {
-		if time.Now().After(deadline) {
-			t.Fatalf("connector third did not appear after SIGHUP: %v\n%s", connectors(), f.log.String())
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := connectors(); !slices.Contains(got, "third") {
+			return fmt.Errorf("connector third did not appear after SIGHUP: %v\n%s", got, f.log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	var j jobJSON
 	f.cliJSON(&j, "sync", "demo", "--wait")
 	if j.State != "COMPLETED" {
@@ -140,13 +142,12 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for !strings.Contains(f.log.String(), "reloading plugins.hcl failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line about the failed reload:\n%s", f.log.String())
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if !strings.Contains(f.log.String(), "reloading plugins.hcl failed") {
+			return fmt.Errorf("no log line about the failed reload:\n%s", f.log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if got := connectors(); !slices.Equal(got, []string{"demo", "third", "wrong"}) {
 		t.Errorf("after a broken reload the connectors are %v", got)
 	}

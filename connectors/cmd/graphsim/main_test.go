@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,30 +15,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 var urlRE = regexp.MustCompile(`at (https://127\.0\.0\.1:\d+) `)
 
@@ -48,7 +31,7 @@ func server(t *testing.T, extra ...string) (string, []string) {
 	dir := t.TempDir()
 	secret, ca := filepath.Join(dir, "secret"), filepath.Join(dir, "ca.pem")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
+	var out testenv.LockedBuffer
 	done := make(chan error, 1)
 	args := append([]string{"-listen", "127.0.0.1:0", "-users", "60", "-groups", "6", "-seed", "1",
 		"-client-secret-file", secret, "-ca-file", ca}, extra...)
@@ -59,21 +42,21 @@ func server(t *testing.T, extra ...string) (string, []string) {
 			t.Errorf("server: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
-			return m[1], []string{"-url", m[1], "-ca-file", ca, "-client-secret-file", secret}
-		}
+	var base string
+	testenv.Eventually(t, 60*time.Second, func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("server ended: %v\n%s", err, out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", out.String())
+		m := urlRE.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("server did not start:\n%s", out.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		base = m[1]
+		return nil
+	})
+	return base, []string{"-url", base, "-ca-file", ca, "-client-secret-file", secret}
 }
 
 // sub runs a subcommand and returns its output.
@@ -245,7 +228,7 @@ func TestBinary(t *testing.T) {
 	}
 	secret, ca := filepath.Join(dir, "secret"), filepath.Join(dir, "ca.pem")
 	srv := exec.Command(bin, "-listen", "127.0.0.1:0", "-users", "40", "-groups", "4", "-client-secret-file", secret, "-ca-file", ca)
-	var out lockedBuffer
+	var out testenv.LockedBuffer
 	srv.Stdout, srv.Stderr = &out, &out
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -254,16 +237,15 @@ func TestBinary(t *testing.T) {
 		_ = srv.Process.Signal(os.Interrupt)
 		_ = srv.Wait()
 	})
-	deadline := time.Now().Add(10 * time.Second)
 	var base string
-	for base == "" {
-		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", out.String())
+	testenv.Eventually(t, 60*time.Second, func() error {
+		m := urlRE.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("server did not start:\n%s", out.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		base = m[1]
+		return nil
+	})
 	churn, err := exec.Command(bin, "churn", "-n", "3", "-seed", "1", "-url", base, "-ca-file", ca, "-client-secret-file", secret).CombinedOutput()
 	if err != nil || !strings.Contains(string(churn), "3 changes (seed 1), tenant version 1") {
 		t.Errorf("churn: %v\n%s", err, churn)
