@@ -114,8 +114,12 @@ type SyncStatus struct {
 
 // GroupView is the read model of one directory group.
 type GroupView struct {
+	// ID is "<connector>.<objectId>", the form recipients' IDs have and
+	// GET /v1/groups/{id} takes: an object ID alone is unique only within
+	// its directory.
 	ID          string   `json:"id"`
 	Connector   string   `json:"connector"`
+	ObjectID    string   `json:"objectId"`
 	DisplayName string   `json:"displayName"`
 	Mail        string   `json:"mail,omitempty"`
 	GroupTypes  []string `json:"groupTypes"`
@@ -407,7 +411,7 @@ func (s *State) GroupView(connector, id string) *GroupView {
 	if types == nil {
 		types = []string{}
 	}
-	return &GroupView{ID: g.ID, Connector: connector, DisplayName: g.DisplayName, Mail: g.Mail,
+	return &GroupView{ID: connector + "." + g.ID, Connector: connector, ObjectID: g.ID, DisplayName: g.DisplayName, Mail: g.Mail,
 		GroupTypes: types, Members: len(d.Members[id])}
 }
 

@@ -148,7 +148,7 @@ func (a *app) groupsCmd() *cobra.Command {
 			}
 			a.table("ID\tNAME\tMAIL\tTYPES\tMEMBERS", func(w io.Writer) {
 				for _, g := range gs {
-					fmt.Fprintf(w, "%s.%s\t%s\t%s\t%s\t%d\n", g.Connector, g.ID, g.DisplayName, dash(g.Mail),
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", g.ID, g.DisplayName, dash(g.Mail),
 						dash(strings.Join(g.GroupTypes, ",")), g.Members)
 				}
 			})
@@ -175,7 +175,7 @@ func (a *app) groupsCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(g)
 			}
-			a.fields("ID", g.Connector+"."+g.ID, "Name", g.DisplayName, "Mail", dash(g.Mail),
+			a.fields("ID", g.ID, "Name", g.DisplayName, "Mail", dash(g.Mail),
 				"Types", dash(strings.Join(g.GroupTypes, ",")), "Members", fmt.Sprint(g.Members))
 			a.table("EMAIL\tNAME\tRECIPIENT", func(w io.Writer) {
 				for _, m := range g.MemberList {
