@@ -343,6 +343,12 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 		sum := *d.Summary
 		j.Summary = &sum
 	}
+	// Full says what the job read: decided when it starts retrieving (a
+	// first sync reads everything though nobody asked), and a summary
+	// that says the read was complete (an expired delta token) settles it.
+	if d.Full || (d.Summary != nil && d.Summary.FullRead) {
+		j.Full = true
+	}
 	st := s.status(d.Connector)
 	if events.Final(d.State) {
 		t := e.Time

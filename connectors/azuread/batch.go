@@ -194,6 +194,17 @@ func (b *batcher) retrying(r *connectorv1.Retrying) {
 	_ = b.flush(false)
 }
 
+// report sends the progress now, with what is pending: before a failure,
+// so the host's summary of a failed job counts the requests and retries
+// the connector made (a failure sends no final batch).
+func (b *batcher) report() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.retry = nil
+	b.n = max(b.n, 1)
+	_ = b.flush(false)
+}
+
 // restart tells the host to forget what this sync sent so far: the read
 // starts over.
 func (b *batcher) restart() error {

@@ -644,6 +644,14 @@ func TestRetryBudget(t *testing.T) {
 					t.Errorf("a batch with objects or a final batch was sent: %v", b)
 				}
 			}
+			// The last one, sent with the failure, counts what was tried:
+			// the failed job's summary says it.
+			if len(r.batches) == 0 {
+				t.Fatal("no progress was sent before the failure")
+			}
+			if p := r.batches[len(r.batches)-1].GetProgress(); p.GetRequests() == 0 || (tt.minElapsed > 0 && p.GetRetries() == 0) || p.GetRetrying() != nil {
+				t.Errorf("progress sent with the failure: %v", p)
+			}
 			var p *Problem
 			var rbe *RetryBudgetError
 			if !errors.As(err, &p) || p.Code != tt.code || !errors.As(err, &rbe) {

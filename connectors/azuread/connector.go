@@ -246,6 +246,10 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 		err = out.finish(next.encode(), complete, reason)
 	}
 	if err != nil {
+		var lost *sendError
+		if !errors.As(err, &lost) {
+			out.report()
+		}
 		log.Warn("sync failed", zap.Error(err), zap.Duration("after", time.Since(start)))
 		return err
 	}

@@ -254,6 +254,11 @@ func TestGraphFaults(t *testing.T) {
 	if failed.State != events.StateFailed || !(strings.Contains(failed.Reason, "503") || strings.Contains(strings.ToLower(failed.Reason), "servicenotavailable")) {
 		t.Errorf("with Graph down: %s %q", failed.State, failed.Reason)
 	}
+	// The summary agrees with the reason: the requests were made and
+	// retried, not "0 Graph requests".
+	if s := failed.Summary; s == nil || s.GraphRequests == 0 || s.Retries == 0 {
+		t.Errorf("the FAILED job's summary counts no requests or retries: %+v (reason %q)", s, failed.Reason)
+	}
 	var still []recipientJSON
 	f.cliJSON(&still, "recipients", "list", "--status", "active")
 	assertRecipients(t, still, got)

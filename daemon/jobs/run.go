@@ -68,10 +68,6 @@ func (r *Runner) run(j *job) {
 	}
 	defer kill()
 
-	if err := r.record(ctx, j, events.StateRetrieving, "", nil, ""); err != nil {
-		finish(err)
-		return
-	}
 	var cursor string
 	var lastFull *time.Time
 	r.proj.View(func(s *projections.State) {
@@ -82,6 +78,15 @@ func (r *Runner) run(j *job) {
 		(spec.FullSyncInterval > 0 && (lastFull == nil || r.now().Sub(*lastFull) >= spec.FullSyncInterval))
 	if full && !j.req.Full && cursor != "" {
 		log.Info("full read: full_sync_interval has passed since the last one", zap.Duration("full_sync_interval", spec.FullSyncInterval))
+	}
+	// The job records the read it does, not only the one asked for: a
+	// first sync, or one past full_sync_interval, is a full read too.
+	j.mu.Lock()
+	j.full = full
+	j.mu.Unlock()
+	if err := r.record(ctx, j, events.StateRetrieving, "", nil, ""); err != nil {
+		finish(err)
+		return
 	}
 	snap := newSnapshot()
 	snap.full = full

@@ -153,6 +153,9 @@ type job struct {
 	state    string
 	progress Progress
 	cancel   context.CancelCauseFunc
+	// full: the job reads the whole directory (decided as RETRIEVING
+	// begins: asked for, no cursor yet, or full_sync_interval passed).
+	full bool
 	// lastWave is the plugin's last retry report, logged once per wave.
 	lastWave *connectorv1.Retrying
 }
@@ -426,7 +429,10 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 			part = i
 		}
 	}
-	d := events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: j.req.Full,
+	j.mu.Lock()
+	full := j.req.Full || j.full
+	j.mu.Unlock()
+	d := events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: full,
 		RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor}
 	if state == events.StatePending {
 		d.Options = j.req.Options
