@@ -335,14 +335,15 @@ func (a *app) jobsCmd() *cobra.Command {
 			}
 			a.table("SYNC ID\tCONNECTOR\tSTATE\tREQUESTED\tBY\tRECIPIENTS\tREASON", func(w io.Writer) {
 				for _, j := range list {
-					rec := "-"
-					if j.Summary != nil && j.State == events.StateCompleted {
-						rec = fmt.Sprintf("+%d ~%d -%d", j.Summary.RecipientsCreated, j.Summary.RecipientsUpdated, j.Summary.RecipientsRemoved)
-					}
-					t := j.RequestedAt
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Connector, j.State, fmtTime(&t), dash(j.RequestedBy), rec, dash(j.Reason))
+					fmt.Fprintln(w, jobRow(j))
 				}
 			})
+			for _, j := range list {
+				if firstSentence(j.Reason) != j.Reason {
+					fmt.Fprintln(a.out, "reasons are cut to their first sentence: dirsync jobs show <sync-id> prints them whole")
+					break
+				}
+			}
 			return nil
 		},
 	}
@@ -512,4 +513,53 @@ func (a *app) connectorCmd() *cobra.Command {
 	}
 	root.AddCommand(test)
 	return root
+}
+
+// jobRow is a job's line in the `dirsync jobs` table (tab-separated).
+func jobRow(j api.Job) string {
+	rec := "-"
+	if j.Summary != nil && j.State == events.StateCompleted {
+		rec = recipientCounts(j.Summary)
+	}
+	t := j.RequestedAt
+	return strings.Join([]string{j.ID, j.Connector, j.State, fmtTime(&t), dash(j.RequestedBy), rec, dash(firstSentence(j.Reason))}, "\t")
+}
+
+// recipientCounts names every kind of change a job made, omitting the
+// kinds it did not make: "+4 created, 16 updated, 7 archived, 1 restored".
+func recipientCounts(s *events.Summary) string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		kind string
+	}{
+		{s.RecipientsCreated, "created"}, {s.RecipientsUpdated, "updated"}, {s.RecipientsArchived, "archived"},
+		{s.RecipientsRestored, "restored"}, {s.RecipientsRemoved, "deleted"},
+	} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.kind))
+		}
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// firstSentence keeps a table cell short: a reason's first sentence, with
+// "…" when there is more (`dirsync jobs show` prints it whole).
+func firstSentence(s string) string {
+	const max = 100
+	cut := len(s)
+	if i := strings.Index(s, ". "); i >= 0 {
+		cut = i + 1
+	}
+	out := s[:cut]
+	if r := []rune(out); len(r) > max {
+		out = string(r[:max-1])
+	}
+	if len(out) < len(s) {
+		out = strings.TrimRight(out, " ") + "…"
+	}
+	return out
 }
