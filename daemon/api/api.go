@@ -297,6 +297,9 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
+	if !s.checkConnectorFilter(w, r) {
+		return
+	}
 	connector := r.URL.Query().Get("connector")
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -356,6 +359,11 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.runner.Cancel(r.Context(), id); err != nil {
+		// A job that has ended is no unknown job: say what became of it.
+		if j, ok := s.lookup(id); ok && errors.Is(err, jobs.ErrUnknownJob) && events.Final(j.State) {
+			writeErr(w, http.StatusConflict, fmt.Sprintf("job %s is already %s: there is nothing to cancel", id, j.State))
+			return
+		}
 		s.fail(w, err)
 		return
 	}
@@ -370,7 +378,13 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, jobs.ErrNotCancelable):
 		writeErr(w, http.StatusConflict, err.Error())
 	case errors.Is(err, jobs.ErrUnknownConnector):
-		writeErr(w, http.StatusNotFound, err.Error()+" (connectors are declared in plugins.hcl)")
+		var name string
+		if _, q, ok := strings.Cut(err.Error(), `unknown connector `); ok {
+			if u, uerr := strconv.Unquote(q); uerr == nil {
+				name = u
+			}
+		}
+		writeErr(w, http.StatusNotFound, s.unknownConnector(name))
 	case errors.Is(err, jobs.ErrStopping):
 		writeErr(w, http.StatusServiceUnavailable, err.Error())
 	default:

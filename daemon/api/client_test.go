@@ -44,7 +44,7 @@ func TestHTTPClient(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("Recipients followed the pages to %d recipients, want the %d in order", len(ids), len(want))
 	}
-	if got, err := c.Recipients(ctx, RecipientFilter{Connector: "none"}); err != nil || got == nil || len(got) != 0 {
+	if got, err := c.Recipients(ctx, RecipientFilter{Tag: "none"}); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("no match: %v, %v", got, err)
 	}
 	if r, err := c.Recipient(ctx, want[0]); err != nil || r.ID != want[0] {

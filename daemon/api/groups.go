@@ -33,6 +33,9 @@ type GroupMember struct {
 }
 
 func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
+	if !s.checkConnectorFilter(w, r) {
+		return
+	}
 	connector := r.URL.Query().Get("connector")
 	list := []projections.GroupView{}
 	s.proj.View(func(ps *projections.State) {

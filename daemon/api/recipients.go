@@ -159,6 +159,9 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !s.checkConnectorFilter(w, r) {
+		return
+	}
 	limit := DefaultRecipientLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -256,6 +259,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(q)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !s.checkConnectorFilter(w, r) {
 		return
 	}
 	// A snapshot, taken under the read lock and written after it: a slow
