@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"slices"
 	"strings"
@@ -43,6 +44,13 @@ func NewCommand(out, errOut io.Writer) *cobra.Command {
 		Long: `dirsync talks to the running dirsyncd through the unix socket in its data
 directory, found through plugins.hcl (--config). Every command that prints
 data takes -o json. Shell completion: dirsync completion bash|zsh|fish.`,
+		Example: `  dirsync status                          # each connector: current job, last sync date, next run
+  dirsync sync demo --wait                # sync connector demo now and follow it to the end
+  dirsync sync demo --dry-run             # the changes a sync would make, nothing applied
+  dirsync jobs                            # sync jobs, newest first; jobs show <sync-id> for one
+  dirsync recipients list --tag q4        # recipients (-o json for scripts)
+  dirsync connector test demo             # check credentials and permissions
+  dirsync --config /etc/dirsync/plugins.hcl status   # a daemon whose plugins.hcl is elsewhere`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -64,6 +72,10 @@ func (a *app) client() (*api.Client, error) {
 		return api.NewClient(a.socket), nil
 	}
 	cfg, err := config.Load(a.configPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no plugins.hcl at %s: dirsync finds the daemon through the daemon's plugins.hcl; point --config at it "+
+			"(e.g. dirsync --config /etc/dirsync/plugins.hcl status), or pass --socket DATA_DIR/%s", a.configPath, config.SocketName)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(to reach a daemon still running on its old configuration, pass --socket DATA_DIR/%s)", err, config.SocketName)
 	}
@@ -152,7 +164,7 @@ func (a *app) syncCmd() *cobra.Command {
   dirsync sync demo --wait --full                  # read the whole directory, not only changes
   dirsync sync demo --wait --tag q4 --tag-mode replace --update-existing=false
   dirsync sync demo --wait --allow-mass-removal    # past max_removals, when the removals are real`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -186,6 +198,10 @@ func (a *app) syncCmd() *cobra.Command {
 				fmt.Fprintf(a.out, "sync %s requested for connector %s\n", j.ID, j.Connector)
 			}
 			final, err := a.follow(cmd.Context(), c, j.ID)
+			if err != nil && cmd.Context().Err() != nil {
+				// Ctrl-C stops the following, not the job.
+				return fmt.Errorf("stopped following sync %s; the job goes on in dirsyncd. Follow it with: dirsync jobs show %s (or stop it with: dirsync jobs cancel %s)", j.ID, j.ID, j.ID)
+			}
 			if err != nil {
 				return err
 			}
@@ -352,7 +368,7 @@ func (a *app) jobsCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show <sync-id>",
 		Short: "Show a job: its states, summary and every recipient change it made",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -378,7 +394,7 @@ func (a *app) jobsCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use:   "cancel <sync-id>",
 		Short: "Cancel a queued job, or a running one that has not reached SAVING",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -438,7 +454,7 @@ func (a *app) recipientsCmd() *cobra.Command {
 		Use:     "history <email>",
 		Short:   "List every change of the recipient with this email: what, when, which sync and why",
 		Example: `  dirsync recipients history jane.doe@contoso.com`,
-		Args:    cobra.ExactArgs(1),
+		Args:    oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -474,7 +490,7 @@ func (a *app) connectorCmd() *cobra.Command {
 		Short: "Test a connector's credentials and permissions against its directory",
 		Example: `  dirsync connector test demo
   dirsync connector test demo -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -562,4 +578,17 @@ func firstSentence(s string) string {
 		out = strings.TrimRight(out, " ") + "…"
 	}
 	return out
+}
+
+// oneArg is cobra.ExactArgs(1) with messages that name the missing
+// argument, taken from the command's Use ("sync <connector>").
+func oneArg(cmd *cobra.Command, args []string) error {
+	name := strings.TrimSpace(strings.TrimPrefix(cmd.Use, cmd.Name()))
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("missing %s: %s %s (see %s --help)", name, cmd.CommandPath(), name, cmd.CommandPath())
+	case len(args) > 1:
+		return fmt.Errorf("%s takes one %s, got %d arguments: %s", cmd.CommandPath(), name, len(args), strings.Join(args, " "))
+	}
+	return nil
 }

@@ -36,7 +36,7 @@ func (a *app) recipientGetCmd() *cobra.Command {
 		Short: "Show one recipient by ID (<connector>.<objectId>, as recipients list shows it)",
 		Example: `  dirsync recipients get demo.6e5b2ac0-1b84-4a4c-9f0e-5c2d1f1c3a10
   dirsync recipients get demo.6e5b2ac0-1b84-4a4c-9f0e-5c2d1f1c3a10 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -162,7 +162,7 @@ func (a *app) groupsCmd() *cobra.Command {
 		Short: "Show a group (<connector>.<groupId>, as groups list shows it) and its members",
 		Example: `  dirsync groups show demo.7d1e0c52-3a4f-4b8e-9d6a-2f0e1c5b7a93
   dirsync groups show demo.7d1e0c52-3a4f-4b8e-9d6a-2f0e1c5b7a93 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
