@@ -8,6 +8,21 @@ cd "$(dirname "$0")/.."
 # read: create the demo's owner-only (and tighten a ./data left by an
 # older checkout: it holds only this demo's state).
 umask 077
+# graphsim builds its tenant afresh from -seed at every start: the churn
+# and edits of an earlier run are gone. The daemon's state from that run
+# would no longer match the tenant (its "first sync" would archive and
+# restore users that never changed), so the demo starts with fresh data
+# and keeps the old one beside it.
+if [ -d data/jetstream ]; then
+  prev="data.prev-$(date +%Y%m%d-%H%M%S)"
+  mv data "$prev"
+  mkdir -p data/graphsim
+  [ ! -e "$prev/graphsim/client-secret" ] || cp -p "$prev/graphsim/client-secret" data/graphsim/
+  echo ">> the simulated tenant starts afresh at every run, so the demo starts with fresh data:"
+  echo "   the previous run's ./data is now ./$prev (delete it when you no longer need it)"
+else
+  echo ">> fresh demo: a new simulated tenant (graphsim, seed 1) and a new ./data"
+fi
 mkdir -p data/graphsim
 chmod 700 data data/graphsim
 [ ! -e data/graphsim/client-secret ] || chmod 600 data/graphsim/client-secret

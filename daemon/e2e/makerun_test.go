@@ -14,7 +14,10 @@ import (
 // TestMakeRun runs scripts/run.sh, what `make run` runs after building,
 // as a newcomer would on a fresh checkout: the repository's plugins.hcl,
 // graphsim and dirsyncd on their default ports, and the first sync of the
-// demo connector must complete.
+// demo connector must complete. The tenant is then churned and synced,
+// and `make run` run again: graphsim starts its tenant afresh, so the
+// demo says it starts with fresh data, and its first sync archives and
+// restores nobody.
 func TestMakeRun(t *testing.T) {
 	bin := binaries(t)
 	root := repoRoot(t)
@@ -32,7 +35,7 @@ func TestMakeRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, run := range []string{"fresh checkout"} {
+	for _, run := range []string{"fresh checkout", "second run"} {
 		// As a newcomer's shell runs it: the usual umask, not the daemon's.
 		cmd := exec.Command("bash", "-c", "umask 022 && exec bash scripts/run.sh")
 		cmd.Dir = dir
@@ -58,6 +61,29 @@ func TestMakeRun(t *testing.T) {
 			}
 		}
 		deadline.Stop()
+		screen := log.String()
+		switch run {
+		case "fresh checkout":
+			if !strings.Contains(screen, ">> fresh demo: a new simulated tenant") {
+				t.Errorf("%s: the screen does not say the demo is fresh:\n%s", run, screen)
+			}
+			// An admin plays with the tenant: hires, leavers, moves.
+			g := []string{"-ca-file", "data/graphsim/ca.pem", "-client-secret-file", "data/graphsim/client-secret"}
+			for _, c := range [][]string{append([]string{"bin/graphsim", "churn", "-n", "40", "-seed", "3"}, g...), {"bin/dirsync", "sync", "demo", "--wait"}} {
+				sub := exec.Command(c[0], c[1:]...)
+				sub.Dir = dir
+				if b, err := sub.CombinedOutput(); err != nil {
+					t.Errorf("%s: %v\n%s", strings.Join(c, " "), err, b)
+				}
+			}
+		case "second run":
+			if !strings.Contains(screen, "the demo starts with fresh data") || !strings.Contains(screen, "is now ./data.prev-") {
+				t.Errorf("%s: the screen does not say what became of the earlier data:\n%s", run, screen)
+			}
+			if !strings.Contains(screen, " 0 archived, 0 restored, 0 deleted") {
+				t.Errorf("%s: the first sync archived or restored users that never changed:\n%s", run, screen)
+			}
+		}
 		// Ctrl-C: the script stops graphsim and dirsyncd.
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		go func() {
