@@ -7,6 +7,11 @@ daemon {
   data_dir = "./data" # events (JetStream), the control socket, NATS credentials
 }
 
+# log {
+#   format = "auto"   # console (ISO-8601 times) on a terminal, JSON (RFC 3339 "ts") otherwise; or "console", "json"
+#   level  = "info"   # debug, info, warn, error
+# }
+
 nats {
   listen = "127.0.0.1:4250" # the embedded nats-server; or url = "nats://…" for an existing one
   # sync      = "append"    # fsync a job's events before it is COMPLETED (default); "always" or "interval"
