@@ -61,6 +61,13 @@ func serve(t *testing.T) string {
 		ID: "demo.u1", Connector: "demo", ObjectID: "u1", Email: "ann@x.com", DisplayName: "=cmd()", Groups: []string{"Sales"},
 		Status: events.RecipientActive, UpdatedAt: at}})
 
+	return serveSocket(t, api.NewServer(idle{}, state{st}, zaptest.NewLogger(t)))
+}
+
+// serveSocket serves h on a unix socket (in a short temporary path: a
+// socket path is limited to about 100 bytes) and returns the socket.
+func serveSocket(t *testing.T, h http.Handler) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "dscli")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,7 @@ func serve(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api.NewServer(idle{}, state{st}, zaptest.NewLogger(t)), ReadHeaderTimeout: time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return sock
