@@ -437,12 +437,19 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	if dir, ok := ps.path(attrs, "data_dir", where); ok && dir != "" {
 		d.DataDir = dir
 	}
-	if lvl, set, ok := ps.str(attrs, "log_level", where); ok && set {
-		if !contains(logLevels(), lvl) {
-			ps.at(attrs["log_level"].Expr.Range().Start, "log_level must be one of %s (got %q)", strings.Join(logLevels(), ", "), lvl)
-		} else {
-			d.LogLevel = lvl
-		}
+	ps.oneOf(attrs, "log_level", where, logLevels(), &d.LogLevel)
+}
+
+// oneOf sets *dst to the string attribute key when it is one of allowed,
+// and reports it with its place in the file otherwise.
+func (ps *parser) oneOf(attrs map[string]*hclsyntax.Attribute, key, where string, allowed []string, dst *string) {
+	v, set, ok := ps.str(attrs, key, where)
+	switch {
+	case !ok || !set:
+	case !contains(allowed, v):
+		ps.at(attrs[key].Expr.Range().Start, "%s must be one of %s (got %q)", key, strings.Join(allowed, ", "), v)
+	default:
+		*dst = v
 	}
 }
 
@@ -459,20 +466,8 @@ func (ps *parser) log(b *hclsyntax.Block) {
 	}
 	const where = "log block"
 	attrs := ps.attrs(b.Body, where, []string{"format", "level"}, nil)
-	if f, set, ok := ps.str(attrs, "format", where); ok && set {
-		if !contains(LogFormats(), f) {
-			ps.at(attrs["format"].Expr.Range().Start, "format must be one of %s (got %q)", strings.Join(LogFormats(), ", "), f)
-		} else {
-			d.LogFormat = f
-		}
-	}
-	if lvl, set, ok := ps.str(attrs, "level", where); ok && set {
-		if !contains(logLevels(), lvl) {
-			ps.at(attrs["level"].Expr.Range().Start, "level must be one of %s (got %q)", strings.Join(logLevels(), ", "), lvl)
-		} else {
-			d.LogLevel = lvl
-		}
-	}
+	ps.oneOf(attrs, "format", where, LogFormats(), &d.LogFormat)
+	ps.oneOf(attrs, "level", where, logLevels(), &d.LogLevel)
 }
 
 func (ps *parser) nats(b *hclsyntax.Block) {
