@@ -121,7 +121,7 @@ api {
   token_file    = "./api-token"
   tls_cert_file = "./api.crt"
   tls_key_file  = "./api.key"
-}`, freePort(t))
+}`, testenv.FreeAddr(t))
 			}
 			f := newFixture(t, natsBlock)
 			if tt.api {
@@ -210,7 +210,7 @@ func TestAccessSecretFileAtSync(t *testing.T) {
 // The embedded NATS server accepts only the daemon's nkey, and only on the
 // configured address.
 func TestAccessEmbeddedNATS(t *testing.T) {
-	listen := freePort(t)
+	listen := testenv.FreeAddr(t)
 	f := newFixture(t, fmt.Sprintf(`nats { listen = %q }`, listen))
 	f.start()
 	url := "nats://" + listen
@@ -289,7 +289,7 @@ func TestAccessAPITokens(t *testing.T) {
 	tokenFile := filepath.Join(dir, "api-token")
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	write(t, tokenFile, fmt.Sprintf("# rotated out an hour ago\n%s expires=%s\n%s\n", expired, past, current), 0o600)
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	f := newFixture(t, fmt.Sprintf(`nats { listen = "127.0.0.1:0" }
 api {
   listen     = %q

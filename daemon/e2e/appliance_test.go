@@ -67,16 +67,6 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, client *tls
 	return certFile, keyFile, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // notifySocket listens where a child's sd_notify messages arrive.
 func notifySocket(t *testing.T) (string, chan string) {
 	t.Helper()
@@ -164,7 +154,7 @@ func TestApplianceOverHTTPAPI(t *testing.T) {
 	certFile, keyFile, clientTLS := selfSigned(t, dir)
 	tokenFile := filepath.Join(dir, "api-token")
 	write(t, tokenFile, apiToken+"\n", 0o600)
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	f := newFixture(t, fmt.Sprintf(`nats { listen = "127.0.0.1:0" }
 api {
   listen        = %q

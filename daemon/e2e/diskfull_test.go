@@ -18,6 +18,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // diskLeft is what a full disk leaves free in these tests: more than the
@@ -55,7 +56,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := freePort(t)
+			addr := testenv.FreeAddr(t)
 			f := newFixtureWith(t, fmt.Sprintf("nats {\n  listen = %q\n  %s\n}", addr, tt.natsExtra), fixtureOptions{users: 2000, groups: 100})
 			fill := tt.setup(t, f, "nats://"+addr)
 			f.start()

@@ -24,6 +24,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // The fault-injection suite (issue 7). Every case runs real syncs (the
@@ -267,7 +268,7 @@ func TestFaultSIGKILL(t *testing.T) {
 		point := pointFor(seed, i, planned)
 		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
 			t.Parallel()
-			listen := freePort(t)
+			listen := testenv.FreeAddr(t)
 			f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: users, groups: groups})
 			f.sim.SetFaults(graphsim.Faults{Latency: 20 * time.Millisecond})
 			f.start()
@@ -478,7 +479,7 @@ type natsServer struct {
 
 func startNATS(t *testing.T) *natsServer {
 	t.Helper()
-	host, port, _ := strings.Cut(freePort(t), ":")
+	host, port, _ := strings.Cut(testenv.FreeAddr(t), ":")
 	p, _ := strconv.Atoi(port)
 	n := &natsServer{t: t, opts: server.Options{ServerName: "external", Host: host, Port: p, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}

@@ -8,6 +8,12 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,4 +77,39 @@ func (l *LockedBuffer) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Len()
+}
+
+// FreeAddr returns a loopback address with a port that is free now, for
+// a server a test starts later on a port it must know in advance (to
+// restart it on the same one, or to write it into a config).
+//
+// The port is taken below the kernel's ephemeral range: a port from that
+// range (what listening on :0 gives) is also what every outgoing
+// connection on the machine takes as its source port, so between this
+// call and the server's start another test's connection may hold it, and
+// the server fails with "address already in use". Below the range only
+// another listener can take it, and the random choice makes two tests
+// meeting there unlikely. Ports under 20000 (well-known services, the
+// demo's 4222, 4250 and 8943) are never chosen.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 20000+1000 {
+				low = n
+			}
+		}
+	}
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(low-20000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return addr
+	}
+	t.Fatalf("no free port between 20000 and %d", low)
+	return ""
 }
