@@ -11,6 +11,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // A large append while the projector follows and writes KV: everything is
@@ -27,11 +28,7 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := zaptest.NewLogger(t)
-	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testenv.JetStream(t, "")
 	st, err := store.Open(ctx, b.JS, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -21,10 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/dirsync/dirsync/connectors/graphsim"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
@@ -340,11 +337,7 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	if err := f.stop(); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	assertStreamClean(t, b.JS)
 }
 

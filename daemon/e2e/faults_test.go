@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
@@ -339,11 +338,7 @@ func assertConvergedLog(t *testing.T, f *fixture) int {
 	if err := f.stop(); err != nil {
 		t.Fatalf("stopping dirsyncd: %v", err)
 	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	convergedIn(t, b.JS, expectedRecipients(f.sim))
 	n := assertEventLog(t, b.JS)
 	forEachStored(t, b.JS, func(subject string, data []byte) {

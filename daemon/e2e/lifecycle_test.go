@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
@@ -69,12 +67,7 @@ func assertConvergedTo(t *testing.T, f *fixture, expected []recipientJSON) {
 	if err := f.stop(); err != nil {
 		t.Fatalf("stopping dirsyncd: %v", err)
 	}
-	ctx := context.Background()
-	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	convergedIn(t, b.JS, expected)
 }
 

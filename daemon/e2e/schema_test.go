@@ -1,16 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // assertEventsMatchSchemas reads every event of the DIRSYNC stream and
@@ -75,11 +73,7 @@ func TestStoredEventsMatchSchemas(t *testing.T) {
 	if err := f.stop(); err != nil {
 		t.Fatalf("stopping dirsyncd: %v", err)
 	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(f.dir, "data")}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	byType := assertEventsMatchSchemas(t, b.JS)
 	t.Logf("events by type: %v", byType)
 	// The scenario must have exercised the common types, or the check

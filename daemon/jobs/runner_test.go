@@ -116,11 +116,7 @@ func startEnv(t *testing.T, d *dir) *env {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	ctx := context.Background()
-	b, err := broker.Start(ctx, broker.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := testenv.JetStream(t, "")
 	st, err := store.Open(ctx, b.JS, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,28 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/dirsync/dirsync/daemon/broker"
+)
+
+// JetStream starts the NATS server the daemon embeds (nats-server as a
+// library, through broker.Start, with JetStream) on a free loopback port,
+// storing under dataDir ("" for a new t.TempDir()), and closes it when
+// the test ends. Tests that open a stopped daemon's data directory pass
+// it to read what the daemon stored.
+func JetStream(t testing.TB, dataDir string) *broker.Broker {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: dataDir}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("starting the embedded JetStream server on %s: %v", dataDir, err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
