@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -192,7 +194,7 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 			}
 		}
 		for _, msg := range chunk {
-			f, err := s.js.PublishMsgAsync(msg)
+			f, err := s.publish(ctx, msg, &outage)
 			if err != nil {
 				return last, fmt.Errorf("publishing on %s: %w", msg.Subject, err)
 			}
@@ -227,7 +229,27 @@ const MaxOutage = time.Minute
 func lostConnection(err error) bool {
 	return errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		// The socket failed under a publish before the client noticed the
+		// server was gone: it reconnects, as for ErrDisconnected.
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
+}
+
+// publish sends msg, waiting out a lost connection (from *outage, set
+// when the first failure of this append happened) and sending again.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg, outage *time.Time) (jetstream.PubAckFuture, error) {
+	for {
+		f, err := s.js.PublishMsgAsync(msg)
+		if err == nil || !lostConnection(err) {
+			return f, err
+		}
+		if outage.IsZero() {
+			*outage = time.Now()
+		}
+		if err := s.awaitConnection(ctx, *outage); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // resend waits until the connection is back and publishes the messages of
@@ -235,6 +257,22 @@ func lostConnection(err error) bool {
 // server store an event once even when its first publish had been stored
 // and only the acknowledgement was lost.
 func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, since time.Time) error {
+	if err := s.awaitConnection(ctx, since); err != nil {
+		return err
+	}
+	for i, f := range futures {
+		nf, err := s.publish(ctx, f.Msg(), &since)
+		if err != nil {
+			return fmt.Errorf("publishing on %s again after NATS came back: %w", f.Msg().Subject, err)
+		}
+		futures[i] = nf
+	}
+	return nil
+}
+
+// awaitConnection waits until the NATS connection is back, at most until
+// MaxOutage after since, and a moment more for JetStream to be ready.
+func (s *Store) awaitConnection(ctx context.Context, since time.Time) error {
 	deadline := since.Add(MaxOutage)
 	nc := s.js.Conn()
 	for nc.Status() != nats.CONNECTED {
@@ -260,13 +298,6 @@ func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, si
 	case <-time.After(100 * time.Millisecond):
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-	for i, f := range futures {
-		nf, err := s.js.PublishMsgAsync(f.Msg())
-		if err != nil {
-			return fmt.Errorf("publishing on %s again after NATS came back: %w", f.Msg().Subject, err)
-		}
-		futures[i] = nf
 	}
 	return nil
 }
