@@ -1,4 +1,4 @@
-package projections
+package projections_test
 
 import (
 	"context"
@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/internal/testenv/readmodels"
+	"github.com/dirsync/dirsync/projections"
 )
 
 // A large append while the projector follows and writes KV: everything is
@@ -27,24 +27,12 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	log := zaptest.NewLogger(t)
 	b := testenv.JetStream(t, "")
 	st, err := store.Open(ctx, b.JS, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(ctx, b.JS, st, 1, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	defer func() {
-		pcancel()
-		<-done
-	}()
-	<-p.Ready()
+	p := readmodels.Start(t, b.JS, st)
 
 	if broker.MaxAsyncPending < 2*store.MaxPending {
 		t.Fatalf("the async publish window (%d) cannot hold the store's and the projector's writes (%d each)", broker.MaxAsyncPending, store.MaxPending)
@@ -54,7 +42,7 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 	evs := make([]events.Event, 0, n)
 	for i := range n {
 		id := fmt.Sprintf("u%06d", i)
-		r := events.Recipient{ID: RecipientKey("demo", id), Connector: "demo", ObjectID: id,
+		r := events.Recipient{ID: projections.RecipientKey("demo", id), Connector: "demo", ObjectID: id,
 			Email: id + "@contoso.com", Status: events.RecipientActive, UpdatedAt: t0}
 		evs = append(evs, events.New(events.TypeRecipientCreated, events.RecipientSubject("demo", id), "demo", "job1", 0, t0,
 			events.RecipientChange{Recipient: r, Reason: "test"}))
@@ -74,14 +62,12 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 		if err := p.WaitFor(ctx, seq); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		select {
-		case err := <-done:
+		if exited, err := p.Exited(false); exited {
 			t.Fatalf("projector stopped: %v", err)
-		default:
 		}
 	}
 	var got int
-	p.View(func(s *State) { got = len(s.Recipients["demo"]) })
+	p.View(func(s *projections.State) { got = len(s.Recipients["demo"]) })
 	if got != n {
 		t.Errorf("%d recipients folded; want %d", got, n)
 	}

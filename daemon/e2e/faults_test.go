@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -464,49 +463,6 @@ func assertEventLog(t *testing.T, js jetstream.JetStream) int {
 	return n
 }
 
-// natsServer is an external nats-server (the real one, as a library) that
-// a test can stop and start again on the same port and store.
-type natsServer struct {
-	t    *testing.T
-	opts server.Options
-	srv  *server.Server
-}
-
-func startNATS(t *testing.T) *natsServer {
-	t.Helper()
-	host, port, _ := strings.Cut(testenv.FreeAddr(t), ":")
-	p, _ := strconv.Atoi(port)
-	n := &natsServer{t: t, opts: server.Options{ServerName: "external", Host: host, Port: p, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://%s:%d", n.opts.Host, n.opts.Port) }
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	opts := n.opts
-	srv, err := server.NewServer(&opts)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		n.t.Fatal("nats-server not ready within 30s")
-	}
-	n.srv = srv
-}
-
-func (n *natsServer) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
-		n.srv = nil
-	}
-}
-
 // TestFaultNATSRestart stops the external NATS server while a job is in
 // RETRIEVING or SAVING and starts it again after a seeded outage: the job
 // ends (COMPLETED, or FAILED with a reason), the daemon stays up and
@@ -519,12 +475,12 @@ func TestFaultNATSRestart(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(1000+i)))
 			outage := time.Duration(300+rng.IntN(1700)) * time.Millisecond
 			after := 1 + rng.IntN(2000)
-			ns := startNATS(t)
-			f := newFixtureWith(t, fmt.Sprintf("nats { url = %q }", ns.url()), fixtureOptions{users: 2000, groups: 60})
+			ns := testenv.StartNATS(t, "external")
+			f := newFixtureWith(t, fmt.Sprintf("nats { url = %q }", ns.URL()), fixtureOptions{users: 2000, groups: 60})
 			f.sim.SetFaults(graphsim.Faults{Latency: 20 * time.Millisecond})
 			f.start()
 
-			nc, err := nats.Connect(ns.url())
+			nc, err := nats.Connect(ns.URL())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -578,11 +534,13 @@ func TestFaultNATSRestart(t *testing.T) {
 			case <-time.After(2 * time.Minute):
 				t.Fatalf("the job never reached %s", state)
 			}
-			ns.stop()
+			ns.Stop()
 			nc.Close()
 			down := time.Now()
-			time.Sleep(outage)
-			ns.start()
+			time.Sleep(outage) // the fault itself: an outage of a seeded length
+			if err := ns.Start(); err != nil {
+				t.Fatal(err)
+			}
 			ended := f.waitJob(j.ID, 2*time.Minute, final)
 			if ended.State != events.StateCompleted && ended.Reason == "" {
 				t.Errorf("job ended %s without a reason", ended.State)
@@ -597,7 +555,7 @@ func TestFaultNATSRestart(t *testing.T) {
 			if err := f.stop(); err != nil {
 				t.Fatalf("stopping dirsyncd: %v", err)
 			}
-			nc2, err := nats.Connect(ns.url())
+			nc2, err := nats.Connect(ns.URL())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -880,19 +838,35 @@ func assertBackoffAnnounced(t *testing.T, log, plugin string, failures int, full
 	msg := fmt.Sprintf("restarting plugin %q in ", plugin)
 	for _, line := range strings.Split(log, "\n") {
 		var e struct {
-			Level    string  `json:"level"`
-			Msg      string  `json:"msg"`
-			Backoff  float64 `json:"backoff"`
-			Failures int     `json:"failures"`
+			Level    string          `json:"level"`
+			Msg      string          `json:"msg"`
+			Backoff  json.RawMessage `json:"backoff"`
+			Failures int             `json:"failures"`
 		}
 		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(e.Msg, msg) || e.Failures != failures {
 			continue
 		}
-		wait := time.Duration(e.Backoff * float64(time.Second))
-		if e.Level != "warn" || wait <= 0 || wait > full || !strings.HasSuffix(e.Msg, fmt.Sprintf("after %d consecutive failures", failures)) {
+		wait, ok := logDuration(e.Backoff)
+		if e.Level != "warn" || !ok || wait <= 0 || wait > full || !strings.HasSuffix(e.Msg, fmt.Sprintf("after %d consecutive failures", failures)) {
 			t.Errorf("restart backoff line: %s", line)
 		}
 		return
 	}
 	t.Errorf("the daemon log does not announce the restart of plugin %q after %d failures:\n%s", plugin, failures, log)
+}
+
+// logDuration reads a duration field of a JSON log line in either of
+// zap's encodings: seconds as a number (the production encoder's) or a
+// Go duration string ("2s").
+func logDuration(raw json.RawMessage) (time.Duration, bool) {
+	var secs float64
+	if json.Unmarshal(raw, &secs) == nil {
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil
 }

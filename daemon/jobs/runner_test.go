@@ -22,6 +22,7 @@ import (
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/internal/testenv/readmodels"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -106,10 +107,8 @@ type env struct {
 	t      *testing.T
 	b      *broker.Broker
 	st     *store.Store
-	proj   *projections.Projector
+	proj   *readmodels.Models
 	runner *Runner
-	cancel context.CancelFunc
-	done   chan error
 }
 
 func startEnv(t *testing.T, d *dir) *env {
@@ -121,26 +120,16 @@ func startEnv(t *testing.T, d *dir) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proj, err := projections.New(ctx, b.JS, st, 1, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	e := &env{t: t, b: b, st: st, proj: proj, cancel: cancel, done: make(chan error, 1)}
-	go func() { e.done <- proj.Run(pctx) }()
-	<-proj.Ready()
+	// Cleanups run last first: the runner stops before the read models.
+	e := &env{t: t, b: b, st: st, proj: readmodels.Start(t, b.JS, st)}
 	launch := func(context.Context, string, ...zap.Field) (connector.Connector, func(), error) {
 		return d, func() {}, nil
 	}
-	e.runner = New(st, proj, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
+	e.runner = New(st, e.proj.Projector, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
 	if err := e.runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		e.runner.Stop()
-		cancel()
-		<-e.done
-	})
+	t.Cleanup(e.runner.Stop)
 	return e
 }
 

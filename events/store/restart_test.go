@@ -2,57 +2,24 @@ package store_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // An append under way when the NATS server restarts waits for it and
 // resends what was not acknowledged: every event is stored exactly once,
 // and the append succeeds.
 func TestAppendSurvivesServerRestart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	opts := server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
-	var mu sync.Mutex
-	var srv *server.Server
-	start := func() {
-		o := opts
-		s, err := server.NewServer(&o)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		go s.Start()
-		if !s.ReadyForConnections(30 * time.Second) {
-			t.Error("nats-server not ready")
-		}
-		mu.Lock()
-		srv = s
-		mu.Unlock()
-	}
-	start()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		srv.Shutdown()
-	})
-
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	ns := testenv.StartNATS(t, "restart")
+	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +46,16 @@ func TestAppendSurvivesServerRestart(t *testing.T) {
 		once.Do(func() {
 			go func() {
 				defer close(restarted)
+				// The pauses shape the fault, not a check: the first
+				// lets the next chunk's publishes leave, the second is
+				// the outage. The append must succeed and store each
+				// event once however they fall on a given machine.
 				time.Sleep(5 * time.Millisecond)
-				mu.Lock()
-				s := srv
-				mu.Unlock()
-				s.Shutdown()
-				s.WaitForShutdown()
+				ns.Stop()
 				time.Sleep(500 * time.Millisecond)
-				start()
+				if err := ns.Start(); err != nil {
+					t.Error(err)
+				}
 			}()
 		})
 	})

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // fakeDisk is a store.Disk whose free space the test sets, and which
@@ -54,12 +53,7 @@ func (d *fakeDisk) Free(context.Context) (int64, string, error) {
 func open(t *testing.T, d *fakeDisk, opts broker.Options) (*store.Store, *broker.Broker) {
 	t.Helper()
 	ctx := context.Background()
-	opts.Listen, opts.DataDir = "127.0.0.1:0", t.TempDir()
-	b, err := broker.Start(ctx, opts, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := testenv.JetStreamWith(t, opts)
 	var o []store.Option
 	if d != nil {
 		o = append(o, store.WithDisk(d))

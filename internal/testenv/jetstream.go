@@ -16,12 +16,21 @@ import (
 // it to read what the daemon stored.
 func JetStream(t testing.TB, dataDir string) *broker.Broker {
 	t.Helper()
-	if dataDir == "" {
-		dataDir = t.TempDir()
+	return JetStreamWith(t, broker.Options{DataDir: dataDir})
+}
+
+// JetStreamWith is JetStream with the broker's other options (a storage
+// cap, a sync policy). Listen is always a free loopback port; an empty
+// DataDir is a new t.TempDir().
+func JetStreamWith(t testing.TB, opts broker.Options) *broker.Broker {
+	t.Helper()
+	opts.Listen = "127.0.0.1:0"
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
 	}
-	b, err := broker.Start(context.Background(), broker.Options{Listen: "127.0.0.1:0", DataDir: dataDir}, zaptest.NewLogger(t))
+	b, err := broker.Start(context.Background(), opts, zaptest.NewLogger(t))
 	if err != nil {
-		t.Fatalf("starting the embedded JetStream server on %s: %v", dataDir, err)
+		t.Fatalf("starting the embedded JetStream server on %s: %v", opts.DataDir, err)
 	}
 	t.Cleanup(b.Close)
 	return b
