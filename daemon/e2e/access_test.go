@@ -336,7 +336,7 @@ api {
 
 	// Rotation: the current token is replaced; SIGHUP applies it.
 	write(t, tokenFile, next+"\n", 0o600)
-	if err := f.daemon.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := f.daemon.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, func() error {

@@ -79,12 +79,7 @@ func TestDiskFull(t *testing.T) {
 				}
 			}
 			// The daemon is up and answers.
-			select {
-			case err := <-f.exited:
-				f.exited <- err
-				t.Fatalf("dirsyncd exited on a full disk: %v", err)
-			default:
-			}
+			f.assertRunning("on a full disk")
 			if _, errOut, code := f.cli("status"); code != 0 {
 				t.Errorf("dirsync status on a full disk: exit %d %s", code, errOut)
 			}

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/internal/testenv/dirsyncd"
 )
 
 // secret is the client secret Value graphsim expects; no output may carry it.
@@ -68,9 +68,10 @@ type fixture struct {
 	dir    string
 	sim    *graphsim.Sim
 	config string
-	daemon *exec.Cmd
-	log    *testenv.LockedBuffer
-	exited chan error
+	// daemon is the running dirsyncd, nil when stopped.
+	daemon *dirsyncd.Process
+	// log is the output of every dirsyncd the fixture started.
+	log *testenv.LockedBuffer
 	// env is added to the daemon's environment.
 	env []string
 }
@@ -177,45 +178,42 @@ func write(t *testing.T, path, content string, mode os.FileMode) {
 
 func (f *fixture) start() {
 	f.t.Helper()
-	f.daemon = exec.Command(filepath.Join(f.bin, "dirsyncd"), "--config", f.config, "--log-format", "json")
-	f.daemon.Stdout, f.daemon.Stderr = f.log, f.log
-	if len(f.env) > 0 {
-		f.daemon.Env = append(os.Environ(), f.env...)
-	}
-	if err := f.daemon.Start(); err != nil {
+	d, err := dirsyncd.Start(f.bin, f.config, f.log, f.env...)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.exited = make(chan error, 1)
-	go func() { f.exited <- f.daemon.Wait() }()
-	testenv.Eventually(f.t, 2*time.Minute, func() error {
-		select {
-		case err := <-f.exited:
-			f.exited <- err
-			f.t.Fatalf("dirsyncd exited at start: %v\n%s", err, f.log.String())
-		default:
-		}
+	f.daemon = d
+	// A guard for a loaded machine: the daemon is ready in seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = d.WaitReady(ctx, 100*time.Millisecond, func(context.Context) error {
 		if _, errOut, code := f.cli("status"); code != 0 {
-			return fmt.Errorf("dirsyncd not ready: %s\n%s", errOut, f.log.String())
+			return fmt.Errorf("dirsync status: exit %d: %s", code, errOut)
 		}
 		return nil
 	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// assertRunning fails the test if the daemon has exited: after a fault, it must
+// still be up.
+func (f *fixture) assertRunning(after string) {
+	f.t.Helper()
+	if exited, err := f.daemon.Exited(); exited {
+		f.t.Fatalf("dirsyncd exited %s: %v", after, err)
+	}
 }
 
 // stop sends SIGTERM and returns the exit error (nil for exit 0).
 func (f *fixture) stop() error {
-	if f.daemon == nil || f.daemon.Process == nil {
+	if f.daemon == nil {
 		return nil
 	}
 	d := f.daemon
 	f.daemon = nil
-	_ = d.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-f.exited:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = d.Process.Kill()
-		return fmt.Errorf("dirsyncd did not stop within 30s of SIGTERM")
-	}
+	return d.Stop(30 * time.Second)
 }
 
 // cli runs dirsync with the fixture's config and returns stdout, stderr

@@ -165,7 +165,7 @@ func watch(t *testing.T, f *fixture, url string, point killPoint) *watcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{nc: nc, point: point, pid: f.daemon.Process.Pid, done: make(chan struct{})}
+	w := &watcher{nc: nc, point: point, pid: f.daemon.Cmd.Process.Pid, done: make(chan struct{})}
 	if _, err := nc.Subscribe(events.SubjectRoot+".>", w.onEvent); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestFaultSIGKILL(t *testing.T) {
 				t.Logf("the sync request's answer was cut off by the kill: %v", reqErr)
 			}
 			w.nc.Close()
-			<-f.exited
+			<-f.daemon.Done()
 			f.daemon = nil
 			w.mu.Lock()
 			at, jobID := w.at, w.jobID
@@ -671,12 +671,7 @@ func TestFaultPlugin(t *testing.T) {
 				}
 			}
 		}
-		select {
-		case err := <-f.exited:
-			f.exited <- err
-			t.Fatalf("dirsyncd exited after the %s fault: %v", c.connector, err)
-		default:
-		}
+		f.assertRunning("after the " + c.connector + " fault")
 		if _, errOut, code := f.cli("status"); code != 0 {
 			t.Fatalf("status after the %s fault: exit %d: %s", c.connector, code, errOut)
 		}

@@ -48,8 +48,8 @@ func (f *fixture) kill() {
 	f.t.Helper()
 	d := f.daemon
 	f.daemon = nil
-	_ = d.Process.Kill()
-	<-f.exited
+	_ = d.Cmd.Process.Kill()
+	<-d.Done()
 }
 
 // assertConverged checks, with the daemon stopped, that the stored events

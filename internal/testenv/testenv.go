@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -34,20 +35,32 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 // goroutine, or a test that adds context): it returns nil once cond
 // does, or cond's last error at the deadline.
 func Wait(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return Poll(ctx, 100*time.Millisecond, cond)
+}
+
+// Poll calls cond until it returns nil, or until ctx is done and then
+// returns cond's last error. It starts fast, for conditions that hold
+// almost at once, and doubles its pause up to maxPause, so that a long
+// wait does not burn a core the code under test needs. A caller that
+// times what it waits for (a benchmark) passes a small maxPause: the
+// pause is the resolution of its measurement.
+func Poll(ctx context.Context, maxPause time.Duration, cond func() error) error {
 	pause := time.Millisecond
 	for {
 		err := cond()
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return err
+		case <-t.C:
 		}
-		time.Sleep(pause)
-		// Start fast for conditions that hold almost at once, then back
-		// off so a long wait does not burn a core the code under test needs.
-		pause = min(pause*2, 100*time.Millisecond)
+		pause = min(pause*2, maxPause)
 	}
 }
 
@@ -93,6 +106,16 @@ func (l *LockedBuffer) Len() int {
 // demo's 4222, 4250 and 8943) are never chosen.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	addr, err := FreeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// FreeLoopbackAddr is FreeAddr for callers outside a test (benchmark
+// harnesses): it returns the failure instead of failing a test.
+func FreeLoopbackAddr() (string, error) {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -108,8 +131,7 @@ func FreeAddr(t testing.TB) string {
 			continue
 		}
 		_ = ln.Close()
-		return addr
+		return addr, nil
 	}
-	t.Fatalf("no free port between 20000 and %d", low)
-	return ""
+	return "", fmt.Errorf("no free port between 20000 and %d", low)
 }
