@@ -4,19 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/internal/testenv/dirsyncd"
 )
 
 // Connector is the connector name the benchmark daemons sync.
@@ -56,19 +54,13 @@ type Daemon struct {
 	// Started is when the process was started, Ready when its API answered.
 	Started, Ready time.Time
 
-	log    *testenv.LockedBuffer
-	exited chan error
+	proc *dirsyncd.Process
 }
 
-// FreeAddr returns a loopback address with a free port.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// FreeAddr returns a loopback address with a port that is free now,
+// below the ephemeral range (see testenv.FreeAddr), for a daemon
+// restarted on the same NATS port.
+func FreeAddr() (string, error) { return testenv.FreeLoopbackAddr() }
 
 // WriteConfig writes dir/plugins.hcl for a daemon syncing sim (nil: no
 // connector) with its embedded NATS on natsAddr.
@@ -102,33 +94,25 @@ func WriteConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr string) error
 	return os.WriteFile(filepath.Join(dir, "plugins.hcl"), []byte(cfg), 0o600)
 }
 
+// pollEvery bounds the pause between two looks at the daemon: Ready and
+// a job's end are timed, and the pause is their resolution.
+const pollEvery = 20 * time.Millisecond
+
 // StartDaemon starts dirsyncd on dir/plugins.hcl (see WriteConfig) and
 // waits until its API answers and its read models are ready.
 func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, error) {
-	d := &Daemon{Dir: dir, NATSURL: "nats://" + natsAddr, NkeyFile: filepath.Join(dir, "data", "nats-user.nk"),
-		log: &testenv.LockedBuffer{}, exited: make(chan error, 1)}
-	d.Cmd = exec.Command(filepath.Join(env.Bin, "dirsyncd"), "--config", filepath.Join(dir, "plugins.hcl"), "--log-format", "json")
-	d.Cmd.Stdout, d.Cmd.Stderr = d.log, d.log
-	d.Started = time.Now()
-	if err := d.Cmd.Start(); err != nil {
+	p, err := dirsyncd.Start(env.Bin, filepath.Join(dir, "plugins.hcl"), nil)
+	if err != nil {
 		return nil, err
 	}
-	go func() { d.exited <- d.Cmd.Wait() }()
-	d.Client = api.NewClient(filepath.Join(dir, "data", "dirsyncd.sock"))
-	for {
-		if err := d.Client.Ready(ctx); err == nil {
-			d.Ready = time.Now()
-			return d, nil
-		}
-		select {
-		case err := <-d.exited:
-			return nil, fmt.Errorf("dirsyncd exited at start: %v\n%s", err, d.log.String())
-		case <-ctx.Done():
-			_ = d.Cmd.Process.Kill()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	d := &Daemon{Cmd: p.Cmd, Dir: dir, NATSURL: "nats://" + natsAddr, NkeyFile: filepath.Join(dir, "data", "nats-user.nk"),
+		Started: p.Started, proc: p, Client: api.NewClient(filepath.Join(dir, "data", "dirsyncd.sock"))}
+	if err := p.WaitReady(ctx, pollEvery, d.Client.Ready); err != nil {
+		_ = p.Cmd.Process.Kill()
+		return nil, err
 	}
+	d.Ready = time.Now()
+	return d, nil
 }
 
 // StartFor starts a daemon syncing sim (nil: no connector) in
@@ -146,7 +130,22 @@ func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*D
 }
 
 // Log is the daemon's output so far.
-func (d *Daemon) Log() string { return d.log.String() }
+func (d *Daemon) Log() string { return d.proc.Log.String() }
+
+// State says whether the daemon still runs, or how it exited. An exit
+// under way (the reason a sync just failed) gets a moment to show.
+func (d *Daemon) State() string {
+	select {
+	case <-d.proc.Done():
+		_, err := d.proc.Exited()
+		if st := d.Cmd.ProcessState; st != nil {
+			return "dirsyncd exited: " + st.String()
+		}
+		return fmt.Sprintf("dirsyncd exited: %v", err)
+	case <-time.After(100 * time.Millisecond):
+		return "dirsyncd still runs"
+	}
+}
 
 // Sync requests a job and waits for its final state; it fails unless the
 // job COMPLETED.
@@ -155,15 +154,21 @@ func (d *Daemon) Sync(ctx context.Context, full bool) (api.Job, error) {
 	if err != nil {
 		return j, err
 	}
-	for !events.Final(j.State) {
-		select {
-		case <-ctx.Done():
-			return j, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+	// An API error ends the wait (cond returns nil) and is returned.
+	waitErr := testenv.Poll(ctx, pollEvery, func() error {
+		if events.Final(j.State) {
+			return nil
 		}
 		if j, err = d.Client.Job(ctx, j.ID); err != nil {
-			return j, err
+			return nil
 		}
+		return fmt.Errorf("job %s is %s", j.ID, j.State)
+	})
+	if err != nil {
+		return j, err
+	}
+	if waitErr != nil {
+		return j, fmt.Errorf("%w: %v", ctx.Err(), waitErr)
 	}
 	if j.State != events.StateCompleted {
 		return j, fmt.Errorf("job %s ended %s: %s", j.ID, j.State, j.Reason)
@@ -171,18 +176,9 @@ func (d *Daemon) Sync(ctx context.Context, full bool) (api.Job, error) {
 	return j, nil
 }
 
-// Stop sends SIGTERM and waits for the exit.
-func (d *Daemon) Stop() error {
-	_ = d.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.exited:
-		d.exited <- err
-		return err
-	case <-time.After(60 * time.Second):
-		_ = d.Cmd.Process.Kill()
-		return errors.New("dirsyncd did not stop within 60s of SIGTERM")
-	}
-}
+// Stop sends SIGTERM and waits for the exit (a minute at most, then it
+// kills the daemon and says so).
+func (d *Daemon) Stop() error { return d.proc.Stop(time.Minute) }
 
 // StateTime returns when job j entered state (zero if it did not).
 func StateTime(j api.Job, state string) time.Time {

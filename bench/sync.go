@@ -225,18 +225,7 @@ func (r *syncRig) settle(ctx context.Context, env *Env) {
 }
 
 // daemonState says whether the daemon still runs, or how it exited.
-func (r *syncRig) daemonState() string {
-	select {
-	case err := <-r.d.exited:
-		r.d.exited <- err // for Stop
-		if st := r.d.Cmd.ProcessState; st != nil {
-			return "dirsyncd exited: " + st.String()
-		}
-		return fmt.Sprintf("dirsyncd exited: %v", err)
-	case <-time.After(100 * time.Millisecond):
-		return "dirsyncd still runs"
-	}
-}
+func (r *syncRig) daemonState() string { return r.d.State() }
 
 // watchChildCPU samples the CPU time of pid's children every 100 ms
 // until the returned function is called, which returns the CPU time the
