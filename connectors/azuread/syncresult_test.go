@@ -10,14 +10,14 @@ import (
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
-// syncResult is what one Sync sent, checked against the contract's
-// invariants as it is collected.
 // hangGuard bounds calls that must end on their own (a budget spent, a
 // canceled context, a refused answer). It is far above any machine's time
 // for them, so it tells "ended" from "hung" or "waited the default
 // budget", and measures nothing closer than that.
 const hangGuard = 60 * time.Second
 
+// syncResult is what one Sync sent, checked against the contract's
+// invariants as it is collected.
 type syncResult struct {
 	batches []*connectorv1.SyncBatch
 	users   []*connectorv1.User

@@ -934,6 +934,9 @@ func TestDeltaWithConcurrentChanges(t *testing.T) {
 				done <- err
 				return
 			}
+			// Paces the churn so the rounds read between changes. The
+			// test asserts convergence; its premise (five changes during
+			// four rounds of requests) needs no particular speed.
 			time.Sleep(200 * time.Microsecond)
 		}
 	}()

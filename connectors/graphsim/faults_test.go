@@ -127,6 +127,9 @@ func TestResetAndLatency(t *testing.T) {
 	if r := get(t, c, s, tok, "/v1.0/users"); r.status != 200 {
 		t.Errorf("latency: %d", r.status)
 	}
+	// A lower bound the server itself guarantees: it holds the request
+	// on a 150ms timer, and a timer never fires early. A slow machine
+	// only adds to it.
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Errorf("answered after %s", d)
 	}

@@ -169,6 +169,10 @@ func TestSlowSendIsNotHung(t *testing.T) {
 		func(*connectorv1.SyncBatch) error {
 			n++
 			if n == 1 {
+				// The behaviour under test: the daemon is slower with a
+				// batch than idle_timeout (1s) while the plugin, done
+				// sending, is silent. A sleep never ends early, so the
+				// pause always exceeds the timeout.
 				time.Sleep(1500 * time.Millisecond)
 			}
 			return nil
