@@ -8,20 +8,27 @@ cd "$(dirname "$0")/.."
 # read: create the demo's owner-only (and tighten a ./data left by an
 # older checkout: it holds only this demo's state).
 umask 077
-# graphsim builds its tenant afresh from -seed at every start: the churn
-# and edits of an earlier run are gone. The daemon's state from that run
-# would no longer match the tenant (its "first sync" would archive and
-# restore users that never changed), so the demo starts with fresh data
-# and keeps the old one beside it.
-if [ -d data/jetstream ]; then
+# graphsim keeps its tenant, with every change (churn, edits), in
+# data/graphsim/tenant.json, beside the daemon's state in ./data: a second
+# run serves the tenant the first one left, so the daemon's state still
+# matches it and its sync changes nobody who did not change.
+first_sync="first sync"
+if [ -s data/graphsim/tenant.json ]; then
+  first_sync="sync"
+  echo ">> the demo goes on where the last run stopped: the simulated tenant as it was"
+  echo "   (data/graphsim/tenant.json, with its changes) and the daemon's ./data. For a fresh demo: rm -rf data"
+elif [ -d data/jetstream ]; then
+  # A ./data from a checkout whose graphsim did not keep its tenant: that
+  # tenant is gone, and a new one would not match the daemon's state (its
+  # sync would archive and restore users that never changed).
   prev="data.prev-$(date +%Y%m%d-%H%M%S)"
   mv data "$prev"
   mkdir -p data/graphsim
   [ ! -e "$prev/graphsim/client-secret" ] || cp -p "$prev/graphsim/client-secret" data/graphsim/
-  echo ">> the simulated tenant starts afresh at every run, so the demo starts with fresh data:"
-  echo "   the previous run's ./data is now ./$prev (delete it when you no longer need it)"
+  echo ">> ./data holds no saved simulated tenant (an older checkout), so the demo starts with fresh data:"
+  echo "   the earlier ./data is now ./$prev (delete it when you no longer need it)"
 else
-  echo ">> fresh demo: a new simulated tenant (graphsim, seed 1) and a new ./data"
+  echo ">> fresh demo: a new simulated tenant (graphsim, seed 1, kept in data/graphsim/tenant.json) and a new ./data"
 fi
 mkdir -p data/graphsim
 chmod 700 data data/graphsim
@@ -39,9 +46,14 @@ trap cleanup EXIT INT TERM
 
 echo ">> starting graphsim (simulated Entra tenant) on https://127.0.0.1:8943"
 bin/graphsim -listen 127.0.0.1:8943 -users 250 -groups 20 -seed 1 \
-  -client-secret-file data/graphsim/client-secret -ca-file data/graphsim/ca.pem &
+  -client-secret-file data/graphsim/client-secret -ca-file data/graphsim/ca.pem \
+  -state-file data/graphsim/tenant.json &
 pids+=($!)
-for _ in $(seq 100); do [ -s data/graphsim/ca.pem ] && break; sleep 0.1; done
+for _ in $(seq 100); do
+  [ -s data/graphsim/ca.pem ] && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "graphsim exited; see its error above"; exit 1; }
+  sleep 0.1
+done
 [ -s data/graphsim/ca.pem ] || { echo "graphsim did not start (is port 8943 in use?)"; exit 1; }
 
 echo ">> starting dirsyncd --config plugins.hcl"
@@ -53,7 +65,7 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 
-echo ">> first sync of connector demo"
+echo ">> $first_sync of connector demo"
 bin/dirsync sync demo --wait || echo ">> the sync did not complete; see the reason above"
 echo
 echo ">> dirsyncd is running. In a second shell:"

@@ -253,7 +253,9 @@ func (s *Sim) admin(r *http.Request) (any, error) {
 			}
 			mode = m
 		}
-		s.ExpireDeltaTokens(mode)
+		if err := s.ExpireDeltaTokensSaved(mode); err != nil {
+			return nil, err
+		}
 		return map[string]any{"expired": true, "mode": mode}, nil
 	case seg[0] == "counters" && len(seg) == 1:
 		if err := want(http.MethodGet, http.MethodDelete); err != nil {

@@ -132,7 +132,7 @@ func (tx *txn) commit() error {
 	snap.epoch = tx.cur.epoch
 	snap.log = append(tx.cur.log, tx.changes...)
 	tx.s.cur.Store(snap)
-	return nil
+	return saveFailed(tx.s.saveState(snap))
 }
 
 func (tx *txn) record(c change) {

@@ -97,6 +97,13 @@ type Config struct {
 	DeltaMembersPerPage int
 	// Faults are the faults injected from the start (see SetFaults).
 	Faults Faults
+	// StateFile, when set, keeps the tenant across restarts: New loads
+	// it from this file when the file exists (and was generated with the
+	// same Users, Groups, Seed, TenantDomain and TenantID), or else
+	// generates the tenant and writes the file; every change rewrites it.
+	// Without it every start generates the tenant afresh, so a client's
+	// state from an earlier run no longer matches the tenant.
+	StateFile string
 }
 
 var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)

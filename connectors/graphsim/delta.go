@@ -58,8 +58,14 @@ func ParseExpiryMode(s string) (ExpiryMode, error) {
 // ExpireDeltaTokens invalidates every delta and skip token of the delta
 // endpoints issued so far (and clears the change log): the next request
 // with one is refused as mode says, and the client must start a new
-// initial round. An unknown mode counts as ExpiryGone.
-func (s *Sim) ExpireDeltaTokens(mode ExpiryMode) {
+// initial round. An unknown mode counts as ExpiryGone. With
+// Config.StateFile, see ExpireDeltaTokensSaved.
+func (s *Sim) ExpireDeltaTokens(mode ExpiryMode) { _ = s.ExpireDeltaTokensSaved(mode) }
+
+// ExpireDeltaTokensSaved is ExpireDeltaTokens, and says when the expiry
+// could not be written to Config.StateFile: the tokens are expired in
+// this process, but a restart would accept them again.
+func (s *Sim) ExpireDeltaTokensSaved(mode ExpiryMode) error {
 	if m, err := ParseExpiryMode(string(mode)); err == nil {
 		mode = m
 	} else {
@@ -74,6 +80,7 @@ func (s *Sim) ExpireDeltaTokens(mode ExpiryMode) {
 	s.expireMode.Store(&mode)
 	s.cur.Store(&next)
 	s.netCache.clear()
+	return saveFailed(s.saveState(&next))
 }
 
 // SetDeltaTokenTTL changes Config.DeltaTokenTTL: delta tokens older than

@@ -29,6 +29,8 @@ type Sim struct {
 	signKey []byte // HMAC key for access tokens
 	pageKey []byte // HMAC key for $skiptoken values
 	logger  *log.Logger
+	// restored is set when the tenant came from Config.StateFile.
+	restored bool
 	// clockOffset shifts the simulated clock (nanoseconds), so tests can
 	// expire tokens without waiting.
 	clockOffset atomic.Int64
@@ -88,13 +90,31 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Log != nil {
 		s.logger = log.New(cfg.Log, "graphsim: ", log.LstdFlags|log.Lmicroseconds)
 	}
+	if cfg.StateFile != "" {
+		snap, key, err := loadState(cfg.StateFile, cfg)
+		switch {
+		case err == nil:
+			s.pageKey, s.restored = key, true
+			s.cur.Store(snap)
+			return s, nil
+		case !isNotExist(err):
+			return nil, err
+		}
+	}
 	snap, err := newSnapshot(generate(cfg), 0)
 	if err != nil {
 		return nil, fmt.Errorf("graphsim: generated tenant is invalid (a bug): %w", err)
 	}
 	s.cur.Store(snap)
+	if err := s.saveState(snap); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
+
+// Restored reports whether New loaded the tenant from Config.StateFile
+// rather than generating it.
+func (s *Sim) Restored() bool { return s.restored }
 
 // Start listens on addr (for example "127.0.0.1:0") and serves HTTPS with a
 // certificate signed by a CA generated for this Sim (see CACertPEM). The
@@ -248,7 +268,7 @@ func (s *Sim) Mutate(fn func(t *Tenant)) error {
 	snap.epoch = cur.epoch
 	snap.log = append(cur.log, changes...)
 	s.cur.Store(snap)
-	return nil
+	return saveFailed(s.saveState(snap))
 }
 
 // SetRoles replaces the application permissions granted to the app. Tokens

@@ -15,9 +15,11 @@ import (
 // as a newcomer would on a fresh checkout: the repository's plugins.hcl,
 // graphsim and dirsyncd on their default ports, and the first sync of the
 // demo connector must complete. The tenant is then churned and synced,
-// and `make run` run again: graphsim starts its tenant afresh, so the
-// demo says it starts with fresh data, and its first sync archives and
-// restores nobody.
+// and `make run` run again: graphsim serves the tenant as the first run
+// left it, churn included, so the demo says it goes on where it stopped
+// and its sync changes no recipient (a regenerated tenant would archive
+// and restore dozens). A ./data without a saved tenant (an older
+// checkout) is moved aside, and the screen says so.
 func TestMakeRun(t *testing.T) {
 	bin := binaries(t)
 	root := repoRoot(t)
@@ -35,7 +37,13 @@ func TestMakeRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, run := range []string{"fresh checkout", "second run"} {
+	for _, run := range []string{"fresh checkout", "second run", "older checkout's data"} {
+		if run == "older checkout's data" {
+			// What an older graphsim left: a ./data, but no saved tenant.
+			if err := os.Remove(filepath.Join(dir, "data", "graphsim", "tenant.json")); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// As a newcomer's shell runs it: the usual umask, not the daemon's.
 		cmd := exec.Command("bash", "-c", "umask 022 && exec bash scripts/run.sh")
 		cmd.Dir = dir
@@ -77,7 +85,14 @@ func TestMakeRun(t *testing.T) {
 				}
 			}
 		case "second run":
-			if !strings.Contains(screen, "the demo starts with fresh data") || !strings.Contains(screen, "is now ./data.prev-") {
+			if !strings.Contains(screen, ">> the demo goes on where the last run stopped") {
+				t.Errorf("%s: the screen does not say the demo goes on:\n%s", run, screen)
+			}
+			if !strings.Contains(screen, "recipients: 0 created, 0 updated, 0 archived, 0 restored, 0 deleted") {
+				t.Errorf("%s: the sync changed recipients that never changed in the tenant:\n%s", run, screen)
+			}
+		case "older checkout's data":
+			if !strings.Contains(screen, "holds no saved simulated tenant") || !strings.Contains(screen, "is now ./data.prev-") {
 				t.Errorf("%s: the screen does not say what became of the earlier data:\n%s", run, screen)
 			}
 			if !strings.Contains(screen, " 0 archived, 0 restored, 0 deleted") {

@@ -59,6 +59,10 @@ const (
 )
 
 func main() {
+	// A closed output (`make run | tee` stopped by Ctrl-C) must not kill
+	// the server before it stops: with SIGPIPE caught, a write to it
+	// fails with EPIPE instead.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// Catch signals before the (possibly long) tenant generation.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -155,6 +159,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tokenLifetime := fs.Duration("token-lifetime", graphsim.DefaultTokenLifetime, "lifetime of the access tokens issued")
 	deltaTTL := fs.Duration("delta-token-ttl", 0, "lifetime of delta tokens (0: they never expire)")
 	deltaExpiry := fs.String("delta-token-expiry", string(graphsim.ExpiryGone), "how an expired delta token is refused: bad-request (400 syncStateNotFound), gone (410 with Location) or gone-empty (410, no body)")
+	stateFile := fs.String("state-file", "", "keep the tenant, with every change, in this file: loaded at start when present (else generated and written), rewritten after each change")
 	membersPerPage := fs.Int("delta-members-per-page", graphsim.DefaultDeltaMembersPerPage, "most members@delta entries on one groups delta page (larger groups are split across pages)")
 	ff := addFaultFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -191,6 +196,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DeltaTokenExpiry:    mode,
 		DeltaMembersPerPage: *membersPerPage,
 		Faults:              ff.faults(),
+		StateFile:           *stateFile,
 	}
 	switch r := strings.TrimSpace(*roles); r {
 	case "":
@@ -224,6 +230,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := sim.Config()
 	fmt.Fprintf(stdout, "graphsim: tenant %s (id %s) with %d users, %d groups at %s (CA: %s; client id %s, secret in %s)\n",
 		t.Domain, t.ID, len(t.Users), len(t.Groups), sim.URL(), *caFile, c.ClientID, *secretFile)
+	switch {
+	case sim.Restored():
+		fmt.Fprintf(stdout, "graphsim: the tenant as the last run left it, with its changes (version %d), from %s\n", sim.Version(), *stateFile)
+	case *stateFile != "":
+		fmt.Fprintf(stdout, "graphsim: a new tenant from -seed %d, kept with its changes in %s\n", *seed, *stateFile)
+	}
 	if f := sim.Faults(); f != (graphsim.Faults{}) {
 		b, _ := json.Marshal(f)
 		fmt.Fprintf(stdout, "graphsim: injecting faults %s\n", b)
