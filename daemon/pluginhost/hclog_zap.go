@@ -31,7 +31,10 @@ func NewHCLogger(z *zap.Logger, reserved ...string) hclog.Logger {
 // carries fields (plugin, connector, job). A plugin argument that repeats
 // one of them with the same value (the job a connector logs with each
 // line) is dropped rather than written twice; one with another value is
-// kept as "hclog_<key>".
+// kept as "hclog_<key>". A plugin field without a value (an empty string
+// or null, such as the resyncReason of a sync that needed none) is
+// dropped: to a reader it says nothing, or suggests a reason that is
+// missing.
 func NewPluginHCLogger(z *zap.Logger, fields []zap.Field) hclog.Logger {
 	reserved := []string{"plugin"}
 	known := map[string]string{}
@@ -41,7 +44,7 @@ func NewPluginHCLogger(z *zap.Logger, fields []zap.Field) hclog.Logger {
 			known[f.Key] = f.String
 		}
 	}
-	return newHCLogger(z, "", nil, &shared{reserved: reserved, known: known})
+	return newHCLogger(z, "", nil, &shared{reserved: reserved, known: known, omitEmpty: true})
 }
 
 // shared is the state a logger shares with the loggers derived from it.
@@ -51,6 +54,8 @@ type shared struct {
 	reserved []string
 	// known are the values of string fields z carries, by key.
 	known map[string]string
+	// omitEmpty drops arguments whose value is "" or nil.
+	omitEmpty bool
 }
 
 // hclogZap implements hclog.Logger on a zap.Logger.
@@ -70,7 +75,7 @@ func newHCLogger(base *zap.Logger, name string, implied []any, sh *shared) *hclo
 		z = z.Named(name)
 	}
 	if len(implied) > 0 {
-		z = z.With(zapFields(implied, sh.reserved, sh.known)...)
+		z = z.With(zapFields(implied, sh)...)
 	}
 	return &hclogZap{base: base, z: z, name: name, implied: implied, shared: sh}
 }
@@ -121,7 +126,7 @@ func (l *hclogZap) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	if ce := l.z.Check(zapLevel(level), msg); ce != nil {
-		ce.Write(zapFields(args, l.shared.reserved, l.shared.known)...)
+		ce.Write(zapFields(args, l.shared)...)
 	}
 }
 
@@ -161,10 +166,12 @@ func parsePluginLine(line string) (hclog.Level, string, []any, bool) {
 }
 
 // zapFields turns hclog key/value arguments into zap fields, renaming the
-// reserved keys and dropping those that repeat a known value. The
-// "timestamp" go-plugin adds from a plugin's own line is dropped too: the
-// line already has the daemon's time, and one time per line is enough.
-func zapFields(args []any, reserved []string, known map[string]string) []zap.Field {
+// reserved keys and dropping those that repeat a known value (and, with
+// omitEmpty, those without a value). The "timestamp" go-plugin adds from
+// a plugin's own line is dropped too: the line already has the daemon's
+// time, and one time per line is enough.
+func zapFields(args []any, sh *shared) []zap.Field {
+	reserved, known := sh.reserved, sh.known
 	if len(args) == 0 {
 		return nil
 	}
@@ -182,6 +189,9 @@ func zapFields(args []any, reserved []string, known map[string]string) []zap.Fie
 			key = fmt.Sprint(args[i])
 		}
 		if key == "timestamp" {
+			continue
+		}
+		if sh.omitEmpty && (args[i+1] == nil || args[i+1] == "") {
 			continue
 		}
 		if slices.Contains(reserved, key) {

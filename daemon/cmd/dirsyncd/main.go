@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/service"
@@ -92,10 +93,7 @@ func newLogger(level, format string, out *os.File) (*zap.Logger, error) {
 		}
 	}
 	if format == "auto" || format == "" {
-		format = "json"
-		if fi, err := out.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			format = "console"
-		}
+		format = autoFormat(out)
 	}
 	var enc zapcore.Encoder
 	switch format {
@@ -113,6 +111,16 @@ func newLogger(level, format string, out *os.File) (*zap.Logger, error) {
 	// ErrorOutput is discarded: zap reports a failed write there, and
 	// there is the same closed stderr.
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(out), lvl), zap.ErrorOutput(zapcore.AddSync(io.Discard))), nil
+}
+
+// autoFormat is the format "auto" picks for out: console on a terminal,
+// where a person reads; JSON elsewhere (the journal's socket, a pipe, a
+// file, /dev/null), where programs read.
+func autoFormat(out *os.File) string {
+	if term.IsTerminal(int(out.Fd())) {
+		return "console"
+	}
+	return "json"
 }
 
 // systemdSupervisor speaks systemd's notify protocol (Type=notify): READY,
