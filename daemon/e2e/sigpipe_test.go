@@ -21,7 +21,8 @@ import (
 // and stops: it must not die of SIGPIPE (exit 141) at its next log line.
 // It goes on serving (a sync completes), SIGTERM stops it with exit 0,
 // and the next start finds its stores as it left them: the read models
-// need no rewrite and nats-server warns of no recovery.
+// need no rewrite, nats-server warns of no recovery, and the daemon does
+// not report an unclean stop (TestUncleanStopIsReported shows it would).
 func TestClosedLogPipe(t *testing.T) {
 	f := newFixture(t, `nats { listen = "127.0.0.1:0" }`)
 	r, w, err := os.Pipe()
@@ -102,5 +103,10 @@ func TestClosedLogPipe(t *testing.T) {
 	}
 	if !reconciled {
 		t.Errorf("no reconcile line at the restart:\n%s", f.log.String())
+	}
+	// The daemon's own account of the last run: a death by SIGPIPE left
+	// its run marker, and this start would warn of an unclean stop.
+	if !strings.Contains(f.log.String(), `"msg":"dirsyncd ready"`) || countUncleanStop(f.log.String()) != 0 {
+		t.Errorf("the restart is not a clean start after a clean stop:\n%s", f.log.String())
 	}
 }

@@ -68,7 +68,11 @@ func run() int {
 			}
 		}
 	}()
-	if err := service.Run(ctx, cfg, log, newSystemd(log), reload); err != nil {
+	marker := newRunMarker(cfg.Daemon.DataDir, log)
+	err = service.Run(ctx, cfg, log, markingSupervisor{newSystemd(log), marker}, reload)
+	// Run has returned: the stores are closed, whatever the error.
+	marker.disarm()
+	if err != nil {
 		var ce *service.ConfigError
 		if errors.As(err, &ce) {
 			fmt.Fprintln(os.Stderr, "dirsyncd: configuration error:")
