@@ -31,7 +31,10 @@ type SyncState struct {
 	JobID     string `json:"jobId"`
 	Connector string `json:"connector"`
 	State     string `json:"state"`
-	// Full is true when the job reads the whole directory.
+	// Full is true when the job reads the whole directory: on PENDING and
+	// STARTED, when a full read was asked for; from RETRIEVING on, when
+	// the job does one, asked for or not (a first sync, an expired delta
+	// token), so that it agrees with the summary's FullRead.
 	Full bool `json:"full"`
 	// RequestedBy says who asked: "cli", "api", "schedule".
 	RequestedBy string `json:"requestedBy,omitempty"`
@@ -88,6 +91,8 @@ type Summary struct {
 	ThrottleWaitMS int64 `json:"throttleWaitMs"`
 	// FullRead is true when the job read the whole directory (a first or
 	// forced sync, full_sync_interval, or a resync); false for changes only.
+	// A FAILED job's says which read it was doing, so that it agrees with
+	// the job's Full.
 	FullRead bool `json:"fullRead"`
 	// ResyncReason says why an incremental sync read everything instead.
 	ResyncReason      string `json:"resyncReason,omitempty"`

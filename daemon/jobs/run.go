@@ -52,6 +52,10 @@ func (r *Runner) run(j *job) {
 		default:
 			reason = err.Error()
 		}
+		j.mu.Lock()
+		sum.FullRead = sum.FullRead || j.req.Full || j.full
+		j.mu.Unlock()
+		failedRetries(sum, j.lastWave)
 		r.recordFinal(ctx, j, state, reason, sum, log)
 	}
 
@@ -162,6 +166,13 @@ func (r *Runner) run(j *job) {
 		return
 	}
 	sum.FullRead, sum.ResyncReason = snap.complete, cleanMessage(snap.resyncReason)
+	if snap.complete {
+		// An incremental sync the connector turned into a full read (an
+		// expired delta token): its next events say so, like its summary.
+		j.mu.Lock()
+		j.full = true
+		j.mu.Unlock()
+	}
 	log.Info("directory retrieved", zap.Int64("users", sum.UsersRetrieved), zap.Int64("groups", sum.GroupsRetrieved),
 		zap.Int64("memberships", sum.MembershipsRetrieved), zap.Int64("rejected", sum.RejectedObjects))
 
@@ -280,6 +291,21 @@ func protocolFailure(connectorName, plugin string, broke error) error {
 	}
 	return fmt.Errorf("connector %s: %s %w; the plugin is faulty or does not match this dirsyncd version: update it, or report it to its author",
 		connectorName, who, broke)
+}
+
+// failedRetries makes a failed job's summary count at least the
+// attempts of the retry wave the plugin last reported and did not end:
+// the plugin's failure then says it retried (its error crosses gRPC as
+// text only), and a plugin that sends no progress with its failure must
+// not leave a summary of 0 requests beside it. Attempt n failed, so n
+// requests were made and n-1 of them were retries.
+func failedRetries(sum *events.Summary, wave *connectorv1.Retrying) {
+	if wave == nil {
+		return
+	}
+	n := count(wave.GetAttempt())
+	sum.GraphRequests = max(sum.GraphRequests, n)
+	sum.Retries = max(sum.Retries, n-1)
 }
 
 // count is a plugin's counter as a summary may hold it: never negative.
