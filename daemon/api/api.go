@@ -221,7 +221,7 @@ func (s *Server) test(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := s.runner.TestConnection(ctx, name)
 	if err != nil {
-		s.fail(w, err)
+		s.fail(w, err, name)
 		return
 	}
 	out := TestResult{Connector: name, OK: resp.GetOk(), Checks: []Check{}}
@@ -262,7 +262,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.runner.Request(r.Context(), r.PathValue("name"), jobs.Request{Full: req.Full, RequestedBy: by, Options: opts})
 	if err != nil {
-		s.fail(w, err)
+		s.fail(w, err, r.PathValue("name"))
 		return
 	}
 	j, _ := s.lookup(id)
@@ -364,27 +364,23 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusConflict, fmt.Sprintf("job %s is already %s: there is nothing to cancel", id, j.State))
 			return
 		}
-		s.fail(w, err)
+		s.fail(w, err, "")
 		return
 	}
 	j, _ := s.lookup(id)
 	writeJSON(w, http.StatusOK, j)
 }
 
-func (s *Server) fail(w http.ResponseWriter, err error) {
+// fail answers a runner's error; connector is the connector the request
+// named, for the message that lists the configured ones.
+func (s *Server) fail(w http.ResponseWriter, err error, connector string) {
 	switch {
 	case errors.Is(err, jobs.ErrUnknownJob):
 		writeErr(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, jobs.ErrNotCancelable):
 		writeErr(w, http.StatusConflict, err.Error())
 	case errors.Is(err, jobs.ErrUnknownConnector):
-		var name string
-		if _, q, ok := strings.Cut(err.Error(), `unknown connector `); ok {
-			if u, uerr := strconv.Unquote(q); uerr == nil {
-				name = u
-			}
-		}
-		writeErr(w, http.StatusNotFound, s.unknownConnector(name))
+		writeErr(w, http.StatusNotFound, s.unknownConnector(connector))
 	case errors.Is(err, jobs.ErrStopping):
 		writeErr(w, http.StatusServiceUnavailable, err.Error())
 	default:

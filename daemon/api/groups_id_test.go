@@ -42,3 +42,27 @@ func compact(t *testing.T, b []byte) string {
 	}
 	return out.String()
 }
+
+// A group ID in another form is refused with the form it must have, and
+// an ID of the right form that names no group is a 404.
+func TestGroupIDErrors(t *testing.T) {
+	s, m := newTestServer(t)
+	m.putGroup("demo", events.Group{ID: "g1", DisplayName: "Sales", GroupTypes: []string{"Unified"}})
+	tests := []struct {
+		id   string
+		code int
+		body string
+	}{
+		{"g1", http.StatusBadRequest, `{"error":"group ID \"g1\": want <connector>.<groupId>, e.g. demo.7d1e…"}`},
+		{"demo.g2", http.StatusNotFound, `{"error":"no group with ID \"demo.g2\""}`},
+		{"other.g1", http.StatusNotFound, `{"error":"no group with ID \"other.g1\""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			rec := get(t, s, "/v1/groups/"+tt.id)
+			if rec.Code != tt.code || compact(t, rec.Body.Bytes()) != tt.body {
+				t.Errorf("GET /v1/groups/%s: %d %s\nwant %d %s", tt.id, rec.Code, rec.Body, tt.code, tt.body)
+			}
+		})
+	}
+}

@@ -28,6 +28,8 @@ func TestOperatorMessages(t *testing.T) {
 			`{"error":"unknown connector \"dmeo\"; did you mean \"demo\"? (configured in plugins.hcl: demo)"}`},
 		{http.MethodPost, "/v1/connectors/contoso/sync", http.StatusNotFound,
 			`{"error":"unknown connector \"contoso\" (configured in plugins.hcl: demo)"}`},
+		{http.MethodPost, "/v1/connectors/dem/test", http.StatusNotFound,
+			`{"error":"unknown connector \"dem\"; did you mean \"demo\"? (configured in plugins.hcl: demo)"}`},
 		{http.MethodGet, "/v1/recipients?connector=nosuch", http.StatusNotFound,
 			`{"error":"unknown connector \"nosuch\" (configured in plugins.hcl: demo)"}`},
 		{http.MethodGet, "/v1/recipients/export?format=csv&connector=Demo", http.StatusNotFound,
