@@ -536,13 +536,18 @@ func jobRow(j api.Job) string {
 	rec := "-"
 	if j.Summary != nil && j.State == events.StateCompleted {
 		rec = recipientCounts(j.Summary)
+		if j.Summary.DryRun || j.DryRun() {
+			// The counts are what a real sync would have done.
+			rec = "dry run: " + rec
+		}
 	}
 	t := j.RequestedAt
 	return strings.Join([]string{j.ID, j.Connector, j.State, fmtTime(&t), dash(j.RequestedBy), rec, dash(firstSentence(j.Reason))}, "\t")
 }
 
 // recipientCounts names every kind of change a job made, omitting the
-// kinds it did not make: "+4 created, 16 updated, 7 archived, 1 restored".
+// kinds it did not make: "4 created, 16 updated, 7 archived, 1 restored".
+// Words, not "+4 ~16 -0": archived and restored recipients have no sign.
 func recipientCounts(s *events.Summary) string {
 	var parts []string
 	for _, c := range []struct {
