@@ -182,26 +182,18 @@ func (b *batcher) finish(cursor string, complete bool, resyncReason string) erro
 	return b.flush(true)
 }
 
-// retrying tells the host at once that a retry wave began (r), or that
-// it ended (nil): a batch with no objects carries the news, so an outage
-// shows while it lasts and not at the next page. A failed send is left
+// sendProgress sends the progress now, with what is pending, and with
+// the retry wave r under way (nil: none). The retry middleware calls it
+// when a wave begins or ends, so an outage shows while it lasts and not
+// at the next page; Sync calls it with nil before it returns a failure,
+// so the host's summary of the failed job counts the requests and
+// retries made (a failure sends no final batch). A failed send is left
 // to the readers, whose next batch meets it too.
-func (b *batcher) retrying(r *connectorv1.Retrying) {
+func (b *batcher) sendProgress(r *connectorv1.Retrying) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.retry = r
 	b.n = max(b.n, 1) // send it even though it may hold no object
-	_ = b.flush(false)
-}
-
-// report sends the progress now, with what is pending: before a failure,
-// so the host's summary of a failed job counts the requests and retries
-// the connector made (a failure sends no final batch).
-func (b *batcher) report() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.retry = nil
-	b.n = max(b.n, 1)
 	_ = b.flush(false)
 }
 

@@ -240,7 +240,7 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	r := &deltaReader{g: g, log: log, kinds: kinds}
 	out := newBatcher(send, g.stats)
 	out.ctx = ctx
-	g.stats.onRetry = out.retrying
+	g.stats.onRetry = out.sendProgress
 	next, complete, reason, err := c.read(ctx, r, out, from, reason)
 	if err == nil {
 		err = out.finish(next.encode(), complete, reason)
@@ -248,7 +248,7 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	if err != nil {
 		var lost *sendError
 		if !errors.As(err, &lost) {
-			out.report()
+			out.sendProgress(nil)
 		}
 		log.Warn("sync failed", zap.Error(err), zap.Duration("after", time.Since(start)))
 		return err
