@@ -52,10 +52,10 @@ func (r *Runner) run(j *job) {
 		default:
 			reason = err.Error()
 		}
+		sum.FullRead = sum.FullRead || j.readsAll()
 		j.mu.Lock()
-		sum.FullRead = sum.FullRead || j.req.Full || j.full
+		failedRetries(sum, j.progress.Retrying)
 		j.mu.Unlock()
-		failedRetries(sum, j.lastWave)
 		r.recordFinal(ctx, j, state, reason, sum, log)
 	}
 
@@ -112,19 +112,17 @@ func (r *Runner) run(j *job) {
 			if p := b.GetProgress(); p != nil {
 				phase, _ := cleanText(p.GetPhase(), MaxTextRunes)
 				j.mu.Lock()
+				wave, fresh := retrying(p.GetRetrying(), j.progress.Retrying, r.now())
 				j.progress = Progress{Phase: phase, Users: count(p.GetUsers()), Groups: count(p.GetGroups()),
 					Memberships: count(p.GetMemberships()), Requests: count(p.GetRequests()), ExpectedUsers: expected,
-					Retrying: retrying(p.GetRetrying(), j.progress.Retrying, r.now())}
+					Retrying: wave}
 				j.mu.Unlock()
-				if rt := p.GetRetrying(); rt == nil {
-					j.lastWave = nil
-				} else if !sameWave(rt, j.lastWave) {
-					j.lastWave = rt
+				if fresh {
 					// The plugin logs the wave too; this line names the job for
 					// an operator reading only the daemon's own lines.
-					log.Warn("the connector is retrying its directory", zap.String("cause", j.progress.Retrying.Cause),
-						zap.Int64("attempt", rt.GetAttempt()), zap.Duration("wait", time.Duration(rt.GetWaitMs())*time.Millisecond),
-						zap.Duration("budgetLeft", time.Duration(rt.GetBudgetLeftMs())*time.Millisecond))
+					log.Warn("the connector is retrying its directory", zap.String("cause", wave.Cause),
+						zap.Int64("attempt", wave.Attempt), zap.Duration("wait", time.Duration(wave.WaitMS)*time.Millisecond),
+						zap.Duration("budgetLeft", time.Duration(wave.BudgetLeftMS)*time.Millisecond))
 				}
 				sum.GraphRequests = count(p.GetRequests())
 				sum.SkippedMembers = count(p.GetSkippedMembers())
@@ -294,16 +292,17 @@ func protocolFailure(connectorName, plugin string, broke error) error {
 }
 
 // failedRetries makes a failed job's summary count at least the
-// attempts of the retry wave the plugin last reported and did not end:
+// attempts of the retry wave the plugin last reported and did not end
+// (the job's live progress still holds it):
 // the plugin's failure then says it retried (its error crosses gRPC as
 // text only), and a plugin that sends no progress with its failure must
 // not leave a summary of 0 requests beside it. Attempt n failed, so n
 // requests were made and n-1 of them were retries.
-func failedRetries(sum *events.Summary, wave *connectorv1.Retrying) {
+func failedRetries(sum *events.Summary, wave *Retrying) {
 	if wave == nil {
 		return
 	}
-	n := count(wave.GetAttempt())
+	n := wave.Attempt
 	sum.GraphRequests = max(sum.GraphRequests, n)
 	sum.Retries = max(sum.Retries, n-1)
 }
@@ -504,24 +503,21 @@ func mergeUser(dst, u *connectorv1.User) {
 }
 
 // retrying turns a plugin's report of a retry wave into the job's live
-// progress, cleaned like any text a plugin sends. A wave already known
-// (the same report on a later batch) keeps its start time, so that the
-// wait counts from when the plugin began it, not from its next batch.
-func retrying(rt *connectorv1.Retrying, prev *Retrying, now time.Time) *Retrying {
+// progress, cleaned like any text a plugin sends, given the progress of
+// the report before (prev). A wave already known (the same report on a
+// later batch) keeps its start time, so that the wait counts from when
+// the plugin began it, not from its next batch; fresh says the report
+// begins a new wave.
+func retrying(rt *connectorv1.Retrying, prev *Retrying, now time.Time) (wave *Retrying, fresh bool) {
 	if rt == nil {
-		return nil
+		return nil, false
 	}
 	cause, _ := cleanText(rt.GetCause(), MaxTextRunes)
 	out := &Retrying{Cause: cause, Attempt: max(rt.GetAttempt(), 0), WaitMS: max(rt.GetWaitMs(), 0),
 		BudgetLeftMS: max(rt.GetBudgetLeftMs(), 0), Since: now}
 	if prev != nil && prev.Cause == out.Cause && prev.Attempt == out.Attempt && prev.WaitMS == out.WaitMS && prev.BudgetLeftMS == out.BudgetLeftMS {
 		out.Since = prev.Since
+		return out, false
 	}
-	return out
-}
-
-// sameWave reports whether two reports are of one retry wave.
-func sameWave(a, b *connectorv1.Retrying) bool {
-	return b != nil && a.GetCause() == b.GetCause() && a.GetAttempt() == b.GetAttempt() &&
-		a.GetWaitMs() == b.GetWaitMs() && a.GetBudgetLeftMs() == b.GetBudgetLeftMs()
+	return out, true
 }

@@ -156,8 +156,14 @@ type job struct {
 	// full: the job reads the whole directory (decided as RETRIEVING
 	// begins: asked for, no cursor yet, or full_sync_interval passed).
 	full bool
-	// lastWave is the plugin's last retry report, logged once per wave.
-	lastWave *connectorv1.Retrying
+}
+
+// readsAll reports whether the job reads the whole directory: asked for,
+// or decided as RETRIEVING began.
+func (j *job) readsAll() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.req.Full || j.full
 }
 
 func (j *job) setState(s string) {
@@ -429,10 +435,7 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 			part = i
 		}
 	}
-	j.mu.Lock()
-	full := j.req.Full || j.full
-	j.mu.Unlock()
-	d := events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: full,
+	d := events.SyncState{JobID: j.id, Connector: j.connector, State: state, Full: j.readsAll(),
 		RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor}
 	if state == events.StatePending {
 		d.Options = j.req.Options
