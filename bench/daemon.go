@@ -57,11 +57,6 @@ type Daemon struct {
 	proc *dirsyncd.Process
 }
 
-// FreeAddr returns a loopback address with a port that is free now,
-// below the ephemeral range (see testenv.FreeAddr), for a daemon
-// restarted on the same NATS port.
-func FreeAddr() (string, error) { return testenv.FreeLoopbackAddr() }
-
 // WriteConfig writes dir/plugins.hcl for a daemon syncing sim (nil: no
 // connector) with its embedded NATS on natsAddr.
 func WriteConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr string) error {
@@ -119,7 +114,7 @@ func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, 
 // env.Dir/name, with its embedded NATS on a free port.
 func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*Daemon, error) {
 	dir := filepath.Join(env.Dir, name)
-	addr, err := FreeAddr()
+	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}

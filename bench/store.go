@@ -19,6 +19,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/pluginhost"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -305,7 +306,7 @@ func runRebuild(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		return nil, err
 	}
 	dir := filepath.Join(env.Dir, "rebuild")
-	addr, err := FreeAddr()
+	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
