@@ -140,10 +140,7 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 				if !lostConnection(err) {
 					return s.storeErr(f.Msg(), err)
 				}
-				if outage.IsZero() {
-					outage = time.Now()
-				}
-				if err := s.resend(ctx, futures[i:], outage); err != nil {
+				if err := s.resend(ctx, futures[i:], &outage); err != nil {
 					return fmt.Errorf("%w (%d of %d events were stored before)", err, stored+i, len(evs))
 				}
 				i--
@@ -235,18 +232,15 @@ func lostConnection(err error) bool {
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
-// publish sends msg, waiting out a lost connection (from *outage, set
-// when the first failure of this append happened) and sending again.
+// publish sends msg, waiting out a lost connection and sending again.
+// outage is when this append first lost the connection (zero: not yet).
 func (s *Store) publish(ctx context.Context, msg *nats.Msg, outage *time.Time) (jetstream.PubAckFuture, error) {
 	for {
 		f, err := s.js.PublishMsgAsync(msg)
 		if err == nil || !lostConnection(err) {
 			return f, err
 		}
-		if outage.IsZero() {
-			*outage = time.Now()
-		}
-		if err := s.awaitConnection(ctx, *outage); err != nil {
+		if err := s.awaitConnection(ctx, outage); err != nil {
 			return nil, err
 		}
 	}
@@ -256,12 +250,12 @@ func (s *Store) publish(ctx context.Context, msg *nats.Msg, outage *time.Time) (
 // futures again, replacing them in place. Their Nats-Msg-Id makes the
 // server store an event once even when its first publish had been stored
 // and only the acknowledgement was lost.
-func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, since time.Time) error {
-	if err := s.awaitConnection(ctx, since); err != nil {
+func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, outage *time.Time) error {
+	if err := s.awaitConnection(ctx, outage); err != nil {
 		return err
 	}
 	for i, f := range futures {
-		nf, err := s.publish(ctx, f.Msg(), &since)
+		nf, err := s.publish(ctx, f.Msg(), outage)
 		if err != nil {
 			return fmt.Errorf("publishing on %s again after NATS came back: %w", f.Msg().Subject, err)
 		}
@@ -271,9 +265,13 @@ func (s *Store) resend(ctx context.Context, futures []jetstream.PubAckFuture, si
 }
 
 // awaitConnection waits until the NATS connection is back, at most until
-// MaxOutage after since, and a moment more for JetStream to be ready.
-func (s *Store) awaitConnection(ctx context.Context, since time.Time) error {
-	deadline := since.Add(MaxOutage)
+// MaxOutage after *outage (set to now if this is the append's first
+// loss), and a moment more for JetStream to be ready.
+func (s *Store) awaitConnection(ctx context.Context, outage *time.Time) error {
+	if outage.IsZero() {
+		*outage = time.Now()
+	}
+	deadline := outage.Add(MaxOutage)
 	nc := s.js.Conn()
 	for nc.Status() != nats.CONNECTED {
 		if nc.IsClosed() {
