@@ -61,6 +61,13 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err := checkAccess(cfg); err != nil {
 		return err
 	}
+	// Then the data directory's lock, before anything opens the store,
+	// the read models or the job log: a second daemon leaves at once.
+	unlock, err := lockDataDir(cfg.Daemon.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	host := pluginhost.New(log)
 	specs, secrets, err := checkConnectors(ctx, cfg, host, log)
 	if err != nil {
