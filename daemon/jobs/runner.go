@@ -125,6 +125,9 @@ type Runner struct {
 	now    func() time.Time
 	obs    Observer
 
+	// reqMu makes requests take turns; mu guards the fields below and is
+	// never held across I/O.
+	reqMu    sync.Mutex
 	mu       sync.Mutex
 	specs    map[string]Spec
 	lanes    map[string]*lane
@@ -237,9 +240,7 @@ func (r *Runner) Drain(ctx context.Context) (idle bool, running []string) {
 	}
 	r.mu.Unlock()
 	for _, j := range queued {
-		if err := r.record(ctx, j, events.StateCanceled, "dirsyncd is stopping; request the sync again once it runs", nil, ""); err != nil {
-			r.log.Warn("recording cancellation", zap.String("connector", j.connector), zap.String("job", j.id), zap.Error(err))
-		}
+		r.recordCanceled(ctx, j, "dirsyncd is stopping; request the sync again once it runs")
 	}
 	sort.Strings(running)
 	return len(running) == 0, running
@@ -301,7 +302,12 @@ func (r *Runner) Cancel(ctx context.Context, jobID string) error {
 		for i, j := range l.queue {
 			if j.id == jobID {
 				l.queue = append(l.queue[:i], l.queue[i+1:]...)
-				return r.record(ctx, j, events.StateCanceled, errCanceledByOperator.Error(), nil, "")
+				// Out of the queue, the job is this call's alone: record
+				// without r.mu, which status and progress need meanwhile.
+				r.mu.Unlock()
+				err := r.record(ctx, j, events.StateCanceled, errCanceledByOperator.Error(), nil, "")
+				r.mu.Lock()
+				return err
 			}
 		}
 		if cur := l.current; cur != nil && cur.id == jobID {
@@ -347,18 +353,27 @@ func (e errSuperseded) Error() string { return "superseded by newer job " + e.by
 // reached SAVING, is canceled in favour of the new one; a job in SAVING
 // finishes first.
 func (r *Runner) Request(ctx context.Context, connectorName string, req Request) (string, error) {
+	// Requests take turns (reqMu), but r.mu is never held across the
+	// append and the wait for the read models: status, metrics, progress
+	// and cancellation answer while a request waits on a slow store.
+	r.reqMu.Lock()
+	defer r.reqMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.stopping {
+		r.mu.Unlock()
 		return "", ErrStopping
 	}
 	if _, ok := r.specs[connectorName]; !ok {
+		r.mu.Unlock()
 		return "", fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
 	}
 	l := r.lanes[connectorName]
 	if l == nil {
+		r.mu.Unlock()
 		return "", errors.New("runner not started")
 	}
+	// Only Request adds to a queue, and requests take turns: the queue
+	// can only shrink until this one adds its job.
 	if req.IfIdle && (len(l.queue) > 0 || l.current != nil) {
 		busy := ""
 		if l.current != nil {
@@ -366,18 +381,25 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 		} else {
 			busy = l.queue[0].id
 		}
+		r.mu.Unlock()
 		return "", fmt.Errorf("%w for connector %s (job %s)", ErrBusy, connectorName, busy)
 	}
+	r.mu.Unlock()
+
 	j := &job{id: newJobID(r.now()), connector: connectorName, req: req, state: events.StatePending}
 	if err := r.record(ctx, j, events.StatePending, "", nil, ""); err != nil {
 		return "", err
 	}
-	for _, old := range l.queue {
-		if err := r.record(ctx, old, events.StateCanceled, errSuperseded{j.id}.Error(), nil, ""); err != nil {
-			r.log.Warn("recording cancellation", zap.String("connector", old.connector), zap.String("job", old.id), zap.Error(err))
-		}
+	r.mu.Lock()
+	if r.stopping {
+		// Drain ran while the PENDING event was stored: the job must not
+		// stay queued, or it would never end.
+		r.mu.Unlock()
+		r.recordCanceled(context.WithoutCancel(ctx), j, "dirsyncd is stopping; request the sync again once it runs")
+		return "", ErrStopping
 	}
-	l.queue = append(l.queue[:0], j)
+	superseded := l.queue
+	l.queue = []*job{j}
 	if cur := l.current; cur != nil {
 		cur.mu.Lock()
 		if cur.cancel != nil && cur.state != events.StateSaving {
@@ -385,11 +407,23 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 		}
 		cur.mu.Unlock()
 	}
+	r.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
+	for _, old := range superseded {
+		r.recordCanceled(ctx, old, errSuperseded{j.id}.Error())
+	}
 	return j.id, nil
+}
+
+// recordCanceled records that a queued job was canceled; a failure is
+// logged (the next start ends such a job as interrupted).
+func (r *Runner) recordCanceled(ctx context.Context, j *job, reason string) {
+	if err := r.record(ctx, j, events.StateCanceled, reason, nil, ""); err != nil {
+		r.log.Warn("recording cancellation", zap.String("connector", j.connector), zap.String("job", j.id), zap.Error(err))
+	}
 }
 
 func (r *Runner) work(name string, l *lane) {
@@ -427,6 +461,10 @@ func (r *Runner) work(name string, l *lane) {
 	}
 }
 
+// recordTimeout bounds storing one job state and seeing it in the read
+// models, where the caller set no deadline of its own.
+const recordTimeout = 30 * time.Second
+
 // record stores a state change of j.
 func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *events.Summary, cursor string) error {
 	part := 0
@@ -441,6 +479,13 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		d.Options = j.req.Options
 	}
 	e := events.New(events.TypeSyncState, events.SyncSubject(j.connector, j.id), j.connector, j.id, part, r.now(), d)
+	if _, ok := ctx.Deadline(); !ok {
+		// A store or projector that stalls must fail the caller with a
+		// reason, not hold it (and an API request) forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, recordTimeout)
+		defer cancel()
+	}
 	seq, err := r.store.Append(ctx, []events.Event{e})
 	if err != nil {
 		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)
@@ -458,7 +503,10 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		fields = append(fields, zap.String("reason", reason))
 	}
 	r.log.Info("job state", fields...)
-	return r.proj.WaitFor(ctx, seq)
+	if err := r.proj.WaitFor(ctx, seq); err != nil {
+		return fmt.Errorf("job %s %s is stored, but the read models do not show it yet (see /readyz): %w", j.id, state, err)
+	}
+	return nil
 }
 
 // recordFinal records a job's final state, retrying while the store
