@@ -76,6 +76,16 @@ const expiredLogEvery = 10 * time.Minute
 // presented token is never echoed or logged; an expired one is logged by
 // its ID, so an admin can find the client that still uses it.
 func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) http.Handler {
+	return s.AuthenticatedWith(tokens, now, DefaultLimits)
+}
+
+// AuthenticatedWith is AuthenticatedBy with the given limits. The token is
+// checked on the headers alone, before any of the body is read: a refused
+// request is answered at once and its connection closed, whatever body it
+// announced. An accepted one then has lim.BodyTimeout for its body and
+// shares lim.PerClient slots with the other requests of its token.
+func (s *Server) AuthenticatedWith(tokens func() []Token, now func() time.Time, lim Limits) http.Handler {
+	adm := newAdmission(lim)
 	// An expired token is logged once per expiredLogEvery, not per
 	// request: a client retrying with it must not flood the log. The map
 	// holds at most one entry per line of token_file.
@@ -87,7 +97,11 @@ func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) ht
 			return
 		}
 		presented, ok := bearer(r.Header.Get("Authorization"))
+		// A refused request's body is never read: closing the connection
+		// keeps the server from draining it, too.
+		refuse := func() { w.Header().Set("Connection", "close") }
 		if !ok {
+			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`"`)
 			writeErr(w, http.StatusUnauthorized, "this route needs the API token: send the header "+
 				"\"Authorization: Bearer <token>\" with a token from the api block's token_file")
@@ -102,6 +116,7 @@ func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) ht
 			match = subtle.ConstantTimeSelect(eq&boolInt(match < 0), i, match)
 		}
 		if match < 0 {
+			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token"`)
 			writeErr(w, http.StatusUnauthorized, "the bearer token is not an API token "+
 				"(the tokens are the lines of the api block's token_file, read again on reload)")
@@ -120,12 +135,13 @@ func (s *Server) AuthenticatedBy(tokens func() []Token, now func() time.Time) ht
 					zap.String("token_id", tok.ID()), zap.Time("expired_at", tok.Expires), zap.String("remote", r.RemoteAddr),
 					zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Duration("logged_at_most_every", expiredLogEvery))
 			}
+			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token", error_description="the token expired"`)
 			writeErr(w, http.StatusUnauthorized, "the bearer token expired: use a current token from the api block's token_file "+
 				"(a line's expires= says until when its token is accepted)")
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		adm.serve(w, r, toks[match].ID(), s.mux)
 	})
 }
 

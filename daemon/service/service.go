@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,7 +183,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(apiServer, log.Named("api"))
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

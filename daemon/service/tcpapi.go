@@ -194,9 +194,9 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger, now func() time.T
 		return nil, fmt.Errorf("api: listening on %s: %w (is another process using the port? change listen in the api block)", a.Listen, err)
 	}
 	t.addr = ln.Addr().String()
-	handler := h.AuthenticatedBy(func() []api.Token { return *t.creds.tokens.Load() }, now)
-	t.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
+	ln = newCapListener(ln, maxAPIConns, log)
+	handler := h.AuthenticatedWith(func() []api.Token { return *t.creds.tokens.Load() }, now, api.DefaultLimits)
+	t.srv = newHTTPServer(handler, log)
 	scheme := "http"
 	if a.TLS() {
 		scheme = "https"
@@ -212,6 +212,18 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger, now func() time.T
 	}()
 	log.Info("HTTP API listening", zap.String("url", scheme+"://"+t.addr))
 	return t, nil
+}
+
+// newHTTPServer serves h with every timeout set, so that no client holds a
+// connection by being slow: 10 s for the headers, 30 s for a whole
+// request (the handlers read bodies within 5 s of the headers, see
+// api.Limits), 3 minutes from the end of the request to the end of its
+// answer (a connection test may take its full 2 minutes; an export of
+// 100,000 recipients takes seconds) and 2 minutes of idle keep-alive.
+func newHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 3 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: zap.NewStdLog(log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
 }
 
 // reload re-reads the tokens and certificate after SIGHUP.
