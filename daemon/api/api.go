@@ -126,6 +126,7 @@ type Server struct {
 	public  map[string]bool // mux patterns that need no token
 	nextRun func(connector string) (time.Time, bool)
 	ready   func(context.Context) error
+	live    func(context.Context) error
 	metrics http.Handler
 }
 

@@ -9,9 +9,10 @@ import (
 
 // Health is the answer to GET /healthz and GET /readyz.
 type Health struct {
-	// Status is "ok" (healthz), "ready" or "not ready" (readyz).
+	// Status is "ok" or "stalled" (healthz), "ready" or "not ready"
+	// (readyz).
 	Status string `json:"status"`
-	// Reason says why the daemon is not ready.
+	// Reason says why the daemon is stalled or not ready.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -27,7 +28,25 @@ var openAPIDocument []byte
 // OpenAPI returns the API's OpenAPI 3.1 document (YAML).
 func OpenAPI() []byte { return append([]byte(nil), openAPIDocument...) }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+// WithLiveness sets the check behind GET /healthz: the daemon is alive
+// (200) while live returns nil, and stalled (503: restart it) otherwise.
+// Unlike readiness, a NATS outage is not a stall; a restart would not
+// end it. Called per request with a context that ends after
+// readinessTimeout.
+func (s *Server) WithLiveness(live func(ctx context.Context) error) *Server {
+	s.live = live
+	return s
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.live != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+		defer cancel()
+		if err := s.live(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "stalled", Reason: err.Error()})
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, Health{Status: "ok"})
 }
 

@@ -78,14 +78,38 @@ func loopback(hostport string) bool {
 func (ps *parser) shutdownGrace(attrs map[string]*hclsyntax.Attribute, where string) {
 	d := &ps.cfg.Daemon
 	d.ShutdownGrace = DefaultShutdownGrace
-	v, set, ok := ps.str(attrs, "shutdown_grace", where)
+	ps.duration(attrs, "shutdown_grace", where, 0, 10*time.Minute, `"0s" (interrupt a running job at once)`, `"30s"`, &d.ShutdownGrace)
+}
+
+// DefaultStallTimeout is how long the read models or the job queue may
+// stand still with work waiting before the daemon calls itself stalled.
+const DefaultStallTimeout = 2 * time.Minute
+
+func (ps *parser) stallTimeout(attrs map[string]*hclsyntax.Attribute, where string) {
+	d := &ps.cfg.Daemon
+	d.StallTimeout = DefaultStallTimeout
+	ps.duration(attrs, "stall_timeout", where, 5*time.Second, time.Hour, `"5s"`, `"2m"`, &d.StallTimeout)
+}
+
+// duration sets *dst to the duration attribute key when it lies within
+// [lo, hi], and reports it with its place in the file otherwise. loText
+// and example describe lo and a good value for the message.
+func (ps *parser) duration(attrs map[string]*hclsyntax.Attribute, key, where string, lo, hi time.Duration, loText, example string, dst *time.Duration) {
+	v, set, ok := ps.str(attrs, key, where)
 	if !ok || !set {
 		return
 	}
 	g, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil || g < 0 || g > 10*time.Minute {
-		ps.at(attrs["shutdown_grace"].Expr.Range().Start, "shutdown_grace %q: want a duration from \"0s\" (interrupt a running job at once) to \"10m\", such as \"30s\"", v)
+	if err != nil || g < lo || g > hi {
+		ps.at(attrs[key].Expr.Range().Start, "%s %q: want a duration from %s to %q, such as %s", key, v, loText, shortDuration(hi), example)
 		return
 	}
-	d.ShutdownGrace = g
+	*dst = g
+}
+
+// shortDuration writes d as plugins.hcl would: "10m", not "10m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
 }

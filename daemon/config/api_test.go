@@ -81,6 +81,34 @@ func TestAPIBlock(t *testing.T) {
 	}
 }
 
+func TestStallTimeout(t *testing.T) {
+	tests := []struct {
+		src     string
+		want    time.Duration
+		wantErr string
+	}{
+		{"", DefaultStallTimeout, ""},
+		{`  stall_timeout = "30s"`, 30 * time.Second, ""},
+		{`  stall_timeout = "1s"`, 0, `plugins.hcl:2:19: stall_timeout "1s": want a duration from "5s" to "1h"`},
+		{`  stall_timeout = "2h"`, 0, `plugins.hcl:2:19: stall_timeout "2h"`},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte("daemon {\n"+tt.src+"\n}\n"), "plugins.hcl")
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: err = %v; want %q", tt.src, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		if c.Daemon.StallTimeout != tt.want {
+			t.Errorf("%s: StallTimeout = %v; want %v", tt.src, c.Daemon.StallTimeout, tt.want)
+		}
+	}
+}
+
 func TestShutdownGrace(t *testing.T) {
 	tests := []struct {
 		src     string

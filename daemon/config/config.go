@@ -88,6 +88,10 @@ type Daemon struct {
 	// ShutdownGrace is how long SIGTERM waits for a running job to finish
 	// before it interrupts it (the job then ends FAILED as interrupted).
 	ShutdownGrace time.Duration
+	// StallTimeout is how long the read models may lag without advancing,
+	// or a queued job wait with its connector idle, before /healthz fails
+	// and the systemd watchdog is no longer fed (daemon { stall_timeout }).
+	StallTimeout time.Duration
 }
 
 // NATS is the nats block: an embedded server (Listen) or an existing
@@ -428,12 +432,14 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	d.DataDir = ps.resolve(DefaultDataDir)
 	d.LogLevel = DefaultLogLevel
 	d.ShutdownGrace = DefaultShutdownGrace
+	d.StallTimeout = DefaultStallTimeout
 	if b == nil {
 		return
 	}
 	const where = "daemon block"
-	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace", "stall_timeout"}, nil)
 	ps.shutdownGrace(attrs, where)
+	ps.stallTimeout(attrs, where)
 	if dir, ok := ps.path(attrs, "data_dir", where); ok && dir != "" {
 		d.DataDir = dir
 	}

@@ -116,6 +116,7 @@ func (r *Runner) run(j *job) {
 				j.progress = Progress{Phase: phase, Users: count(p.GetUsers()), Groups: count(p.GetGroups()),
 					Memberships: count(p.GetMemberships()), Requests: count(p.GetRequests()), ExpectedUsers: expected,
 					Retrying: wave}
+				j.touchLocked(r.now())
 				j.mu.Unlock()
 				if fresh {
 					// The plugin logs the wave too; this line names the job for
@@ -243,6 +244,7 @@ func (r *Runner) run(j *job) {
 	seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
 		j.mu.Lock()
 		j.progress.Saved = saved
+		j.touchLocked(r.now())
 		j.mu.Unlock()
 	})
 	if err != nil {

@@ -11,7 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +162,9 @@ type job struct {
 	// full: the job reads the whole directory (decided as RETRIEVING
 	// begins: asked for, no cursor yet, or full_sync_interval passed).
 	full bool
+	// queued is when the job was queued; touched when it last changed
+	// state or reported progress (for Stalled).
+	queued, touched time.Time
 }
 
 // readsAll reports whether the job reads the whole directory: asked for,
@@ -169,11 +175,14 @@ func (j *job) readsAll() bool {
 	return j.req.Full || j.full
 }
 
-func (j *job) setState(s string) {
+func (j *job) setState(s string, at time.Time) {
 	j.mu.Lock()
-	j.state = s
+	j.state, j.touched = s, at
 	j.mu.Unlock()
 }
+
+// touchLocked notes a sign of life of the job (progress) at at; j.mu is held.
+func (j *job) touchLocked(at time.Time) { j.touched = at }
 
 // New returns a runner for the given connectors. Call Start to begin.
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
@@ -256,6 +265,42 @@ func (r *Runner) Stop() {
 		r.stop()
 	}
 	r.wg.Wait()
+}
+
+// Stalled reports a job queue that stands still: a job queued for longer
+// than limit while its connector runs nothing (its worker no longer takes
+// jobs), or a running job that has neither changed state nor reported
+// progress for limit, outside RETRIEVING and a retry wait the connector
+// announced (RETRIEVING has its own bound, the plugin's idle_timeout,
+// which fails the job). nil: every queue moves.
+func (r *Runner) Stalled(now time.Time, limit time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var stalled []string
+	for _, name := range slices.Sorted(maps.Keys(r.lanes)) {
+		l := r.lanes[name]
+		if cur := l.current; cur != nil {
+			cur.mu.Lock()
+			last, state := cur.touched, cur.state
+			if w := cur.progress.Retrying; w != nil {
+				if until := w.Since.Add(time.Duration(w.WaitMS) * time.Millisecond); until.After(last) {
+					last = until
+				}
+			}
+			cur.mu.Unlock()
+			if state != events.StateRetrieving && !last.IsZero() && now.Sub(last) > limit {
+				stalled = append(stalled, fmt.Sprintf("connector %s: job %s has been %s for %s without progress", name, cur.id, state, now.Sub(last).Round(time.Second)))
+			}
+			continue
+		}
+		if len(l.queue) > 0 && now.Sub(l.queue[0].queued) > limit {
+			stalled = append(stalled, fmt.Sprintf("connector %s: job %s has waited %s to start while the connector runs nothing", name, l.queue[0].id, now.Sub(l.queue[0].queued).Round(time.Second)))
+		}
+	}
+	if len(stalled) > 0 {
+		return errors.New(strings.Join(stalled, "; "))
+	}
+	return nil
 }
 
 // Connectors lists the configured connector names, sorted.
@@ -386,7 +431,7 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	}
 	r.mu.Unlock()
 
-	j := &job{id: newJobID(r.now()), connector: connectorName, req: req, state: events.StatePending}
+	j := &job{id: newJobID(r.now()), connector: connectorName, req: req, state: events.StatePending, queued: r.now()}
 	if err := r.record(ctx, j, events.StatePending, "", nil, ""); err != nil {
 		return "", err
 	}
@@ -490,7 +535,7 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 	if err != nil {
 		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)
 	}
-	j.setState(state)
+	j.setState(state, r.now())
 	if r.obs != nil && events.Final(state) {
 		took := time.Duration(0)
 		if !j.started.IsZero() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -71,5 +72,43 @@ func TestRequestDoesNotHoldRunnerWhileReadModelsStall(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the request outlived its deadline")
+	}
+}
+
+// Stalled names a queue whose head waits while its connector runs
+// nothing, and a running job silent for longer than the limit; a job
+// reading the directory (bounded by the plugin's idle_timeout) or in a
+// retry wait the connector announced is not stalled.
+func TestStalled(t *testing.T) {
+	t0 := time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC)
+	const limit = 2 * time.Minute
+	later := t0.Add(limit + time.Second)
+	tests := []struct {
+		name string
+		lane *lane
+		want string // "" : not stalled
+	}{
+		{"idle", &lane{}, ""},
+		{"queued, not yet long", &lane{queue: []*job{{id: "j1", queued: t0.Add(2 * time.Second)}}}, ""},
+		{"queued too long, nothing running", &lane{queue: []*job{{id: "j1", queued: t0}}}, "job j1 has waited 2m1s to start"},
+		{"queued behind a running job", &lane{queue: []*job{{id: "j2", queued: t0}},
+			current: &job{id: "j1", state: events.StateRetrieving, touched: t0}}, ""},
+		{"saving, silent", &lane{current: &job{id: "j1", state: events.StateSaving, touched: t0}}, "job j1 has been SAVING for 2m1s without progress"},
+		{"saving, progressing", &lane{current: &job{id: "j1", state: events.StateSaving, touched: later.Add(-time.Second)}}, ""},
+		{"retrieving, silent", &lane{current: &job{id: "j1", state: events.StateRetrieving, touched: t0}}, ""},
+		{"processing, in an announced retry wait", &lane{current: &job{id: "j1", state: events.StateProcessing, touched: t0,
+			progress: Progress{Retrying: &Retrying{Since: t0, WaitMS: (limit + time.Minute).Milliseconds()}}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Runner{lanes: map[string]*lane{"demo": tt.lane}}
+			err := r.Stalled(later, limit)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Stalled = %v; want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "connector demo")):
+				t.Errorf("Stalled = %v; want one naming connector demo and %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -167,17 +167,35 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	sched.Start()
 	defer sched.Stop()
 
-	ready := &readiness{stallFor: 10 * time.Second}
+	// Not ready after 10 s without progress, and never later than stalled.
+	ready := &readiness{stallFor: min(10*time.Second, cfg.Daemon.StallTimeout)}
+	alive := &liveness{ready: ready, stalled: runner.Stalled, limit: cfg.Daemon.StallTimeout}
+	// observe measures the projector's lag for readiness and liveness.
+	// Without NATS the lag is unknown and recorded as none: an outage is
+	// not a stall of the daemon's own.
+	observe := func(ctx context.Context) error {
+		if !b.Conn.IsConnected() {
+			ready.observe(proj.Seq(), 0, time.Now())
+			return fmt.Errorf("not connected to NATS (%s)", b.Conn.Status())
+		}
+		lag, err := projectionLag(ctx, st, proj)
+		if err != nil {
+			ready.observe(proj.Seq(), 0, time.Now())
+			return err
+		}
+		ready.observe(proj.Seq(), lag, time.Now())
+		return nil
+	}
 	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).
 		WithReadiness(func(ctx context.Context) error {
-			if !b.Conn.IsConnected() {
-				return fmt.Errorf("not connected to NATS (%s)", b.Conn.Status())
-			}
-			lag, err := projectionLag(ctx, st, proj)
-			if err != nil {
+			if err := observe(ctx); err != nil {
 				return err
 			}
-			return ready.check(proj.Seq(), lag, time.Now())
+			return ready.stalled(time.Now(), ready.stallFor)
+		}).
+		WithLiveness(func(ctx context.Context) error {
+			_ = observe(ctx)
+			return alive.check(time.Now())
 		})
 	ln, err := listenUnix(cfg.SocketPath())
 	if err != nil {
@@ -212,6 +230,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	}
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
+	wasStalled := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,14 +269,29 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			log.Info("plugins.hcl reloaded", zap.Strings("connectors", runner.Connectors()))
 			sup.Status(statusLine(proj, runner.Connectors()))
 		case <-ticker.C:
-			// The main loop is alive only while the projector answers.
-			sup.Status(statusLine(proj, runner.Connectors()))
-			sup.Alive()
+			// The watchdog is fed only while the daemon works: the main
+			// loop runs (statusLine needs the projector's lock), the read
+			// models advance when they lag, and the job queues move. A
+			// stalled daemon is restarted by systemd (WatchdogSec).
+			status := statusLine(proj, runner.Connectors())
 			lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
-			if lag, err := projectionLag(lctx, st, proj); err == nil {
-				_ = ready.check(proj.Seq(), lag, time.Now())
-			}
+			_ = observe(lctx)
 			lcancel()
+			if err := alive.check(time.Now()); err != nil {
+				if !wasStalled {
+					log.Error("dirsyncd has stalled: no longer feeding the systemd watchdog, so systemd restarts it (/healthz answers 503 meanwhile)",
+						zap.Error(err), zap.Duration("stall_timeout", alive.limit))
+				}
+				wasStalled = true
+				sup.Status("stalled: " + err.Error())
+				continue
+			}
+			if wasStalled {
+				log.Info("dirsyncd works again: the stall ended before a restart")
+				wasStalled = false
+			}
+			sup.Status(status)
+			sup.Alive()
 		}
 	}
 }

@@ -249,25 +249,61 @@ func (t *tcpAPI) stop() {
 // readiness tracks whether the read models keep up with the stream.
 type readiness struct {
 	mu       sync.Mutex
-	seq      uint64
+	seq, lag uint64
 	movedAt  time.Time
 	stallFor time.Duration
 }
 
-// check reports why the daemon is not ready, or nil. lag is the events
-// not yet folded; a projector that lags but advances is catching up, one
-// that has not moved for stallFor is stuck.
+// check records an observation and reports why the daemon is not ready,
+// or nil. lag is the events not yet folded; a projector that lags but
+// advances is catching up, one that has not moved for stallFor is stuck.
 func (r *readiness) check(seq, lag uint64, now time.Time) error {
+	r.observe(seq, lag, now)
+	return r.stalled(now, r.stallFor)
+}
+
+// observe records the projector's position and lag at now. The stall
+// clock starts when the projector moves or when a lag appears, so time
+// without lag (or without NATS, observed as no lag) never counts.
+func (r *readiness) observe(seq, lag uint64, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if seq != r.seq || r.movedAt.IsZero() {
+	if seq != r.seq || r.movedAt.IsZero() || r.lag == 0 {
 		r.seq, r.movedAt = seq, now
 	}
-	if lag == 0 {
+	r.lag = lag
+}
+
+// stalled reports, as of the last observation, a projector that lags and
+// has not advanced for limit by now.
+func (r *readiness) stalled(now time.Time, limit time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lag == 0 || r.movedAt.IsZero() {
 		return nil
 	}
-	if now.Sub(r.movedAt) >= r.stallFor {
-		return fmt.Errorf("projections are %d events behind the stream and have not advanced for %s", lag, now.Sub(r.movedAt).Round(time.Second))
+	if d := now.Sub(r.movedAt); d >= limit {
+		return fmt.Errorf("projections are %d events behind the stream and have not advanced for %s", r.lag, d.Round(time.Second))
 	}
 	return nil
+}
+
+// liveness says whether the daemon still works, for /healthz and the
+// systemd watchdog: the read models must not lag without advancing, nor
+// a job queue stand still, for longer than limit (daemon {
+// stall_timeout }). Unlike readiness, a NATS outage is not a stall: a
+// restart would not end it, and the projector and jobs resume on their
+// own once NATS is back.
+type liveness struct {
+	ready   *readiness
+	stalled func(now time.Time, limit time.Duration) error // the job runner's
+	limit   time.Duration
+}
+
+// check reports why the daemon has stalled as of now, or nil.
+func (l *liveness) check(now time.Time) error {
+	if err := l.ready.stalled(now, l.limit); err != nil {
+		return err
+	}
+	return l.stalled(now, l.limit)
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -316,6 +317,41 @@ func TestReadiness(t *testing.T) {
 		err := r.check(s.seq, s.lag, t0.Add(s.at))
 		if (err == nil) != s.ready {
 			t.Errorf("step %d (seq %d, lag %d at %s): err = %v; want ready %v", i, s.seq, s.lag, s.at, err, s.ready)
+		}
+	}
+}
+
+// Liveness fails once the read models lag without advancing, or a job
+// queue stands still, for the stall limit; time without lag (or without
+// NATS, observed as no lag) does not count, and the stall ends when the
+// projector moves.
+func TestLiveness(t *testing.T) {
+	t0 := time.Unix(1_790_000_000, 0)
+	var queueErr error
+	l := &liveness{ready: &readiness{stallFor: 10 * time.Second}, limit: time.Minute,
+		stalled: func(time.Time, time.Duration) error { return queueErr }}
+	steps := []struct {
+		seq, lag uint64
+		at       time.Duration
+		queue    error
+		alive    bool
+	}{
+		{seq: 10, lag: 0, at: 0, alive: true},
+		{seq: 10, lag: 0, at: 5 * time.Minute, alive: true}, // idle for long: fine
+		{seq: 10, lag: 3, at: 6 * time.Minute, alive: true}, // a lag appears: the clock starts
+		{seq: 10, lag: 3, at: 6*time.Minute + 59*time.Second, alive: true},
+		{seq: 10, lag: 3, at: 7 * time.Minute, alive: false},               // a minute without moving
+		{seq: 10, lag: 0, at: 8 * time.Minute, alive: true},                // NATS gone: observed as no lag
+		{seq: 10, lag: 3, at: 8*time.Minute + 30*time.Second, alive: true}, // back: a new clock
+		{seq: 12, lag: 1, at: 9*time.Minute + 20*time.Second, alive: true}, // moved
+		{seq: 13, lag: 0, at: 9*time.Minute + 21*time.Second, queue: errors.New("connector demo: job j1 has waited 2m to start"), alive: false},
+	}
+	for i, s := range steps {
+		queueErr = s.queue
+		l.ready.observe(s.seq, s.lag, t0.Add(s.at))
+		err := l.check(t0.Add(s.at))
+		if (err == nil) != s.alive {
+			t.Errorf("step %d (seq %d, lag %d at %s): err = %v; want alive %v", i, s.seq, s.lag, s.at, err, s.alive)
 		}
 	}
 }
