@@ -154,4 +154,3 @@ func openFiles(t *testing.T, pid int) int {
 	}
 	return len(ents)
 }
-
