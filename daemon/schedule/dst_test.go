@@ -3,6 +3,8 @@ package schedule
 import (
 	"testing"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // TestNextAcrossDST steps a parsed schedule's Next over both 2026
@@ -141,4 +143,127 @@ func TestNextAcrossDST(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNextMatchesRule checks Next against the rules restated one instant
+// at a time, over every 2026 transition of zones with different shapes
+// (Berlin and New York: one hour at 02:00; Santiago: midnight; Lord Howe:
+// 30 minutes), each from a day before to a day after. The instant u runs
+// when the spec matches its wall clock and that wall time did not happen
+// before (unless the hour field is every hour), or when u ends a gap in
+// which the spec matches a wall time (unless every hour).
+func TestNextMatchesRule(t *testing.T) {
+	t.Parallel()
+	specs := []string{
+		"30 2 * * *", "0 2 * * *", "0 1 * * *", "59 23 * * *", "@daily",
+		"*/20 1-3 * * *", "15,45 1,2 * * *", "* 2 * * *", "0 */2 * * *", "0 0 * * 0",
+		"0 * * * *", "30 * * * *", "*/15 * * * *", "@hourly",
+	}
+	for _, zone := range []string{"Europe/Berlin", "America/New_York", "America/Santiago", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		transitions := transitionsIn2026(loc)
+		if len(transitions) != 2 {
+			t.Fatalf("%s: transitions in 2026 = %v; want 2", zone, transitions)
+		}
+		for _, spec := range specs {
+			sched, _, err := parse(spec, zone, time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range transitions {
+				from, to := tr.Add(-30*time.Hour), tr.Add(30*time.Hour)
+				want := ruleRuns(t, spec, loc, from, to)
+				var got []time.Time
+				for now := sched.Next(from); now.Before(to); now = sched.Next(now) {
+					got = append(got, now)
+				}
+				if !equalInstants(got, want) {
+					t.Errorf("%q in %s around %v:\n got  %v\n want %v", spec, zone, tr.UTC(), utc(got), utc(want))
+					continue
+				}
+				for _, r := range want {
+					if n := sched.Next(r.Add(-1500 * time.Millisecond)); !n.Equal(r) {
+						t.Errorf("%q in %s: Next(%v) = %v; want %v", spec, zone, r.Add(-1500*time.Millisecond).UTC(), n.UTC(), r.UTC())
+					}
+				}
+			}
+		}
+	}
+}
+
+// transitionsIn2026 returns the instants in 2026 at which loc's UTC
+// offset changes.
+func transitionsIn2026(loc *time.Location) []time.Time {
+	var out []time.Time
+	end2026 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for u := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); ; {
+		_, end := u.In(loc).ZoneBounds()
+		if end.IsZero() || !end.Before(end2026) {
+			return out
+		}
+		_, before := end.Add(-time.Second).In(loc).Zone()
+		if _, after := end.In(loc).Zone(); after != before {
+			out = append(out, end)
+		}
+		u = end
+	}
+}
+
+// ruleRuns returns the runs of spec in loc in (from, to), minute by
+// minute, by the rules of wallSchedule stated per instant.
+func ruleRuns(t *testing.T, spec string, loc *time.Location, from, to time.Time) []time.Time {
+	t.Helper()
+	parsed, err := cron.ParseStandard(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onWall := *parsed.(*cron.SpecSchedule)
+	onWall.Location = time.UTC
+	matches := func(wall time.Time) bool { return onWall.Next(wall.Add(-time.Second)).Equal(wall) }
+	hourly := onWall.Hour&allHours == allHours
+	offset := func(u time.Time) int { _, off := u.In(loc).Zone(); return off }
+
+	var runs []time.Time
+	for u := from.Truncate(time.Minute).Add(time.Minute); u.Before(to); u = u.Add(time.Minute) {
+		off := offset(u)
+		wall := wallClock(u, off)
+		// The same wall time at an earlier instant, under the offset of
+		// three hours before (the transitions here are days apart).
+		prevOff := offset(u.Add(-3 * time.Hour))
+		e := time.Unix(wall.Unix()-int64(prevOff), 0)
+		earlier := prevOff != off && e.Before(u) && offset(e) == prevOff
+		run := matches(wall) && (hourly || !earlier)
+		if prev := offset(u.Add(-time.Second)); !hourly && prev < off {
+			for g := wallClock(u, prev); g.Before(wall); g = g.Add(time.Minute) {
+				run = run || matches(g)
+			}
+		}
+		if run {
+			runs = append(runs, u)
+		}
+	}
+	return runs
+}
+
+func equalInstants(a, b []time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func utc(ts []time.Time) []string {
+	out := make([]string, len(ts))
+	for i, u := range ts {
+		out[i] = u.UTC().Format("01-02T15:04Z")
+	}
+	return out
 }
