@@ -20,7 +20,8 @@ import (
 //     the spec also names 03:00), and it is what ISC cron does.
 //   - A wall-clock time that happens twice (fall back: 02:00-02:59 on
 //     2026-10-25) runs once, at its first pass (CEST), as ISC cron does:
-//     the second pass repeats times that already ran.
+//     the second pass repeats times that already ran (also for a daemon
+//     started during the second pass: Next is a function of the time).
 //   - A spec whose hour field is every hour ("0 * * * *", "*/15 * * * *",
 //     @hourly) is exempt from both: it means "every hour", so it runs once
 //     per real hour: a 23-hour day has 23 hourly runs, a 25-hour day 25
@@ -28,7 +29,9 @@ import (
 //     made up at 03:00, because 03:30 comes an hour after 01:30 anyway.
 //     Folding the repeated hour would leave a two-hour hole in an hourly
 //     sync; a sync is safe to run again. ISC cron likewise leaves its
-//     wildcard jobs on real time.
+//     wildcard jobs on real time; unlike ISC cron, a `*` in the minute
+//     field alone ("* 2 * * *") keeps the two rules, since that spec still
+//     names one wall-clock hour a day.
 //
 // Everything else is cron's own matching: the spec, with its Location
 // set to UTC, steps through wall-clock times (UTC has no DST), and each
