@@ -14,6 +14,12 @@
 // string; an entry without a time zone uses the scheduler's location
 // (WithLocation, default the daemon's local time). "@every" schedules are
 // intervals and have no zone.
+//
+// Daylight saving: cron's own SpecSchedule skips a cron time in the hour
+// clocks jump over and fires one in the repeated hour twice. Each parsed
+// spec is therefore wrapped in a wallSchedule (dst.go): a skipped time
+// runs once when the gap ends, a repeated time once at its first pass, and
+// a spec that names every hour runs once per real hour.
 package schedule
 
 import (
@@ -129,6 +135,9 @@ func parse(spec, timezone string, def *time.Location) (cron.Schedule, *time.Loca
 	switch sc := sched.(type) {
 	case *cron.SpecSchedule:
 		sc.Location = loc
+		// In loc's wall clock, with the daylight-saving rules of
+		// wallSchedule in place of cron's own.
+		sched = newWallSchedule(sc, loc)
 	case cron.ConstantDelaySchedule:
 		// cron runs shorter (even negative) intervals every second.
 		if d, err := time.ParseDuration(strings.TrimPrefix(spec, "@every ")); err == nil && d < time.Second {
