@@ -17,7 +17,40 @@ import (
 	"github.com/dirsync/dirsync/projections"
 )
 
-// The property test of "one recipient per email": random directory
+const (
+	propSequences = 40 // random sequences per policy combination
+	propSteps     = 30 // directory changes and syncs per sequence
+	propUsers     = 8  // user IDs per connector
+	propMails     = 10 // mail addresses, shared by both connectors
+)
+
+// propUser is a directory user as the property test changes it.
+type propUser struct {
+	mail    string
+	enabled bool
+}
+
+// propWorld is the directories of the test and the state folded from the
+// events planned for them.
+type propWorld struct {
+	t *testing.T
+	// connectors are the connectors of the test; their directories draw
+	// on one pool of mails, as two tenants of one company (or one tenant
+	// configured twice) do.
+	connectors []string
+	rng        *rand.Rand
+	pol        policy.Policy
+	state      *projections.State
+	dirs       map[string]map[string]propUser // connector → object ID → user
+	// changed holds, per connector, the users changed since its last sync
+	// (for incremental reads).
+	changed map[string]map[string]bool
+	jobs    int
+	log     []string // what happened, printed on failure
+}
+
+// TestOneRecipientPerEmailProperty is the property test of "one recipient
+// per email": random directory
 // changes (mail swaps, a user taking a leaver's or a renamed user's mail,
 // renames, disables, deletions, re-enables, case changes, mails shared
 // with another connector's directory) go through plan over a
@@ -31,40 +64,6 @@ import (
 //
 // The seed is random and printed on failure; EMAIL_PROPERTY_SEED=<n>
 // replays one.
-
-const (
-	propSequences = 40 // random sequences per policy combination
-	propSteps     = 30 // directory changes and syncs per sequence
-	propUsers     = 8  // user IDs per connector
-	propMails     = 10 // mail addresses, shared by both connectors
-)
-
-// propConnectors are the connectors of the property test; their
-// directories draw on one pool of mails, as two tenants of one company
-// (or one tenant configured twice) do.
-var propConnectors = []string{"a", "b"}
-
-// propUser is a directory user as the property test changes it.
-type propUser struct {
-	mail    string
-	enabled bool
-}
-
-// propWorld is the directories of the test and the state folded from the
-// events planned for them.
-type propWorld struct {
-	t     *testing.T
-	rng   *rand.Rand
-	pol   policy.Policy
-	state *projections.State
-	dirs  map[string]map[string]propUser // connector → object ID → user
-	// changed holds, per connector, the users changed since its last sync
-	// (for incremental reads).
-	changed map[string]map[string]bool
-	jobs    int
-	log     []string // what happened, printed on failure
-}
-
 func TestOneRecipientPerEmailProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("EMAIL_PROPERTY_SEED"); s != "" {
@@ -116,9 +115,9 @@ func combo(update bool, tagMode, onRemoved string) uint64 {
 // runSequence runs one random sequence and reports whether every check
 // held.
 func runSequence(t *testing.T, rng *rand.Rand, pol policy.Policy) bool {
-	w := &propWorld{t: t, rng: rng, pol: pol, state: projections.NewState(),
+	w := &propWorld{t: t, connectors: []string{"a", "b"}, rng: rng, pol: pol, state: projections.NewState(),
 		dirs: map[string]map[string]propUser{}, changed: map[string]map[string]bool{}}
-	for _, c := range propConnectors {
+	for _, c := range w.connectors {
 		w.dirs[c] = map[string]propUser{}
 		w.changed[c] = map[string]bool{}
 		for i := range propUsers / 2 {
@@ -130,7 +129,7 @@ func runSequence(t *testing.T, rng *rand.Rand, pol policy.Policy) bool {
 			w.change()
 		}
 		// Connectors sync in a random order, each check after each job.
-		order := slices.Clone(propConnectors)
+		order := slices.Clone(w.connectors)
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for round := range 2 {
 			for _, c := range order {
@@ -179,7 +178,7 @@ func flipCase(rng *rand.Rand, mail string) string {
 
 // change makes one random directory change in a random connector.
 func (w *propWorld) change() {
-	c := propConnectors[w.rng.IntN(len(propConnectors))]
+	c := w.connectors[w.rng.IntN(len(w.connectors))]
 	d := w.dirs[c]
 	ids := slices.Sorted(maps.Keys(d))
 	pick := func() string { return ids[w.rng.IntN(len(ids))] }
@@ -356,14 +355,14 @@ func (w *propWorld) noSharedEmail() bool {
 // active recipient with exactly its mail.
 func (w *propWorld) everyUniqueMailActive() bool {
 	users := map[string]int{}
-	for _, c := range propConnectors {
+	for _, c := range w.connectors {
 		for _, u := range w.dirs[c] {
 			if u.enabled && u.mail != "" {
 				users[strings.ToLower(u.mail)]++
 			}
 		}
 	}
-	for _, c := range propConnectors {
+	for _, c := range w.connectors {
 		for _, id := range slices.Sorted(maps.Keys(w.dirs[c])) {
 			u := w.dirs[c][id]
 			k := strings.ToLower(u.mail)

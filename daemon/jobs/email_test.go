@@ -162,7 +162,7 @@ func TestRenamedConnectorIsVisible(t *testing.T) {
 	if sum.Skipped[policy.SkipDuplicateEmail] != 3 || sum.RecipientsCreated != 0 {
 		t.Errorf("skipped %v, created %d; want 3 duplicate_email, none created", sum.Skipped, sum.RecipientsCreated)
 	}
-	if len(sum.Warnings) != 1 || !strings.Contains(sum.Warnings[0], `3 users skipped: their email is an active recipient's of connector "old"`) {
+	if len(sum.Warnings) != 1 || !strings.Contains(sum.Warnings[0], `3 users skipped as duplicate_email: their emails belong to active recipients of connector "old"`) {
 		t.Errorf("warnings %q, want one naming connector old and its 3 users", sum.Warnings)
 	}
 	if len(sum.DuplicateEmails) != 3 || sum.DuplicateEmails[0] != `ann@contoso.com: recipient old.u1 of connector "old" is the recipient; skipped u1` {

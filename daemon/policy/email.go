@@ -80,7 +80,7 @@ func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string
 	}
 	for _, c := range slices.Sorted(maps.Keys(byConnector)) {
 		out.Warnings = append(out.Warnings, fmt.Sprintf(
-			"%d users skipped: their email is an active recipient's of connector %q; if that connector was renamed or removed in plugins.hcl, retire it (dirsync connector retire %s)",
+			"%d users skipped as duplicate_email: their emails belong to active recipients of connector %q; if it was renamed or removed in plugins.hcl, retire it (dirsync connector retire %s)",
 			byConnector[c], c, c))
 	}
 	if p.OnRemoved != OnRemovedKeep {

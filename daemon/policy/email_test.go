@@ -68,7 +68,7 @@ func TestOneRecipientPerEmail(t *testing.T) {
 			recipients: []events.Recipient{rec("old", "a", "a@contoso.com", active),
 				rec("demo", "a", "a@contoso.com", active)}, // a duplicate stored before the rule
 			want: []string{"b"}, heldBy: map[string]string{"a": `recipient old.a of connector "old"`},
-			warning: `1 users skipped: their email is an active recipient's of connector "old"`},
+			warning: `1 users skipped as duplicate_email: their emails belong to active recipients of connector "old"`},
 		{name: "another connector's archived recipient holds nothing", update: false, onRemoved: OnRemovedArchive,
 			users:      []events.User{user("a", "a@contoso.com", true)},
 			recipients: []events.Recipient{rec("old", "a", "a@contoso.com", archived)},
