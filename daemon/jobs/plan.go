@@ -69,45 +69,70 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 	sum.DirectoryEvents = len(evs)
 
 	pol := spec.Policy.With(opts)
-	out := pol.Decide(connector, nd, s.Recipients[connector])
+	out := pol.DecideAmong(connector, nd, s.Recipients)
 	sum.Skipped, sum.DuplicateEmails, sum.Warnings = out.SkipCounts(), out.Duplicates, out.Warnings
-	have := s.Recipients[connector]
-	rec := func(typ, id string, r events.Recipient, changed []string, reason string) {
+	for _, c := range recipientChanges(pol, out, s.Recipients[connector], sum) {
+		r := c.r
 		r.UpdatedAt = now.UTC()
-		ev(typ, events.RecipientSubject(connector, id), 0, events.RecipientChange{Recipient: r, Changed: changed, Reason: reason})
+		ev(c.typ, events.RecipientSubject(connector, c.id), 0, events.RecipientChange{Recipient: r, Changed: c.changed, Reason: c.reason})
 	}
-	// Decide every wanted recipient, then emit the changes in ID order.
-	type change struct {
-		id, typ string
-		r       events.Recipient
-		changed []string
-		reason  string
-	}
+	return evs
+}
+
+// change is one recipient event a job makes.
+type change struct {
+	id, typ string
+	r       events.Recipient
+	changed []string
+	reason  string
+	// key and oldKey are the EmailKey of the recipient's email after the
+	// change, and before it when the recipient was active ("" when not).
+	key, oldKey string
+}
+
+// recipientChanges decides what becomes of each of a connector's
+// recipients (have) under the policy's outcome, counts it in sum and
+// returns the changes in the order they are stored: first the recipients
+// that leave the active list, then the others in an order that frees an
+// email before another recipient takes it (see orderChanges), so that a
+// reader of the stream never sees two active recipients with one email
+// but in a swap.
+func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, sum *events.Summary) []change {
 	var changes []change
 	for id, w := range out.Wanted {
 		cur, ok := have[id]
+		var c change
 		switch {
 		case !ok:
-			changes = append(changes, change{id, events.TypeRecipientCreated, pol.Merge(w.Recipient, nil), nil, w.Reason})
+			c = change{id: id, typ: events.TypeRecipientCreated, r: pol.Merge(w.Recipient, nil), reason: w.Reason}
 			sum.RecipientsCreated++
 		case cur.Status == events.RecipientArchived:
 			r := pol.Merge(w.Recipient, &cur)
-			changes = append(changes, change{id, events.TypeRecipientRestored, r, recipientChanges(cur, r), "user passes the import policy again"})
+			c = change{id: id, typ: events.TypeRecipientRestored, r: r, changed: recipientDiff(cur, r), reason: "user passes the import policy again"}
 			sum.RecipientsRestored++
 		default:
 			r := pol.Merge(w.Recipient, &cur)
-			changed := recipientChanges(cur, r)
+			changed := recipientDiff(cur, r)
 			if len(changed) == 0 {
 				sum.RecipientsUnchanged++
 				continue
 			}
-			changes = append(changes, change{id, events.TypeRecipientUpdated, r, changed, w.Reason})
+			c = change{id: id, typ: events.TypeRecipientUpdated, r: r, changed: changed, reason: w.Reason, oldKey: policy.EmailKey(cur.Email)}
 			sum.RecipientsUpdated++
 		}
+		c.key = policy.EmailKey(c.r.Email)
+		changes = append(changes, c)
 	}
-	slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.id, b.id) })
-	for _, c := range changes {
-		rec(c.typ, c.id, c.r, c.changed, c.reason)
+
+	// Recipients the policy no longer wants leave the active list by
+	// on_removed, but for those whose email is now another's, which keep
+	// cannot keep (policy.Outcome.Released): they are archived.
+	var leaving []change
+	holders := map[string]string{} // email key → object ID, of the recipients active after the leavers left
+	for id, cur := range have {
+		if _, ok := out.Wanted[id]; ok && cur.Status != events.RecipientArchived {
+			holders[policy.EmailKey(cur.Email)] = id
+		}
 	}
 	for _, id := range sortedWhere(have, func(id string, cur events.Recipient) bool {
 		_, ok := out.Wanted[id]
@@ -117,21 +142,88 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		reason := "user is no longer in the directory"
 		if why, ok := out.Skipped[id]; ok {
 			reason = "user no longer passes the import policy: " + skipText(why)
+			if by := out.HeldBy[id]; by != "" {
+				reason += "; " + by + " is the recipient"
+			}
 		}
-		switch pol.OnRemoved {
+		onRemoved := pol.OnRemoved
+		if why, ok := out.Released[id]; ok {
+			onRemoved = policy.OnRemovedArchive
+			reason += "; archived although on_removed is keep: " + why
+		}
+		switch onRemoved {
 		case policy.OnRemovedKeep:
+			holders[policy.EmailKey(cur.Email)] = id
 			sum.RecipientsKept++
 		case policy.OnRemovedDelete:
-			rec(events.TypeRecipientRemoved, id, cur, nil, reason)
+			leaving = append(leaving, change{id: id, typ: events.TypeRecipientRemoved, r: cur, reason: reason})
 			sum.RecipientsRemoved++
 		default:
 			r := cur
 			r.Status = events.RecipientArchived
-			rec(events.TypeRecipientArchived, id, r, []string{"status"}, reason)
+			leaving = append(leaving, change{id: id, typ: events.TypeRecipientArchived, r: r, changed: []string{"status"}, reason: reason})
 			sum.RecipientsArchived++
 		}
 	}
-	return evs
+	return append(leaving, orderChanges(changes, holders)...)
+}
+
+// orderChanges orders the changes of active recipients so that an email
+// is given up before it is taken: a recipient whose email another takes
+// over (its user renamed, or the first half of a chain of renames)
+// changes first. Changes that wait for nothing come in object ID order.
+// A cycle (two users swapping mails) cannot be ordered so: it is broken
+// at its lowest object ID, and a reader of the stream sees one email
+// twice for the length of one event; the job's end state has no
+// duplicate either way. holders maps the email key of every recipient
+// active once the job's leavers left to its object ID; it is used up.
+func orderChanges(changes []change, holders map[string]string) []change {
+	slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.id, b.id) })
+	out := make([]change, 0, len(changes))
+	done := make([]bool, len(changes))
+	waiting := map[string][]int{} // email key → changes waiting for it
+	free := func(c change) bool {
+		h, ok := holders[c.key]
+		return !ok || h == c.id
+	}
+	// emit stores change i, and then every change that waited for the
+	// email it gave up.
+	emit := func(i int, force bool) {
+		type step struct {
+			i     int
+			force bool
+		}
+		stack := []step{{i, force}}
+		for len(stack) > 0 {
+			s := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			c := changes[s.i]
+			if done[s.i] {
+				continue
+			}
+			if !s.force && !free(c) {
+				waiting[c.key] = append(waiting[c.key], s.i)
+				continue
+			}
+			done[s.i] = true
+			out = append(out, c)
+			if c.oldKey != "" && c.oldKey != c.key && holders[c.oldKey] == c.id {
+				delete(holders, c.oldKey)
+				for _, j := range slices.Backward(waiting[c.oldKey]) {
+					stack = append(stack, step{j, false})
+				}
+				delete(waiting, c.oldKey)
+			}
+			holders[c.key] = c.id
+		}
+	}
+	for i := range changes {
+		emit(i, false)
+	}
+	for i := range changes {
+		emit(i, true)
+	}
+	return out
 }
 
 // nextDirectory applies a snapshot to the stored directory: a complete
@@ -252,8 +344,8 @@ func sameGroup(a, b events.Group) bool {
 		slices.Equal(a.GroupTypes, b.GroupTypes)
 }
 
-// recipientChanges names the fields in which two recipients differ.
-func recipientChanges(a, b events.Recipient) []string {
+// recipientDiff names the fields in which two recipients differ.
+func recipientDiff(a, b events.Recipient) []string {
 	var c []string
 	add := func(name string, same bool) {
 		if !same {

@@ -97,7 +97,16 @@ type Outcome struct {
 	Wanted map[string]Want
 	// Skipped maps object ID to the reason a user is not a recipient.
 	Skipped map[string]string
-	// Duplicates describes each email shared by several users.
+	// HeldBy names, for each user skipped as SkipDuplicateEmail, the
+	// recipient that has the email: "user <object ID>" of this connector,
+	// or "recipient <ID> of connector <name>".
+	HeldBy map[string]string
+	// Released maps the object ID of an active recipient the policy no
+	// longer wants to why it must leave the active list even under
+	// on_removed = "keep": its email is now another recipient's.
+	Released map[string]string
+	// Duplicates describes each email shared by several users, or held by
+	// another connector's recipient (at most maxDuplicates entries).
 	Duplicates []string
 	// Warnings are scope entries that match nothing, and the like.
 	Warnings []string
@@ -112,14 +121,20 @@ func (o Outcome) SkipCounts() map[string]int {
 	return m
 }
 
-// Decide applies the policy to a connector's directory. current is the
-// connector's recipients now, keyed by object ID: when users share an
-// email, the one that already is the recipient stays it.
+// Decide applies the policy to a connector's directory as if no other
+// connector had recipients; see DecideAmong.
 func (p Policy) Decide(connectorName string, d *projections.Directory, current map[string]events.Recipient) Outcome {
-	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}}
+	return p.DecideAmong(connectorName, d, map[string]map[string]events.Recipient{connectorName: current})
+}
+
+// DecideAmong applies the policy to a connector's directory. recipients
+// are every connector's recipients now (connector → object ID →
+// recipient), so that no two active recipients share an email: see
+// oneRecipientPerEmail for who gets an email several want.
+func (p Policy) DecideAmong(connectorName string, d *projections.Directory, recipients map[string]map[string]events.Recipient) Outcome {
+	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}, HeldBy: map[string]string{}, Released: map[string]string{}}
 	shown, scope := p.groups(d, &out)
 
-	byEmail := map[string][]string{}
 	for id, u := range d.Users {
 		email := u.Mail
 		if p.EmailFrom == EmailFromUPN {
@@ -148,42 +163,8 @@ func (p Policy) Decide(connectorName string, d *projections.Directory, current m
 			},
 			Reason: "user passes the import policy",
 		}
-		key := strings.ToLower(email)
-		byEmail[key] = append(byEmail[key], id)
 	}
-
-	// One recipient per email: the current holder of the email if any,
-	// else the lowest object ID.
-	keys := make([]string, 0, len(byEmail))
-	for k, ids := range byEmail {
-		if len(ids) > 1 {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ids := byEmail[k]
-		sort.Strings(ids)
-		keep := ids[0]
-		for _, id := range ids {
-			if r, ok := current[id]; ok && r.Status == events.RecipientActive && strings.EqualFold(r.Email, k) {
-				keep = id
-				break
-			}
-		}
-		var dropped []string
-		for _, id := range ids {
-			if id != keep {
-				delete(out.Wanted, id)
-				out.Skipped[id] = SkipDuplicateEmail
-				dropped = append(dropped, id)
-			}
-		}
-		if len(out.Duplicates) < 100 {
-			out.Duplicates = append(out.Duplicates, fmt.Sprintf("%s: user %s is the recipient; skipped %s",
-				k, keep, strings.Join(dropped, ", ")))
-		}
-	}
+	p.oneRecipientPerEmail(connectorName, recipients, &out)
 	return out
 }
 
