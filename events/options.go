@@ -107,6 +107,10 @@ func checkTag(raw string) (string, error) {
 	}
 	for _, r := range raw {
 		switch {
+		case r == utf8.RuneError:
+			// JSON decoding turns invalid UTF-8 into U+FFFD: either way,
+			// not what the operator meant to type.
+			return "", errors.New("contains U+FFFD, the replacement character (the request had invalid UTF-8 there)")
 		case safetext.Breaks(r):
 			return "", fmt.Errorf("contains %U, a control, line-break or bidi character; a tag may hold none", r)
 		case safetext.Invisible(r):

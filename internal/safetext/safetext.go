@@ -8,6 +8,8 @@
 package safetext
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -93,3 +95,28 @@ func printableASCII(s string) bool {
 	}
 	return true
 }
+
+// Printable returns s with every character that is not printable
+// escaped as strconv.Quote would (\u202e, \x00), for messages that show
+// part of a request: no control, bidi or invisible character of a
+// request reaches a terminal or a log raw.
+func Printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, notPrintable) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case notPrintable(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
