@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -84,18 +85,24 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		reason  string
 	}
 	var changes []change
+	var cuts cutCounts
+	merge := func(want events.Recipient, cur *events.Recipient) events.Recipient {
+		r, cut := pol.Merge(want, cur)
+		cuts.add(cut)
+		return r
+	}
 	for id, w := range out.Wanted {
 		cur, ok := have[id]
 		switch {
 		case !ok:
-			changes = append(changes, change{id, events.TypeRecipientCreated, pol.Merge(w.Recipient, nil), nil, w.Reason})
+			changes = append(changes, change{id, events.TypeRecipientCreated, merge(w.Recipient, nil), nil, w.Reason})
 			sum.RecipientsCreated++
 		case cur.Status == events.RecipientArchived:
-			r := pol.Merge(w.Recipient, &cur)
+			r := merge(w.Recipient, &cur)
 			changes = append(changes, change{id, events.TypeRecipientRestored, r, recipientChanges(cur, r), "user passes the import policy again"})
 			sum.RecipientsRestored++
 		default:
-			r := pol.Merge(w.Recipient, &cur)
+			r := merge(w.Recipient, &cur)
 			changed := recipientChanges(cur, r)
 			if len(changed) == 0 {
 				sum.RecipientsUnchanged++
@@ -105,6 +112,7 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 			sum.RecipientsUpdated++
 		}
 	}
+	sum.Warnings = append(sum.Warnings, cuts.warnings()...)
 	slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.id, b.id) })
 	for _, c := range changes {
 		rec(c.typ, c.id, c.r, c.changed, c.reason)
@@ -132,6 +140,39 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		}
 	}
 	return evs
+}
+
+// cutCounts adds up what policy.Merge left off recipients, for the
+// job's summary.
+type cutCounts struct {
+	tagRecipients, tags     int
+	groupRecipients, groups int
+}
+
+func (c *cutCounts) add(cut policy.Cut) {
+	if cut.Tags > 0 {
+		c.tagRecipients++
+		c.tags += cut.Tags
+	}
+	if cut.Groups > 0 {
+		c.groupRecipients++
+		c.groups += cut.Groups
+	}
+}
+
+// warnings says what was left off and what to do about it.
+func (c cutCounts) warnings() []string {
+	var out []string
+	if c.tags > 0 {
+		out = append(out, fmt.Sprintf("%d recipients reached the %d tags a recipient keeps: %d tags were not added to them; "+
+			"a sync with tag_mode = \"replace\" (dirsync sync --tag-mode replace) sets their tags afresh",
+			c.tagRecipients, events.MaxRecipientTags, c.tags))
+	}
+	if c.groups > 0 {
+		out = append(out, fmt.Sprintf("%d recipients are members of more than %d synced groups: only the first %d by name are shown on them (%d left off); "+
+			"narrow group_types to show fewer", c.groupRecipients, events.MaxRecipientGroups, events.MaxRecipientGroups, c.groups))
+	}
+	return out
 }
 
 // nextDirectory applies a snapshot to the stored directory: a complete
