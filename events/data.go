@@ -176,13 +176,16 @@ type MembersChanged struct {
 const MaxMembersPerEvent = 1000
 
 // Bounds of a recipient, which keep a recipient event (and its KV value)
-// far below the stream's largest message (1 MiB, store.StreamConfig's
-// MaxMsgSize and nats-server's default max_payload) whatever the
-// directory and the jobs did: the largest possible recipient event is
-// about 0.8 MiB (policy's TestLargestRecipientEventFits builds it). Every
-// other field of a recipient is bounded by the intake (MaxTextRunes
-// characters for names, RFC 5321 lengths for the email, 64 characters for
-// object IDs, 63 for connector names).
+// below the stream's largest message (1 MiB: store.StreamConfig's
+// MaxMsgSize and nats-server's default max_payload, which the embedded
+// server keeps) whatever the directory and the jobs did: the largest
+// possible recipient event is 0.77 MiB, leaving an eighth of the limit
+// for fields to come (policy's TestLargestRecipientEventFits builds it).
+// policy.Merge applies them to every recipient a job writes. Every other
+// field of a recipient is bounded where it comes in: names and group
+// names at 256 characters (jobs.MaxTextRunes), the email at 254 bytes
+// (RFC 5321), the object ID at 64 characters (the intake's check), the
+// connector name at 63 (plugins.hcl).
 const (
 	// MaxRecipientTags bounds a recipient's tags. Append-mode jobs add
 	// their tags to those a recipient has: beyond this, new tags are not
