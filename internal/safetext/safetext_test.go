@@ -61,3 +61,19 @@ func TestInvisible(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`json: unknown field "tags"`, `json: unknown field "tags"`},
+		{"Zoë 王 😀 \uFFFD", "Zoë 王 😀 \uFFFD"},
+		{"x\u202Ey", `x\u202ey`},
+		{"a\u200Bb\u2028c", `a\u200bb\u2028c`},
+		{"a\tb\x00c\x1b", `a\tb\x00c\x1b`},
+		{"bad \xff byte", `bad \xff byte`},
+	}
+	for _, c := range cases {
+		if got := Printable(c.in); got != c.want {
+			t.Errorf("Printable(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
