@@ -56,11 +56,15 @@ type JobOptions struct {
 	// reports the changes it would make.
 	DryRun bool `json:"dryRun,omitempty"`
 	// AllowMassRemoval lets the job remove more recipients than max_removals.
-	AllowMassRemoval  bool     `json:"allowMassRemoval,omitempty"`
-	Tags              []string `json:"tags,omitempty"`
-	TagMode           string   `json:"tagMode,omitempty"`
-	UpdateExisting    *bool    `json:"updateExisting,omitempty"`
-	ExcludeUnlicensed *bool    `json:"excludeUnlicensed,omitempty"`
+	AllowMassRemoval bool `json:"allowMassRemoval,omitempty"`
+	// Tags replace the import block's tags for this job: at most
+	// MaxJobTags, each 1 to MaxTagRunes characters (Validated says which).
+	Tags []string `json:"tags,omitempty"`
+	// TagMode is TagModeAppend, TagModeReplace, or "" for the import
+	// block's tag_mode.
+	TagMode           string `json:"tagMode,omitempty"`
+	UpdateExisting    *bool  `json:"updateExisting,omitempty"`
+	ExcludeUnlicensed *bool  `json:"excludeUnlicensed,omitempty"`
 }
 
 // Summary counts what a job did.
@@ -170,6 +174,30 @@ type MembersChanged struct {
 // MaxMembersPerEvent keeps membership events far below NATS's 1 MiB
 // default message size whatever the group size.
 const MaxMembersPerEvent = 1000
+
+// Bounds of a recipient, which keep a recipient event (and its KV value)
+// below the stream's largest message (1 MiB: store.StreamConfig's
+// MaxMsgSize and nats-server's default max_payload, which the embedded
+// server keeps) whatever the directory and the jobs did: the largest
+// possible recipient event is 0.77 MiB, leaving an eighth of the limit
+// for fields to come (policy's TestLargestRecipientEventFits builds it).
+// policy.Merge applies them to every recipient a job writes. Every other
+// field of a recipient is bounded where it comes in: names and group
+// names at 256 characters (jobs.MaxTextRunes), the email at 254 bytes
+// (RFC 5321), the object ID at 64 characters (the intake's check), the
+// connector name at 63 (plugins.hcl).
+const (
+	// MaxRecipientTags bounds a recipient's tags. Append-mode jobs add
+	// their tags to those a recipient has: beyond this, new tags are not
+	// added (the job's summary warns and counts them); a job with
+	// tag_mode = "replace" resets them.
+	MaxRecipientTags = 100
+	// MaxRecipientGroups bounds the groups shown on a recipient: the
+	// first ones by display name are kept, the rest counted in the job's
+	// summary. A group name is at most 256 characters, so 500 of them are
+	// at most ~770 KB in the worst JSON escaping.
+	MaxRecipientGroups = 500
+)
 
 // Recipient statuses.
 const (

@@ -12,22 +12,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
-	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
-	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/internal/safetext"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -232,36 +229,62 @@ func (s *Server) test(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// MaxBodyBytes bounds a request's JSON body. A sync request, the largest
+// body the API takes, is a few KiB even with MaxJobTags tags of
+// MaxTagRunes characters each.
+const MaxBodyBytes = 64 << 10
+
+// decodeBody reads r's JSON body into v, or says why it is no request:
+// larger than MaxBodyBytes, not JSON, a field v does not have, or
+// anything but white space after the one JSON value (a second object is
+// refused rather than ignored: the client meant something by it). An
+// empty body leaves v as it is. The error text is for a 400 answer.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		return nil // a chunked body with nothing in it
+	}
+	if err == nil {
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("more JSON follows the request; send one JSON object")
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return fmt.Errorf("request body is larger than %d KiB", MaxBodyBytes>>10)
+	}
+	// encoding/json names an unknown field as the client wrote it.
+	return errors.New(safetext.Printable(err.Error()))
+}
+
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	var req SyncRequest
-	if r.ContentLength != 0 {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeErr(w, http.StatusBadRequest, "invalid sync request body: "+err.Error())
-			return
-		}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid sync request body: "+err.Error())
+		return
+	}
+	opts, err := req.JobOptions.Validated()
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid sync request: "+err.Error())
+		return
 	}
 	by := r.Header.Get("X-Dirsync-Requested-By")
 	if by == "" {
 		by = "api"
 	}
-	if req.TagMode != "" && req.TagMode != policy.TagModeAppend && req.TagMode != policy.TagModeReplace {
-		writeErr(w, http.StatusBadRequest, "tagMode must be append or replace")
-		return
+	var o *events.JobOptions
+	if !reflect.ValueOf(opts).IsZero() {
+		o = &opts
 	}
-	for _, t := range req.Tags {
-		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > config.MaxTagLength || strings.ContainsFunc(t, unicode.IsControl) {
-			writeErr(w, http.StatusBadRequest, fmt.Sprintf("tag %q: a tag is 1 to %d characters without control characters", t, config.MaxTagLength))
-			return
-		}
-	}
-	var opts *events.JobOptions
-	if !reflect.ValueOf(req.JobOptions).IsZero() {
-		o := req.JobOptions
-		opts = &o
-	}
-	id, err := s.runner.Request(r.Context(), r.PathValue("name"), jobs.Request{Full: req.Full, RequestedBy: by, Options: opts})
+	id, err := s.runner.Request(r.Context(), r.PathValue("name"), jobs.Request{Full: req.Full, RequestedBy: by, Options: o})
 	if err != nil {
 		s.fail(w, err, r.PathValue("name"))
 		return
@@ -298,7 +321,7 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
-	if !s.checkConnectorFilter(w, r) {
+	if !s.checkConnectorFilter(w, r) || !noCursor(w, r) {
 		return
 	}
 	connector := r.URL.Query().Get("connector")

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap/zaptest"
 
@@ -337,6 +338,7 @@ func TestRecipientsBadParameters(t *testing.T) {
 	fill(m, 3)
 	garbage := base64.RawURLEncoding.EncodeToString([]byte(`{"x":1}`))
 	noID := base64.RawURLEncoding.EncodeToString([]byte(`{"e":"a"}`))
+	valid := base64.RawURLEncoding.EncodeToString([]byte(`{"e":"a","i":"b"}`))
 	tests := []struct {
 		query, names string
 	}{
@@ -347,6 +349,9 @@ func TestRecipientsBadParameters(t *testing.T) {
 		{"cursor=%21%21%21", "cursor"},
 		{"cursor=" + garbage, "cursor"},
 		{"cursor=" + noID, "cursor"},
+		{"cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{"e":"a","i":"b"}{"e":"c","i":"d"}`)), "cursor"},
+		{"cursor=", "cursor"},
+		{"cursor=" + valid + "&cursor=" + valid, "cursor"},
 		{"status=deleted", "status"},
 	}
 	for _, tt := range tests {
@@ -726,5 +731,114 @@ func TestStatusAndJobs(t *testing.T) {
 	}
 	if rec := get(t, s, "/v1/jobs/j2"); rec.Code != 404 || !bytes.Contains(rec.Body.Bytes(), []byte("j2")) {
 		t.Errorf("absent job: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// A list that answers in one go refuses a cursor instead of ignoring it:
+// a client that believes it pages would get everything for every cursor.
+func TestCursorOnListsThatDoNotPage(t *testing.T) {
+	s, m := newTestServer(t)
+	fill(m, 3)
+	valid := base64.RawURLEncoding.EncodeToString([]byte(`{"e":"a","i":"b"}`))
+	for _, path := range []string{"/v1/jobs", "/v1/groups", "/v1/recipients/export"} {
+		for _, cursor := range []string{valid, "", "%21"} {
+			t.Run(path+"?cursor="+cursor, func(t *testing.T) {
+				rec := get(t, s, path+"?cursor="+cursor)
+				if rec.Code != http.StatusBadRequest {
+					t.Fatalf("status %d %s, want 400", rec.Code, rec.Body)
+				}
+				if e := decode[Error](t, rec); !strings.HasPrefix(e.Error, "cursor:") || !strings.Contains(e.Error, path) {
+					t.Errorf("error %q does not name the cursor and %s", e.Error, path)
+				}
+			})
+		}
+	}
+	// The paged list still pages.
+	p := decode[RecipientPage](t, get(t, s, "/v1/recipients?limit=1"))
+	if rec := get(t, s, "/v1/recipients?limit=1&cursor="+url.QueryEscape(p.NextCursor)); rec.Code != http.StatusOK {
+		t.Errorf("a nextCursor: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// post serves one POST with body on h.
+func post(t *testing.T, h http.Handler, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// A sync request's options are bounded (events.JobOptions.Validated): a
+// bad one is a 400 that names the tag and the rule, with none of the
+// request's control characters in it, and queues no job.
+func TestSyncRequestBadOptions(t *testing.T) {
+	r := &runner{}
+	s := NewServer(r, &models{t: t, st: projections.NewState()}, zaptest.NewLogger(t))
+	tags := func(n int) string {
+		q := make([]string, n)
+		for i := range q {
+			q[i] = fmt.Sprintf("%q", fmt.Sprintf("t%03d", i))
+		}
+		return `{"tags":[` + strings.Join(q, ",") + `]}`
+	}
+	tests := []struct {
+		name, body string
+		says       []string
+	}{
+		{"51 tags", tags(51), []string{"51 tags", "at most 50"}},
+		{"960 tags", tags(960), []string{"960 tags", "at most 50"}},
+		{"bidi override", `{"tags":["q4","x\u202Egpj.exe"]}`, []string{"tag 2 of 2", `\u202e`, "U+202E"}},
+		{"zero width space", `{"tags":["q\u200B4"]}`, []string{"tag 1 of 1", "U+200B"}},
+		{"line separator", `{"tags":["a\u2028b"]}`, []string{"U+2028"}},
+		{"escape sequence", `{"tags":["\u001b[31mred"]}`, []string{"U+001B"}},
+		{"too long", `{"tags":["` + strings.Repeat("x", 65) + `"]}`, []string{"tag 1 of 1", "65 characters", "at most 64"}},
+		{"only spaces", `{"tags":["   "]}`, []string{"is empty"}},
+		{"case twins", `{"tags":["Q4","q4"]}`, []string{"only in case"}},
+		{"invalid UTF-8", "{\"tags\":[\"a\xffb\"]}", []string{"U+FFFD"}},
+		{"tag mode", `{"tagMode":"merge"}`, []string{"tagMode", "append or replace"}},
+		{"trailing object", `{"full":true}{"x":1}`, []string{"more JSON follows"}},
+		{"trailing value", `{"full":true} 1`, []string{"more JSON follows"}},
+		{"trailing garbage", `{"full":true}}`, []string{"invalid character"}},
+		{"two requests", `{"full":true}{"full":true}`, []string{"more JSON follows"}},
+		{"unknown field with a bidi override", `{"x\u202Ey":1}`, []string{`unknown field`, `\u202e`}},
+		{"too large", `{"tags":["` + strings.Repeat("x", MaxBodyBytes) + `"]}`, []string{"larger than 64 KiB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := post(t, s, "/v1/connectors/demo/sync", tt.body)
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("%d %s, want 400", rec.Code, rec.Body)
+			}
+			e := decode[Error](t, rec)
+			for _, part := range tt.says {
+				if !strings.Contains(e.Error, part) {
+					t.Errorf("error %q does not say %q", e.Error, part)
+				}
+			}
+			if i := strings.IndexFunc(e.Error, func(r rune) bool { return !unicode.IsPrint(r) }); i >= 0 {
+				t.Errorf("error %q carries %U raw", e.Error, []rune(e.Error[i:])[0])
+			}
+		})
+	}
+	if len(r.requested) != 0 {
+		t.Errorf("bad requests queued %d jobs: %+v", len(r.requested), r.requested)
+	}
+
+	// At the limits, the job gets the tags trimmed and without duplicates.
+	ok := tags(50)
+	ok = strings.Replace(ok, `"t001"`, `" t000 "`, 1)
+	if rec := post(t, s, "/v1/connectors/demo/sync", ok); rec.Code != http.StatusAccepted {
+		t.Fatalf("50 tags: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(t, s, "/v1/connectors/demo/sync", `{"full":true}`+"\n\t "); rec.Code != http.StatusAccepted {
+		t.Errorf("white space after the body: %d %s", rec.Code, rec.Body)
+	}
+	if len(r.requested) != 2 || r.requested[0].Options == nil {
+		t.Fatalf("requests = %+v", r.requested)
+	}
+	got := r.requested[0].Options.Tags
+	if len(got) != 49 || got[0] != "t000" || got[1] != "t002" {
+		t.Errorf("the job's tags: %d %q…", len(got), got[:min(3, len(got))])
 	}
 }

@@ -33,7 +33,7 @@ type GroupMember struct {
 }
 
 func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
-	if !s.checkConnectorFilter(w, r) {
+	if !s.checkConnectorFilter(w, r) || !noCursor(w, r) {
 		return
 	}
 	connector := r.URL.Query().Get("connector")

@@ -121,6 +121,40 @@ func decodeCursor(s string) (sortKey, error) {
 	return k, nil
 }
 
+// cursorParam reads the cursor parameter of a paged list: nil without
+// one. A cursor that is present must be one nextCursor: an empty one is
+// refused rather than taken for the first page, since a client that
+// passes on the absent nextCursor of the last page would otherwise start
+// over for ever.
+func cursorParam(q url.Values) (*sortKey, error) {
+	vs, ok := q["cursor"]
+	switch {
+	case !ok:
+		return nil, nil
+	case len(vs) > 1:
+		return nil, fmt.Errorf("cursor is given %d times; give the nextCursor of the previous page once", len(vs))
+	case vs[0] == "":
+		return nil, errors.New("cursor is empty: leave it out for the first page; the last page has no nextCursor")
+	}
+	k, err := decodeCursor(vs[0])
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// noCursor answers 400 when a list that returns everything at once is
+// asked for a page, and reports whether the request may go on: a client
+// that believes it pages would otherwise get the whole list for every
+// cursor it sends.
+func noCursor(w http.ResponseWriter, r *http.Request) bool {
+	if _, ok := r.URL.Query()["cursor"]; ok {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("cursor: GET %s returns its whole list in one answer and takes no cursor; only GET /v1/recipients pages", r.URL.Path))
+		return false
+	}
+	return true
+}
+
 // keyed is a recipient with its sort key computed once.
 type keyed struct {
 	key sortKey
@@ -171,14 +205,10 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	var after *sortKey
-	if v := q.Get("cursor"); v != "" {
-		k, err := decodeCursor(v)
-		if err != nil {
-			writeErr(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		after = &k
+	after, err := cursorParam(q)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	list := s.selectRecipients(f, after)
 	page := RecipientPage{Items: make([]events.Recipient, 0, min(limit, len(list)))}
@@ -261,7 +291,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !s.checkConnectorFilter(w, r) {
+	if !s.checkConnectorFilter(w, r) || !noCursor(w, r) {
 		return
 	}
 	// A snapshot, taken under the read lock and written after it: a slow

@@ -166,10 +166,6 @@ func (a *app) syncCmd() *cobra.Command {
   dirsync sync demo --wait --allow-mass-removal    # past max_removals, when the removals are real`,
 		Args: oneArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			req.Full = full
 			if cmd.Flags().Changed("update-existing") {
 				req.UpdateExisting = &updateExisting
@@ -177,8 +173,16 @@ func (a *app) syncCmd() *cobra.Command {
 			if cmd.Flags().Changed("exclude-unlicensed") {
 				req.ExcludeUnlicensed = &excludeUnlicensed
 			}
-			if req.TagMode != "" && req.TagMode != "append" && req.TagMode != "replace" {
-				return fmt.Errorf("--tag-mode %q: use append or replace", req.TagMode)
+			// The daemon checks the options too, with the same words; here
+			// a mistake is found before anything is sent, daemon up or not.
+			opts, err := req.JobOptions.Validated()
+			if err != nil {
+				return fmt.Errorf("invalid sync request: %w", err)
+			}
+			req.JobOptions = opts
+			c, err := a.client()
+			if err != nil {
+				return err
 			}
 			j, err := c.Sync(cmd.Context(), args[0], req)
 			if err != nil {
@@ -239,7 +243,7 @@ func (a *app) syncCmd() *cobra.Command {
 	f.BoolVar(&full, "full", false, "read the whole directory even where an incremental sync is possible")
 	f.BoolVar(&req.DryRun, "dry-run", false, "run to the end of PROCESSING, apply nothing, and print the changes a real sync would make (implies --wait)")
 	f.BoolVar(&req.AllowMassRemoval, "allow-mass-removal", false, "let this job remove more recipients than max_removals allows")
-	f.StringArrayVar(&req.Tags, "tag", nil, "tag the imported recipients, for this job only (repeatable; overrides the import block's tags)")
+	f.StringArrayVar(&req.Tags, "tag", nil, fmt.Sprintf("tag the imported recipients, for this job only (repeatable, at most %d tags of 1 to %d characters; overrides the import block's tags)", events.MaxJobTags, events.MaxTagRunes))
 	f.StringVar(&req.TagMode, "tag-mode", "", "append or replace existing recipients' tags, for this job only")
 	f.BoolVar(&updateExisting, "update-existing", true, "update existing recipients' fields and tags (--update-existing=false: only create new ones), for this job only")
 	f.BoolVar(&excludeUnlicensed, "exclude-unlicensed", false, "leave out users without an assigned license, for this job only")

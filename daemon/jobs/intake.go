@@ -15,10 +15,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/safetext"
 )
 
 // Reasons an object is dropped (Summary.Rejected) or a field cleaned
@@ -129,57 +129,24 @@ func (t tally) merged(other tally) tally {
 	return out
 }
 
-// stripped reports whether r is removed from text: it could break a line
-// (a mail header, a log line, a CSV row) or reorder what a reader sees.
-func stripped(r rune) bool {
-	switch {
-	case r < 0x20, r >= 0x7f && r <= 0x9f: // C0 (NUL, TAB, LF, CR, ESC…), DEL, C1
-		return true
-	case r == 0x2028, r == 0x2029: // line and paragraph separators
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069: // bidi embeddings, overrides, isolates
-		return true
-	}
-	return false
-}
-
-// cleanText returns s fit for an event: invalid UTF-8 replaced by U+FFFD,
-// stripped characters removed, cut to max runes; and what it changed.
+// cleanText returns s fit for an event (safetext.Clean: invalid UTF-8
+// replaced by U+FFFD, line-breaking and bidi characters removed, cut to
+// max runes) and what it changed. The rule is shared with the checks of
+// an operator's job options (events.JobOptions.Validated), which refuse
+// what this removes.
 func cleanText(s string, max int) (string, fixes) {
-	// Fast path: the usual directory value needs nothing.
-	if len(s) <= max && printableASCII(s) {
-		return s, 0
-	}
+	out, c := safetext.Clean(s, max)
 	var f fixes
-	var b strings.Builder
-	b.Grow(len(s))
-	n := 0
-	for i, r := range s {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				f |= fixInvalidUTF8
-			}
-		} else if stripped(r) {
-			f |= fixControl
-			continue
-		}
-		if n == max {
-			f |= fixTooLong
-			break
-		}
-		b.WriteRune(r)
-		n++
+	if c.InvalidUTF8 {
+		f |= fixInvalidUTF8
 	}
-	return b.String(), f
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return false
-		}
+	if c.Removed {
+		f |= fixControl
 	}
-	return true
+	if c.Cut {
+		f |= fixTooLong
+	}
+	return out, f
 }
 
 // cleanMessage makes plugin text that is not a directory field (an error

@@ -17,6 +17,7 @@ import (
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
+	"github.com/dirsync/dirsync/internal/safetext"
 	"github.com/dirsync/dirsync/projections"
 )
 
@@ -106,7 +107,7 @@ func hostileIn(raw []byte) []string {
 				walk(fmt.Sprintf("%s/%d", path, i), c)
 			}
 		case string:
-			if strings.ContainsFunc(x, stripped) || strings.ContainsRune(x, utf8.RuneError) && !strings.Contains(path, "givenName") {
+			if strings.ContainsFunc(x, safetext.Breaks) || strings.ContainsRune(x, utf8.RuneError) && !strings.Contains(path, "givenName") {
 				found = append(found, fmt.Sprintf("%s = %q", path, x))
 			}
 			if strings.Contains(x, "Bcc:") || strings.Contains(x, "<") {
@@ -326,7 +327,7 @@ func TestRetrievalFailureNamesPlugin(t *testing.T) {
 			if j.State != events.StateFailed || !strings.Contains(j.Reason, c.want) {
 				t.Fatalf("%s %q; want FAILED with %q", j.State, j.Reason, c.want)
 			}
-			if strings.ContainsFunc(j.Reason, stripped) || utf8.RuneCountInString(j.Reason) > maxMessageRunes+200 {
+			if strings.ContainsFunc(j.Reason, safetext.Breaks) || utf8.RuneCountInString(j.Reason) > maxMessageRunes+200 {
 				t.Errorf("reason carries control characters or is unbounded (%d runes): %.300q", utf8.RuneCountInString(j.Reason), j.Reason)
 			}
 			if len(e.recipients()) != 0 {

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -99,19 +100,25 @@ type change struct {
 // but in a swap.
 func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, sum *events.Summary) []change {
 	var changes []change
+	var cuts cutCounts
+	merge := func(want events.Recipient, cur *events.Recipient) events.Recipient {
+		r, cut := pol.Merge(want, cur)
+		cuts.add(cut)
+		return r
+	}
 	for id, w := range out.Wanted {
 		cur, ok := have[id]
 		var c change
 		switch {
 		case !ok:
-			c = change{id: id, typ: events.TypeRecipientCreated, r: pol.Merge(w.Recipient, nil), reason: w.Reason}
+			c = change{id: id, typ: events.TypeRecipientCreated, r: merge(w.Recipient, nil), reason: w.Reason}
 			sum.RecipientsCreated++
 		case cur.Status == events.RecipientArchived:
-			r := pol.Merge(w.Recipient, &cur)
+			r := merge(w.Recipient, &cur)
 			c = change{id: id, typ: events.TypeRecipientRestored, r: r, changed: recipientDiff(cur, r), reason: "user passes the import policy again"}
 			sum.RecipientsRestored++
 		default:
-			r := pol.Merge(w.Recipient, &cur)
+			r := merge(w.Recipient, &cur)
 			changed := recipientDiff(cur, r)
 			if len(changed) == 0 {
 				sum.RecipientsUnchanged++
@@ -123,6 +130,7 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 		c.key = policy.EmailKey(c.r.Email)
 		changes = append(changes, c)
 	}
+	sum.Warnings = append(sum.Warnings, cuts.warnings()...)
 
 	// Recipients the policy no longer wants leave the active list by
 	// on_removed, but for those whose email is now another's, which keep
@@ -222,6 +230,39 @@ func orderChanges(changes []change, holders map[string]string) []change {
 	}
 	for i := range changes {
 		emit(i, true)
+	}
+	return out
+}
+
+// cutCounts adds up what policy.Merge left off recipients, for the
+// job's summary.
+type cutCounts struct {
+	tagRecipients, tags     int
+	groupRecipients, groups int
+}
+
+func (c *cutCounts) add(cut policy.Cut) {
+	if cut.Tags > 0 {
+		c.tagRecipients++
+		c.tags += cut.Tags
+	}
+	if cut.Groups > 0 {
+		c.groupRecipients++
+		c.groups += cut.Groups
+	}
+}
+
+// warnings says what was left off and what to do about it.
+func (c cutCounts) warnings() []string {
+	var out []string
+	if c.tags > 0 {
+		out = append(out, fmt.Sprintf("%d recipients reached the %d tags a recipient keeps: %d tags were not added to them; "+
+			"a sync with tag_mode = \"replace\" (dirsync sync --tag-mode replace) sets their tags afresh",
+			c.tagRecipients, events.MaxRecipientTags, c.tags))
+	}
+	if c.groups > 0 {
+		out = append(out, fmt.Sprintf("%d recipients are members of more than %d synced groups: only the first %d by name are shown on them (%d left off); "+
+			"narrow group_types to show fewer", c.groupRecipients, events.MaxRecipientGroups, events.MaxRecipientGroups, c.groups))
 	}
 	return out
 }

@@ -112,7 +112,8 @@ func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string
 // keeps the stored one when update_existing = false.
 func (p Policy) emailOf(want events.Recipient, current map[string]events.Recipient) string {
 	if cur, ok := current[want.ObjectID]; ok {
-		return p.Merge(want, &cur).Email
+		r, _ := p.Merge(want, &cur)
+		return r.Email
 	}
 	return want.Email
 }

@@ -258,28 +258,49 @@ func (p Policy) groups(d *projections.Directory, out *Outcome) (map[string][]str
 	return shown, scope
 }
 
-// Merge decides what an existing recipient becomes when the policy wants
-// it: tags appended or replaced, fields kept when !UpdateExisting. cur is
+// Cut counts what Merge left off a recipient to keep it within the
+// bounds of a recipient (events.MaxRecipientTags,
+// events.MaxRecipientGroups), so that its event always fits in a stream
+// message. The runner counts them in the job's summary.
+type Cut struct {
+	// Tags is how many tags the recipient did not get: those past
+	// MaxRecipientTags, the newest (the job's own) first, since the tags
+	// a recipient holds already are what earlier campaigns rely on.
+	Tags int
+	// Groups is how many of the recipient's synced groups are not shown
+	// on it: those past MaxRecipientGroups in display-name order.
+	Groups int
+}
+
+// Merge decides what a recipient becomes when the policy wants it: tags
+// appended or replaced, fields kept when !UpdateExisting, and the whole
+// held within a recipient's bounds (what it left off is in Cut). cur is
 // nil for a new recipient.
-func (p Policy) Merge(want events.Recipient, cur *events.Recipient) events.Recipient {
-	if cur == nil {
-		return want
-	}
+func (p Policy) Merge(want events.Recipient, cur *events.Recipient) (events.Recipient, Cut) {
 	var r events.Recipient
-	if p.UpdateExisting {
+	switch {
+	case cur == nil:
+		r = want
+	case p.UpdateExisting:
 		r = want
 		if p.TagMode == TagModeAppend {
 			r.Tags = appendTags(cur.Tags, want.Tags)
 		}
-	} else {
+		r.Status = events.RecipientActive
+	default:
 		r = *cur
 		r.Groups = slices.Clone(cur.Groups)
 		r.Tags = slices.Clone(cur.Tags)
+		r.Status = events.RecipientActive
 	}
-	r.Status = events.RecipientActive
-	return r
+	var cut Cut
+	r.Tags, cut.Tags = bounded(r.Tags, events.MaxRecipientTags)
+	r.Groups, cut.Groups = bounded(r.Groups, events.MaxRecipientGroups)
+	return r, cut
 }
 
+// appendTags returns have followed by the tags of add it does not hold,
+// in order; Merge then keeps the first MaxRecipientTags.
 func appendTags(have, add []string) []string {
 	out := slices.Clone(have)
 	if out == nil {
@@ -291,4 +312,12 @@ func appendTags(have, add []string) []string {
 		}
 	}
 	return out
+}
+
+// bounded returns the first max items of list and how many it left off.
+func bounded(list []string, max int) ([]string, int) {
+	if len(list) <= max {
+		return list, 0
+	}
+	return slices.Clone(list[:max]), len(list) - max
 }

@@ -162,12 +162,12 @@ func TestMergeTagsAndUpdateExisting(t *testing.T) {
 	for _, tt := range tests {
 		p := Default()
 		p.TagMode, p.UpdateExisting = tt.mode, tt.update
-		got := p.Merge(want, &cur)
+		got, _ := p.Merge(want, &cur)
 		if !slices.Equal(got.Tags, tt.wantTags) || got.Department != tt.wantDept || got.Status != events.RecipientActive {
 			t.Errorf("%s: tags %v dept %q status %q; want %v %q active", tt.name, got.Tags, got.Department, got.Status, tt.wantTags, tt.wantDept)
 		}
 	}
-	if got := Default().Merge(want, nil); !slices.Equal(got.Tags, want.Tags) {
+	if got, _ := Default().Merge(want, nil); !slices.Equal(got.Tags, want.Tags) {
 		t.Errorf("new recipient tags %v", got.Tags)
 	}
 }
