@@ -184,6 +184,9 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 	}
 	log.Info("embedded nats-server ready", zap.String("url", srv.ClientURL()),
 		zap.String("store", sopts.StoreDir), zap.String("nkey_file", nkeyFile), zap.String("consumer_nkey_file", consumerFile),
+		// Public keys, not secrets: the server names the nkey in each
+		// "Publish Violation" it logs, and these say whose it was.
+		zap.String("nkey", pub), zap.String("consumer_nkey", consumerPub),
 		zap.String("sync", opts.Sync), zap.String("durability", durability(opts.Sync)), zap.String("storage_limit", limit))
 	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, ConsumerNkeyFile: consumerFile, srv: srv, storage: st}, nil
 }
