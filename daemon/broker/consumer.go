@@ -57,7 +57,8 @@ func ConsumerStreams() []string {
 // docs/events.md for an external NATS deployment.
 func ConsumerPermissions() *server.Permissions {
 	pub := []string{
-		"$JS.API.INFO",         // account info: what the nats CLI asks first
+		"$JS.API.INFO",         // JetStream account info
+		"$SYS.REQ.USER.INFO",   // the caller's own user and permissions (nats account info)
 		"$JS.API.STREAM.NAMES", // find a stream by subject (nats.go's legacy Subscribe)
 		"$JS.API.STREAM.LIST",
 	}
