@@ -279,9 +279,24 @@ func refused(t *testing.T, v *violations, subject string, op func(context.Contex
 	go func() { done <- op(ctx) }()
 	testenv.Eventually(t, 30*time.Second, func() error { return v.seen(subject) })
 	cancel()
-	if err := <-done; err == nil && !strings.HasPrefix(subject, "dirsync.") {
+	if err := <-done; err == nil {
 		t.Errorf("%s: the request succeeded", subject)
 	}
+}
+
+// errNoReply is what a core publish or subscribe returns in refused: the
+// server answers neither, so the violation is the whole answer.
+var errNoReply = errors.New("no reply to a core publish or subscribe")
+
+// core runs a core publish or subscribe and flushes it to the server.
+func core(nc *nats.Conn, op func() error) error {
+	if err := op(); err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	return errNoReply
 }
 
 // The consumer credential can change nothing: every write, purge and
@@ -307,10 +322,7 @@ func TestConsumerCredentialRefused(t *testing.T) {
 		op            func(context.Context) error
 	}{
 		{"publish an event", "dirsync.recipients.demo.forged", func(context.Context) error {
-			if err := e.nc.Publish("dirsync.recipients.demo.forged", []byte(`{}`)); err != nil {
-				return err
-			}
-			return e.nc.Flush()
+			return core(e.nc, func() error { return e.nc.Publish("dirsync.recipients.demo.forged", []byte(`{}`)) })
 		}},
 		{"publish an event through JetStream", "dirsync.sync.demo.forged", func(ctx context.Context) error {
 			_, err := e.js.Publish(ctx, "dirsync.sync.demo.forged", []byte(`{}`))
@@ -359,10 +371,7 @@ func TestConsumerCredentialRefused(t *testing.T) {
 			return l.Err()
 		}},
 		{"subscribe to events without a consumer", "dirsync.>", func(context.Context) error {
-			if _, err := e.nc.SubscribeSync("dirsync.>"); err != nil {
-				return err
-			}
-			return e.nc.Flush()
+			return core(e.nc, func() error { _, err := e.nc.SubscribeSync("dirsync.>"); return err })
 		}},
 	}
 	for _, tt := range tests {
@@ -391,5 +400,69 @@ func TestConsumerCredentialRefused(t *testing.T) {
 	}
 	if _, err := own.Info(ctx); err != nil {
 		t.Errorf("the consumer's own durable after a refused delete: %v", err)
+	}
+}
+
+// NATS lets the consumer credential create a push consumer whose deliver
+// subject is one of dirsync's own (a KV stream's values delivered to
+// dirsync.recipients.…, events delivered to $KV.…), and the server would
+// then publish there itself, past the credential's permissions. It
+// delivers only to interest, though, and the streams' own subscriptions
+// are none: the consumer stays unbound and nothing reaches the stream,
+// because the credential cannot subscribe there to create interest. A
+// control consumer delivering to the credential's inbox binds at once, so
+// an unbound consumer here means no interest, not a slow server.
+func TestConsumerPushIntoDirsyncSubjects(t *testing.T) {
+	e := newConsumerEnv(t)
+	ctx := context.Background()
+	if _, err := e.nc.SubscribeSync("_INBOX.control"); err != nil {
+		t.Fatal(err)
+	}
+	control, err := e.js.CreateOrUpdateConsumer(ctx, store.StreamName, jetstream.ConsumerConfig{Name: "control", DeliverSubject: "_INBOX.control"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if i, err := control.Info(ctx); err != nil || !i.PushBound {
+			return fmt.Errorf("control push consumer not bound: %v", err)
+		}
+		return nil
+	})
+	tests := []struct{ stream, deliver string }{
+		{"KV_" + projections.BucketRecipients, "dirsync.recipients.demo.forged"},
+		{store.StreamName, "$KV." + projections.BucketRecipients + ".demo.forged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stream+" to "+tt.deliver, func(t *testing.T) {
+			refused(t, e.v, tt.deliver, func(context.Context) error {
+				return core(e.nc, func() error { _, err := e.nc.SubscribeSync(tt.deliver); return err })
+			})
+			c, err := e.js.CreateOrUpdateConsumer(ctx, tt.stream, jetstream.ConsumerConfig{Name: "aimed", DeliverSubject: tt.deliver})
+			if err != nil {
+				return // refused by the server: better still
+			}
+			i, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i.PushBound || i.Delivered.Consumer != 0 {
+				t.Errorf("push consumer on %s delivering to %s: bound %v, %d delivered; want unbound, none",
+					tt.stream, tt.deliver, i.PushBound, i.Delivered.Consumer)
+			}
+		})
+	}
+	st, err := e.daemon.JS.Stream(ctx, store.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 3 {
+		t.Errorf("DIRSYNC holds %d messages; want the 3 published", n)
+	}
+	kv, err := e.daemon.JS.KeyValue(ctx, projections.BucketRecipients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := kv.Keys(ctx); err != nil || strings.Join(keys, ",") != "demo.u1" {
+		t.Errorf("recipients bucket: %v %v; want demo.u1 alone", keys, err)
 	}
 }
