@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -169,6 +170,27 @@ func TestConsumerCredential(t *testing.T) {
 	}
 	if strings.Contains(f.log.String(), strings.TrimSpace(string(seed))) {
 		t.Error("the daemon's log carries the consumer credential's seed")
+	}
+
+	// A consumer credential others can read stops the daemon at start,
+	// naming the file and the fix, without printing the seed.
+	if err := f.stop(); err != nil {
+		t.Fatalf("stopping dirsyncd: %v", err)
+	}
+	if err := os.Chmod(credFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stop()
+	out, err := exec.CommandContext(runCtx, filepath.Join(f.bin, "dirsyncd"), "--config", f.config).CombinedOutput()
+	if err == nil || runCtx.Err() != nil {
+		t.Fatalf("dirsyncd with a 0644 %s: %v (want a refusal at start)\n%s", credFile, err, out)
+	}
+	if !strings.Contains(string(out), credFile+" is accessible by other users (mode 0644)") || !strings.Contains(string(out), "chmod 600") {
+		t.Errorf("dirsyncd with a 0644 consumer credential does not name it and the fix:\n%s", out)
+	}
+	if strings.Contains(string(out), strings.TrimSpace(string(seed))) {
+		t.Error("dirsyncd's refusal prints the consumer credential's seed")
 	}
 }
 
