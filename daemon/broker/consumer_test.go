@@ -432,6 +432,11 @@ func TestConsumerPushIntoDirsyncSubjects(t *testing.T) {
 		{"KV_" + projections.BucketRecipients, "dirsync.recipients.demo.forged"},
 		{store.StreamName, "$KV." + projections.BucketRecipients + ".demo.forged"},
 	}
+	// The daemon's own replies arrive where the credential cannot
+	// subscribe, so it cannot learn them as targets either.
+	if in := e.daemon.Conn.NewRespInbox(); !strings.HasPrefix(in, broker.DaemonInboxPrefix+".") {
+		t.Errorf("the daemon's reply inbox %s is not under %s", in, broker.DaemonInboxPrefix)
+	}
 	for _, tt := range tests {
 		t.Run(tt.stream+" to "+tt.deliver, func(t *testing.T) {
 			refused(t, e.v, tt.deliver, func(context.Context) error {
