@@ -53,9 +53,12 @@ type Broker struct {
 	JS   jetstream.JetStream
 	// ClientURL is the address other local processes connect to.
 	ClientURL string
-	// NkeyFile is the seed file other local processes authenticate with
-	// (embedded server only).
+	// NkeyFile is the daemon's own seed file (embedded server only): full
+	// rights, for dirsync's tools and tests, never for downstream services.
 	NkeyFile string
+	// ConsumerNkeyFile is the read-only seed file downstream services
+	// authenticate with (embedded server only; see ConsumerPermissions).
+	ConsumerNkeyFile string
 
 	srv     *server.Server
 	storage *fileStorage
@@ -68,10 +71,17 @@ type Broker struct {
 // outstanding async published messages") instead of waiting.
 const MaxAsyncPending = 16384
 
-// NkeyFileName is the client credential the daemon writes (mode 0600) in
-// its data directory for the embedded server; downstream services on the
-// appliance use it, e.g. `nats --nkey data/nats-user.nk kv watch …`.
+// NkeyFileName is the daemon's own credential for the embedded server,
+// written (mode 0600) in its data directory: it may do anything, so it is
+// not for downstream services; they get ConsumerNkeyFileName.
 const NkeyFileName = "nats-user.nk"
+
+// DaemonInboxPrefix is the inbox prefix of the daemon's connection to the
+// embedded server, instead of nats.go's _INBOX: the consumer credential
+// may subscribe to _INBOX.> (its replies arrive there), and must not see
+// the daemon's replies nor learn the inbox subjects it could aim a push
+// consumer at (see ConsumerPermissions).
+const DaemonInboxPrefix = "_DIRSYNCD_INBOX"
 
 // Start starts the embedded server or connects to opts.URL.
 func Start(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) {
@@ -115,16 +125,24 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 	if err != nil {
 		return nil, err
 	}
+	consumerFile := filepath.Join(opts.DataDir, ConsumerNkeyFileName)
+	_, consumerPub, err := loadOrCreateNkey(consumerFile)
+	if err != nil {
+		return nil, err
+	}
 	sopts := &server.Options{
 		ServerName: "dirsyncd",
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   filepath.Join(opts.DataDir, "jetstream"),
-		Nkeys:      []*server.NkeyUser{{Nkey: pub}},
-		NoSigs:     true,
-		NoLog:      false,
-		HTTPPort:   0,
+		Nkeys: []*server.NkeyUser{
+			{Nkey: pub},
+			{Nkey: consumerPub, Permissions: ConsumerPermissions()},
+		},
+		NoSigs:   true,
+		NoLog:    false,
+		HTTPPort: 0,
 		// Only "always" changes nats-server's own policy; "append" keeps
 		// its default and adds the event store's sync point.
 		SyncAlways: opts.Sync == SyncAlways,
@@ -148,7 +166,7 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		return nil, fmt.Errorf("nkey seed %s: %w", nkeyFile, err)
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(opts.Name),
-		nats.Nkey(pub, kp.Sign), nats.MaxReconnects(-1))
+		nats.Nkey(pub, kp.Sign), nats.MaxReconnects(-1), nats.CustomInboxPrefix(DaemonInboxPrefix))
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("connecting to embedded nats-server: %w", err)
@@ -165,9 +183,12 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		limit = "JetStream's default limit " + store.Bytes(c.MaxStore) + " (3/4 of the free disk)"
 	}
 	log.Info("embedded nats-server ready", zap.String("url", srv.ClientURL()),
-		zap.String("store", sopts.StoreDir), zap.String("nkey_file", nkeyFile),
+		zap.String("store", sopts.StoreDir), zap.String("nkey_file", nkeyFile), zap.String("consumer_nkey_file", consumerFile),
+		// Public keys, not secrets: the server names the nkey in each
+		// "Publish Violation" it logs, and these say whose it was.
+		zap.String("nkey", pub), zap.String("consumer_nkey", consumerPub),
 		zap.String("sync", opts.Sync), zap.String("durability", durability(opts.Sync)), zap.String("storage_limit", limit))
-	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, srv: srv, storage: st}, nil
+	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, ConsumerNkeyFile: consumerFile, srv: srv, storage: st}, nil
 }
 
 func connect(opts Options, log *zap.Logger) (*Broker, error) {

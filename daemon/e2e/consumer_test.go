@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 )
 
@@ -43,7 +44,7 @@ func TestExampleConsumer(t *testing.T) {
 	consume := func() []string {
 		t.Helper()
 		cmd := exec.Command(exe, "-once", "-server", fmt.Sprintf("nats://127.0.0.1:%d", port),
-			"-nkey", filepath.Join(f.dir, "data", "nats-user.nk"))
+			"-nkey", filepath.Join(f.dir, "data", broker.ConsumerNkeyFileName))
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {

@@ -108,6 +108,7 @@ func checkAccess(cfg *config.Config) error {
 	add(checkPrivateIfExists("JetStream store", filepath.Join(dir, "jetstream")))
 	if cfg.NATS.Embedded() {
 		add(checkPrivateIfExists("NATS nkey seed", filepath.Join(dir, broker.NkeyFileName)))
+		add(checkPrivateIfExists("NATS consumer nkey seed", filepath.Join(dir, broker.ConsumerNkeyFileName)))
 	}
 	if f := cfg.NATS.CredsFile; f != "" {
 		add(checkPrivate("nats creds_file", f))

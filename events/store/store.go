@@ -23,7 +23,12 @@ const StreamName = "DIRSYNC"
 // StreamConfig is the stream dirsync creates at start (and documents in
 // docs/events.md). Retention is limits-based with no limits: the log must
 // replay from the first event, so nothing is ever discarded by interest or
-// acknowledgement.
+// acknowledgement. DenyPurge and DenyDelete make that hold against every
+// client, the daemon's own credential included: the server refuses a purge
+// or a message delete on the stream. Open's update applies them to a
+// stream created before they were set; the server refuses to clear them
+// again, so a release without them cannot open this stream (see
+// docs/events.md).
 func StreamConfig(replicas int) jetstream.StreamConfig {
 	if replicas < 1 {
 		replicas = 1
@@ -39,6 +44,8 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Duplicates:  2 * time.Minute,
 		Replicas:    replicas,
 		AllowDirect: true,
+		DenyPurge:   true,
+		DenyDelete:  true,
 	}
 }
 

@@ -41,7 +41,7 @@ var kinds = map[string]string{
 
 func main() {
 	server := flag.String("server", "nats://127.0.0.1:4250", "NATS server URL (the daemon logs it as \"embedded nats-server ready\")")
-	nkey := flag.String("nkey", "", "nkey seed file, e.g. ./data/nats-user.nk for the embedded server")
+	nkey := flag.String("nkey", "", "nkey seed file: the read-only ./data/nats-consumer.nk for the embedded server")
 	durable := flag.String("durable", "recipient-consumer", "durable consumer name: a restart resumes after the last acknowledged event")
 	connector := flag.String("connector", "", "only this connector's recipients (default: all)")
 	once := flag.Bool("once", false, "exit when no event arrives for 2s")
