@@ -407,6 +407,9 @@ func (s *Server) fail(w http.ResponseWriter, err error, connector string) {
 		writeErr(w, http.StatusNotFound, s.unknownConnector(connector))
 	case errors.Is(err, jobs.ErrStopping):
 		writeErr(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, jobs.ErrPluginBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(jobs.TestSlotWait/time.Second)))
+		writeErr(w, http.StatusTooManyRequests, err.Error())
 	default:
 		s.log.Warn("api request failed", zap.Error(err))
 		writeErr(w, http.StatusInternalServerError, err.Error())

@@ -63,6 +63,21 @@ func (r *Runner) run(j *job) {
 		finish(err)
 		return
 	}
+	// A slot first: the job waits (cancelable) while the plugin runs as
+	// many processes as it may.
+	j.mu.Lock()
+	j.progress.Phase = phaseWaitingForSlot
+	j.mu.Unlock()
+	releaseSlot, err := r.pluginSlot(ctx, spec.Plugin)
+	if err != nil {
+		finish(err)
+		return
+	}
+	defer releaseSlot()
+	j.mu.Lock()
+	j.progress.Phase = ""
+	j.touchLocked(r.now())
+	j.mu.Unlock()
 	conn, kill, err := r.launch(ctx, j.connector, zap.String("connector", j.connector), zap.String("job", j.id))
 	if err != nil {
 		// The error may carry the plugin's own words (its answer to

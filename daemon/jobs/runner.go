@@ -135,6 +135,7 @@ type Runner struct {
 	specs    map[string]Spec
 	lanes    map[string]*lane
 	dryRuns  map[string][]projections.Change
+	slots    map[string]chan struct{} // by plugin name: see PluginSlots
 	dryOrder []string
 	stopping bool
 	baseCtx  context.Context
@@ -187,7 +188,8 @@ func (j *job) touchLocked(at time.Time) { j.touched = at }
 // New returns a runner for the given connectors. Call Start to begin.
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
-		specs: map[string]Spec{}, lanes: map[string]*lane{}, dryRuns: map[string][]projections.Change{}}
+		specs: map[string]Spec{}, lanes: map[string]*lane{}, dryRuns: map[string][]projections.Change{},
+		slots: map[string]chan struct{}{}}
 	for _, s := range specs {
 		r.specs[s.Name] = s
 	}
@@ -270,9 +272,10 @@ func (r *Runner) Stop() {
 // Stalled reports a job queue that stands still: a job queued for longer
 // than limit while its connector runs nothing (its worker no longer takes
 // jobs), or a running job that has neither changed state nor reported
-// progress for limit, outside RETRIEVING and a retry wait the connector
-// announced (RETRIEVING has its own bound, the plugin's idle_timeout,
-// which fails the job). nil: every queue moves.
+// progress for limit, outside RETRIEVING, a retry wait the connector
+// announced and a wait for a plugin slot (RETRIEVING has its own bound,
+// the plugin's idle_timeout, which fails the job; a slot frees when the
+// jobs ahead end). nil: every queue moves.
 func (r *Runner) Stalled(now time.Time, limit time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -282,6 +285,9 @@ func (r *Runner) Stalled(now time.Time, limit time.Duration) error {
 		if cur := l.current; cur != nil {
 			cur.mu.Lock()
 			last, state := cur.touched, cur.state
+			if cur.progress.Phase == phaseWaitingForSlot {
+				state = events.StateRetrieving // bounded by the jobs ahead of it
+			}
 			if w := cur.progress.Retrying; w != nil {
 				if until := w.Since.Add(time.Duration(w.WaitMS) * time.Millisecond); until.After(last) {
 					last = until
@@ -640,6 +646,14 @@ func (r *Runner) TestConnection(ctx context.Context, connectorName string) (*con
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
 	}
+	wctx, cancel := context.WithTimeoutCause(ctx, TestSlotWait,
+		fmt.Errorf("%w; retry in a few seconds", ErrPluginBusy))
+	release, err := r.pluginSlot(wctx, spec.Plugin)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	conn, kill, err := r.launch(ctx, connectorName, zap.String("connector", connectorName))
 	if err != nil {
 		return nil, fmt.Errorf("starting the connector plugin: %w", err)
