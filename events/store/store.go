@@ -96,6 +96,11 @@ const AckStall = time.Minute
 // window (broker.MaxAsyncPending) must exceed the sum over its writers.
 const MaxPending = 4096
 
+// MaxPendingBytes bounds the bytes of a writer's unacknowledged publishes
+// the same way: 4,096 events of a few hundred bytes are about 2 MiB, and
+// a chunk of large events ends at 8 MiB.
+const MaxPendingBytes = 8 << 20
+
 // Append publishes evs in order, each with its ID as Nats-Msg-Id, and
 // returns once every one is acknowledged as stored and, with a Disk, synced
 // to it. It returns the highest stream sequence written (0 if evs is
@@ -172,9 +177,16 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	// boundary keeps Headroom free for the job's final state.
 	var next []*nats.Msg
 	var nextSize int64
+	// A chunk ends at MaxPending events or MaxPendingBytes, whichever
+	// comes first (at least one event): large events (a recipient with
+	// many tags) must not flood the connection faster than the server
+	// stores them, or it cuts the writer off as a slow consumer.
 	prepare := func(from int) error {
 		next, nextSize = nil, 0
 		for _, e := range evs[from:min(len(evs), from+MaxPending)] {
+			if len(next) > 0 && nextSize >= MaxPendingBytes {
+				break
+			}
 			b, err := e.Marshal()
 			if err != nil {
 				return err
@@ -190,7 +202,7 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	if err := prepare(0); err != nil {
 		return 0, err
 	}
-	for from := 0; from < len(evs); from += MaxPending {
+	for from := 0; from < len(evs); {
 		chunk, size := next, nextSize
 		if from > 0 {
 			if err := s.fits(ctx, len(chunk), size, reserve, stored, len(evs)); err != nil {
@@ -204,8 +216,9 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 			}
 			futures = append(futures, f)
 		}
-		if from+MaxPending < len(evs) {
-			if err := prepare(from + MaxPending); err != nil {
+		from += len(chunk)
+		if from < len(evs) {
+			if err := prepare(from); err != nil {
 				return last, err
 			}
 		}

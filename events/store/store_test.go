@@ -216,3 +216,30 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// Large events go out in chunks bounded by bytes, not only by count: 24
+// events of 700 KiB (close to the largest recipient event) are stored in
+// chunks of at most store.MaxPendingBytes, each acknowledged before the
+// next is sent, and all are stored once.
+func TestAppendChunksLargeEventsByBytes(t *testing.T) {
+	st, _ := open(t, nil, broker.Options{})
+	ctx := context.Background()
+	evs := directoryEvents("job1", 24, 700<<10)
+	var reports []int
+	last, err := st.AppendProgress(ctx, evs, func(stored int) { reports = append(reports, stored) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != uint64(len(evs)) {
+		t.Errorf("last sequence %d; want %d", last, len(evs))
+	}
+	perChunk := int(store.MaxPendingBytes / (700 << 10))
+	if len(reports) < len(evs)/(perChunk+1) || reports[len(reports)-1] != len(evs) {
+		t.Errorf("progress %v: want chunks of at most about %d events (%d bytes), ending at %d", reports, perChunk, store.MaxPendingBytes, len(evs))
+	}
+	for i := 1; i < len(reports); i++ {
+		if n := reports[i] - reports[i-1]; n > perChunk+1 {
+			t.Errorf("a chunk of %d events of 700 KiB: more than %d bytes in flight", n, store.MaxPendingBytes)
+		}
+	}
+}
