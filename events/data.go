@@ -45,8 +45,15 @@ type SyncState struct {
 	// Cursor is set on COMPLETED: where the next incremental sync starts.
 	Cursor string `json:"cursor,omitempty"`
 	// Options are the one-time options the job was requested with (set on
-	// PENDING only).
+	// PENDING), and on STARTED those it runs with when it carries on those
+	// of the job named by Resumes.
 	Options *JobOptions `json:"options,omitempty"`
+	// Resumes, set on STARTED, names an earlier job of the connector that
+	// FAILED after part of its changes were stored: this job applies that
+	// job's one-time options (its tags, tag mode, mass-removal consent)
+	// together with its own, so that they reach every recipient, not only
+	// the part the failed job stored.
+	Resumes string `json:"resumes,omitempty"`
 }
 
 // JobOptions are one-time options of a job: they override the connector's

@@ -79,7 +79,7 @@ func TestFullEventsMatchSchemas(t *testing.T) {
 				Sanitized:       map[string]int64{"invalid_utf8": 1, "control_characters": 1, "too_long": 1, "invalid_email": 1, "invalid_value": 1},
 				DuplicateEmails: []string{"x"}, Warnings: []string{"w"}, DryRun: true, DurationMS: 5},
 			Options: &JobOptions{DryRun: true, AllowMassRemoval: true, Tags: []string{"x"}, TagMode: "append",
-				UpdateExisting: &yes, ExcludeUnlicensed: &yes}}),
+				UpdateExisting: &yes, ExcludeUnlicensed: &yes}, Resumes: "20260102T030405000-0a1b2c3d"}),
 		New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{ID: uid, UserPrincipalName: "u",
 			Mail: "m", DisplayName: "d", GivenName: "g", Surname: "s", Department: "dp", JobTitle: "j", UserType: "Guest"}),
 		New(TypeUserRemoved, DirectorySubject("demo", "user", uid), "demo", job, 0, at, Removed{ID: uid, Reason: "changed"}),

@@ -50,7 +50,10 @@ type Job struct {
 	Reason      string             `json:"reason,omitempty"`
 	Summary     *events.Summary    `json:"summary,omitempty"`
 	Options     *events.JobOptions `json:"options,omitempty"`
-	History     []StateChange      `json:"history"`
+	// Resumes is the failed job whose one-time options this one carried
+	// on (see events.SyncState.Resumes).
+	Resumes string        `json:"resumes,omitempty"`
+	History []StateChange `json:"history"`
 }
 
 // DryRun reports whether the job was requested to apply nothing.
@@ -328,6 +331,9 @@ func (s *State) applySyncState(e events.Event, d events.SyncState) ([]Key, error
 	if d.Options != nil {
 		o := *d.Options
 		j.Options = &o
+	}
+	if d.Resumes != "" {
+		j.Resumes = d.Resumes
 	}
 	if events.Final(j.State) {
 		// A final job never changes again; a late duplicate is ignored.

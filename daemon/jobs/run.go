@@ -59,6 +59,16 @@ func (r *Runner) run(j *job) {
 		r.recordFinal(ctx, j, state, reason, sum, log)
 	}
 
+	var resumes string
+	var carried *events.JobOptions
+	r.proj.View(func(s *projections.State) { resumes, carried = resumeFrom(s, j.connector, j.id) })
+	if resumes != "" {
+		j.mu.Lock()
+		j.req.Options, j.resumes = carryOptions(carried, j.req.Options), resumes
+		j.mu.Unlock()
+		log.Info("this job carries on the one-time options of a job that failed after storing part of its changes, so that they reach every recipient",
+			zap.String("resumes", resumes), zap.Strings("tags", carried.Tags), zap.String("tagMode", carried.TagMode))
+	}
 	if err := r.record(ctx, j, events.StateStarted, "", nil, ""); err != nil {
 		finish(err)
 		return

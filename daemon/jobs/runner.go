@@ -166,6 +166,9 @@ type job struct {
 	// queued is when the job was queued; touched when it last changed
 	// state or reported progress (for Stalled).
 	queued, touched time.Time
+	// resumes is the failed job whose one-time options this one carries
+	// on (resumeFrom), set before STARTED.
+	resumes string
 }
 
 // readsAll reports whether the job reads the whole directory: asked for,
@@ -528,6 +531,9 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		RequestedBy: j.req.RequestedBy, Reason: reason, Summary: sum, Cursor: cursor}
 	if state == events.StatePending {
 		d.Options = j.req.Options
+	}
+	if state == events.StateStarted && j.resumes != "" {
+		d.Options, d.Resumes = j.req.Options, j.resumes
 	}
 	e := events.New(events.TypeSyncState, events.SyncSubject(j.connector, j.id), j.connector, j.id, part, r.now(), d)
 	if _, ok := ctx.Deadline(); !ok {
