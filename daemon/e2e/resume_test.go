@@ -92,4 +92,3 @@ func countTagged(t *testing.T, f *fixture, tags []string) (tagged, active int) {
 	}
 	return tagged, active
 }
-
