@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test-faults: the fault-injection suite (daemon/e2e/faults_test.go
-# and the other TestFault* cases) at full size, with its report.
+# make test-faults: the fault-injection suite (daemon/e2e/faults_test.go,
+# the other TestFault* cases, and the hostile-load and operator-mistake
+# cases of docs/reliability.md) at full size, with its report.
 #   FAULT_POINTS  seeded SIGKILL points (default 28; `make test` runs 8)
 #   FAULT_SEED    their seed (default 20261124: the same points every run)
 #   FAULT_REPORT  where the report goes (default faults-report.md)
@@ -28,7 +29,7 @@ echo ">> fault-injection suite: $points SIGKILL points, seed $seed (report: $rep
 start=$(date +%s)
 set +e
 DIRSYNC_FAULTS_POINTS=$points DIRSYNC_FAULTS_SEED=$seed DIRSYNC_FAULTS_REPORT=$report \
-	go test -count=1 -timeout 40m -run '^(TestFault|TestDurability|TestDiskFull)' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|faults_test.go|durability_test.go|diskfull_test.go|panic' | grep -v '=== RUN'
+	go test -count=1 -timeout 40m -run '^(TestFault|TestDurability|TestDiskFull|TestSecondDaemonRefused|TestAPISlowClients|TestStalledProjectorDetected|TestConcurrentConnectionTests|TestFailedSavingTagsRepaired|TestConsumerCredential|TestSyncOptionsBounded|TestUpdateExistingFalseTakeover)' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:|panic' | grep -v '=== RUN'
 rc=${PIPESTATUS[0]}
 set -e
 {

@@ -192,6 +192,8 @@ func TestConsumerCredential(t *testing.T) {
 	if strings.Contains(string(out), strings.TrimSpace(string(seed))) {
 		t.Error("dirsyncd's refusal prints the consumer credential's seed")
 	}
+	report(t, faultRow{Case: "consumer/read-only", Seed: "-", Fault: "the consumer credential purges DIRSYNC, deletes a message, publishes on dirsync.>, puts and deletes KV, deletes the stream and the bucket; then made 0644",
+		AtFault: "refused by the server, stream and bucket unchanged; reads and watches work; 0644 refused at start"})
 }
 
 // syncResult is what a completed sync did to recipients.

@@ -110,4 +110,6 @@ func TestUpdateExistingFalseTakeover(t *testing.T) {
 		t.Errorf("a further sync of an unchanged tenant: %+v", sum)
 	}
 	check("after a further sync")
+	report(t, faultRow{Case: "policy/mail-takeover", Seed: "-", Fault: "update_existing = false: a new hire takes a renamed user's former mail, a successor a leaver's, a user another's mail in other case",
+		AtFault: "one active recipient per email; the holder named"})
 }

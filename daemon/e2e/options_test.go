@@ -179,6 +179,8 @@ api {
 	if n := jobCount(); n != 3 {
 		t.Errorf("%d jobs, want the 3 accepted ones %v", n, jobs)
 	}
+	report(t, faultRow{Case: "api/job-options", Seed: "-", Fault: "sync requests with 51 tags, U+202E, U+200B, U+2028, a 65-character tag, trailing JSON; three 50-tag append jobs",
+		AtFault: "400 (CLI: exit 1) and no job; at most 100 tags per recipient, with a warning"})
 }
 
 // tagArgs makes --tag flags of tags.
