@@ -80,7 +80,7 @@ func (o JobOptions) Validated() (JobOptions, error) {
 	tags := make([]string, 0, len(o.Tags))
 	first := map[string]kept{} // by lower-cased tag
 	for i, raw := range o.Tags {
-		t, err := checkTag(raw)
+		t, err := CheckTag(raw)
 		if err != nil {
 			return o, invalid("tag %d of %d (%s): %v", i+1, len(o.Tags), quote(raw), err)
 		}
@@ -99,9 +99,10 @@ func (o JobOptions) Validated() (JobOptions, error) {
 	return o, nil
 }
 
-// checkTag returns the tag with its surrounding spaces trimmed, or why it
-// is refused.
-func checkTag(raw string) (string, error) {
+// CheckTag returns the tag with its surrounding spaces trimmed, or why it
+// is refused (the rule Validated applies to each tag, and plugins.hcl to
+// the import block's tags).
+func CheckTag(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", errors.New("is not valid UTF-8")
 	}

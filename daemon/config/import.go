@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/dirsync/dirsync/events"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -427,19 +427,24 @@ func (ps *parser) tags(attrs map[string]*hclsyntax.Attribute, where string) []st
 	items, _ := ps.list(attrs, key, where)
 	var out []string
 	seen := map[string]bool{}
+	if len(items) > events.MaxJobTags {
+		ps.at(attrs[key].Expr.Range().Start, "%s in %s lists %d tags; give at most %d (a recipient holds at most %d)",
+			key, where, len(items), events.MaxJobTags, events.MaxRecipientTags)
+		return nil
+	}
 	for _, it := range items {
-		s, ok := ps.cleanItem(it, key, where, "a tag of 1 to 64 characters")
-		if !ok {
-			continue
-		}
-		if n := utf8.RuneCountInString(s); n > MaxTagLength {
-			ps.at(it.pos, "%s in %s: item %d is %d characters long; a tag has at most %d", key, where, it.n, n, MaxTagLength)
+		// The rule of one-time tags (events.CheckTag): no control, bidi,
+		// line-break or invisible character, 1 to 64 characters.
+		s, err := events.CheckTag(it.s)
+		if err != nil {
+			ps.at(it.pos, "%s in %s: item %d %v", key, where, it.n, err)
 			continue
 		}
 		out = dedupe(out, seen, s)
 	}
 	return out
 }
+
 
 // groupTypes parses group_types into im.GroupTypes.
 func (ps *parser) groupTypes(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {

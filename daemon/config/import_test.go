@@ -181,8 +181,11 @@ func TestImportErrors(t *testing.T) {
 		{`exclude_users = ["0b8f0c3e-1111-2222-3333-44444444444"]`, `7:22: exclude_users ` + in + `: "0b8f0c3e-1111-2222-3333-44444444444" is neither an email address nor an object ID (a GUID such as "00000000-0000-0000-0000-000000000000")`},
 		{`exclude_users = "bob@contoso.com"`, `7:21: exclude_users ` + in + ` must be a list of strings, e.g. ["a", "b"], got a string (write ["…"] for a single value)`},
 		// tags: value at column 12.
-		{`tags = ["ok", ""]`, `7:19: tags ` + in + `: item 2 is empty; give a tag of 1 to 64 characters`},
-		{`tags = ["a\nb"]`, `7:13: tags ` + in + `: item 1 contains a control character; give a tag of 1 to 64 characters`},
+		{`tags = ["ok", ""]`, `7:19: tags ` + in + `: item 2 is empty; a tag has 1 to 64 characters`},
+		{`tags = ["a\nb"]`, `7:13: tags ` + in + `: item 1 contains U+000A, a control, line-break or bidi character; a tag may hold none`},
+		{"tags = [" + strings.TrimSuffix(strings.Repeat(`"t",`, 51), ",") + "]", `7:12: tags ` + in + ` lists 51 tags; give at most 50 (a recipient holds at most 100)`},
+		{`tags = ["x\u202egpj"]`, `7:13: tags ` + in + `: item 1 contains U+202E, a control, line-break or bidi character; a tag may hold none`},
+		{`tags = ["a\u200bb"]`, `7:13: tags ` + in + `: item 1 contains U+200B, an invisible or zero-width character or a space other than U+0020; a tag may hold none`},
 		{`tags = ["` + strings.Repeat("x", 65) + `"]`, `7:13: tags ` + in + `: item 1 is 65 characters long; a tag has at most 64`},
 		{`tags = "vip"`, `7:12: tags ` + in + ` must be a list of strings, e.g. ["a", "b"], got a string (write ["…"] for a single value)`},
 		// enums
