@@ -445,7 +445,6 @@ func (ps *parser) tags(attrs map[string]*hclsyntax.Attribute, where string) []st
 	return out
 }
 
-
 // groupTypes parses group_types into im.GroupTypes.
 func (ps *parser) groupTypes(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {
 	const key = "group_types"
