@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,39 +17,6 @@ import (
 	"github.com/dirsync/dirsync/projections"
 )
 
-// violations collects the permission violations the server reports to a
-// connection (asynchronously: a refused publish gets no reply).
-type violations struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrPermissionViolation) {
-		v.mu.Lock()
-		v.errs = append(v.errs, err.Error())
-		v.mu.Unlock()
-	}
-}
-
-// seen says whether the server refused an operation on subject.
-func (v *violations) seen(subject string) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, e := range v.errs {
-		if strings.Contains(e, fmt.Sprintf("%q", subject)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no permissions violation for %q reported; reported: %v", subject, v.errs)
-}
-
-func (v *violations) all() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append([]string(nil), v.errs...)
-}
-
 // consumerEnv is an embedded server with dirsync's stream and buckets,
 // three recipient events and one recipient value, and a connection with
 // the consumer credential.
@@ -58,7 +24,7 @@ type consumerEnv struct {
 	daemon *broker.Broker
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	v      *violations
+	v      *testenv.Violations
 }
 
 func newConsumerEnv(t *testing.T) *consumerEnv {
@@ -82,12 +48,12 @@ func newConsumerEnv(t *testing.T) *consumerEnv {
 			t.Fatal(err)
 		}
 	}
-	v := &violations{}
+	v := &testenv.Violations{}
 	opt, err := nats.NkeyOptionFromSeed(b.ConsumerNkeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(b.ClientURL, opt, nats.ErrorHandler(v.handler))
+	nc, err := nats.Connect(b.ClientURL, opt, nats.ErrorHandler(v.Handler))
 	if err != nil {
 		t.Fatalf("connecting with %s: %v", b.ConsumerNkeyFile, err)
 	}
@@ -263,24 +229,8 @@ func TestConsumerCredentialReads(t *testing.T) {
 		t.Run(tt.name, tt.run)
 	}
 	e.nc.Flush()
-	if v := e.v.all(); len(v) > 0 {
+	if v := e.v.All(); len(v) > 0 {
 		t.Errorf("permissions violations while reading: %v", v)
-	}
-}
-
-// refused runs op with the consumer credential until the server reports
-// a permissions violation for subject. A refused request gets no answer,
-// so op's context is canceled once the violation is seen.
-func refused(t *testing.T, v *violations, subject string, op func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
-	testenv.Eventually(t, 30*time.Second, func() error { return v.seen(subject) })
-	cancel()
-	if err := <-done; err == nil {
-		t.Errorf("%s: the request succeeded", subject)
 	}
 }
 
@@ -375,7 +325,7 @@ func TestConsumerCredentialRefused(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { refused(t, e.v, tt.subject, tt.op) })
+		t.Run(tt.name, func(t *testing.T) { testenv.Refused(t, e.v, tt.subject, tt.op) })
 	}
 
 	info, err := e.daemon.JS.Stream(ctx, store.StreamName)
@@ -439,7 +389,7 @@ func TestConsumerPushIntoDirsyncSubjects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.stream+" to "+tt.deliver, func(t *testing.T) {
-			refused(t, e.v, tt.deliver, func(context.Context) error {
+			testenv.Refused(t, e.v, tt.deliver, func(context.Context) error {
 				return core(e.nc, func() error { _, err := e.nc.SubscribeSync(tt.deliver); return err })
 			})
 			c, err := e.js.CreateOrUpdateConsumer(ctx, tt.stream, jetstream.ConsumerConfig{Name: "aimed", DeliverSubject: tt.deliver})

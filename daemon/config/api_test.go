@@ -81,16 +81,26 @@ func TestAPIBlock(t *testing.T) {
 	}
 }
 
-func TestStallTimeout(t *testing.T) {
+// The daemon block's durations: defaults, bounds, and errors naming the
+// place in the file.
+func TestDaemonDurations(t *testing.T) {
+	grace := func(d Daemon) time.Duration { return d.ShutdownGrace }
+	stall := func(d Daemon) time.Duration { return d.StallTimeout }
 	tests := []struct {
 		src     string
+		get     func(Daemon) time.Duration
 		want    time.Duration
 		wantErr string
 	}{
-		{"", DefaultStallTimeout, ""},
-		{`  stall_timeout = "30s"`, 30 * time.Second, ""},
-		{`  stall_timeout = "1s"`, 0, `plugins.hcl:2:19: stall_timeout "1s": want a duration from "5s" to "1h"`},
-		{`  stall_timeout = "2h"`, 0, `plugins.hcl:2:19: stall_timeout "2h"`},
+		{"", grace, DefaultShutdownGrace, ""},
+		{`  shutdown_grace = "2m"`, grace, 2 * time.Minute, ""},
+		{`  shutdown_grace = "0s"`, grace, 0, ""},
+		{`  shutdown_grace = "1h"`, grace, 0, `plugins.hcl:2:20: shutdown_grace "1h": want a duration from "0s"`},
+		{`  shutdown_grace = "soon"`, grace, 0, `plugins.hcl:2:20: shutdown_grace "soon"`},
+		{"", stall, DefaultStallTimeout, ""},
+		{`  stall_timeout = "30s"`, stall, 30 * time.Second, ""},
+		{`  stall_timeout = "1s"`, stall, 0, `plugins.hcl:2:19: stall_timeout "1s": want a duration from "5s" to "1h"`},
+		{`  stall_timeout = "2h"`, stall, 0, `plugins.hcl:2:19: stall_timeout "2h"`},
 	}
 	for _, tt := range tests {
 		c, err := Parse([]byte("daemon {\n"+tt.src+"\n}\n"), "plugins.hcl")
@@ -103,37 +113,8 @@ func TestStallTimeout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.src, err)
 		}
-		if c.Daemon.StallTimeout != tt.want {
-			t.Errorf("%s: StallTimeout = %v; want %v", tt.src, c.Daemon.StallTimeout, tt.want)
-		}
-	}
-}
-
-func TestShutdownGrace(t *testing.T) {
-	tests := []struct {
-		src     string
-		want    time.Duration
-		wantErr string
-	}{
-		{"", DefaultShutdownGrace, ""},
-		{`  shutdown_grace = "2m"`, 2 * time.Minute, ""},
-		{`  shutdown_grace = "0s"`, 0, ""},
-		{`  shutdown_grace = "1h"`, 0, `plugins.hcl:2:20: shutdown_grace "1h": want a duration from "0s"`},
-		{`  shutdown_grace = "soon"`, 0, `plugins.hcl:2:20: shutdown_grace "soon"`},
-	}
-	for _, tt := range tests {
-		c, err := Parse([]byte("daemon {\n"+tt.src+"\n}\n"), "plugins.hcl")
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: err = %v; want %q", tt.src, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", tt.src, err)
-		}
-		if c.Daemon.ShutdownGrace != tt.want {
-			t.Errorf("%s: ShutdownGrace = %v; want %v", tt.src, c.Daemon.ShutdownGrace, tt.want)
+		if got := tt.get(c.Daemon); got != tt.want {
+			t.Errorf("%s: %v; want %v", tt.src, got, tt.want)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,12 +49,12 @@ func TestConsumerCredential(t *testing.T) {
 		t.Fatalf("%s does not hold a user nkey seed", credFile)
 	}
 
-	v := &violations{}
+	v := &testenv.Violations{}
 	opt, err := nats.NkeyOptionFromSeed(credFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect("nats://"+addr, opt, nats.ErrorHandler(v.handler))
+	nc, err := nats.Connect("nats://"+addr, opt, nats.ErrorHandler(v.Handler))
 	if err != nil {
 		t.Fatalf("connecting with %s: %v", credFile, err)
 	}
@@ -100,7 +99,7 @@ func TestConsumerCredential(t *testing.T) {
 	if n := watchInitial(t, w); n != len(recipients) {
 		t.Errorf("KV watch: %d initial values; the daemon lists %d recipients", n, len(recipients))
 	}
-	if got := v.all(); len(got) > 0 {
+	if got := v.All(); len(got) > 0 {
 		t.Errorf("permissions violations while reading: %v", got)
 	}
 
@@ -134,7 +133,7 @@ func TestConsumerCredential(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { refused(t, v, tt.subject, tt.op) })
+		t.Run(tt.name, func(t *testing.T) { testenv.Refused(t, v, tt.subject, tt.op) })
 	}
 	after, err := st.Info(ctx)
 	if err != nil {
@@ -255,52 +254,4 @@ func watchInitial(t *testing.T, w jetstream.KeyWatcher) int {
 	}
 	t.Fatal("KV watch ended before its initial values")
 	return n
-}
-
-// violations collects the permissions violations the server reports to a
-// connection: a refused publish or request gets no reply, only this.
-type violations struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrPermissionViolation) {
-		v.mu.Lock()
-		v.errs = append(v.errs, err.Error())
-		v.mu.Unlock()
-	}
-}
-
-func (v *violations) seen(subject string) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, e := range v.errs {
-		if strings.Contains(e, fmt.Sprintf("%q", subject)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no permissions violation for %q; reported: %v", subject, v.errs)
-}
-
-func (v *violations) all() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append([]string(nil), v.errs...)
-}
-
-// refused runs op until the server reports a permissions violation for
-// subject, then cancels it (a refused request is never answered) and
-// checks that it failed.
-func refused(t *testing.T, v *violations, subject string, op func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
-	testenv.Eventually(t, 30*time.Second, func() error { return v.seen(subject) })
-	cancel()
-	if err := <-done; err == nil {
-		t.Errorf("%s: the operation succeeded", subject)
-	}
 }
