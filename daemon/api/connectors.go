@@ -15,6 +15,11 @@ import (
 // ones that are, and suggests the closest when a typo is likely.
 func (s *Server) unknownConnector(name string) string {
 	known := slices.Sorted(slices.Values(s.runner.Connectors()))
+	if name != "" && s.knownConnector(name) {
+		// Gone from plugins.hcl, but not from the read models.
+		return fmt.Sprintf("connector %q is no longer in plugins.hcl (configured: %s); its active recipients stay until it is retired: dirsync connector retire %s",
+			name, strings.Join(known, ", "), name)
+	}
 	msg := fmt.Sprintf("unknown connector %q", name)
 	if best := closest(name, known); best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", best)
@@ -59,7 +64,7 @@ func (s *Server) knownConnector(name string) bool {
 // connector, rather than an empty list that reads as "no recipients".
 func (s *Server) checkConnectorFilter(w http.ResponseWriter, r *http.Request) bool {
 	name := r.URL.Query().Get("connector")
-	if s.knownConnector(name) {
+	if name != "" && s.knownConnector(name) {
 		return true
 	}
 	writeErr(w, http.StatusNotFound, s.unknownConnector(name))

@@ -101,3 +101,20 @@ func TestStatusShowsUnconfigured(t *testing.T) {
 		t.Errorf("the JSON has no configured false: %s", rec.Body)
 	}
 }
+
+// A sync of a connector gone from plugins.hcl says so and names the
+// retire command, rather than calling it unknown.
+func TestSyncOfUnconfiguredNamesRetire(t *testing.T) {
+	s, m := newTestServer(t)
+	m.putRecipient(events.Recipient{Connector: "old", ObjectID: "u1", Email: "u1@contoso.com"})
+	for name, want := range map[string]string{
+		"old":  `connector \"old\" is no longer in plugins.hcl (configured: demo); its active recipients stay until it is retired: dirsync connector retire old`,
+		"nope": `unknown connector \"nope\"`,
+	} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/connectors/"+name+"/sync", nil))
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("sync %s: %d %s, want 404 with %s", name, rec.Code, rec.Body, want)
+		}
+	}
+}
