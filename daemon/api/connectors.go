@@ -64,7 +64,7 @@ func (s *Server) knownConnector(name string) bool {
 // connector, rather than an empty list that reads as "no recipients".
 func (s *Server) checkConnectorFilter(w http.ResponseWriter, r *http.Request) bool {
 	name := r.URL.Query().Get("connector")
-	if name != "" && s.knownConnector(name) {
+	if s.knownConnector(name) {
 		return true
 	}
 	writeErr(w, http.StatusNotFound, s.unknownConnector(name))
