@@ -446,6 +446,27 @@ func (s *State) SyncStatus(connector string) SyncStatus {
 	return st
 }
 
+// Connectors lists, sorted, every connector the state knows: one with
+// jobs, recipients or a directory, configured now or not.
+func (s *State) Connectors() []string {
+	seen := map[string]bool{}
+	for c := range s.Status {
+		seen[c] = true
+	}
+	for c := range s.Directories {
+		seen[c] = true
+	}
+	for c := range s.Recipients {
+		seen[c] = true
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Keys lists every read model entry the state holds, sorted.
 func (s *State) Keys() []Key {
 	var keys []Key

@@ -40,6 +40,10 @@ type ConnectorStatus struct {
 	projections.SyncStatus
 	// NextRun is the next scheduled sync, absent without a schedule.
 	NextRun *time.Time `json:"nextRun,omitempty"`
+	// Configured is false for a connector removed or renamed in
+	// plugins.hcl that the read models still hold: its active recipients
+	// stay until it is retired (POST /v1/connectors/{name}/retire).
+	Configured bool `json:"configured"`
 }
 
 // Status is the answer to GET /v1/status.
@@ -125,6 +129,7 @@ type Server struct {
 	ready   func(context.Context) error
 	live    func(context.Context) error
 	metrics http.Handler
+	retirer Retirer
 }
 
 // WithSchedule lets status show each connector's next scheduled run.
@@ -189,9 +194,11 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 		seen := map[string]bool{}
 		for _, n := range names {
 			seen[n] = true
-			st.Connectors = append(st.Connectors, ConnectorStatus{SyncStatus: ps.SyncStatus(n)})
+			st.Connectors = append(st.Connectors, ConnectorStatus{SyncStatus: ps.SyncStatus(n), Configured: true})
 		}
-		for n := range ps.Status {
+		// Connectors gone from plugins.hcl show too, while the read
+		// models hold their jobs or recipients.
+		for _, n := range ps.Connectors() {
 			if !seen[n] {
 				st.Connectors = append(st.Connectors, ConnectorStatus{SyncStatus: ps.SyncStatus(n)})
 			}

@@ -15,6 +15,11 @@ import (
 // ones that are, and suggests the closest when a typo is likely.
 func (s *Server) unknownConnector(name string) string {
 	known := slices.Sorted(slices.Values(s.runner.Connectors()))
+	if name != "" && s.knownConnector(name) {
+		// Gone from plugins.hcl, but not from the read models.
+		return fmt.Sprintf("connector %q is no longer in plugins.hcl (configured: %s); its active recipients stay until it is retired: dirsync connector retire %s",
+			name, strings.Join(known, ", "), name)
+	}
 	msg := fmt.Sprintf("unknown connector %q", name)
 	if best := closest(name, known); best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", best)

@@ -38,6 +38,7 @@ func routeTable() []route {
 		r(http.MethodGet, "/v1/connectors", (*Server).connectors),
 		r(http.MethodPost, "/v1/connectors/{name}/test", (*Server).test),
 		r(http.MethodPost, "/v1/connectors/{name}/sync", (*Server).sync),
+		r(http.MethodPost, "/v1/connectors/{name}/retire", (*Server).retire),
 
 		r(http.MethodGet, "/v1/jobs", (*Server).jobs),
 		r(http.MethodGet, "/v1/jobs/{id}", (*Server).job),

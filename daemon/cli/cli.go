@@ -140,6 +140,11 @@ func (a *app) statusCmd() *cobra.Command {
 					fmt.Fprintf(a.out, "%s: last job %s %s: %s\n", s.Connector, s.LastJob, s.LastState, s.LastReason)
 				}
 			}
+			for _, s := range st.Connectors {
+				if line := unconfiguredLine(s); line != "" {
+					fmt.Fprintln(a.out, line)
+				}
+			}
 			return nil
 		},
 	}
@@ -531,7 +536,7 @@ func (a *app) connectorCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(test)
+	root.AddCommand(test, a.retireCmd())
 	return root
 }
 

@@ -167,6 +167,13 @@ type Connector struct {
 	FullSyncInterval time.Duration
 	// Import is the import {} block, with defaults applied.
 	Import Import
+	// RenamedFrom names the connector this one replaces (renamed_from): a
+	// connector no longer declared whose active recipients this one's
+	// next sync adopts, by object ID, archiving them under the old name
+	// in the same job (see README "Renaming a connector"). "" for none.
+	RenamedFrom string
+	// renamedFromPos is where renamed_from is set, for errors.
+	renamedFromPos hcl.Pos
 	// Range is the connector block's header, for errors.
 	Range hcl.Range
 }
@@ -320,6 +327,47 @@ func (ps *parser) top(body *hclsyntax.Body) {
 			hint = "declared plugins: " + strings.Join(declared, ", ")
 		}
 		ps.at(pluginRefs[i].Expr.Range().Start, "connector %q uses plugin %q, which is not declared; add a plugin %q { path = … } block or fix the name (%s)", cn.Name, cn.Plugin, cn.Plugin, hint)
+	}
+	ps.checkRenames(connectors)
+}
+
+// renamedFrom parses renamed_from: the name of the connector this one
+// replaces, under the rule of connector names.
+func (ps *parser) renamedFrom(cn *Connector, attrs map[string]*hclsyntax.Attribute) {
+	v, set, ok := ps.str(attrs, "renamed_from", fmt.Sprintf("connector %q", cn.Name))
+	if !ok || !set {
+		return
+	}
+	cn.renamedFromPos = attrs["renamed_from"].Expr.Range().Start
+	if !validName(v) {
+		ps.at(cn.renamedFromPos, "connector %q: renamed_from %q is no connector name (^[a-z][a-z0-9_-]{0,62}$); give the old connector's name as it was in plugins.hcl", cn.Name, v)
+		return
+	}
+	cn.RenamedFrom = v
+}
+
+// checkRenames refuses a renamed_from that cannot mean a rename: the
+// connector's own name, a connector still declared (both would sync, and
+// the new one would take the other's recipients), or an old name two
+// connectors claim.
+func (ps *parser) checkRenames(connectors map[string]*Connector) {
+	claimed := map[string]*Connector{}
+	for _, cn := range ps.cfg.Connectors {
+		if cn.RenamedFrom == "" {
+			continue
+		}
+		switch old, still := connectors[cn.RenamedFrom]; {
+		case cn.RenamedFrom == cn.Name:
+			ps.at(cn.renamedFromPos, "connector %q: renamed_from names the connector itself; give the old name, or remove renamed_from", cn.Name)
+		case still:
+			ps.at(cn.renamedFromPos, "connector %q: renamed_from = %q, but connector %q is still declared at %s; a rename replaces the old block: remove it",
+				cn.Name, cn.RenamedFrom, cn.RenamedFrom, ps.where(old.Range.Start))
+		case claimed[cn.RenamedFrom] != nil:
+			ps.at(cn.renamedFromPos, "connector %q: renamed_from = %q, which connector %q at %s already claims; one connector takes over another's recipients",
+				cn.Name, cn.RenamedFrom, claimed[cn.RenamedFrom].Name, ps.where(claimed[cn.RenamedFrom].Range.Start))
+		default:
+			claimed[cn.RenamedFrom] = cn
+		}
 	}
 }
 
@@ -641,7 +689,7 @@ func isHex64(s string) bool {
 func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.Attribute) {
 	cn = &Connector{Name: b.Labels[0], Range: b.DefRange()}
 	where := fmt.Sprintf("connector %q", cn.Name)
-	attrs := ps.attrs(b.Body, where, []string{"plugin", "schedule", "timezone", "full_sync_interval"}, []string{"config", "import"})
+	attrs := ps.attrs(b.Body, where, []string{"plugin", "schedule", "timezone", "full_sync_interval", "renamed_from"}, []string{"config", "import"})
 	if attrs["plugin"] == nil {
 		ps.at(b.TypeRange.Start, "connector %q needs plugin, the name of a plugin block, e.g. plugin = \"azuread\"", cn.Name)
 	} else if name, set, ok := ps.str(attrs, "plugin", where); ok && set {
@@ -650,6 +698,7 @@ func (ps *parser) connector(b *hclsyntax.Block) (cn *Connector, ref *hclsyntax.A
 	}
 	ps.schedule(cn, attrs)
 	ps.fullSyncInterval(cn, attrs)
+	ps.renamedFrom(cn, attrs)
 	var cfg, imp *hclsyntax.Block
 	for _, sub := range b.Body.Blocks {
 		first := &cfg

@@ -224,7 +224,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown connector key and block",
 			src:  "plugin \"a\" {\n  path = \"x\"\n}\nconnector \"c\" {\n  plugin = \"a\"\n  interval = \"1h\"\n  settings {\n  }\n}\n",
-			want: `FILE:6:3: unknown key "interval" in connector "c"; allowed: plugin, schedule, timezone, full_sync_interval` + "\n" +
+			want: `FILE:6:3: unknown key "interval" in connector "c"; allowed: plugin, schedule, timezone, full_sync_interval, renamed_from` + "\n" +
 				`FILE:7:3: unexpected block "settings" in connector "c"; allowed blocks: config, import`,
 		},
 		{

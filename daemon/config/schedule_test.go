@@ -80,7 +80,7 @@ func TestScheduleErrors(t *testing.T) {
 		{`timezone = "UTC"`, `6:3: connector "demo": timezone applies only to schedule, which is not set; add a schedule or remove timezone`},
 		{"schedule = null\n  timezone = \"UTC\"", `7:3: connector "demo": timezone applies only to schedule, which is not set; add a schedule or remove timezone`},
 		// unknown connector key
-		{`interval = "30m"`, `6:3: unknown key "interval" in connector "demo"; allowed: plugin, schedule, timezone, full_sync_interval`},
+		{`interval = "30m"`, `6:3: unknown key "interval" in connector "demo"; allowed: plugin, schedule, timezone, full_sync_interval, renamed_from`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lines, func(t *testing.T) {

@@ -70,9 +70,28 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 	sum.DirectoryEvents = len(evs)
 
 	pol := spec.Policy.With(opts)
-	out := pol.DecideAmong(connector, nd, s.Recipients)
+	// A connector renamed with renamed_from takes over the old one's
+	// active recipients (rename.go): the policy decides among them as
+	// its own, and the old ones are archived before any of its events.
+	recipients := s.Recipients
+	ad := adopt(s, connector, spec.RenamedFrom)
+	if ad != nil {
+		recipients = ad.recipients
+		evs = append(evs, ad.events(connector, jobID, now)...)
+	}
+	out := pol.DecideAmong(connector, nd, recipients)
 	sum.Skipped, sum.DuplicateEmails, sum.Warnings = out.SkipCounts(), out.Duplicates, out.Warnings
-	for _, c := range recipientChanges(pol, out, s.Recipients[connector], sum) {
+	changes := recipientChanges(pol, out, s.Recipients[connector], ad, sum)
+	if ad != nil {
+		adopted := 0
+		for _, c := range changes {
+			if _, ok := ad.adopted[c.id]; ok && c.typ == events.TypeRecipientCreated {
+				adopted++
+			}
+		}
+		sum.Warnings = append(sum.Warnings, ad.note(connector, adopted))
+	}
+	for _, c := range changes {
 		r := c.r
 		r.UpdatedAt = now.UTC()
 		ev(c.typ, events.RecipientSubject(connector, c.id), 0, events.RecipientChange{Recipient: r, Changed: c.changed, Reason: c.reason})
@@ -98,7 +117,11 @@ type change struct {
 // email before another recipient takes it (see orderChanges), so that a
 // reader of the stream never sees two active recipients with one email
 // but in a swap.
-func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, sum *events.Summary) []change {
+//
+// ad, if not nil, holds the recipients of a connector this one was
+// renamed from: a wanted user with none here but one there is created
+// from that one (policy.Merge as for an existing recipient).
+func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, ad *adoption, sum *events.Summary) []change {
 	var changes []change
 	var cuts cutCounts
 	merge := func(want events.Recipient, cur *events.Recipient) events.Recipient {
@@ -109,7 +132,11 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 	for id, w := range out.Wanted {
 		cur, ok := have[id]
 		var c change
+		prev, adopted := ad.of(id)
 		switch {
+		case !ok && adopted:
+			c = change{id: id, typ: events.TypeRecipientCreated, r: merge(w.Recipient, &prev), reason: ad.reason(id, w.Reason)}
+			sum.RecipientsCreated++
 		case !ok:
 			c = change{id: id, typ: events.TypeRecipientCreated, r: merge(w.Recipient, nil), reason: w.Reason}
 			sum.RecipientsCreated++

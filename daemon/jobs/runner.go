@@ -51,6 +51,9 @@ type Spec struct {
 	// FullSyncInterval forces a full read when the last one is older; 0
 	// never forces one.
 	FullSyncInterval time.Duration
+	// RenamedFrom names the unconfigured connector whose active
+	// recipients this one's syncs adopt (renamed_from; see rename.go).
+	RenamedFrom string
 }
 
 // RemovalLimit says whether removing some of a connector's recipients is
@@ -73,6 +76,9 @@ type Request struct {
 	// that is still under way, or a sync longer than the interval would
 	// never complete.
 	IfIdle bool
+	// Retire makes the job a retire job (retire.go) for a connector that
+	// is no longer configured, instead of a sync.
+	Retire *Retire
 }
 
 // ErrBusy is returned for an IfIdle request while a job is queued or running.
@@ -417,11 +423,24 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 		r.mu.Unlock()
 		return "", ErrStopping
 	}
-	if _, ok := r.specs[connectorName]; !ok {
+	_, configured := r.specs[connectorName]
+	switch {
+	case req.Retire != nil && configured:
+		r.mu.Unlock()
+		return "", fmt.Errorf("%w: connector %s: remove its block from plugins.hcl and reload dirsyncd (SIGHUP) before retiring it", ErrConfigured, connectorName)
+	case req.Retire == nil && !configured:
 		r.mu.Unlock()
 		return "", fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
 	}
 	l := r.lanes[connectorName]
+	if l == nil && req.Retire != nil && r.baseCtx != nil {
+		// A connector removed before this daemon started has no lane:
+		// its retire job gets one, so that it too runs one job at a time.
+		l = &lane{wake: make(chan struct{}, 1)}
+		r.lanes[connectorName] = l
+		r.wg.Add(1)
+		go r.work(connectorName, l)
+	}
 	if l == nil {
 		r.mu.Unlock()
 		return "", errors.New("runner not started")
@@ -507,7 +526,11 @@ func (r *Runner) work(name string, l *lane) {
 			l.queue = l.queue[1:]
 			l.current = j
 			r.mu.Unlock()
-			r.run(j)
+			if j.req.Retire != nil {
+				r.retire(j)
+			} else {
+				r.run(j)
+			}
 			r.mu.Lock()
 			l.current = nil
 			r.mu.Unlock()

@@ -147,6 +147,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		return err
 	}
 	defer runner.Stop()
+	// A connector removed or renamed in plugins.hcl keeps its recipients
+	// active until it is retired: say so at each load.
+	runner.WarnUnconfigured(log)
 
 	sched := schedule.New(log.Named("schedule"))
 	tick := func(ctx context.Context, name string) {
@@ -186,7 +189,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		ready.observe(proj.Seq(), lag, time.Now())
 		return nil
 	}
-	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).
+	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).WithRetire(runner).
 		WithReadiness(func(ctx context.Context) error {
 			if err := observe(ctx); err != nil {
 				return err
@@ -267,6 +270,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			runner.SetSpecs(specs)
 			m.Declare(configured(next))
 			log.Info("plugins.hcl reloaded", zap.Strings("connectors", runner.Connectors()))
+			runner.WarnUnconfigured(log)
 			sup.Status(statusLine(proj, runner.Connectors()))
 		case <-ticker.C:
 			// The watchdog is fed only while the daemon works: the main
@@ -508,7 +512,7 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
 	return jobs.Spec{Name: c.Name, Plugin: c.Plugin, Config: pc, Policy: policy.Policy{Import: c.Import}, MaxRemovals: c.Import.MaxRemovals,
-		FullSyncInterval: c.FullSyncInterval}, files, out
+		FullSyncInterval: c.FullSyncInterval, RenamedFrom: c.RenamedFrom}, files, out
 }
 
 func pos(cfg *config.Config, c *config.Connector) string {
