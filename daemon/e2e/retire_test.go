@@ -237,6 +237,8 @@ func TestConnectorRenameAndRetire(t *testing.T) {
 	if strings.Contains(f.log.String()[before:], "connector demo is not in plugins.hcl") {
 		t.Errorf("a retired connector is warned about at start")
 	}
+	report(t, faultRow{Case: "connector/renamed-then-retired", Seed: "-", Fault: "a connector renamed in plugins.hcl (SIGHUP), then retired",
+		AtFault: "warned with its count, shown unconfigured, new users skipped not doubled; retire 409 while configured, guarded, then COMPLETED"})
 }
 
 // TestConnectorRenamedFrom: renamed with renamed_from = "demo", the new
@@ -309,4 +311,6 @@ func TestConnectorRenamedFrom(t *testing.T) {
 	if st := f.statusOf("demo"); st.Configured || st.Recipients != 0 {
 		t.Errorf("status of demo after the rename: %+v", st)
 	}
+	report(t, faultRow{Case: "connector/renamed_from", Seed: "-", Fault: "a connector renamed with renamed_from (restart)",
+		AtFault: "old recipients adopted in one job, archived before created, tags and history kept"})
 }
