@@ -13,7 +13,7 @@ import (
 )
 
 // TestFailedSavingTagsRepaired: a sync with one-time tags (the most a
-// request may carry, on 2,000 recipients) dies in SAVING after part of
+// request may carry, on 2,500 recipients) dies in SAVING after part of
 // its events are stored, so part of the recipients have the tags. The
 // next sync, requested without options, carries the failed job's tags on
 // (its record names the job it resumes) and, once COMPLETED, every active
@@ -21,7 +21,7 @@ import (
 // nothing.
 func TestFailedSavingTagsRepaired(t *testing.T) {
 	listen := testenv.FreeAddr(t)
-	f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: 2000, groups: 40})
+	f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: 3000, groups: 60})
 	f.start()
 	if j := f.syncJob(); j.State != events.StateCompleted {
 		t.Fatalf("first sync: %s %s", j.State, j.Reason)
@@ -32,7 +32,7 @@ func TestFailedSavingTagsRepaired(t *testing.T) {
 	}
 
 	began := time.Now()
-	w := watch(t, f, "nats://"+listen, killPoint{state: events.StateSaving, after: 300})
+	w := watch(t, f, "nats://"+listen, killPoint{state: events.StateSaving, after: 20})
 	_, reqErr := f.api().Sync(context.Background(), "demo", api.SyncRequest{JobOptions: events.JobOptions{Tags: tags}})
 	select {
 	case <-w.done:
