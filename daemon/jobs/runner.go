@@ -447,7 +447,9 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	}
 	// Only Request adds to a queue, and requests take turns: the queue
 	// can only shrink until this one adds its job.
-	if req.IfIdle && (len(l.queue) > 0 || l.current != nil) {
+	// A current job whose final state is stored is as good as done: its
+	// worker is only tidying up (stopping the plugin).
+	if req.IfIdle && (len(l.queue) > 0 || (l.current != nil && !events.Final(l.current.currentState()))) {
 		busy := ""
 		if l.current != nil {
 			busy = l.current.id
@@ -597,6 +599,14 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 // interrupted at the next start. The event ID is deterministic, so an
 // attempt whose acknowledgement was lost is stored once.
 func (r *Runner) recordFinal(ctx context.Context, j *job, state, reason string, sum *events.Summary, log *zap.Logger) {
+	if have := j.currentState(); events.Final(have) {
+		// Its final state is stored: what failed came after (the wait for
+		// the read models, cut short by a stop). A second final state
+		// would contradict the first.
+		log.Warn("job already ended; its later failure is not recorded", zap.String("state", have),
+			zap.String("not_recorded", state), zap.String("reason", reason))
+		return
+	}
 	const finalGrace = 30 * time.Second
 	rctx := context.WithoutCancel(ctx)
 	var giveUp time.Time

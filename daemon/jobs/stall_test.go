@@ -112,3 +112,28 @@ func TestStalled(t *testing.T) {
 		})
 	}
 }
+
+// A job whose final state is stored never gets a second one: a failure
+// after COMPLETED (the wait for the read models cut short by a stop) is
+// logged, not recorded as FAILED.
+func TestNoSecondFinalState(t *testing.T) {
+	e := startEnv(t, &dir{})
+	id := e.sync().ID
+	ctx := context.Background()
+	before, err := e.st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &job{id: id, connector: "demo", state: events.StateCompleted}
+	e.runner.recordFinal(ctx, j, events.StateFailed, "interrupted: dirsyncd stopped while the job was COMPLETED", nil, e.runner.log)
+	after, err := e.st.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("recording FAILED for a COMPLETED job stored %d events", after-before)
+	}
+	if got := e.waitFinal(id); got.State != events.StateCompleted {
+		t.Errorf("the job is %s; want COMPLETED", got.State)
+	}
+}
