@@ -74,7 +74,15 @@ func WithDisk(d Disk) Option { return func(s *Store) { s.disk = d } }
 
 // Open creates or updates the stream and returns a Store on it.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Option) (*Store, error) {
-	st, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas))
+	cfg := StreamConfig(replicas)
+	// A server that takes smaller messages than the stream allows would
+	// refuse the largest events (a recipient with every field at its
+	// bound) only when a sync meets one: say so at start instead.
+	if nc := js.Conn(); nc != nil && nc.MaxPayload() > 0 && nc.MaxPayload() < int64(cfg.MaxMsgSize) {
+		return nil, fmt.Errorf("the NATS server accepts messages of at most %d bytes (its max_payload), but dirsync's events may take up to %d bytes "+
+			"(stream %s's max_msg_size): set max_payload to at least 1MB in the server's configuration", nc.MaxPayload(), cfg.MaxMsgSize, StreamName)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", StreamName, err)
 	}

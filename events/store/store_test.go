@@ -13,6 +13,9 @@ import (
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fakeDisk is a store.Disk whose free space the test sets, and which
@@ -241,5 +244,28 @@ func TestAppendChunksLargeEventsByBytes(t *testing.T) {
 		if n := reports[i] - reports[i-1]; n > perChunk+1 {
 			t.Errorf("a chunk of %d events of 700 KiB: more than %d bytes in flight", n, store.MaxPendingBytes)
 		}
+	}
+}
+
+// A NATS server whose max_payload is below the stream's largest message
+// is refused when the store opens, naming the setting, rather than when
+// a sync first meets a large event.
+func TestOpenRefusesSmallMaxPayload(t *testing.T) {
+	ns := testenv.StartNATSWith(t, "small-payload", func(o *server.Options) { o.MaxPayload = 512 << 10 })
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(context.Background(), js, 1)
+	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "524288") {
+		t.Fatalf("Open on a server with max_payload 512 KiB: %v; want a refusal naming max_payload", err)
+	}
+	if _, err := js.Stream(context.Background(), store.StreamName); err == nil {
+		t.Error("the refused Open created the stream anyway")
 	}
 }

@@ -27,10 +27,20 @@ type NATSServer struct {
 // test ends.
 func StartNATS(t testing.TB, name string) *NATSServer {
 	t.Helper()
+	return StartNATSWith(t, name, nil)
+}
+
+// StartNATSWith is StartNATS with the server's options adjusted by opt
+// (nil: none), for a deployment configured otherwise than the defaults.
+func StartNATSWith(t testing.TB, name string, opt func(*server.Options)) *NATSServer {
+	t.Helper()
 	host, port, _ := strings.Cut(FreeAddr(t), ":")
 	p, _ := strconv.Atoi(port)
 	n := &NATSServer{t: t, opts: server.Options{ServerName: name, Host: host, Port: p, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, NoLog: true}}
+	if opt != nil {
+		opt(&n.opts)
+	}
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
