@@ -37,7 +37,11 @@ func resumeFrom(s *projections.State, connector, self string) (string, *events.J
 		if !slices.ContainsFunc(j.History, func(c projections.StateChange) bool { return c.State == events.StateSaving }) {
 			continue
 		}
-		if j.State != events.StateFailed || !changesRecipients(j.Options) {
+		// A retire job (it never reads the directory: no RETRIEVING) is
+		// no sync whose options a sync could carry on, and it leaves no
+		// active recipient to repair.
+		retire := !slices.ContainsFunc(j.History, func(c projections.StateChange) bool { return c.State == events.StateRetrieving })
+		if retire || j.State != events.StateFailed || !changesRecipients(j.Options) {
 			return "", nil
 		}
 		o := *j.Options

@@ -21,7 +21,7 @@ func TestResumeFrom(t *testing.T) {
 		}
 		return h
 	}
-	saving := hist(events.StatePending, events.StateStarted, events.StateSaving, events.StateFailed)
+	saving := hist(events.StatePending, events.StateStarted, events.StateRetrieving, events.StateProcessing, events.StateSaving, events.StateFailed)
 	tests := []struct {
 		name string
 		jobs []*projections.Job // oldest first
@@ -40,6 +40,8 @@ func TestResumeFrom(t *testing.T) {
 		{"repaired by a completed job", []*projections.Job{
 			{ID: "1", State: events.StateFailed, Options: tags, History: saving},
 			{ID: "2", State: events.StateCompleted, History: hist(events.StatePending, events.StateSaving, events.StateCompleted)}}, ""},
+		{"a retire job that failed in SAVING", []*projections.Job{{ID: "1", State: events.StateFailed, Options: &events.JobOptions{AllowMassRemoval: true},
+			History: hist(events.StatePending, events.StateStarted, events.StateProcessing, events.StateSaving, events.StateFailed)}}, ""},
 		{"another connector's", []*projections.Job{{ID: "1", Connector: "other", State: events.StateFailed, Options: tags, History: saving}}, ""},
 	}
 	for _, tt := range tests {
