@@ -148,18 +148,7 @@ func (r *Runner) retire(j *job) {
 	sum := &events.Summary{}
 	finish := func(err error) {
 		sum.DurationMS = r.now().Sub(started).Milliseconds()
-		var super errSuperseded
-		state, reason := events.StateFailed, ""
-		switch {
-		case errors.As(context.Cause(ctx), &super):
-			state, reason = events.StateCanceled, super.Error()
-		case errors.Is(context.Cause(ctx), errCanceledByOperator):
-			state, reason = events.StateCanceled, errCanceledByOperator.Error()
-		case r.baseCtx.Err() != nil:
-			reason = fmt.Sprintf("interrupted: dirsyncd stopped while the retire job was %s; retire the connector again", j.currentState())
-		default:
-			reason = err.Error()
-		}
+		state, reason := r.endOf(ctx, j, err, "retire job", "retire the connector again")
 		r.recordFinal(ctx, j, state, reason, sum, log)
 	}
 	for _, state := range []string{events.StateStarted, events.StateProcessing} {
@@ -189,37 +178,11 @@ func (r *Runner) retire(j *job) {
 			j.connector, removals, active, limit, j.connector))
 		return
 	}
-	j.mu.Lock()
-	j.cancel = nil // from SAVING on, the events must all land
-	j.mu.Unlock()
-	if context.Cause(ctx) != nil {
-		finish(context.Cause(ctx))
-		return
-	}
 	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
 	defer scancel()
-	if err := r.record(sctx, j, events.StateSaving, "", nil, ""); err != nil {
-		finish(err)
+	if err := r.save(ctx, sctx, j, evs); err != nil {
+		finish(fmt.Errorf("%w; retire the connector again to finish", err))
 		return
-	}
-	j.mu.Lock()
-	j.progress.Phase, j.progress.Events = "saving", len(evs)
-	j.mu.Unlock()
-	if len(evs) > 0 {
-		seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
-			j.mu.Lock()
-			j.progress.Saved = saved
-			j.touchLocked(r.now())
-			j.mu.Unlock()
-		})
-		if err != nil {
-			finish(fmt.Errorf("storing %d events: %w; retire the connector again to finish", len(evs), err))
-			return
-		}
-		if err := r.proj.WaitFor(sctx, seq); err != nil {
-			finish(err)
-			return
-		}
 	}
 	r.proj.View(func(s *projections.State) { sum.Recipients = s.SyncStatus(j.connector).Recipients })
 	sum.DurationMS = r.now().Sub(started).Milliseconds()

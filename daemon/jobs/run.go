@@ -40,18 +40,7 @@ func (r *Runner) run(j *job) {
 
 	finish := func(err error) {
 		sum.DurationMS = r.now().Sub(started).Milliseconds()
-		var super errSuperseded
-		state, reason := events.StateFailed, ""
-		switch {
-		case errors.As(context.Cause(ctx), &super):
-			state, reason = events.StateCanceled, super.Error()
-		case errors.Is(context.Cause(ctx), errCanceledByOperator):
-			state, reason = events.StateCanceled, errCanceledByOperator.Error()
-		case r.baseCtx.Err() != nil:
-			reason = fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again", j.currentState())
-		default:
-			reason = err.Error()
-		}
+		state, reason := r.endOf(ctx, j, err, "job", "run the sync again")
 		sum.FullRead = sum.FullRead || j.readsAll()
 		j.mu.Lock()
 		failedRetries(sum, j.progress.Retrying)
@@ -248,35 +237,9 @@ func (r *Runner) run(j *job) {
 		return
 	}
 
-	// From SAVING on, a newer request waits for this job instead of
-	// canceling it: the events must all land.
-	j.mu.Lock()
-	j.cancel = nil
-	j.mu.Unlock()
-	if context.Cause(ctx) != nil {
-		finish(context.Cause(ctx))
-		return
-	}
 	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
 	defer scancel()
-	if err := r.record(sctx, j, events.StateSaving, "", nil, ""); err != nil {
-		finish(err)
-		return
-	}
-	j.mu.Lock()
-	j.progress.Phase, j.progress.Events = "saving", len(evs)
-	j.mu.Unlock()
-	seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
-		j.mu.Lock()
-		j.progress.Saved = saved
-		j.touchLocked(r.now())
-		j.mu.Unlock()
-	})
-	if err != nil {
-		finish(fmt.Errorf("storing %d events: %w", len(evs), err))
-		return
-	}
-	if err := r.proj.WaitFor(sctx, seq); err != nil {
+	if err := r.save(ctx, sctx, j, evs); err != nil {
 		finish(err)
 		return
 	}
@@ -289,6 +252,52 @@ func (r *Runner) run(j *job) {
 	log.Info("sync completed", zap.Int("events", len(evs)), zap.Int("created", sum.RecipientsCreated),
 		zap.Int("updated", sum.RecipientsUpdated), zap.Int("removed", sum.RecipientsRemoved),
 		zap.Int64("duration_ms", sum.DurationMS))
+}
+
+// endOf is how a job that stopped on err ends: CANCELED when a newer
+// request or the operator canceled it, FAILED as interrupted (the reason
+// says what to do again) when dirsyncd stops, FAILED with err otherwise.
+// what names the job in that reason ("job", "retire job").
+func (r *Runner) endOf(ctx context.Context, j *job, err error, what, again string) (state, reason string) {
+	var super errSuperseded
+	switch {
+	case errors.As(context.Cause(ctx), &super):
+		return events.StateCanceled, super.Error()
+	case errors.Is(context.Cause(ctx), errCanceledByOperator):
+		return events.StateCanceled, errCanceledByOperator.Error()
+	case r.baseCtx.Err() != nil:
+		return events.StateFailed, fmt.Sprintf("interrupted: dirsyncd stopped while the %s was %s; %s", what, j.currentState(), again)
+	}
+	return events.StateFailed, err.Error()
+}
+
+// save records SAVING and stores a job's events within sctx (saveTimeout),
+// then waits until the read models show them. From SAVING on, a newer
+// request waits for the job instead of canceling it: the events must all
+// land. ctx, the job's cancelable context, is checked once more first.
+func (r *Runner) save(ctx, sctx context.Context, j *job, evs []events.Event) error {
+	j.mu.Lock()
+	j.cancel = nil
+	j.mu.Unlock()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if err := r.record(sctx, j, events.StateSaving, "", nil, ""); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.progress.Phase, j.progress.Events = "saving", len(evs)
+	j.mu.Unlock()
+	seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
+		j.mu.Lock()
+		j.progress.Saved = saved
+		j.touchLocked(r.now())
+		j.mu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("storing %d events: %w", len(evs), err)
+	}
+	return r.proj.WaitFor(sctx, seq)
 }
 
 // changesOf lists the recipient changes among planned events, as a job's
