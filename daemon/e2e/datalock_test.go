@@ -3,17 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
@@ -32,19 +29,7 @@ func TestSecondDaemonRefused(t *testing.T) {
 	f.start()
 	f.syncJob()
 
-	opt, err := nats.NkeyOptionFromSeed(filepath.Join(f.dir, "data", broker.NkeyFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("nats://"+listen, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := connectJS(t, "nats://"+listen, f.daemonCredential())
 	ctx := context.Background()
 
 	for _, running := range []bool{false, true} {

@@ -185,17 +185,7 @@ const fillerStream = "TESTFILLER"
 
 func (jf *jsFiller) fill(t *testing.T) {
 	t.Helper()
-	opt, err := nats.NkeyOptionFromSeed(filepath.Join(jf.f.dir, "data", "nats-user.nk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if jf.nc, err = nats.Connect(jf.url, opt); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(jf.nc.Close)
-	if jf.js, err = jetstream.New(jf.nc); err != nil {
-		t.Fatal(err)
-	}
+	jf.nc, jf.js = connectJS(t, jf.url, jf.f.daemonCredential())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := jf.js.CreateStream(ctx, jetstream.StreamConfig{Name: fillerStream, Subjects: []string{"testfiller.>"}, Storage: jetstream.FileStorage}); err != nil {

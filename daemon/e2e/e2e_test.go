@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
+	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/internal/testenv/dirsyncd"
@@ -167,6 +168,34 @@ connector "wrong" {
 		}
 	})
 	return f
+}
+
+// connectJS connects to the NATS server at url with opts (the daemon's
+// credential: f.daemonCredential) and returns the connection, closed when
+// the test ends, and its JetStream context.
+func connectJS(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// daemonCredential connects to the fixture's embedded server as the
+// daemon does, with data/nats-user.nk.
+func (f *fixture) daemonCredential() nats.Option {
+	f.t.Helper()
+	opt, err := nats.NkeyOptionFromSeed(filepath.Join(f.dir, "data", broker.NkeyFileName))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return opt
 }
 
 func write(t *testing.T, path, content string, mode os.FileMode) {

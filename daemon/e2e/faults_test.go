@@ -20,7 +20,6 @@ import (
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
@@ -157,14 +156,7 @@ type watcher struct {
 // credential and arms point against the process pid.
 func watch(t *testing.T, f *fixture, url string, point killPoint) *watcher {
 	t.Helper()
-	opt, err := nats.NkeyOptionFromSeed(filepath.Join(f.dir, "data", broker.NkeyFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(url, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, _ := connectJS(t, url, f.daemonCredential())
 	w := &watcher{nc: nc, point: point, pid: f.daemon.Cmd.Process.Pid, done: make(chan struct{})}
 	if _, err := nc.Subscribe(events.SubjectRoot+".>", w.onEvent); err != nil {
 		t.Fatal(err)

@@ -4,17 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dirsync/dirsync/daemon/api"
-	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
@@ -188,19 +185,7 @@ func TestConnectorRenameAndRetire(t *testing.T) {
 	}
 
 	// The retire is in the stream as a job with events, as consumers see it.
-	opt, err := nats.NkeyOptionFromSeed(filepath.Join(f.dir, "data", broker.NkeyFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect("nats://"+listen, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, "nats://"+listen, f.daemonCredential())
 	states, recips, reasons := retireEvents(t, js, j.ID)
 	if got := strings.Join(states, " "); got != "PENDING STARTED PROCESSING SAVING COMPLETED" {
 		t.Errorf("retire job states in the stream: %s", got)

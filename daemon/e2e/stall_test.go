@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
@@ -51,15 +48,7 @@ func TestStalledProjectorDetected(t *testing.T) {
 	}
 	f.syncJob()
 
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, ns.URL())
 	ctx := context.Background()
 	jobsKV := "KV_" + projections.BucketJobs
 	setMaxMsgSize := func(n int32) {
