@@ -28,9 +28,9 @@ type Limits struct {
 }
 
 // DefaultLimits are the TCP API's limits: 5 s for a body of at most
-// 64 KiB (the largest request, a sync with its options, is a few KiB),
-// and 16 requests at once per token.
-var DefaultLimits = Limits{BodyTimeout: 5 * time.Second, MaxBody: 1 << 16, PerClient: 16}
+// MaxBodyBytes (the largest request, a sync with its options, is a few
+// KiB), and 16 requests at once per token.
+var DefaultLimits = Limits{BodyTimeout: 5 * time.Second, MaxBody: MaxBodyBytes, PerClient: 16}
 
 // retryAfter is what a 429 asks the client to wait, in seconds.
 const retryAfter = 1

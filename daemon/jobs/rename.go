@@ -78,14 +78,11 @@ func adopt(s *projections.State, connectorName, from string) *adoption {
 func (a *adoption) events(to, jobID string, now time.Time) []events.Event {
 	var evs []events.Event
 	for _, r := range a.retiring {
-		r.Status = events.RecipientArchived
-		r.UpdatedAt = now.UTC()
 		reason := fmt.Sprintf("connector %s was renamed to %s (renamed_from = %q)", a.from, to, a.from)
 		if _, ok := a.adopted[r.ObjectID]; ok {
 			reason += "; recipient " + policy.RecipientID(to, r.ObjectID) + " takes over if the user passes its import policy"
 		}
-		evs = append(evs, events.New(events.TypeRecipientArchived, events.RecipientSubject(a.from, r.ObjectID), a.from, jobID, 0, now,
-			events.RecipientChange{Recipient: r, Changed: []string{"status"}, Reason: reason}))
+		evs = append(evs, archivedEvent(a.from, jobID, r, now, reason))
 	}
 	return evs
 }

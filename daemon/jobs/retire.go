@@ -226,15 +226,20 @@ func retireEvents(s *projections.State, connectorName, jobID, onRemoved string, 
 				events.RecipientChange{Recipient: cur, Reason: reason}))
 			sum.RecipientsRemoved++
 		case isActive:
-			r := cur
-			r.Status = events.RecipientArchived
-			r.UpdatedAt = now.UTC()
-			evs = append(evs, events.New(events.TypeRecipientArchived, events.RecipientSubject(connectorName, id), connectorName, jobID, 0, now,
-				events.RecipientChange{Recipient: r, Changed: []string{"status"}, Reason: reason}))
+			evs = append(evs, archivedEvent(connectorName, jobID, cur, now, reason))
 			sum.RecipientsArchived++
 		}
 	}
 	return evs, active
+}
+
+// archivedEvent is the event that archives recipient r of connectorName,
+// as a job that retires or renames the connector writes it.
+func archivedEvent(connectorName, jobID string, r events.Recipient, now time.Time, reason string) events.Event {
+	r.Status = events.RecipientArchived
+	r.UpdatedAt = now.UTC()
+	return events.New(events.TypeRecipientArchived, events.RecipientSubject(connectorName, r.ObjectID), connectorName, jobID, 0, now,
+		events.RecipientChange{Recipient: r, Changed: []string{"status"}, Reason: reason})
 }
 
 // WarnUnconfigured logs a warning for each connector the read models

@@ -246,20 +246,14 @@ func (t *tcpAPI) stop() {
 	<-t.done
 }
 
-// readiness tracks whether the read models keep up with the stream.
+// readiness tracks whether the read models keep up with the stream: lag
+// is the events not yet folded; a projector that lags but advances is
+// catching up, one that has not moved for stallFor is stuck (not ready).
 type readiness struct {
 	mu       sync.Mutex
 	seq, lag uint64
 	movedAt  time.Time
 	stallFor time.Duration
-}
-
-// check records an observation and reports why the daemon is not ready,
-// or nil. lag is the events not yet folded; a projector that lags but
-// advances is catching up, one that has not moved for stallFor is stuck.
-func (r *readiness) check(seq, lag uint64, now time.Time) error {
-	r.observe(seq, lag, now)
-	return r.stalled(now, r.stallFor)
 }
 
 // observe records the projector's position and lag at now. The stall

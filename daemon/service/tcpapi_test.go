@@ -314,7 +314,8 @@ func TestReadiness(t *testing.T) {
 		{seq: 500, lag: 0, at: 21 * time.Second, ready: true},
 	}
 	for i, s := range steps {
-		err := r.check(s.seq, s.lag, t0.Add(s.at))
+		r.observe(s.seq, s.lag, t0.Add(s.at))
+		err := r.stalled(t0.Add(s.at), r.stallFor)
 		if (err == nil) != s.ready {
 			t.Errorf("step %d (seq %d, lag %d at %s): err = %v; want ready %v", i, s.seq, s.lag, s.at, err, s.ready)
 		}
