@@ -108,12 +108,13 @@ func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string
 	}
 }
 
-// emailOf is the email the recipient of a wanted user gets: Merge's, which
-// keeps the stored one when update_existing = false.
+// emailOf is the email the recipient of a wanted user gets, as Merge
+// gives it, without building the whole recipient (Merge clones and bounds
+// tags and groups, and plan merges each recipient once more anyway): the
+// stored one under update_existing = false, else the directory's.
 func (p Policy) emailOf(want events.Recipient, current map[string]events.Recipient) string {
-	if cur, ok := current[want.ObjectID]; ok {
-		r, _ := p.Merge(want, &cur)
-		return r.Email
+	if cur, ok := current[want.ObjectID]; ok && !p.UpdateExisting {
+		return cur.Email
 	}
 	return want.Email
 }

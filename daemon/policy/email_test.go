@@ -135,3 +135,24 @@ func TestDuplicatesNameTheHolder(t *testing.T) {
 		t.Errorf("duplicates\n%q, want\n%q", got, want)
 	}
 }
+
+// emailOf gives the email Merge gives, under either update_existing, for a
+// new and an existing recipient.
+func TestEmailOfAgreesWithMerge(t *testing.T) {
+	want := events.Recipient{ObjectID: "u1", Email: "new@contoso.com", Tags: []string{"a"}}
+	stored := events.Recipient{ObjectID: "u1", Email: "old@contoso.com", Status: events.RecipientArchived}
+	for _, update := range []bool{true, false} {
+		p := Default()
+		p.UpdateExisting = update
+		for _, current := range []map[string]events.Recipient{nil, {"u1": stored}} {
+			var cur *events.Recipient
+			if c, ok := current["u1"]; ok {
+				cur = &c
+			}
+			merged, _ := p.Merge(want, cur)
+			if got := p.emailOf(want, current); got != merged.Email {
+				t.Errorf("update_existing=%v, existing=%v: emailOf %q, Merge %q", update, cur != nil, got, merged.Email)
+			}
+		}
+	}
+}
