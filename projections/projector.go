@@ -28,6 +28,18 @@ type Projector struct {
 	state *State
 	dirty map[Key]struct{}
 
+	// Checkpoints: cp is nil when they are off. cpSeq and cpAt say when
+	// the last one was written; only Run's goroutine (and Checkpoint,
+	// after Run returned) touch them.
+	cp         *Checkpoints
+	cpEvery    uint64
+	cpInterval time.Duration
+	cpSeq      uint64
+	cpAt       time.Time
+	// from is the checkpoint's sequence Run started from (0: the whole
+	// stream was replayed); set before Ready closes.
+	from uint64
+
 	// applied is the last sequence both folded and mirrored to KV.
 	appliedMu sync.Mutex
 	applied   uint64
@@ -36,15 +48,45 @@ type Projector struct {
 	readyOnce sync.Once
 }
 
-// New creates the KV buckets (if missing) and returns a projector that is
-// not yet running.
-func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas int, log *zap.Logger) (*Projector, error) {
+// Checkpoint defaults: a checkpoint is written when the projector has
+// caught up and at least CheckpointEvery events or CheckpointInterval
+// (with at least one event) have passed since the last, and at a clean
+// stop. At 100,000 users one takes about a second to write, so the tail a
+// start replays stays short without the writes costing much.
+const (
+	CheckpointEvery    = 100_000
+	CheckpointInterval = 10 * time.Minute
+)
+
+// Option configures a Projector.
+type Option func(*Projector)
+
+// WithCheckpoints sets how often checkpoints are written; every 0 turns
+// them off (each start replays the whole stream).
+func WithCheckpoints(every uint64, interval time.Duration) Option {
+	return func(p *Projector) { p.cpEvery, p.cpInterval = every, interval }
+}
+
+// New creates the KV buckets and the checkpoint bucket (if missing) and
+// returns a projector that is not yet running.
+func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas int, log *zap.Logger, opts ...Option) (*Projector, error) {
 	if replicas < 1 {
 		replicas = 1
 	}
 	p := &Projector{js: js, store: st, log: log, kv: map[string]jetstream.KeyValue{},
 		state: NewState(), dirty: map[Key]struct{}{},
+		cpEvery: CheckpointEvery, cpInterval: CheckpointInterval,
 		changed: make(chan struct{}), ready: make(chan struct{})}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.cpEvery > 0 {
+		cp, err := OpenCheckpoints(ctx, js, st, replicas)
+		if err != nil {
+			return nil, err
+		}
+		p.cp = cp
+	}
 	for _, b := range Buckets() {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      b,
@@ -61,14 +103,18 @@ func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas 
 	return p, nil
 }
 
-// Run replays the stream from the start, brings the KV buckets in line with
-// the result, marks the projector ready, and then follows new events until
-// ctx ends.
+// Run loads the newest usable checkpoint (or starts empty), replays the
+// stream after it, brings the KV buckets in line with the result, marks
+// the projector ready, and then follows new events until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
 	last, err := p.store.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
+	started := time.Now()
+	p.cpAt = started // the interval counts from the start
+	p.load(ctx, last)
+	from := p.state.LastSeq + 1
 	caughtUp := false
 	catchUp := func() error {
 		if err := p.reconcile(ctx); err != nil {
@@ -76,15 +122,17 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		caughtUp = true
 		p.readyOnce.Do(func() { close(p.ready) })
-		p.log.Info("projections ready", zap.Uint64("seq", p.Seq()))
+		p.log.Info("projections ready", zap.Uint64("seq", p.Seq()), zap.Uint64("replayed", p.state.LastSeq-(from-1)),
+			zap.Duration("took", time.Since(started).Round(time.Millisecond)))
+		p.maybeCheckpoint(ctx)
 		return nil
 	}
-	if last == 0 {
+	if p.state.LastSeq >= last {
 		if err := catchUp(); err != nil {
 			return err
 		}
 	}
-	return p.store.Follow(ctx, 1, func(m store.Message) error {
+	return p.store.Follow(ctx, from, func(m store.Message) error {
 		p.mu.Lock()
 		if m.Err != nil {
 			p.state.LastSeq = m.Seq
@@ -106,10 +154,92 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		}
 		if m.Pending == 0 || len(p.dirty) >= 4096 {
-			return p.flushRetrying(ctx)
+			if err := p.flushRetrying(ctx); err != nil {
+				return err
+			}
+		}
+		if m.Pending == 0 {
+			p.maybeCheckpoint(ctx)
 		}
 		return nil
 	})
+}
+
+// load starts the state from the checkpoint when there is a usable one,
+// and says in the log which way the start goes.
+func (p *Projector) load(ctx context.Context, last uint64) {
+	if p.cp == nil || last == 0 {
+		return
+	}
+	t := time.Now()
+	s, err := p.cp.Load(ctx)
+	if err != nil {
+		p.log.Warn("replaying the whole stream: no read-model checkpoint to start from", zap.Uint64("events", last), zap.Error(err))
+		return
+	}
+	if s.LastSeq > last {
+		p.log.Warn("replaying the whole stream: the read-model checkpoint is ahead of the stream", zap.Uint64("checkpoint", s.LastSeq), zap.Uint64("events", last))
+		return
+	}
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+	p.cpSeq, p.cpAt, p.from = s.LastSeq, time.Now(), s.LastSeq
+	p.log.Info("read models loaded from the checkpoint", zap.Uint64("checkpoint", s.LastSeq), zap.Uint64("tail", last-s.LastSeq),
+		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
+}
+
+// maybeCheckpoint writes a checkpoint when enough has been folded since
+// the last. Run's goroutine calls it between events, so the state holds
+// still while it is written; readers (View) go on meanwhile. A failed
+// write is logged and tried again later: a checkpoint only shortens the
+// next start.
+func (p *Projector) maybeCheckpoint(ctx context.Context) {
+	if p.cp == nil {
+		return
+	}
+	n := p.state.LastSeq - min(p.cpSeq, p.state.LastSeq)
+	if n == 0 || (n < p.cpEvery && time.Since(p.cpAt) < p.cpInterval) {
+		return
+	}
+	if err := p.writeCheckpoint(ctx); err != nil {
+		p.log.Warn("cannot write the read-model checkpoint; the next start replays more of the stream (trying again later)", zap.Error(err))
+		p.cpAt = time.Now() // not again at once
+	}
+}
+
+func (p *Projector) writeCheckpoint(ctx context.Context) error {
+	t := time.Now()
+	seq := p.state.LastSeq
+	size, err := p.cp.Save(ctx, p.state)
+	if err != nil {
+		return err
+	}
+	p.cpSeq, p.cpAt = seq, time.Now()
+	p.log.Info("read-model checkpoint written", zap.Uint64("seq", seq), zap.Int64("bytes", size),
+		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
+	return nil
+}
+
+// Checkpoint writes a checkpoint of everything folded, unless the last
+// one is already there. Call it only after Run has returned (the daemon
+// does at a clean stop), so that nothing changes the state meanwhile.
+func (p *Projector) Checkpoint(ctx context.Context) error {
+	if p.cp == nil || p.state.LastSeq <= p.cpSeq {
+		return nil
+	}
+	return p.writeCheckpoint(ctx)
+}
+
+// StartedFrom is the sequence of the checkpoint the last Run loaded, or 0
+// when it replayed the whole stream. It is meaningful once Ready is closed.
+func (p *Projector) StartedFrom() uint64 { return p.from }
+
+// Size counts what the read models hold in memory.
+func (p *Projector) Size() Size {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.state.Size()
 }
 
 // flushRetrying flushes until the KV writes land: a NATS server that

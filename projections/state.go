@@ -8,6 +8,7 @@ package projections
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -138,10 +139,16 @@ type State struct {
 	Status     map[string]*SyncStatus
 	// Cursors maps connector → cursor of its last COMPLETED job.
 	Cursors map[string]string
-	// JobChanges maps a sync ID to the recipient changes it made.
-	JobChanges map[string][]Change
-	// History maps a recipient ID to every change that touched it.
-	History map[string][]Change
+	// FormerEmails maps an email, lower-cased, to the recipients that had
+	// it once and no longer do (their email changed, or they were
+	// removed): a history asked by email finds them through it. Current
+	// emails are in Recipients. Histories themselves are read from the
+	// stream when asked (see Projector.History).
+	FormerEmails map[string][]string
+	// Spans maps a sync ID to where its recipient events are in the
+	// stream, so a job's change list is read from there when asked (see
+	// Projector.JobChanges) instead of kept in memory.
+	Spans map[string]ChangeSpan
 	// LastSeq is the stream sequence of the last event applied.
 	LastSeq uint64
 	// Malformed counts events that could not be applied.
@@ -155,9 +162,68 @@ func NewState() *State {
 		Recipients:  map[string]map[string]events.Recipient{},
 		Jobs:        map[string]*Job{},
 		Status:      map[string]*SyncStatus{},
-		Cursors:     map[string]string{},
-		JobChanges:  map[string][]Change{},
-		History:     map[string][]Change{},
+		Cursors:      map[string]string{},
+		FormerEmails: map[string][]string{},
+		Spans:        map[string]ChangeSpan{},
+	}
+}
+
+// ChangeSpan is where one job's recipient events are: all of them lie on
+// the recipient subjects of Connectors (one, unless the job adopted
+// recipients from a renamed connector) from First to Last.
+type ChangeSpan struct {
+	Connectors []string `json:"connectors"`
+	First      uint64   `json:"first"`
+	Last       uint64   `json:"last"`
+	Count      int      `json:"count"`
+}
+
+// Size counts what the state holds in memory, by kind: the read models'
+// own size counters. None of them grows with the number of jobs' changes
+// or a recipient's changes; Jobs and Spans grow by one a job.
+type Size struct {
+	Users        int `json:"users"`
+	Groups       int `json:"groups"`
+	Memberships  int `json:"memberships"`
+	Recipients   int `json:"recipients"`
+	Jobs         int `json:"jobs"`
+	JobStates    int `json:"jobStates"`
+	Spans        int `json:"spans"`
+	FormerEmails int `json:"formerEmails"`
+}
+
+// Size counts the state's entries.
+func (s *State) Size() Size {
+	var n Size
+	for _, d := range s.Directories {
+		n.Users += len(d.Users)
+		n.Groups += len(d.Groups)
+		for _, m := range d.Members {
+			n.Memberships += len(m)
+		}
+	}
+	for _, m := range s.Recipients {
+		n.Recipients += len(m)
+	}
+	n.Jobs = len(s.Jobs)
+	for _, j := range s.Jobs {
+		n.JobStates += len(j.History)
+	}
+	n.Spans = len(s.Spans)
+	for _, ids := range s.FormerEmails {
+		n.FormerEmails += len(ids)
+	}
+	return n
+}
+
+// former records that recipient id no longer has email.
+func (s *State) former(email, id string) {
+	if email == "" {
+		return
+	}
+	k := strings.ToLower(email)
+	if !slices.Contains(s.FormerEmails[k], id) {
+		s.FormerEmails[k] = append(s.FormerEmails[k], id)
 	}
 }
 
@@ -302,16 +368,27 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 		if r.ObjectID == "" || r.Connector != connector {
 			return nil, fmt.Errorf("%w: recipient event without object id or for another connector", events.ErrMalformed)
 		}
+		rs := s.recipients(connector)
 		if e.Type == events.TypeRecipientRemoved {
-			delete(s.recipients(connector), r.ObjectID)
+			delete(rs, r.ObjectID)
+			s.former(r.Email, r.ID)
 		} else {
-			s.recipients(connector)[r.ObjectID] = r
+			if old, ok := rs[r.ObjectID]; ok && !strings.EqualFold(old.Email, r.Email) {
+				s.former(old.Email, old.ID)
+			}
+			rs[r.ObjectID] = r
 		}
-		ch := Change{Seq: e.Seq, Time: e.Time, JobID: e.JobID, Kind: ChangeKind(e.Type), RecipientID: r.ID,
-			ObjectID: r.ObjectID, Email: r.Email, Changed: c.Changed, Reason: c.Reason}
-		s.History[r.ID] = append(s.History[r.ID], ch)
 		if e.JobID != "" {
-			s.JobChanges[e.JobID] = append(s.JobChanges[e.JobID], ch)
+			sp, ok := s.Spans[e.JobID]
+			if !ok {
+				sp.First = e.Seq
+			}
+			if !slices.Contains(sp.Connectors, connector) {
+				sp.Connectors = append(sp.Connectors, connector)
+			}
+			sp.Last = e.Seq
+			sp.Count++
+			s.Spans[e.JobID] = sp
 		}
 		return []Key{{BucketRecipients, RecipientKey(connector, r.ObjectID)}, {BucketSync, connector}}, nil
 	default:

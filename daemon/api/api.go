@@ -116,6 +116,11 @@ type ReadModels interface {
 	// View calls fn with the state under a read lock; fn must not keep
 	// references to the state's maps after it returns.
 	View(fn func(*projections.State))
+	// JobChanges reads the recipient changes a job made, in order.
+	JobChanges(ctx context.Context, jobID string) ([]projections.Change, error)
+	// History returns the recipients that have or had an email and the
+	// changes of each, in order.
+	History(ctx context.Context, email string) ([]events.Recipient, map[string][]projections.Change, error)
 }
 
 // Server answers API requests from the runner and the read models.
@@ -382,7 +387,13 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Changes = append(out.Changes, c...)
 	} else {
-		s.proj.View(func(ps *projections.State) { out.Changes = append(out.Changes, ps.JobChanges[id]...) })
+		c, err := s.proj.JobChanges(r.Context(), id)
+		if err != nil {
+			s.log.Warn("cannot read a job's changes from the event stream", zap.String("job", id), zap.Error(err))
+			writeErr(w, http.StatusServiceUnavailable, "cannot read the changes of job "+id+" from the event stream ("+err.Error()+"); check that NATS is reachable (dirsync status) and try again")
+			return
+		}
+		out.Changes = append(out.Changes, c...)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

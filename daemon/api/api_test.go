@@ -34,17 +34,57 @@ var (
 )
 
 // models is a real projections.State, fed through State.Apply with real
-// events, behind the lock a Projector would hold.
+// events, behind the lock a Projector would hold. It keeps the recipient
+// events it applied, as the stream would, for change lists and histories.
 type models struct {
-	t  *testing.T
-	mu sync.RWMutex
-	st *projections.State
+	t       *testing.T
+	mu      sync.RWMutex
+	st      *projections.State
+	changes []projections.Change
 }
 
 func (m *models) View(fn func(*projections.State)) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	fn(m.st)
+}
+
+func (m *models) JobChanges(_ context.Context, jobID string) ([]projections.Change, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []projections.Change
+	for _, c := range m.changes {
+		if c.JobID == jobID {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (m *models) History(_ context.Context, email string) ([]events.Recipient, map[string][]projections.Change, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var now []events.Recipient
+	for _, rs := range m.st.Recipients {
+		for _, r := range rs {
+			if strings.EqualFold(r.Email, email) {
+				now = append(now, r)
+			}
+		}
+	}
+	ids := map[string]bool{}
+	for _, c := range m.changes {
+		if strings.EqualFold(c.Email, email) {
+			ids[c.RecipientID] = true
+		}
+	}
+	out := map[string][]projections.Change{}
+	for _, c := range m.changes {
+		if ids[c.RecipientID] {
+			out[c.RecipientID] = append(out[c.RecipientID], c)
+		}
+	}
+	return now, out, nil
 }
 
 // testTime is the time of every test event.
@@ -57,6 +97,9 @@ func (m *models) apply(evs ...events.Event) {
 	for _, e := range evs {
 		if _, err := m.st.Apply(e); err != nil {
 			m.t.Fatalf("applying %s: %v", e.Type, err)
+		}
+		if c, ok := projections.ChangeOf(e); ok {
+			m.changes = append(m.changes, c)
 		}
 	}
 }

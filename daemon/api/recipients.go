@@ -371,31 +371,14 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "email is required")
 		return
 	}
-	out := History{Recipients: []events.Recipient{}, Changes: map[string][]projections.Change{}}
-	s.proj.View(func(ps *projections.State) {
-		seen := map[string]bool{}
-		for _, m := range ps.Recipients {
-			for _, rc := range m {
-				if strings.EqualFold(rc.Email, email) {
-					out.Recipients = append(out.Recipients, rc)
-					seen[rc.ID] = true
-				}
-			}
-		}
-		// Deleted recipients live on in their history.
-		for id, hist := range ps.History {
-			for _, c := range hist {
-				if strings.EqualFold(c.Email, email) {
-					seen[id] = true
-					break
-				}
-			}
-		}
-		for id := range seen {
-			out.Changes[id] = append([]projections.Change(nil), ps.History[id]...)
-		}
-	})
-	slices.SortFunc(out.Recipients, func(a, b events.Recipient) int { return strings.Compare(a.ID, b.ID) })
+	now, changes, err := s.proj.History(r.Context(), email)
+	if err != nil {
+		s.log.Warn("cannot read a recipient history from the event stream", zap.Error(err))
+		writeErr(w, http.StatusServiceUnavailable, "cannot read the history from the event stream ("+err.Error()+"); check that NATS is reachable (dirsync status) and try again")
+		return
+	}
+	out := History{Recipients: []events.Recipient{}, Changes: changes}
+	out.Recipients = append(out.Recipients, now...)
 	if len(out.Changes) == 0 {
 		writeErr(w, http.StatusNotFound, "no recipient has ever had the email "+strconv.Quote(email))
 		return

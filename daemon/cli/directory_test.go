@@ -28,6 +28,13 @@ type state struct{ st *projections.State }
 
 func (s state) View(fn func(*projections.State)) { fn(s.st) }
 
+// JobChanges and History find nothing: these tests keep no event stream.
+func (s state) JobChanges(context.Context, string) ([]projections.Change, error) { return nil, nil }
+
+func (s state) History(context.Context, string) ([]events.Recipient, map[string][]projections.Change, error) {
+	return nil, nil, nil
+}
+
 // idle is an api.JobRunner with no connectors.
 type idle struct{}
 

@@ -129,8 +129,7 @@ func TestRetireJob(t *testing.T) {
 			if got := historyStates(j); !slices.Equal(got, want) {
 				t.Errorf("states %v, want %v", got, want)
 			}
-			var changes []projections.Change
-			e.proj.View(func(s *projections.State) { changes = s.JobChanges[id] })
+			changes := e.changes(id)
 			wantKind, wantChanges := "archived", tt.users-1
 			if tt.onRemoved == policy.OnRemovedDelete {
 				wantKind, wantChanges = "removed", tt.users

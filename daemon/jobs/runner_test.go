@@ -343,8 +343,11 @@ func (e *env) setPolicy(p policy.Policy, limit RemovalLimit) {
 }
 
 func (e *env) changes(jobID string) []projections.Change {
-	var out []projections.Change
-	e.proj.View(func(s *projections.State) { out = append(out, s.JobChanges[jobID]...) })
+	e.t.Helper()
+	out, err := e.proj.JobChanges(context.Background(), jobID)
+	if err != nil {
+		e.t.Fatalf("reading the changes of %s: %v", jobID, err)
+	}
 	return out
 }
 

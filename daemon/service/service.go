@@ -97,6 +97,14 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	defer func() {
 		pcancel()
 		<-perr
+		// The runner has stopped: the state holds still, so a clean stop
+		// leaves a checkpoint of everything folded and the next start
+		// replays nothing.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := proj.Checkpoint(cctx); err != nil {
+			log.Warn("cannot write the read-model checkpoint at stop; the next start replays the events since the last one", zap.Error(err))
+		}
 	}()
 	select {
 	case <-proj.Ready():

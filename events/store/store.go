@@ -392,3 +392,82 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(Message) error)
 		}
 	}
 }
+
+// Read calls fn, in order, for each stored message on one of the subjects
+// (filters may use wildcards) with a sequence from from to to (0: the
+// newest stored when Read starts), and returns when there are no more.
+// History and change lists are read this way when asked, so the daemon
+// does not keep them in memory: nats-server finds a subject's messages
+// through its per-subject index without reading the rest of the stream.
+func (s *Store) Read(ctx context.Context, subjects []string, from, to uint64, fn func(Message) error) error {
+	if from < 1 {
+		from = 1
+	}
+	if to != 0 && to < from {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("reading %v from %s: %w", subjects, StreamName, err)
+	}
+	info := cons.CachedInfo()
+	if info == nil || info.NumPending == 0 {
+		return nil
+	}
+	batch := int(min(info.NumPending, 1024))
+	it, err := cons.Messages(jetstream.PullMaxMessages(batch))
+	if err != nil {
+		return fmt.Errorf("reading %v from %s: %w", subjects, StreamName, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("reading %v from %s: %w", subjects, StreamName, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("reading %s metadata: %w", StreamName, err)
+		}
+		m := Message{Seq: meta.Sequence.Stream, Pending: meta.NumPending}
+		if to != 0 && m.Seq > to {
+			return nil
+		}
+		m.Event, m.Err = events.Decode(msg.Data())
+		m.Event.Seq = m.Seq
+		if err := fn(m); err != nil {
+			return err
+		}
+		if m.Pending == 0 || (to != 0 && m.Seq >= to) {
+			return nil
+		}
+	}
+}
+
+// MsgID returns the Nats-Msg-Id (the event ID) of the message stored at
+// seq, or ErrNoMessage: a read-model checkpoint names the event it
+// reflects by both, so a stream created anew under the same name does not
+// pass for the one the checkpoint was taken from.
+func (s *Store) MsgID(ctx context.Context, seq uint64) (string, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return "", fmt.Errorf("%w: %d", ErrNoMessage, seq)
+		}
+		return "", fmt.Errorf("reading event %d of %s: %w", seq, StreamName, err)
+	}
+	return m.Header.Get(nats.MsgIdHdr), nil
+}
+
+// ErrNoMessage says a stream holds no message at a sequence.
+var ErrNoMessage = errors.New("no event at sequence")
