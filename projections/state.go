@@ -158,10 +158,10 @@ type State struct {
 // NewState returns an empty state.
 func NewState() *State {
 	return &State{
-		Directories: map[string]*Directory{},
-		Recipients:  map[string]map[string]events.Recipient{},
-		Jobs:        map[string]*Job{},
-		Status:      map[string]*SyncStatus{},
+		Directories:  map[string]*Directory{},
+		Recipients:   map[string]map[string]events.Recipient{},
+		Jobs:         map[string]*Job{},
+		Status:       map[string]*SyncStatus{},
 		Cursors:      map[string]string{},
 		FormerEmails: map[string][]string{},
 		Spans:        map[string]ChangeSpan{},
