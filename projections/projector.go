@@ -185,7 +185,7 @@ func (p *Projector) load(ctx context.Context, last uint64) {
 	p.state = s
 	p.mu.Unlock()
 	p.cpSeq, p.cpAt, p.from = s.LastSeq, time.Now(), s.LastSeq
-	p.log.Info("read models loaded from the checkpoint", zap.Uint64("checkpoint", s.LastSeq), zap.Uint64("tail", last-s.LastSeq),
+	p.log.Info("read models loaded from the checkpoint", zap.Uint64("seq", s.LastSeq), zap.Uint64("tail", last-s.LastSeq),
 		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
 }
 

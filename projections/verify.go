@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -14,17 +15,49 @@ import (
 // Rebuild folds the whole stream, as it is now, into a fresh state: what
 // the read models must equal.
 func Rebuild(ctx context.Context, st *store.Store) (*State, error) {
+	s := NewState()
+	if err := foldTail(ctx, st, s); err != nil {
+		return nil, fmt.Errorf("rebuilding from the stream: %w", err)
+	}
+	return s, nil
+}
+
+// FromCheckpoint loads the checkpoint in js and folds the stream after it,
+// as a start does: it must equal Rebuild. It returns the checkpoint's
+// sequence too, and an error wrapping ErrNoCheckpoint when there is no
+// usable one.
+func FromCheckpoint(ctx context.Context, js jetstream.JetStream, st *store.Store) (*State, uint64, error) {
+	obs, err := js.ObjectStore(ctx, CheckpointBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, 0, fmt.Errorf("%w: no bucket %s", ErrNoCheckpoint, CheckpointBucket)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("opening object store %s: %w", CheckpointBucket, err)
+	}
+	s, err := (&Checkpoints{obs: obs, st: st}).Load(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	from := s.LastSeq
+	if err := foldTail(ctx, st, s); err != nil {
+		return nil, 0, fmt.Errorf("folding the stream after the checkpoint at %d: %w", from, err)
+	}
+	return s, from, nil
+}
+
+// foldTail folds the stored events after s.LastSeq into s, up to the
+// newest when it starts.
+func foldTail(ctx context.Context, st *store.Store, s *State) error {
 	last, err := st.LastSeq(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s := NewState()
-	if last == 0 {
-		return s, nil
+	if last <= s.LastSeq {
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err = st.Follow(ctx, 1, func(m store.Message) error {
+	err = st.Follow(ctx, s.LastSeq+1, func(m store.Message) error {
 		if m.Err == nil {
 			_, _ = s.Apply(m.Event) // a malformed event is counted in s.Malformed
 		} else {
@@ -37,9 +70,9 @@ func Rebuild(ctx context.Context, st *store.Store) (*State, error) {
 		return nil
 	})
 	if err != nil && s.LastSeq < last {
-		return nil, fmt.Errorf("rebuilding from the stream: %w", err)
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // Diff compares the KV read models with a state and lists every entry that

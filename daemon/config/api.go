@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // API is the api block: the HTTP API on TCP for remote callers and
@@ -89,6 +90,38 @@ func (ps *parser) stallTimeout(attrs map[string]*hclsyntax.Attribute, where stri
 	d := &ps.cfg.Daemon
 	d.StallTimeout = DefaultStallTimeout
 	ps.duration(attrs, "stall_timeout", where, 5*time.Second, time.Hour, `"5s"`, `"2m"`, &d.StallTimeout)
+}
+
+// Checkpoint defaults, as projections.CheckpointEvery and
+// CheckpointInterval (config does not import projections).
+const (
+	DefaultCheckpointEvents   = 100_000
+	DefaultCheckpointInterval = 10 * time.Minute
+)
+
+func (ps *parser) checkpoints(attrs map[string]*hclsyntax.Attribute, where string) {
+	d := &ps.cfg.Daemon
+	ps.duration(attrs, "checkpoint_interval", where, time.Second, 24*time.Hour, `"1s"`, `"10m"`, &d.CheckpointInterval)
+	const key = "checkpoint_events"
+	a := attrs[key]
+	if a == nil {
+		return
+	}
+	v, ok := ps.literal(a.Expr, "", "")
+	if !ok || v.IsNull() {
+		return
+	}
+	got := typeName(v.Type())
+	n, whole := int64(0), false
+	if v.Type() == cty.Number {
+		n, whole = wholeNumber(v)
+		got = v.AsBigFloat().Text('g', -1)
+	}
+	if !whole || n < 1 || n > 100_000_000 {
+		ps.at(a.Expr.Range().Start, "%s in %s must be a whole number of events from 1 to 100000000 (default %d), got %s", key, where, DefaultCheckpointEvents, got)
+		return
+	}
+	d.CheckpointEvents = int(n)
 }
 
 // duration sets *dst to the duration attribute key when it lies within

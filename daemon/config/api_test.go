@@ -86,6 +86,10 @@ func TestAPIBlock(t *testing.T) {
 func TestDaemonDurations(t *testing.T) {
 	grace := func(d Daemon) time.Duration { return d.ShutdownGrace }
 	stall := func(d Daemon) time.Duration { return d.StallTimeout }
+	every := func(d Daemon) time.Duration { return d.CheckpointInterval }
+	// events reads the count as a duration of that many nanoseconds, so
+	// that one table holds every daemon setting with a range.
+	events := func(d Daemon) time.Duration { return time.Duration(d.CheckpointEvents) }
 	tests := []struct {
 		src     string
 		get     func(Daemon) time.Duration
@@ -101,6 +105,14 @@ func TestDaemonDurations(t *testing.T) {
 		{`  stall_timeout = "30s"`, stall, 30 * time.Second, ""},
 		{`  stall_timeout = "1s"`, stall, 0, `plugins.hcl:2:19: stall_timeout "1s": want a duration from "5s" to "1h"`},
 		{`  stall_timeout = "2h"`, stall, 0, `plugins.hcl:2:19: stall_timeout "2h"`},
+		{"", every, DefaultCheckpointInterval, ""},
+		{`  checkpoint_interval = "1m"`, every, time.Minute, ""},
+		{`  checkpoint_interval = "0s"`, every, 0, `plugins.hcl:2:25: checkpoint_interval "0s": want a duration from "1s"`},
+		{"", events, DefaultCheckpointEvents, ""},
+		{`  checkpoint_events = 5000`, events, 5000, ""},
+		{`  checkpoint_events = 0`, events, 0, `plugins.hcl:2:23: checkpoint_events in daemon block must be a whole number of events from 1 to 100000000 (default 100000), got 0`},
+		{`  checkpoint_events = 2.5`, events, 0, `plugins.hcl:2:23: checkpoint_events in daemon block must be a whole number of events from 1 to 100000000 (default 100000), got 2.5`},
+		{`  checkpoint_events = "many"`, events, 0, `plugins.hcl:2:23: checkpoint_events in daemon block must be a whole number of events from 1 to 100000000 (default 100000), got a string`},
 	}
 	for _, tt := range tests {
 		c, err := Parse([]byte("daemon {\n"+tt.src+"\n}\n"), "plugins.hcl")

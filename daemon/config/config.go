@@ -92,6 +92,12 @@ type Daemon struct {
 	// or a queued job wait with its connector idle, before /healthz fails
 	// and the systemd watchdog is no longer fed (daemon { stall_timeout }).
 	StallTimeout time.Duration
+	// CheckpointEvents and CheckpointInterval say how often the read
+	// models are checkpointed (daemon { checkpoint_events,
+	// checkpoint_interval }): once caught up, after that many events or
+	// that long with at least one; and always at a clean stop.
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
 }
 
 // NATS is the nats block: an embedded server (Listen) or an existing
@@ -481,13 +487,15 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	d.LogLevel = DefaultLogLevel
 	d.ShutdownGrace = DefaultShutdownGrace
 	d.StallTimeout = DefaultStallTimeout
+	d.CheckpointEvents, d.CheckpointInterval = DefaultCheckpointEvents, DefaultCheckpointInterval
 	if b == nil {
 		return
 	}
 	const where = "daemon block"
-	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace", "stall_timeout"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace", "stall_timeout", "checkpoint_events", "checkpoint_interval"}, nil)
 	ps.shutdownGrace(attrs, where)
 	ps.stallTimeout(attrs, where)
+	ps.checkpoints(attrs, where)
 	if dir, ok := ps.path(attrs, "data_dir", where); ok && dir != "" {
 		d.DataDir = dir
 	}

@@ -125,7 +125,12 @@ func newFixtureWith(t *testing.T, natsBlock string, o fixtureOptions) *fixture {
 	}
 	sum := sha256.Sum256(plugin)
 	cfg := fmt.Sprintf(`
-daemon { data_dir = "./data" }
+daemon {
+  data_dir = "./data"
+  # A read-model checkpoint whenever the read models catch up, so that
+  # every job and every kill point meets checkpoints being written.
+  checkpoint_events = 1
+}
 %s
 plugin "azuread" {
   path   = %q

@@ -21,7 +21,9 @@ import (
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
+	"github.com/dirsync/dirsync/projections"
 )
 
 // The fault-injection suite (issue 7). Every case runs real syncs (the
@@ -292,6 +294,7 @@ func TestFaultSIGKILL(t *testing.T) {
 			w.mu.Lock()
 			at, jobID := w.at, w.jobID
 			w.mu.Unlock()
+			killedCheckpoint(t, f)
 
 			f.sim.SetFaults(graphsim.Faults{})
 			began := time.Now()
@@ -318,6 +321,32 @@ func TestFaultSIGKILL(t *testing.T) {
 			report(t, faultRow{Case: "sigkill/" + t.Name()[len(t.Name())-2:], Seed: fmt.Sprintf("%d/%d", seed, i),
 				Fault: point.String() + ", " + kind, AtFault: at, Recovery: recovery, Events: n})
 		})
+	}
+}
+
+// killedCheckpoint checks, on a copy of a killed daemon's data directory
+// (the restart must meet the store as the kill left it), that the
+// read-model checkpoint the daemon left plus the events after it equal a
+// rebuild: what the restart will load.
+func killedCheckpoint(t *testing.T, f *fixture) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "jetstream"), os.DirFS(filepath.Join(f.dir, "data", "jetstream"))); err != nil {
+		t.Fatalf("copying the killed daemon's data directory: %v", err)
+	}
+	b := testenv.JetStream(t, dir)
+	defer b.Close()
+	ctx := context.Background()
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := projections.Rebuild(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp := checkpointPlusTail(t, b.JS, st, fresh); cp != 0 {
+		t.Logf("after the kill: checkpoint at event %d of %d", cp, fresh.LastSeq)
 	}
 }
 

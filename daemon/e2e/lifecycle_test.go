@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,6 +94,10 @@ func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON)
 	for _, d := range diffs {
 		t.Errorf("read model differs from the stream: %s", d)
 	}
+	// A clean stop leaves a checkpoint of everything folded.
+	if cp := checkpointPlusTail(t, js, st, fresh); cp != fresh.LastSeq {
+		t.Errorf("the checkpoint left by the stop is at event %d; want %d, the last", cp, fresh.LastSeq)
+	}
 	var ids, emails []string
 	for _, r := range fresh.Recipients["demo"] {
 		if r.Status == events.RecipientActive {
@@ -114,6 +120,34 @@ func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON)
 	}
 }
 
+// checkpointPlusTail checks that the read-model checkpoint in js plus the
+// events after it fold to rebuilt, byte for byte (as a start would load
+// them), and returns the checkpoint's sequence; 0 when there is none.
+func checkpointPlusTail(t *testing.T, js jetstream.JetStream, st *store.Store, rebuilt *projections.State) uint64 {
+	t.Helper()
+	s, from, err := projections.FromCheckpoint(context.Background(), js, st)
+	if errors.Is(err, projections.ErrNoCheckpoint) {
+		t.Logf("no read-model checkpoint: %v", err)
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rebuilt.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the checkpoint at event %d plus the %d events after it differ from a rebuild:\ncheckpoint+tail %.300s\nrebuilt         %.300s",
+			from, rebuilt.LastSeq-from, got, want)
+	}
+	return from
+}
+
 // A daemon killed with SIGKILL in the middle of a job, then restarted,
 // marks that job FAILED as interrupted, and the next sync converges.
 func TestKillDuringSync(t *testing.T) {
@@ -132,6 +166,7 @@ func TestKillDuringSync(t *testing.T) {
 				return j.State == state
 			})
 			f.kill()
+			killedCheckpoint(t, f)
 			f.start()
 			old := f.waitJob(j.ID, 30*time.Second, final)
 			if old.State != events.StateFailed || !strings.Contains(old.Reason, "interrupted") {

@@ -34,11 +34,9 @@ func TestStalledProjectorDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, f.config, strings.Replace(string(cfg), `daemon { data_dir = "./data" }`,
-		`daemon {
-  data_dir      = "./data"
-  stall_timeout = "5s"
-}`, 1), 0o644)
+	write(t, f.config, strings.Replace(string(cfg), `  data_dir = "./data"`,
+		`  data_dir      = "./data"
+  stall_timeout = "5s"`, 1), 0o644)
 	sock, msgs := notifySocket(t)
 	// A 2 s watchdog: the daemon feeds it every second while it works.
 	f.env = []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"}

@@ -87,7 +87,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err != nil {
 		return err
 	}
-	proj, err := projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"))
+	proj, err := projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
+		projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval))
 	if err != nil {
 		return err
 	}
