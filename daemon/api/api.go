@@ -104,8 +104,9 @@ type JobRunner interface {
 	Request(ctx context.Context, connector string, req jobs.Request) (string, error)
 	// Cancel cancels a queued or running job.
 	Cancel(ctx context.Context, jobID string) error
-	// DryRunChanges returns the changes a recent dry run would have made.
-	DryRunChanges(jobID string) ([]projections.Change, bool)
+	// DryRunChanges returns the changes a recent dry run would have made
+	// (false: no longer kept; an error: the store could not be read).
+	DryRunChanges(ctx context.Context, jobID string) ([]projections.Change, bool, error)
 	// TestConnection runs a connector's connection test.
 	TestConnection(ctx context.Context, connector string) (*connectorv1.TestConnectionResponse, error)
 }
@@ -380,9 +381,15 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	out := Changes{Job: j, Changes: []projections.Change{}}
 	if j.DryRun() {
-		c, ok := s.runner.DryRunChanges(id)
+		c, ok, err := s.runner.DryRunChanges(r.Context(), id)
+		if err != nil {
+			s.log.Warn("reading a dry run's changes", zap.String("job", id), zap.Error(err))
+			writeErr(w, http.StatusServiceUnavailable, "cannot read the changes of dry run "+id+" now: "+err.Error()+"; check that NATS is reachable (dirsync status, /readyz) and try again")
+			return
+		}
 		if !ok && events.Final(j.State) {
-			writeErr(w, http.StatusGone, "the changes of dry run "+id+" are no longer kept (only the last 20 dry runs since the daemon started are); run it again")
+			writeErr(w, http.StatusGone, fmt.Sprintf("the changes of dry run %s are no longer kept (the last %d dry runs are, fewer if their change lists fill the dry-run store); run it again",
+				id, jobs.KeptDryRuns))
 			return
 		}
 		out.Changes = append(out.Changes, c...)

@@ -158,7 +158,9 @@ func (r *runner) Request(_ context.Context, connector string, req jobs.Request) 
 func (r *runner) Cancel(_ context.Context, id string) error {
 	return fmt.Errorf("%w %q", jobs.ErrUnknownJob, id)
 }
-func (r *runner) DryRunChanges(string) ([]projections.Change, bool) { return nil, false }
+func (r *runner) DryRunChanges(context.Context, string) ([]projections.Change, bool, error) {
+	return nil, false, nil
+}
 func (r *runner) TestConnection(_ context.Context, connector string) (*connectorv1.TestConnectionResponse, error) {
 	if connector != "demo" {
 		return nil, fmt.Errorf("%w %q", jobs.ErrUnknownConnector, connector)

@@ -43,8 +43,10 @@ func (idle) Progress(string) (jobs.Progress, bool) { return jobs.Progress{}, fal
 func (idle) Request(context.Context, string, jobs.Request) (string, error) {
 	return "", jobs.ErrUnknownConnector
 }
-func (idle) Cancel(context.Context, string) error              { return jobs.ErrUnknownJob }
-func (idle) DryRunChanges(string) ([]projections.Change, bool) { return nil, false }
+func (idle) Cancel(context.Context, string) error { return jobs.ErrUnknownJob }
+func (idle) DryRunChanges(context.Context, string) ([]projections.Change, bool, error) {
+	return nil, false, nil
+}
 func (idle) TestConnection(context.Context, string) (*connectorv1.TestConnectionResponse, error) {
 	return nil, jobs.ErrUnknownConnector
 }

@@ -31,8 +31,10 @@ func (oneConnector) Request(_ context.Context, name string, _ jobs.Request) (str
 	}
 	return "j1", nil
 }
-func (oneConnector) Cancel(_ context.Context, id string) error         { return jobs.ErrUnknownJob }
-func (oneConnector) DryRunChanges(string) ([]projections.Change, bool) { return nil, false }
+func (oneConnector) Cancel(_ context.Context, id string) error { return jobs.ErrUnknownJob }
+func (oneConnector) DryRunChanges(context.Context, string) ([]projections.Change, bool, error) {
+	return nil, false, nil
+}
 func (oneConnector) TestConnection(context.Context, string) (*connectorv1.TestConnectionResponse, error) {
 	return nil, jobs.ErrUnknownConnector
 }

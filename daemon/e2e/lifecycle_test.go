@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -240,6 +241,19 @@ func TestDryRunMatchesSync(t *testing.T) {
 	f.cliJSON(&dry, "sync", "demo", "--dry-run", "--tag", "q4-campaign")
 	if !dry.Job.DryRun() || dry.Job.State != events.StateCompleted {
 		t.Fatalf("dry run: %+v", dry.Job)
+	}
+	// A dry run's list outlives the daemon (it is in the dirsync_dryruns
+	// object store, not in memory): the same after a restart.
+	if err := f.stop(); err != nil {
+		t.Fatalf("dirsyncd did not exit cleanly on SIGTERM: %v", err)
+	}
+	f.start()
+	var shown api.Changes
+	f.cliJSON(&shown, "jobs", "show", dry.Job.ID)
+	after, _ := json.Marshal(shown.Changes)
+	planned, _ := json.Marshal(dry.Changes)
+	if len(dry.Changes) == 0 || string(after) != string(planned) {
+		t.Fatalf("after a restart jobs show %s lists\n%s\nthe dry run listed\n%s", dry.Job.ID, after, planned)
 	}
 	var real jobJSON
 	f.cliJSON(&real, "sync", "demo", "--wait", "--tag", "q4-campaign")

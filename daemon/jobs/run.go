@@ -227,7 +227,10 @@ func (r *Runner) run(j *job) {
 		sum.Warnings = append(sum.Warnings, "a run without --dry-run would stop: "+guard)
 	}
 	if opts.DryRun {
-		r.keepDryRun(j.id, changesOf(evs))
+		if err := r.keepDryRun(ctx, j.id, changesOf(evs)); err != nil {
+			finish(err)
+			return
+		}
 		sum.DryRun = true
 		sum.DurationMS = r.now().Sub(started).Milliseconds()
 		sum.Recipients = active

@@ -133,6 +133,7 @@ type Runner struct {
 	log    *zap.Logger
 	now    func() time.Time
 	obs    Observer
+	dry    *DryRuns
 
 	// reqMu makes requests take turns; mu guards the fields below and is
 	// never held across I/O.
@@ -140,9 +141,7 @@ type Runner struct {
 	mu       sync.Mutex
 	specs    map[string]Spec
 	lanes    map[string]*lane
-	dryRuns  map[string][]projections.Change
 	slots    map[string]chan struct{} // by plugin name: see PluginSlots
-	dryOrder []string
 	stopping bool
 	baseCtx  context.Context
 	stop     context.CancelFunc
@@ -197,7 +196,7 @@ func (j *job) touchLocked(at time.Time) { j.touched = at }
 // New returns a runner for the given connectors. Call Start to begin.
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
-		specs: map[string]Spec{}, lanes: map[string]*lane{}, dryRuns: map[string][]projections.Change{},
+		specs: map[string]Spec{}, lanes: map[string]*lane{},
 		slots: map[string]chan struct{}{}}
 	for _, s := range specs {
 		r.specs[s.Name] = s
@@ -383,24 +382,52 @@ func (r *Runner) Cancel(ctx context.Context, jobID string) error {
 	return fmt.Errorf("%w %q queued or running (a finished job cannot be canceled)", ErrUnknownJob, jobID)
 }
 
-// DryRunChanges returns the changes a dry-run job would have made (kept
-// in memory for the last 20 dry runs).
-func (r *Runner) DryRunChanges(jobID string) ([]projections.Change, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.dryRuns[jobID]
-	return c, ok
+// KeepDryRunsIn makes the runner keep dry runs' change lists in d (see
+// DryRuns). Call it before Start; without it a dry run fails, as no one
+// could read what it planned.
+func (r *Runner) KeepDryRunsIn(d *DryRuns) { r.dry = d }
+
+// dryRunReadTimeout bounds reading a change list, where the caller set no
+// deadline: an API request must get an answer while NATS does not give one.
+const dryRunReadTimeout = 30 * time.Second
+
+// DryRunChanges returns the changes a dry-run job would have made, as
+// kept in the DryRunBucket object store for the last KeptDryRuns dry runs
+// (across restarts); false when they are not kept. An error means the
+// store could not be read, not that the list is gone.
+func (r *Runner) DryRunChanges(ctx context.Context, jobID string) ([]projections.Change, bool, error) {
+	if r.dry == nil {
+		return nil, false, errors.New("this dirsyncd keeps no dry-run change lists (no " + DryRunBucket + " object store)")
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dryRunReadTimeout)
+		defer cancel()
+	}
+	return r.dry.Changes(ctx, jobID)
 }
 
-func (r *Runner) keepDryRun(jobID string, changes []projections.Change) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.dryRuns[jobID] = changes
-	r.dryOrder = append(r.dryOrder, jobID)
-	for len(r.dryOrder) > 20 {
-		delete(r.dryRuns, r.dryOrder[0])
-		r.dryOrder = r.dryOrder[1:]
+// keepDryRun stores a dry run's change list before its COMPLETED is
+// recorded, so that whoever sees COMPLETED can read the list. An error
+// is the job's failure reason.
+func (r *Runner) keepDryRun(ctx context.Context, jobID string, changes []projections.Change) error {
+	if r.dry == nil {
+		return errors.New("this dirsyncd keeps no dry-run change lists (no " + DryRunBucket + " object store); nothing was changed")
 	}
+	ctx, cancel := context.WithTimeout(ctx, dryRunWriteTimeout)
+	defer cancel()
+	err := r.dry.Keep(ctx, jobID, changes)
+	if err == nil {
+		return nil
+	}
+	fix := "check that NATS is reachable (dirsync status, /readyz), then run the dry run again"
+	switch {
+	case errors.Is(err, ErrDryRunTooLarge):
+		fix = "raise nats { max_store } (the store takes a sixteenth of it, at most 256 MiB) and restart dirsyncd, or review the import policy and run the sync without --dry-run"
+	case errors.Is(err, store.ErrStorageFull):
+		fix = "make room (raise nats { max_store }, or free disk space), then run the dry run again"
+	}
+	return fmt.Errorf("nothing was changed, but the dry run's %d planned changes could not be kept to show: %w; %s", len(changes), err, fix)
 }
 
 // errSuperseded is the cancel cause of a job replaced by a newer request.

@@ -108,6 +108,7 @@ type env struct {
 	b      *broker.Broker
 	st     *store.Store
 	proj   *readmodels.Models
+	dry    *DryRuns
 	runner *Runner
 }
 
@@ -121,11 +122,16 @@ func startEnv(t *testing.T, d *dir) *env {
 		t.Fatal(err)
 	}
 	// Cleanups run last first: the runner stops before the read models.
-	e := &env{t: t, b: b, st: st, proj: readmodels.Start(t, b.JS, st)}
+	dry, err := OpenDryRuns(ctx, b.JS, 1, DryRunMaxBytes, b.Storage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, b: b, st: st, proj: readmodels.Start(t, b.JS, st), dry: dry}
 	launch := func(context.Context, string, ...zap.Field) (connector.Connector, func(), error) {
 		return d, func() {}, nil
 	}
 	e.runner = New(st, e.proj.Projector, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
+	e.runner.KeepDryRunsIn(dry)
 	if err := e.runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -480,9 +486,9 @@ func TestDryRunMatchesRealRun(t *testing.T) {
 	}
 	var lastSync *time.Time
 	e.proj.View(func(s *projections.State) { lastSync = s.SyncStatus("demo").LastSyncAt })
-	planned, ok := e.runner.DryRunChanges(dry.ID)
-	if !ok || len(planned) != 6 { // 1 archived, 1 created, 4 updated (tags; one also department)
-		t.Fatalf("dry run changes: %v %+v", ok, planned)
+	planned, ok, err := e.runner.DryRunChanges(context.Background(), dry.ID)
+	if err != nil || !ok || len(planned) != 6 { // 1 archived, 1 created, 4 updated (tags; one also department)
+		t.Fatalf("dry run changes: %v %v %+v", err, ok, planned)
 	}
 	real := e.sync()
 	done := e.changes(real.ID)

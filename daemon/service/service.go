@@ -147,7 +147,12 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		}
 		return inst.Connector(), inst.Kill, nil
 	}
+	dry, err := openDryRuns(ctx, b, cfg, log)
+	if err != nil {
+		return err
+	}
 	runner := jobs.New(st, proj, launch, specs, log.Named("jobs"))
+	runner.KeepDryRunsIn(dry)
 	m := newMetrics(st, proj, runner)
 	m.Declare(configured(cfg))
 	host.Observe(m)
@@ -569,4 +574,29 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// openDryRuns creates the object store of dry runs' change lists, sized
+// by the JetStream storage it may reserve from (jobs.DryRunBytes):
+// nats { max_store } when set, else what the embedded server has room
+// for at start; on an external server, jobs.DryRunMaxBytes.
+func openDryRuns(ctx context.Context, b *broker.Broker, cfg *config.Config, log *zap.Logger) (*jobs.DryRuns, error) {
+	var room int64
+	switch disk := b.Storage(); {
+	case cfg.NATS.MaxStore > 0:
+		room = cfg.NATS.MaxStore
+	case disk != nil:
+		free, _, err := disk.Free(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sizing the dry-run store: %w", err)
+		}
+		room = free
+	}
+	dry, err := jobs.OpenDryRuns(ctx, b.JS, cfg.NATS.Replicas, jobs.DryRunBytes(room), b.Storage())
+	if err != nil {
+		return nil, err
+	}
+	log.Info("dry runs' change lists kept", zap.String("bucket", jobs.DryRunBucket), zap.Int("dry_runs", jobs.KeptDryRuns),
+		zap.String("max_bytes", store.Bytes(dry.MaxBytes())))
+	return dry, nil
 }
