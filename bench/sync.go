@@ -340,8 +340,10 @@ func runFullSync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%d users: %w", sz.Users, err)
 		}
+		one := sz // reproduces this size's rows alone
+		one.GrowthUsers = 0
 		for i := range r {
-			r[i].Command = sz.Command("full")
+			r[i].Command = one.Command("full")
 		}
 		rows = append(rows, r...)
 	}
