@@ -42,7 +42,7 @@ type Sizes struct {
 }
 
 // Full is the size the issue sets. The 5,000,000-event stream is left
-// out (it adds about ten minutes and 4 GB of disk); make bench asks for
+// out (it adds about 15 minutes and 4 GB of disk); make bench asks for
 // it with -events.
 func Full() Sizes {
 	return Sizes{Users: 100_000, Groups: 5_000, GrowthUsers: 10_000, Latency: 80 * time.Millisecond, Changes: 100,

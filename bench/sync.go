@@ -15,10 +15,13 @@ import (
 
 // The sync scenarios of the issue:
 //
-//   - full: a first full sync of the tenant by a fresh daemon, beside a
-//     raw net/http client reading the same pages (rawgraph.go) and the
-//     fewest requests that read the tenant at Graph's largest pages;
-//     peak RSS of the daemon and of the plugin;
+//   - full: a first full sync of the tenant by a fresh daemon, beside the
+//     longer of a raw net/http client reading the same pages (rawgraph.go)
+//     and a raw append of the events it wrote (sync_floor.go), and the
+//     fewest requests that read the tenant at Graph's largest pages; peak
+//     RSS of the daemon and of the plugin; the events an unchanged full
+//     re-read writes. It runs at s.GrowthUsers and at s.Users, so the
+//     rows show how each cost grows with the tenant;
 //   - latency: the same with a round trip added to every Graph request,
 //     beside the longest chain of dependent pages × that round trip;
 //   - delta: an incremental sync after s.Changes changes, beside the

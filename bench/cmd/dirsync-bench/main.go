@@ -24,7 +24,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	full := bench.Full()
 	var s bench.Sizes
-	size := flag.String("size", "full", "preset: full (the issue's sizes, about 12 minutes; make bench adds a 5000000-event stream, about 15 more) or tiny (seconds); the flags below override it")
+	size := flag.String("size", "full", "preset: full (the issue's sizes, about 10 minutes; make bench adds a 5000000-event stream, about 15 more) or tiny (seconds); the flags below override it")
 	users := flag.Int("users", 0, "simulated tenant users (full: 100000)")
 	groups := flag.Int("groups", 0, "simulated Microsoft 365 groups, about 30 members each (full: 5000)")
 	latency := flag.Duration("latency", 0, "Graph round trip added in the latency scenario (full: 80ms)")
