@@ -58,13 +58,20 @@ type Daemon struct {
 }
 
 // WriteConfig writes dir/plugins.hcl for a daemon syncing sim (nil: no
-// connector) with its embedded NATS on natsAddr.
+// connector) with its embedded NATS on natsAddr, logging warnings and
+// errors only.
 func WriteConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr string) error {
+	return writeConfig(env, dir, sim, natsAddr, "warn")
+}
+
+// writeConfig is WriteConfig with a log level: a scenario that reads what
+// the daemon says at start (a read-model checkpoint loaded) asks for info.
+func writeConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr, logLevel string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf("daemon {\n  data_dir = \"./data\"\n  log_level = \"warn\"\n}\nnats { listen = %q }\nplugin \"azuread\" { path = %q }\n",
-		natsAddr, filepath.Join(env.Bin, "dirsync-azuread"))
+	cfg := fmt.Sprintf("daemon {\n  data_dir = \"./data\"\n  log_level = %q\n}\nnats { listen = %q }\nplugin \"azuread\" { path = %q }\n",
+		logLevel, natsAddr, filepath.Join(env.Bin, "dirsync-azuread"))
 	if sim != nil {
 		if err := sim.WriteCACert(filepath.Join(dir, "ca.pem")); err != nil {
 			return err

@@ -40,14 +40,22 @@ type storeJob struct {
 // jobStates are the states a job records before its events.
 var jobStates = []string{events.StatePending, events.StateStarted, events.StateRetrieving, events.StateProcessing, events.StateSaving}
 
-// newStoreLog lays out a log of n events: users = n/10, groups = users/20
-// (1,000,000 events: a tenant of 100,000 users and 5,000 groups, about
-// 210,000 events for the full sync and then 40 incremental syncs).
-func newStoreLog(n int) (*storeLog, error) {
+// newStoreLog lays out a log of n events: users = n/10, at most
+// maxUsers (0: no bound), groups = users/20 (1,000,000 events: a tenant of
+// 100,000 users and 5,000 groups, about 210,000 events for the full sync
+// and then 40 incremental syncs). With the bound a longer log is the same
+// tenant's history with more syncs (5,000,000 events and maxUsers
+// 100,000: 240 incremental syncs), so start-up figures on it show what
+// grows with the log rather than with the tenant.
+func newStoreLog(n, maxUsers int) (*storeLog, error) {
 	if n < 100 {
 		return nil, fmt.Errorf("rebuild: %d events is too few for a full sync and its job states (at least 100)", n)
 	}
-	l := &storeLog{n: n, users: n / 10, base: time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)}
+	users := n / 10
+	if maxUsers > 0 {
+		users = min(users, maxUsers)
+	}
+	l := &storeLog{n: n, users: users, base: time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)}
 	l.groups = max(1, l.users/20)
 	l.window = max(1, l.users/10)
 	const states = 6 // PENDING…SAVING and COMPLETED

@@ -99,6 +99,11 @@ func (p *storePublisher) wait(ctx context.Context) error {
 // store.Follow configures its own (batches of 2048), and calls fn for each
 // message. It returns how many it read.
 func storeReadAll(ctx context.Context, js jetstream.JetStream, stream string, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) (int, error) {
+	return storeReadFrom(ctx, js, stream, 1, fn)
+}
+
+// storeReadFrom is storeReadAll from stream sequence from on.
+func storeReadFrom(ctx context.Context, js jetstream.JetStream, stream string, from uint64, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) (int, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return 0, err
@@ -108,10 +113,14 @@ func storeReadAll(ctx context.Context, js jetstream.JetStream, stream string, fn
 		return 0, err
 	}
 	last := info.State.LastSeq
-	if last == 0 {
+	if last < max(from, 1) {
 		return 0, nil
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
@@ -145,6 +154,19 @@ func storeReadAll(ctx context.Context, js jetstream.JetStream, stream string, fn
 			return n, nil
 		}
 	}
+}
+
+// storeLastSeq is the last sequence of a stream.
+func storeLastSeq(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
 }
 
 // storeRSSMiB is a process's resident set (VmRSS) in MiB.

@@ -44,7 +44,7 @@ func storeConnectURL(url, nkeyFile string) (*nats.Conn, jetstream.JetStream, err
 // BenchmarkStoreApply is the fold alone: events.Decode and State.Apply
 // over marshaled events, no NATS.
 func BenchmarkStoreApply(b *testing.B) {
-	l, err := newStoreLog(storeBenchEvents(b))
+	l, err := newStoreLog(storeBenchEvents(b), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkStoreApply(b *testing.B) {
 
 // storeBenchBroker is an embedded server holding the log in DIRSYNC.
 func storeBenchBroker(b *testing.B) (*broker.Broker, *store.Store, *storeLog) {
-	l, err := newStoreLog(storeBenchEvents(b))
+	l, err := newStoreLog(storeBenchEvents(b), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func BenchmarkStoreProjectorReady(b *testing.B) {
 // of the same events marshaled beforehand. Each run uses a fresh server:
 // the same Nats-Msg-Ids would be deduplicated.
 func BenchmarkStoreAppend(b *testing.B) {
-	l, err := newStoreLog(storeBenchEvents(b))
+	l, err := newStoreLog(storeBenchEvents(b), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,12 +7,17 @@ import (
 	"github.com/dirsync/dirsync/projections"
 )
 
-// The rebuild scenario's log has exactly the requested length, unique
+// The rebuild scenario's log has exactly the requested length (with or
+// without a bound on the tenant), unique
 // event IDs, and folds as real jobs: every event applies, every job
 // COMPLETED, one active recipient per user.
 func TestStoreLog(t *testing.T) {
-	for _, n := range []int{100, 101, 107, 2_000, 2_001, 12_345} {
-		l, err := newStoreLog(n)
+	for _, tc := range []struct{ n, maxUsers int }{
+		{100, 0}, {101, 0}, {107, 0}, {2_000, 0}, {2_001, 0}, {12_345, 0},
+		{5_000, 300}, {12_345, 97}, // a bounded tenant: more, longer syncs
+	} {
+		n := tc.n
+		l, err := newStoreLog(n, tc.maxUsers)
 		if err != nil {
 			t.Fatalf("n=%d: %v", n, err)
 		}
@@ -41,6 +46,9 @@ func TestStoreLog(t *testing.T) {
 		}
 		if err := rebuildCheck(s, l, uint64(n)); err != nil {
 			t.Errorf("n=%d: %v", n, err)
+		}
+		if tc.maxUsers > 0 && l.users != tc.maxUsers {
+			t.Errorf("n=%d: %d users, want the bound %d", n, l.users, tc.maxUsers)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,12 +24,13 @@ func main() { os.Exit(run()) }
 func run() int {
 	full := bench.Full()
 	var s bench.Sizes
-	size := flag.String("size", "full", "preset: full (the issue's sizes, under 15 minutes) or tiny (seconds); the flags below override it")
+	size := flag.String("size", "full", "preset: full (the issue's sizes, about 10 minutes; make bench adds a 5000000-event stream, about 15 more) or tiny (seconds); the flags below override it")
 	users := flag.Int("users", 0, "simulated tenant users (full: 100000)")
 	groups := flag.Int("groups", 0, "simulated Microsoft 365 groups, about 30 members each (full: 5000)")
 	latency := flag.Duration("latency", 0, "Graph round trip added in the latency scenario (full: 80ms)")
 	changes := flag.Int("changes", 0, "directory changes before the delta sync (full: 100)")
-	evs := flag.Int("events", 0, "stream length of the rebuild scenario (full: 1000000)")
+	growth := flag.Int("growth-users", -1, "a smaller tenant the full sync scenario also syncs, groups in proportion, to show how the sync grows; 0 for none (full: 10000)")
+	evs := flag.String("events", "", "comma-separated stream lengths of the rebuild scenario: start to ready on each, projections.Rebuild on the longest up to 1000000 (full: 100000,1000000; make bench adds 5000000)")
 	idle := flag.Duration("idle", 0, "how long the idle scenario watches (full: 1m)")
 	only := flag.String("only", "", "comma-separated scenarios to run (default all): "+names())
 	bin := flag.String("bin", "bin", "folder with dirsyncd, dirsync and dirsync-azuread (make build)")
@@ -50,7 +53,17 @@ func run() int {
 	set(&s.Users, *users)
 	set(&s.Groups, *groups)
 	set(&s.Changes, *changes)
-	set(&s.Events, *evs)
+	if *growth >= 0 {
+		s.GrowthUsers = *growth
+	}
+	if *evs != "" {
+		list, err := eventList(*evs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dirsync-bench: -events %q: %v\n", *evs, err)
+			return 2
+		}
+		s.Events = list
+	}
 	if *latency > 0 {
 		s.Latency = *latency
 	}
@@ -72,9 +85,7 @@ func run() int {
 	}
 	defer os.RemoveAll(tmp)
 
-	cmdline := fmt.Sprintf("go run ./bench/cmd/dirsync-bench -users %d -groups %d -latency %s -changes %d -events %d -idle %s",
-		s.Users, s.Groups, s.Latency, s.Changes, s.Events, s.Idle)
-	env := &bench.Env{Bin: binDir, Dir: tmp, Log: os.Stderr, Command: cmdline}
+	env := &bench.Env{Bin: binDir, Dir: tmp, Log: os.Stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -101,7 +112,7 @@ func run() int {
 		}
 		for i := range r {
 			if r[i].Command == "" {
-				r[i].Command = cmdline + " -only " + sc.Name
+				r[i].Command = s.Command(sc.Name)
 			}
 		}
 		rows = append(rows, r...)
@@ -127,19 +138,43 @@ func report(s bench.Sizes, rows []bench.Row, table string, took time.Duration) s
 	fmt.Fprintf(&b, "# dirsync benchmarks\n\nWritten by `make bench` (`go run ./bench/cmd/dirsync-bench`) on %s, in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", bench.Machine())
-	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), %s Graph latency in the latency scenario, %d changes before the delta sync, %d events in the rebuild scenario, %s idle.\n\n",
-		s.Users, s.Groups, s.Latency, s.Changes, s.Events, s.Idle)
+	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), the full sync also at %d users, %s Graph latency in the latency scenario, %d changes before the delta sync, streams of %s events in the rebuild scenario, %s idle.\n\n",
+		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle)
 	b.WriteString("Every floor is measured in the same run, on the same machine, against the same graphsim or NATS server. The ratio is dirsync ÷ floor: for times and sizes lower is better; for rates (events/s) it is the fraction of the floor's rate reached.\n\n")
 	b.WriteString(table)
 	b.WriteString("\n## Reproduce a row\n\n")
-	seen := map[string]bool{}
+	// One line per command, naming every scenario it reproduces (the
+	// rebuild row and the start rows of its stream share one).
+	var commands []string
+	labels := map[string][]string{}
 	for _, r := range rows {
-		if !seen[r.Command] {
-			seen[r.Command] = true
-			fmt.Fprintf(&b, "- %s: `%s`\n", r.Scenario, r.Command)
+		if _, ok := labels[r.Command]; !ok {
+			commands = append(commands, r.Command)
+		}
+		if !slices.Contains(labels[r.Command], r.Scenario) {
+			labels[r.Command] = append(labels[r.Command], r.Scenario)
 		}
 	}
+	for _, c := range commands {
+		fmt.Fprintf(&b, "- %s: `%s`\n", strings.Join(labels[c], "; "), c)
+	}
 	return b.String()
+}
+
+// eventList parses -events: positive counts separated by commas.
+func eventList(v string) ([]int, error) {
+	var list []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a count: %w", f, err)
+		}
+		if n < 100 {
+			return nil, fmt.Errorf("%d events: at least 100 (a full sync and its job states)", n)
+		}
+		list = append(list, n)
+	}
+	return list, nil
 }
 
 func names() string {

@@ -1,0 +1,45 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+// The start rows say what the daemon's log says about a checkpoint, and
+// claim a loaded one only when a line says so and names its sequence.
+func TestStartNote(t *testing.T) {
+	for _, tc := range []struct {
+		name, log, want string
+	}{
+		{"no line", `{"level":"info","msg":"projections ready","seq":1000}`, "no checkpoint used (no line"},
+		{"loaded, seq field", `{"level":"info","msg":"read-model checkpoint loaded","seq":990000}`, "checkpoint: loaded at seq 990000"},
+		{"loaded, other seq field", `{"level":"info","msg":"projections restored from checkpoint","checkpoint_seq":42}`, "checkpoint: loaded at seq 42"},
+		{"loaded, seq in text", `checkpoint loaded at seq 7 (console format)`, "checkpoint: loaded at seq 7"},
+		{"invalid", `{"level":"warn","msg":"checkpoint invalid, replaying the stream","seq":12}`, `no checkpoint used (daemon log: "checkpoint invalid`},
+		{"loaded without a sequence", `{"level":"info","msg":"checkpoint loaded"}`, `no checkpoint used (daemon log: "checkpoint loaded")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := startNote(tc.log); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("startNote = %q, want it to start with %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Rebuild rows go to the longest stream up to the issue's 1,000,000
+// events, or to the shortest when every stream is longer.
+func TestRebuildLength(t *testing.T) {
+	for _, tc := range []struct {
+		lengths []int
+		want    int
+	}{
+		{[]int{100_000, 1_000_000, 5_000_000}, 1_000_000},
+		{[]int{200_000, 1_000_000}, 1_000_000},
+		{[]int{500, 2_000, 5_000}, 5_000},
+		{[]int{2_000_000, 5_000_000}, 2_000_000},
+	} {
+		if got := rebuildLength(tc.lengths); got != tc.want {
+			t.Errorf("rebuildLength(%v) = %d, want %d", tc.lengths, got, tc.want)
+		}
+	}
+}
