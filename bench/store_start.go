@@ -384,22 +384,21 @@ func checkpointLines(log string) []logLine {
 	return out
 }
 
-var (
-	seqInText = regexp.MustCompile(`(?i)seq\D{0,12}(\d+)`)
-	// loadedWord marks a checkpoint line that says one was used at start.
-	loadedWord = regexp.MustCompile(`(?i)load|restor|resum|from checkpoint`)
-	// failedWord marks one that says it was not.
-	failedWord = regexp.MustCompile(`(?i)fail|invalid|corrupt|ignor|skip|discard|no checkpoint|not found|missing|stale`)
-)
+// loadedMsg is the daemon's log message (projections.Projector.load)
+// when a start loaded the checkpoint at "seq" and replays the "tail";
+// otherwise its line says why it replays the whole stream.
+const loadedMsg = "read models loaded from the checkpoint"
+
+var seqInText = regexp.MustCompile(`(?i)seq\D{0,12}(\d+)`)
 
 // startNote says, from a daemon's log up to ready, whether it started
-// from a checkpoint: "checkpoint: loaded at seq N" when a line says so,
+// from a checkpoint: "checkpoint: loaded at seq N" when the log says so,
 // else "no checkpoint used" with what the log says about one, if anything.
 func startNote(log string) string {
 	lines := checkpointLines(log)
 	for _, l := range lines {
-		if l.seq >= 0 && loadedWord.MatchString(l.msg) && !failedWord.MatchString(l.msg) {
-			return fmt.Sprintf("checkpoint: loaded at seq %d (daemon log: %q)", l.seq, clip(l.msg))
+		if l.seq >= 0 && strings.HasPrefix(l.msg, loadedMsg) {
+			return fmt.Sprintf("checkpoint: loaded at seq %d", l.seq)
 		}
 	}
 	if len(lines) == 0 {

@@ -6,17 +6,16 @@ import (
 )
 
 // The start rows say what the daemon's log says about a checkpoint, and
-// claim a loaded one only when a line says so and names its sequence.
+// claim a loaded one only when the daemon's line says so.
 func TestStartNote(t *testing.T) {
 	for _, tc := range []struct {
 		name, log, want string
 	}{
 		{"no line", `{"level":"info","msg":"projections ready","seq":1000}`, "no checkpoint used (no line"},
-		{"loaded, seq field", `{"level":"info","msg":"read-model checkpoint loaded","seq":990000}`, "checkpoint: loaded at seq 990000"},
-		{"loaded, other seq field", `{"level":"info","msg":"projections restored from checkpoint","checkpoint_seq":42}`, "checkpoint: loaded at seq 42"},
-		{"loaded, seq in text", `checkpoint loaded at seq 7 (console format)`, "checkpoint: loaded at seq 7"},
-		{"invalid", `{"level":"warn","msg":"checkpoint invalid, replaying the stream","seq":12}`, `no checkpoint used (daemon log: "checkpoint invalid`},
-		{"loaded without a sequence", `{"level":"info","msg":"checkpoint loaded"}`, `no checkpoint used (daemon log: "checkpoint loaded")`},
+		{"loaded", `{"level":"info","logger":"projections","msg":"read models loaded from the checkpoint","seq":990000,"tail":10000}`, "checkpoint: loaded at seq 990000"},
+		{"replayed", `{"level":"warn","msg":"replaying the whole stream: no read-model checkpoint to start from","events":12,"error":"no usable read-model checkpoint: none written yet"}`,
+			`no checkpoint used (daemon log: "replaying the whole stream`},
+		{"written, not loaded", `{"level":"info","msg":"read-model checkpoint written","seq":12}`, `no checkpoint used (daemon log: "read-model checkpoint written`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := startNote(tc.log); !strings.HasPrefix(got, tc.want) {
