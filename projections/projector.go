@@ -132,7 +132,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	return p.store.Follow(ctx, from, func(m store.Message) error {
+	return p.store.FollowOwn(ctx, from, func(m store.Message) error {
 		p.mu.Lock()
 		if m.Err != nil {
 			p.state.LastSeq = m.Seq

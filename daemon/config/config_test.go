@@ -65,7 +65,8 @@ func TestLoadFull(t *testing.T) {
 	if c.File != path || c.Dir != dir {
 		t.Errorf("File, Dir = %q, %q; want %q, %q", c.File, c.Dir, path, dir)
 	}
-	if want := (Daemon{DataDir: filepath.Join(dir, "state"), LogLevel: "debug", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout}); c.Daemon != want {
+	if want := (Daemon{DataDir: filepath.Join(dir, "state"), LogLevel: "debug", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout,
+		CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval}); c.Daemon != want {
 		t.Errorf("Daemon = %+v; want %+v", c.Daemon, want)
 	}
 	wantNATS := NATS{
@@ -132,7 +133,8 @@ func TestDefaults(t *testing.T) {
 			if !c.NATS.Embedded() {
 				t.Error("Embedded() = false")
 			}
-			if want := (Daemon{DataDir: filepath.Join(dir, "data"), LogLevel: "info", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout}); c.Daemon != want {
+			if want := (Daemon{DataDir: filepath.Join(dir, "data"), LogLevel: "info", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout,
+				CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval}); c.Daemon != want {
 				t.Errorf("Daemon = %+v; want %+v", c.Daemon, want)
 			}
 			if len(c.Plugins) != 0 || len(c.Connectors) != 0 {
@@ -214,7 +216,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown daemon key",
 			src:  "daemon {\n  datadir = \"x\"\n}\n",
-			want: `FILE:2:3: unknown key "datadir" in daemon block; allowed: data_dir, log_level, shutdown_grace, stall_timeout`,
+			want: `FILE:2:3: unknown key "datadir" in daemon block; allowed: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval`,
 		},
 		{
 			name: "unknown plugin key",
@@ -230,7 +232,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "block inside daemon",
 			src:  "daemon {\n  log {\n  }\n}\n",
-			want: `FILE:2:3: unexpected block "log" in daemon block; it takes no blocks, only keys: data_dir, log_level, shutdown_grace, stall_timeout`,
+			want: `FILE:2:3: unexpected block "log" in daemon block; it takes no blocks, only keys: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval`,
 		},
 		{
 			name: "block inside config",

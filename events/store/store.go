@@ -3,10 +3,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,6 +60,57 @@ type Store struct {
 	replicas int
 	// published counts events acknowledged as stored by this process.
 	published atomic.Uint64
+	// own holds the events this process appended, by sequence, until
+	// FollowOwn reads them (see there); nil until FollowOwn starts.
+	own atomic.Pointer[ownEvents]
+}
+
+// ownEvents are the events this process is appending, by ID, kept for
+// FollowOwn: the newest max of them, so that one never read (an append
+// that failed, a duplicate the server dropped) gives way in time.
+// Recorded before they are published, since the follower may read an
+// event before its publisher has the acknowledgement.
+type ownEvents struct {
+	mu   sync.Mutex
+	m    map[string]ownEvent
+	ring []string // IDs in the order they came; ring[next] is the oldest
+	next int
+}
+
+// ownEvent is an event and the bytes it was stored as: a stored message
+// is taken for the event only when its bytes are these (an older message
+// with the same ID, stored before the duplicate window, is not).
+type ownEvent struct {
+	e    events.Event
+	data []byte
+}
+
+// OwnEventsMax bounds the appended events kept for FollowOwn: a few
+// chunks of an append (MaxPending each), which the follower of a live
+// daemon reads within milliseconds. A follower further behind decodes
+// what was dropped, as it would anyway.
+const OwnEventsMax = 8 * MaxPending
+
+func (o *ownEvents) put(e events.Event, data []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if old := o.ring[o.next]; old != "" {
+		delete(o.m, old)
+	}
+	o.ring[o.next] = e.ID
+	o.next = (o.next + 1) % len(o.ring)
+	o.m[e.ID] = ownEvent{e, data}
+}
+
+// take returns, and forgets, the event appended with this ID as data.
+func (o *ownEvents) take(id string, data []byte) (events.Event, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	oe, ok := o.m[id]
+	if ok {
+		delete(o.m, id)
+	}
+	return oe.e, ok && bytes.Equal(oe.data, data)
 }
 
 // Published returns how many events this Store has stored (acknowledged
@@ -143,6 +196,7 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	var last uint64
 	stored := 0
 	futures := make([]jetstream.PubAckFuture, 0, min(len(evs), MaxPending))
+	own := s.own.Load()
 	stall := time.NewTimer(AckStall)
 	defer stall.Stop()
 	var outage time.Time // when the connection first failed, if it did
@@ -202,6 +256,9 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 			msg := nats.NewMsg(e.Subject)
 			msg.Data = b
 			msg.Header.Set(jetstream.MsgIDHeader, e.ID)
+			if own != nil {
+				own.put(e, b)
+			}
 			next = append(next, msg)
 			nextSize += recordSize(msg)
 		}
@@ -352,6 +409,25 @@ type Message struct {
 // keeps following new events as they are stored. It uses an ordered
 // consumer: nothing is acknowledged, nothing on the server changes.
 func (s *Store) Follow(ctx context.Context, from uint64, fn func(Message) error) error {
+	return s.follow(ctx, from, nil, fn)
+}
+
+// FollowOwn is Follow for the one follower that folds what this process
+// appends (the daemon's read models): an event this Store appended comes
+// as it was built, with its data as the typed value, instead of being
+// decoded back from the bytes just written (the stored message's ID must
+// match). Every other event, and any the follower reads too late, is
+// decoded as Follow does. Rebuilds use Follow: they must read the bytes.
+func (s *Store) FollowOwn(ctx context.Context, from uint64, fn func(Message) error) error {
+	own := &ownEvents{m: map[string]ownEvent{}, ring: make([]string, OwnEventsMax)}
+	if !s.own.CompareAndSwap(nil, own) {
+		return errors.New("store: FollowOwn is already running on this Store")
+	}
+	defer s.own.Store(nil)
+	return s.follow(ctx, from, own, fn)
+}
+
+func (s *Store) follow(ctx context.Context, from uint64, own *ownEvents, fn func(Message) error) error {
 	if from < 1 {
 		from = 1
 	}
@@ -385,12 +461,25 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(Message) error)
 			return fmt.Errorf("reading %s metadata: %w", StreamName, err)
 		}
 		m := Message{Seq: meta.Sequence.Stream, Pending: meta.NumPending}
-		m.Event, m.Err = events.Decode(msg.Data())
-		m.Event.Seq = m.Seq
+		if e, ok := own.takeFor(msg.Headers(), msg.Data()); ok {
+			m.Event = e
+			m.Event.Seq = m.Seq
+		} else {
+			m.Event, m.Err = events.Decode(msg.Data())
+			m.Event.Seq = m.Seq
+		}
 		if err := fn(m); err != nil {
 			return err
 		}
 	}
+}
+
+// takeFor is take for a stored message's headers; nil holds nothing.
+func (o *ownEvents) takeFor(h nats.Header, data []byte) (events.Event, bool) {
+	if o == nil {
+		return events.Event{}, false
+	}
+	return o.take(h.Get(jetstream.MsgIDHeader), data)
 }
 
 // Read calls fn, in order, for each stored message on one of the subjects

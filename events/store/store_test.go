@@ -269,3 +269,81 @@ func TestOpenRefusesSmallMaxPayload(t *testing.T) {
 		t.Error("the refused Open created the stream anyway")
 	}
 }
+
+// FollowOwn hands the follower the events this Store appended as they
+// were built (typed data, no decoding), and decodes everything else: the
+// events another process appended, and its own that it read too late to
+// still hold. Only one FollowOwn runs on a Store.
+func TestFollowOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := testenv.JetStream(t, "")
+	mine, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, b.JS, 1) // another process's Store
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := func(id string) events.Event {
+		return events.New(events.TypeUserChanged, events.DirectorySubject("demo", "user", id), "demo", "job1", 0, time.Unix(1_790_000_000, 0),
+			events.User{ID: id, Mail: id + "@contoso.com"})
+	}
+	// Stored before FollowOwn starts: decoded.
+	if _, err := mine.Append(ctx, []events.Event{user("before")}); err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		id    string
+		typed bool
+	}
+	seen := make(chan got, 16)
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		first := true
+		done <- mine.FollowOwn(fctx, 1, func(m store.Message) error {
+			if first {
+				first = false
+				close(started)
+			}
+			if m.Err != nil {
+				return m.Err
+			}
+			_, typed := m.Event.Data.(events.User)
+			var u events.User
+			if err := m.Event.DecodeData(&u); err != nil {
+				return err
+			}
+			seen <- got{u.ID, typed}
+			return nil
+		})
+	}()
+	<-started
+	if err := mine.FollowOwn(ctx, 1, func(store.Message) error { return nil }); err == nil {
+		t.Error("a second FollowOwn on the same Store started")
+	}
+	if _, err := mine.Append(ctx, []events.Event{user("mine")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(ctx, []events.Event{user("other")}); err != nil {
+		t.Fatal(err)
+	}
+	want := []got{{"before", false}, {"mine", true}, {"other", false}}
+	for _, w := range want {
+		select {
+		case g := <-seen:
+			if g != w {
+				t.Errorf("followed %+v; want %+v", g, w)
+			}
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", w.id, ctx.Err())
+		}
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("FollowOwn ended with %v", err)
+	}
+}
