@@ -370,6 +370,17 @@ func (r *Runner) Cancel(ctx context.Context, jobID string) error {
 			}
 		}
 		if cur := l.current; cur != nil && cur.id == jobID {
+			// The read models may show the job's final state before its
+			// worker has let go of it: it has ended all the same.
+			final := false
+			r.proj.View(func(s *projections.State) {
+				if j, ok := s.Jobs[jobID]; ok {
+					final = events.Final(j.State)
+				}
+			})
+			if final {
+				break
+			}
 			cur.mu.Lock()
 			defer cur.mu.Unlock()
 			if cur.cancel == nil || cur.state == events.StateSaving {
