@@ -114,20 +114,20 @@ func (env *envelope) event() (Event, error) {
 		}
 		e.raw, e.rawCanonical = raw, false
 	}
-	// One allocation for the strings, which a projection keeps together.
+	// One allocation for the envelope's strings, which are used and
+	// dropped together; the job ID apart, as a projection keeps it with
+	// every change and should not keep the rest with it.
 	var sb strings.Builder
-	sb.Grow(len(env.id.b) + len(env.source.b) + len(env.subject.b) + len(env.syncID.b))
+	sb.Grow(len(env.id.b) + len(env.source.b) + len(env.subject.b))
 	sb.Write(env.id.b)
 	sb.Write(env.source.b)
 	sb.Write(env.subject.b)
-	sb.Write(env.syncID.b)
 	all := sb.String()
 	n := len(env.id.b)
 	e.ID, all = all[:n], all[n:]
 	n = len(env.source.b)
-	e.Source, all = all[:n], all[n:]
-	n = len(env.subject.b)
-	e.Subject, e.JobID = all[:n], all[n:]
+	e.Source, e.Subject = all[:n], all[n:]
+	e.JobID = string(env.syncID.b)
 	source, err := canonicalSource(e.Source)
 	if err == nil && strings.TrimSpace(source) == "" {
 		err = errors.New("REQUIRED")
@@ -476,12 +476,20 @@ func (s *scanner) skipString() (content []byte, escaped bool, err error) {
 	s.i++ // the opening quote
 	start := s.i
 	for s.i < len(s.b) {
-		c := s.b[s.i]
-		// The common bytes first, in a loop of their own.
-		if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2 {
-			s.i++
-			continue
+		// The common bytes first, in a loop of their own on locals,
+		// which the compiler keeps in registers.
+		b, i := s.b, s.i
+		for i < len(b) {
+			if c := b[i]; c < ' ' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c == 0xE2 {
+				break
+			}
+			i++
 		}
+		s.i = i
+		if i == len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			s.i++

@@ -20,6 +20,7 @@ var decodeDifferences = []struct{ name, why string }{
 	{"empty attribute name", `the SDK's reader stopped at an empty name ("") and ignored the rest of the message; it is no valid attribute name`},
 	{"non-JSON media type", `a datacontenttype such as "application/jsonx" passed the old prefix check, and the SDK then read data as a string, not JSON`},
 	{"null datacontenttype", "the SDK read a null datacontenttype as absent before specversion and as empty (invalid) after it; Decode reads null as absent, as it does for every optional attribute"},
+	{"empty datacontenttype", `the SDK read an empty datacontenttype as absent before specversion and rejected it after; Decode rejects it wherever it stands (an attribute that is present MUST NOT be empty)`},
 	{"number beyond float64", "an extension number beyond float64 (1e400) failed the SDK's reader before specversion; after it, the reader's error was overwritten and the event accepted"},
 	{"data_base64", "the SDK accepted data_base64 beside data, or holding something other than JSON, which Marshal could not encode again"},
 }
@@ -51,6 +52,8 @@ func decodeDifference(b []byte) string {
 			return "specversion 0.3"
 		case key == "datacontenttype" && s == nil:
 			return "null datacontenttype"
+		case key == "datacontenttype" && *s == "":
+			return "empty datacontenttype"
 		case key == "datacontenttype" && strings.HasPrefix(*s, applicationJSON) && mediaTypeOf(*s) != applicationJSON:
 			return "non-JSON media type"
 		case key == "data":
@@ -133,6 +136,7 @@ func decodeSeeds(tb testing.TB) [][]byte {
 		`{` + head + `,"datacontenttype":"","data":{}}`,
 		`{` + head + `,"datacontenttype":null,"data":{}}`,
 		`{"datacontenttype":null,` + head + `,"data":{}}`,
+		`{"datacontenttype":"",` + head + `,"data":{}}`,
 		`{` + head + `,"datacontenttype":"application/json","datacontenttype":"application/json"}`,
 		`{` + head + `,"specversion":"1.0"}`,
 		`{` + head + `,"data_base64":"eyJhIjoxfQ=="}`,

@@ -30,7 +30,7 @@ func (e Event) Marshal() ([]byte, error) {
 // AppendMarshal appends the event's CloudEvents 1.0 JSON structured
 // message to dst and returns the extended slice, so that a caller
 // encoding many events can put them in one buffer it reuses or slices.
-// On error it returns dst unchanged.
+// On error it returns dst as it was.
 func (e Event) AppendMarshal(dst []byte) ([]byte, error) {
 	// The SDK trimmed these three when they were set; the subject, once
 	// trimmed empty, was left out.
@@ -39,10 +39,10 @@ func (e Event) AppendMarshal(dst []byte) ([]byte, error) {
 	if err := checkAttributes(id, source, typ, err); err != nil {
 		return dst, fmt.Errorf("event %s %s: %w", e.Type, e.Subject, err)
 	}
+	orig := dst
 	if dst == nil {
 		dst = make([]byte, 0, 160+len(id)+len(source)+len(typ)+len(subject)+len(e.JobID)+max(len(e.raw), 512))
 	}
-	start := len(dst)
 	dst = append(dst, `{"specversion":"1.0","id":`...)
 	dst = appendString(dst, id)
 	dst = append(dst, `,"source":`...)
@@ -61,7 +61,7 @@ func (e Event) AppendMarshal(dst []byte) ([]byte, error) {
 	}
 	dst = append(dst, `,"data":`...)
 	if dst, err = e.appendData(dst); err != nil {
-		return dst[:start], fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
+		return orig, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
 	}
 	if e.JobID != "" {
 		dst = append(dst, `,"`+JobExtension+`":`...)
