@@ -10,10 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 )
 
 // Event types. The suffix is the version of the data schema; a breaking
@@ -97,7 +94,10 @@ type Event struct {
 	// Seq is the stream sequence of a stored event (0 before storing).
 	Seq uint64
 
-	raw json.RawMessage
+	// raw is a decoded event's data; rawCanonical says it is as
+	// json.Marshal writes it (compact, escaped), so Marshal copies it.
+	raw          json.RawMessage
+	rawCanonical bool
 }
 
 // New builds an event with a deterministic ID: the same job recording the
@@ -122,62 +122,9 @@ func DeterministicID(jobID, typ, subject string, part int) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// Marshal encodes the event as a CloudEvents 1.0 JSON structured message.
-func (e Event) Marshal() ([]byte, error) {
-	ce := cloudevents.New(cloudevents.CloudEventsVersionV1)
-	ce.SetID(e.ID)
-	ce.SetType(e.Type)
-	ce.SetSource(e.Source)
-	ce.SetSubject(e.Subject)
-	ce.SetTime(e.Time)
-	if e.JobID != "" {
-		ce.SetExtension(JobExtension, e.JobID)
-	}
-	data := []byte(e.raw)
-	if data == nil {
-		var err error
-		if data, err = json.Marshal(e.Data); err != nil {
-			return nil, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
-		}
-	}
-	// Set directly: SetData would carry raw JSON bytes as data_base64.
-	ce.SetDataContentType(cloudevents.ApplicationJSON)
-	ce.DataEncoded = data
-	if err := ce.Validate(); err != nil {
-		return nil, fmt.Errorf("event %s %s: %w", e.Type, e.Subject, err)
-	}
-	return json.Marshal(ce)
-}
-
 // ErrMalformed wraps every decoding failure, so a projection can tell a
 // bad message (skipped and counted) from an infrastructure error.
 var ErrMalformed = errors.New("malformed event")
-
-// Decode parses a CloudEvents JSON message written by Marshal.
-func Decode(b []byte) (Event, error) {
-	var ce cloudevents.Event
-	if err := json.Unmarshal(b, &ce); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if err := ce.Validate(); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if ct := ce.DataContentType(); ct != "" && !strings.HasPrefix(ct, cloudevents.ApplicationJSON) {
-		return Event{}, fmt.Errorf("%w: datacontenttype %q, want application/json", ErrMalformed, ct)
-	}
-	e := Event{
-		ID:      ce.ID(),
-		Type:    ce.Type(),
-		Subject: ce.Subject(),
-		Source:  ce.Source(),
-		Time:    ce.Time().UTC(),
-		raw:     json.RawMessage(ce.Data()),
-	}
-	if v, ok := ce.Extensions()[JobExtension]; ok {
-		e.JobID, _ = v.(string)
-	}
-	return e, nil
-}
 
 // DecodeData decodes a decoded event's data into v (a pointer to one of
 // this package's data types). For an event built with New it round-trips
