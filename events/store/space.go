@@ -70,12 +70,13 @@ func estimate(evs []events.Event) (int64, error) {
 	}
 	step := max(1, len(evs)/estimateSamples)
 	var sampled, n int64
+	var buf []byte
 	for i := 0; i < len(evs); i += step {
-		b, err := evs[i].Marshal()
-		if err != nil {
+		var err error
+		if buf, err = evs[i].AppendMarshal(buf[:0]); err != nil {
 			return 0, err
 		}
-		sampled += int64(len(b))
+		sampled += int64(len(buf))
 		n++
 	}
 	data := sampled * int64(len(evs)) / n

@@ -243,16 +243,24 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	// comes first (at least one event): large events (a recipient with
 	// many tags) must not flood the connection faster than the server
 	// stores them, or it cuts the writer off as a slow consumer.
+	// Each chunk's events are encoded into one buffer (a chunk's worth,
+	// from the estimate) and sliced out of it: one allocation a chunk
+	// instead of one an event. The chunk before may still be in flight,
+	// so every chunk gets a buffer of its own.
+	slabCap := int(min(int64(MaxPendingBytes)+64<<10, need/int64(len(evs))*MaxPending+64<<10))
 	prepare := func(from int) error {
 		next, nextSize = nil, 0
+		slab := make([]byte, 0, slabCap)
 		for _, e := range evs[from:min(len(evs), from+MaxPending)] {
 			if len(next) > 0 && nextSize >= MaxPendingBytes {
 				break
 			}
-			b, err := e.Marshal()
-			if err != nil {
+			start := len(slab)
+			var err error
+			if slab, err = e.AppendMarshal(slab); err != nil {
 				return err
 			}
+			b := slab[start:len(slab):len(slab)]
 			msg := nats.NewMsg(e.Subject)
 			msg.Data = b
 			msg.Header.Set(jetstream.MsgIDHeader, e.ID)
