@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 	_ "time/tzdata" // schedules name IANA time zones; appliances may lack zoneinfo
@@ -54,6 +55,10 @@ func run() int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	if limit, set := memoryLimit(os.Getenv); set {
+		debug.SetMemoryLimit(limit)
+		log.Info("soft memory limit set (GOMEMLIMIT is unset; set it to choose another)", zap.Int64("bytes", limit))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -84,6 +89,23 @@ func run() int {
 	}
 	log.Info("dirsyncd stopped")
 	return 0
+}
+
+// DefaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
+// is not set. Without one the heap may grow to twice what is live before
+// the collector runs (GOGC=100), which is what set the daemon's peak in a
+// full sync of 100,000 users; with it the collector runs sooner as the
+// heap nears the limit. It is soft: a live heap above it still works, the
+// collector only runs more (capped by the runtime at about half the CPU).
+const DefaultMemoryLimit = 256 << 20
+
+// memoryLimit returns the soft memory limit to set, and whether to set
+// one: not when the operator set GOMEMLIMIT (the runtime has read it).
+func memoryLimit(getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	return DefaultMemoryLimit, true
 }
 
 // newLogger logs to out: zap's console encoding with ISO-8601 times for a
