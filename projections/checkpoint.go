@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go/jetstream"
@@ -192,12 +194,20 @@ func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, st *store.Stor
 	return &Checkpoints{obs: obs, st: st}, nil
 }
 
+// checkpointIO bounds writing or reading a checkpoint. The Object Store
+// gives a call without a deadline the JetStream default (5 s), which a
+// checkpoint of 100,000 users (tens of MB) may need more than on a busy
+// machine: that made a good checkpoint read as corrupt ("nats: timeout").
+const checkpointIO = 5 * time.Minute
+
 // Save writes the state as the checkpoint. The caller must keep the state
 // from changing until Save returns.
 func (c *Checkpoints) Save(ctx context.Context, s *State) (int64, error) {
 	if s.LastSeq == 0 {
 		return 0, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, checkpointIO)
+	defer cancel()
 	id, err := c.st.MsgID(ctx, s.LastSeq)
 	if err != nil {
 		return 0, fmt.Errorf("writing the read-model checkpoint: %w", err)
@@ -224,6 +234,8 @@ func (c *Checkpoints) Save(ctx context.Context, s *State) (int64, error) {
 // and of this stream (the event it reflects is stored at its sequence, with
 // its ID), or an error wrapping ErrNoCheckpoint that says why not.
 func (c *Checkpoints) Load(ctx context.Context) (*State, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkpointIO)
+	defer cancel()
 	info, err := c.obs.GetInfo(ctx, CheckpointObject)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("%w: none written yet", ErrNoCheckpoint)
@@ -247,12 +259,13 @@ func (c *Checkpoints) Load(ctx context.Context) (*State, error) {
 	case id != info.Metadata[metaEvent]:
 		return nil, fmt.Errorf("%w: event %d of stream %s is %q, the checkpoint's is %q (was the stream replaced?)", ErrNoCheckpoint, seq, store.StreamName, id, info.Metadata[metaEvent])
 	}
-	r, err := c.obs.Get(ctx, CheckpointObject)
+	// Read whole, then decoded: the Object Store's reader must not wait
+	// on the decoder, and the compressed bytes are a fraction of the state.
+	data, err := c.obs.GetBytes(ctx, CheckpointObject)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading it: %w", ErrNoCheckpoint, err)
 	}
-	defer r.Close()
-	s, err := decodeState(r)
+	s, err := decodeState(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: it is corrupt: %w", ErrNoCheckpoint, err)
 	}

@@ -367,3 +367,35 @@ func rewrite(t *testing.T, ctx context.Context, obs jetstream.ObjectStore, info 
 		t.Fatal(err)
 	}
 }
+
+// A start from a checkpoint writes to KV only what the tail changed,
+// unless a bucket is new (deleted while the daemon was stopped): then it
+// writes every entry, and KV equals a rebuild again.
+func TestCheckpointStartRefillsNewBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := testenv.JetStream(t, "")
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, st: st, n: 20, at: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	p := start(t, b.JS, st)
+	for round := range 2 {
+		w.sync(ctx, round)
+	}
+	last, _ := st.LastSeq(ctx)
+	if err := p.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(t, true)
+	if err := b.JS.DeleteKeyValue(ctx, projections.BucketRecipients); err != nil {
+		t.Fatal(err)
+	}
+	// No tail: nothing would mark the recipients dirty.
+	again := start(t, b.JS, st)
+	if again.StartedFrom() != last {
+		t.Fatalf("started from %d; want the checkpoint at %d", again.StartedFrom(), last)
+	}
+	assertEqualsRebuild(t, ctx, b.JS, st, again.Projector)
+}

@@ -39,6 +39,9 @@ type Projector struct {
 	// from is the checkpoint's sequence Run started from (0: the whole
 	// stream was replayed); set before Ready closes.
 	from uint64
+	// freshBuckets says New created a KV bucket: it holds nothing, so
+	// the start compares every entry even after a checkpoint.
+	freshBuckets bool
 
 	// applied is the last sequence both folded and mirrored to KV.
 	appliedMu sync.Mutex
@@ -88,6 +91,9 @@ func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas 
 		p.cp = cp
 	}
 	for _, b := range Buckets() {
+		if _, err := js.KeyValue(ctx, b); errors.Is(err, jetstream.ErrBucketNotFound) {
+			p.freshBuckets = true
+		}
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      b,
 			Description: "dirsync read model (rebuilt from stream " + store.StreamName + ")",
@@ -117,7 +123,17 @@ func (p *Projector) Run(ctx context.Context) error {
 	from := p.state.LastSeq + 1
 	caughtUp := false
 	catchUp := func() error {
-		if err := p.reconcile(ctx); err != nil {
+		// From a checkpoint, the KV buckets already hold at least its
+		// state (a checkpoint is written only after the KV writes of
+		// what it holds landed), and the tail's entries are dirty: writing
+		// those is enough. A bucket created by this start holds nothing,
+		// and a full replay may follow an older build's values: those
+		// compare every entry.
+		if p.from > 0 && !p.freshBuckets {
+			if err := p.flushRetrying(ctx); err != nil {
+				return err
+			}
+		} else if err := p.reconcile(ctx); err != nil {
 			return err
 		}
 		caughtUp = true
@@ -227,6 +243,11 @@ func (p *Projector) writeCheckpoint(ctx context.Context) error {
 func (p *Projector) Checkpoint(ctx context.Context) error {
 	if p.cp == nil || p.state.LastSeq <= p.cpSeq {
 		return nil
+	}
+	// What the checkpoint holds must be in KV first: a start from it
+	// writes only the entries its tail changes.
+	if err := p.flush(ctx); err != nil {
+		return fmt.Errorf("writing the read models before the checkpoint: %w", err)
 	}
 	return p.writeCheckpoint(ctx)
 }
