@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -87,6 +90,11 @@ func (sn snapshot) state() *State {
 	s := NewState()
 	s.LastSeq, s.Malformed = sn.Seq, sn.Malformed
 	for c, sd := range sn.Directories {
+		if sd.Users == nil && sd.Groups == nil && sd.Members == nil {
+			// A connector with recipients and no directory: a live
+			// directory always has its maps, empty or not.
+			continue
+		}
 		d := newDirectory()
 		if sd.Users != nil {
 			d.Users = sd.Users
@@ -130,15 +138,71 @@ func (sn snapshot) state() *State {
 	return s
 }
 
+// The checkpoint form is a sequence of JSON documents, one a line: a
+// header (checkpointHeader), then for each of its connectors, in order,
+// the directory's users, groups and members and the recipients, then the
+// jobs, statuses, cursors, former emails and spans. A start decodes the
+// lines side by side (one per core): decoding is most of loading one.
+type checkpointHeader struct {
+	Version    int      `json:"version"`
+	Seq        uint64   `json:"seq"`
+	Malformed  int      `json:"malformed"`
+	Connectors []string `json:"connectors"`
+}
+
+// sections lists what each line of the checkpoint form holds, after the
+// header. It only reads sn, whose maps are the live state's.
+func (sn *snapshot) sections(connectors []string) []any {
+	var out []any
+	for _, c := range connectors {
+		d := sn.Directories[c]
+		out = append(out, d.Users, d.Groups, d.Members, sn.Recipients[c])
+	}
+	return append(out, sn.Jobs, sn.Status, sn.Cursors, sn.FormerEmails, sn.Spans)
+}
+
+// decodeTargets are fresh values for decodeState to decode the sections
+// into, in the order of sections.
+func decodeTargets(connectors int) []any {
+	var out []any
+	for range connectors {
+		out = append(out, &map[string]events.User{}, &map[string]events.Group{}, &map[string][]string{}, &map[string]events.Recipient{})
+	}
+	return append(out, &map[string]*Job{}, &map[string]*SyncStatus{}, &map[string]string{}, &map[string][]string{}, &map[string]ChangeSpan{})
+}
+
+// writeCheckpointForm writes the state's checkpoint form to w.
+func writeCheckpointForm(w io.Writer, s *State) error {
+	sn := s.snapshot()
+	seen := map[string]bool{}
+	for c := range sn.Directories {
+		seen[c] = true
+	}
+	for c := range sn.Recipients {
+		seen[c] = true
+	}
+	h := checkpointHeader{Version: sn.Version, Seq: sn.Seq, Malformed: sn.Malformed, Connectors: slices.Sorted(maps.Keys(seen))}
+	enc := json.NewEncoder(w) // one document a line
+	if err := enc.Encode(h); err != nil {
+		return fmt.Errorf("encoding the read models: %w", err)
+	}
+	for _, v := range sn.sections(h.Connectors) {
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encoding the read models: %w", err)
+		}
+	}
+	return nil
+}
+
 // Canonical is the state in its checkpoint form, uncompressed: equal
 // states give equal bytes. Tests compare a checkpoint plus its tail with a
 // rebuild through it.
 func (s *State) Canonical() ([]byte, error) {
-	b, err := json.Marshal(s.snapshot())
-	if err != nil {
-		return nil, fmt.Errorf("encoding the read models: %w", err)
+	var b bytes.Buffer
+	if err := writeCheckpointForm(&b, s); err != nil {
+		return nil, err
 	}
-	return b, nil
+	return b.Bytes(), nil
 }
 
 // encodeState writes the state's checkpoint form, compressed with S2
@@ -146,27 +210,63 @@ func (s *State) Canonical() ([]byte, error) {
 // does).
 func encodeState(w io.Writer, s *State) error {
 	zw := s2.NewWriter(w)
-	if err := json.NewEncoder(zw).Encode(s.snapshot()); err != nil {
-		return fmt.Errorf("encoding the read models: %w", err)
+	if err := writeCheckpointForm(zw, s); err != nil {
+		return err
 	}
 	return zw.Close()
 }
 
-// decodeState reads what encodeState wrote, to the end: the Object
-// Store checks an object's digest only when it is read to the end.
-func decodeState(r io.Reader) (*State, error) {
-	zr := s2.NewReader(r)
-	var sn snapshot
-	dec := json.NewDecoder(zr)
-	if err := dec.Decode(&sn); err != nil {
+// decodeState reads what encodeState wrote.
+func decodeState(data []byte) (*State, error) {
+	raw, err := io.ReadAll(s2.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing: %w", err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+	var h checkpointHeader
+	if err := json.Unmarshal(lines[0], &h); err != nil {
+		return nil, fmt.Errorf("decoding the header: %w", err)
+	}
+	if h.Version != SchemaVersion {
+		return nil, fmt.Errorf("schema version %d inside, want %d", h.Version, SchemaVersion)
+	}
+	targets := decodeTargets(len(h.Connectors))
+	if len(lines)-1 != len(targets) {
+		return nil, fmt.Errorf("%d sections, want %d for %d connectors", len(lines)-1, len(targets), len(h.Connectors))
+	}
+	// Sections decode into their own maps side by side; the maps are put
+	// in place once all are done.
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = json.Unmarshal(lines[i+1], targets[i])
+			}
+		}()
+	}
+	for i := range targets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("decoding: %w", err)
 	}
-	if _, err := io.Copy(io.Discard, io.MultiReader(dec.Buffered(), zr)); err != nil {
-		return nil, fmt.Errorf("reading to the end: %w", err)
+	sn := snapshot{Version: h.Version, Seq: h.Seq, Malformed: h.Malformed,
+		Directories: map[string]snapshotDirectory{}, Recipients: map[string]map[string]events.Recipient{}}
+	for i, c := range h.Connectors {
+		t := targets[4*i : 4*i+4]
+		sn.Directories[c] = snapshotDirectory{Users: *t[0].(*map[string]events.User), Groups: *t[1].(*map[string]events.Group),
+			Members: *t[2].(*map[string][]string)}
+		sn.Recipients[c] = *t[3].(*map[string]events.Recipient)
 	}
-	if sn.Version != SchemaVersion {
-		return nil, fmt.Errorf("schema version %d inside, want %d", sn.Version, SchemaVersion)
-	}
+	rest := targets[4*len(h.Connectors):]
+	sn.Jobs, sn.Status, sn.Cursors = *rest[0].(*map[string]*Job), *rest[1].(*map[string]*SyncStatus), *rest[2].(*map[string]string)
+	sn.FormerEmails, sn.Spans = *rest[3].(*map[string][]string), *rest[4].(*map[string]ChangeSpan)
 	return sn.state(), nil
 }
 
@@ -265,7 +365,7 @@ func (c *Checkpoints) Load(ctx context.Context) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading it: %w", ErrNoCheckpoint, err)
 	}
-	s, err := decodeState(bytes.NewReader(data))
+	s, err := decodeState(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: it is corrupt: %w", ErrNoCheckpoint, err)
 	}

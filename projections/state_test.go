@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -106,5 +107,53 @@ func TestApply(t *testing.T) {
 			}
 			tt.check(t, s)
 		})
+	}
+}
+
+// The checkpoint form gives back the same state, including the corners a
+// start meets: a connector with recipients and no directory, one with a
+// directory and no recipients, empty maps and lists beside absent ones.
+func TestCheckpointFormRoundTrip(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := NewState()
+	s.LastSeq, s.Malformed = 42, 1
+	s.Recipients["only-recipients"] = map[string]events.Recipient{"u1": {ID: "only-recipients.u1", Connector: "only-recipients", ObjectID: "u1",
+		Email: "a@b.c", Groups: []string{}, Tags: nil, Status: events.RecipientActive, UpdatedAt: at}}
+	d := s.Directory("only-directory")
+	d.Users["u2"] = events.User{ID: "u2", AccountEnabled: true}
+	d.Groups["g1"] = events.Group{ID: "g1", GroupTypes: []string{}}
+	d.Members["g1"] = map[string]struct{}{"u2": {}}
+	s.Recipients["emptied"] = map[string]events.Recipient{}
+	s.Jobs["j1"] = &Job{ID: "j1", Connector: "only-directory", State: events.StateCompleted, History: []StateChange{{State: events.StateCompleted, At: at}}}
+	s.Status["only-directory"] = &SyncStatus{Connector: "only-directory", LastSyncAt: &at}
+	s.Cursors["only-directory"] = "c"
+	s.FormerEmails["old@b.c"] = []string{"only-recipients.u1"}
+	s.Spans["j1"] = ChangeSpan{Connectors: []string{"only-recipients"}, First: 3, Last: 9, Count: 2}
+
+	var buf bytes.Buffer
+	if err := encodeState(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeState(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := s.Canonical()
+	got, _ := back.Canonical()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("round trip differs:\ngot  %s\nwant %s", got, want)
+	}
+	for _, k := range s.Keys() {
+		a, _ := encode(s.Value(k))
+		b, _ := encode(back.Value(k))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%v: %s, after the round trip %s", k, a, b)
+		}
+	}
+	if len(back.Keys()) != len(s.Keys()) {
+		t.Errorf("%d keys after the round trip, %d before", len(back.Keys()), len(s.Keys()))
+	}
+	if _, ok := back.Directories["only-recipients"]; ok {
+		t.Error("a connector without a directory got one")
 	}
 }
