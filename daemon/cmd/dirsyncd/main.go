@@ -10,11 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 	_ "time/tzdata" // schedules name IANA time zones; appliances may lack zoneinfo
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -55,9 +55,10 @@ func run() int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	if limit, set := memoryLimit(os.Getenv); set {
-		debug.SetMemoryLimit(limit)
-		log.Info("soft memory limit set (GOMEMLIMIT is unset; set it to choose another)", zap.Int64("bytes", limit))
+	if limit, err := setMemoryLimit(); err != nil {
+		log.Warn("cannot set the soft memory limit; set GOMEMLIMIT", zap.Error(err))
+	} else {
+		log.Info("soft memory limit (GOMEMLIMIT; by default 90% of the unit's MemoryMax, else half the machine's memory)", zap.Int64("bytes", limit))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -91,21 +92,17 @@ func run() int {
 	return 0
 }
 
-// DefaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
-// is not set. Without one the heap may grow to twice what is live before
-// the collector runs (GOGC=100), which is what set the daemon's peak in a
-// full sync of 100,000 users; with it the collector runs sooner as the
-// heap nears the limit. It is soft: a live heap above it still works, the
-// collector only runs more (capped by the runtime at about half the CPU).
-const DefaultMemoryLimit = 256 << 20
-
-// memoryLimit returns the soft memory limit to set, and whether to set
-// one: not when the operator set GOMEMLIMIT (the runtime has read it).
-func memoryLimit(getenv func(string) string) (int64, bool) {
-	if getenv("GOMEMLIMIT") != "" {
-		return 0, false
-	}
-	return DefaultMemoryLimit, true
+// setMemoryLimit sets the Go runtime's soft memory limit, unless the
+// operator set GOMEMLIMIT (or AUTOMEMLIMIT=off): 90% of the cgroup's
+// memory limit (systemd's MemoryMax=), or without one half the machine's
+// memory. Near it the collector runs more often instead of letting the
+// heap double (GOGC=100), which keeps a large sync from pushing a small
+// appliance into the OOM killer. A limit far below the live heap would
+// only burn CPU in the collector, which is why it is not a fixed figure.
+// automemlimit reads the cgroup (v1 and v2) and the machine's memory.
+func setMemoryLimit() (int64, error) {
+	return memlimit.Set(memlimit.WithRatio(0.9),
+		memlimit.WithProvider(memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.ApplyRatio(memlimit.FromSystem, 0.5/0.9))))
 }
 
 // newLogger logs to out: zap's console encoding with ISO-8601 times for a

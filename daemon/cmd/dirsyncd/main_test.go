@@ -69,25 +69,3 @@ func checkJSONLine(t *testing.T, line string) {
 	}
 }
 
-// An operator's GOMEMLIMIT wins; without one the daemon sets its default.
-func TestMemoryLimit(t *testing.T) {
-	for _, tt := range []struct {
-		env   string
-		limit int64
-		set   bool
-	}{
-		{"", DefaultMemoryLimit, true},
-		{"1GiB", 0, false},
-		{"off", 0, false},
-	} {
-		limit, set := memoryLimit(func(k string) string {
-			if k == "GOMEMLIMIT" {
-				return tt.env
-			}
-			return ""
-		})
-		if limit != tt.limit || set != tt.set {
-			t.Errorf("GOMEMLIMIT=%q: memoryLimit = %d, %v; want %d, %v", tt.env, limit, set, tt.limit, tt.set)
-		}
-	}
-}
