@@ -241,11 +241,6 @@ func measureStart(ctx context.Context, env *Env, d *Daemon, n int) (startRun, er
 		return r, fmt.Errorf("%w: the daemon is ready at event %d of %d", errStoreCheck, status.EventSeq, n)
 	}
 	log := d.Log()
-	for _, l := range strings.Split(log[min(len(log), 0):], "\n") {
-		if strings.Contains(l, "took") || strings.Contains(l, "replaying") || strings.Contains(l, "checkpoint") || strings.Contains(l, "reconciled") || strings.Contains(l, "JetStream") || strings.Contains(l, "ready") {
-			env.Logf("LOG %s", l)
-		}
-	}
 	r.logAt = len(log)
 	r.checkpoint = startNote(log)
 	env.Logf("dirsyncd ready in %.2f s, RSS %.0f MiB, VmHWM %.0f MiB; %s", r.ready.Seconds(), r.rssMiB, r.hwmMiB, r.checkpoint)
