@@ -395,6 +395,10 @@ var seqInText = regexp.MustCompile(`(?i)seq\D{0,12}(\d+)`)
 // from a checkpoint: "checkpoint: loaded at seq N" when the log says so,
 // else "no checkpoint used" with what the log says about one, if anything.
 func startNote(log string) string {
+	return checkpointNote(log) + tookNote(log)
+}
+
+func checkpointNote(log string) string {
 	lines := checkpointLines(log)
 	for _, l := range lines {
 		if l.seq >= 0 && strings.HasPrefix(l.msg, loadedMsg) {
@@ -405,6 +409,37 @@ func startNote(log string) string {
 		return "no checkpoint used (no line of the daemon's log mentions one)"
 	}
 	return "no checkpoint used (daemon log: " + quoted(lines) + ")"
+}
+
+// tookNote gives the parts of a start the daemon's log times: its
+// embedded nats-server (JetStream recovering the streams), the checkpoint
+// load, and the read models from the start of their replay to ready.
+func tookNote(log string) string {
+	parts := []struct{ msg, what string }{
+		{"embedded nats-server ready", "embedded nats-server (JetStream recovery)"},
+		{loadedMsg, "checkpoint load"},
+		{"projections ready", "read models, load or replay to ready"},
+	}
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		var f map[string]any
+		if json.Unmarshal([]byte(line), &f) != nil {
+			continue
+		}
+		took, ok := f["took"].(float64)
+		if !ok {
+			continue
+		}
+		for _, p := range parts {
+			if f["msg"] == p.msg {
+				out = append(out, fmt.Sprintf("%s %.2f s", p.what, took))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; the daemon's log times: " + strings.Join(out, ", ")
 }
 
 // stopNote says what a daemon's log says about a checkpoint while it

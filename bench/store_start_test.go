@@ -42,3 +42,14 @@ func TestRebuildLength(t *testing.T) {
 		}
 	}
 }
+
+// The start rows give the parts of a start the daemon's own log times.
+func TestTookNote(t *testing.T) {
+	log := `{"level":"info","msg":"embedded nats-server ready","url":"nats://x","took":2.3}
+{"level":"info","logger":"projections","msg":"read models loaded from the checkpoint","seq":1000000,"tail":0,"took":1.004}
+{"level":"info","logger":"projections","msg":"projections ready","seq":1000000,"replayed":0,"took":1.2}`
+	want := "checkpoint: loaded at seq 1000000; the daemon's log times: embedded nats-server (JetStream recovery) 2.30 s, checkpoint load 1.00 s, read models, load or replay to ready 1.20 s"
+	if got := startNote(log); got != want {
+		t.Errorf("startNote =\n%s\nwant\n%s", got, want)
+	}
+}

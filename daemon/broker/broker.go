@@ -95,6 +95,7 @@ func Start(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 }
 
 func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) {
+	began := time.Now()
 	if opts.DataDir == "" {
 		return nil, errors.New("broker: data directory not set")
 	}
@@ -187,7 +188,9 @@ func embed(ctx context.Context, opts Options, log *zap.Logger) (*Broker, error) 
 		// Public keys, not secrets: the server names the nkey in each
 		// "Publish Violation" it logs, and these say whose it was.
 		zap.String("nkey", pub), zap.String("consumer_nkey", consumerPub),
-		zap.String("sync", opts.Sync), zap.String("durability", durability(opts.Sync)), zap.String("storage_limit", limit))
+		zap.String("sync", opts.Sync), zap.String("durability", durability(opts.Sync)), zap.String("storage_limit", limit),
+		// Start-up time is mostly JetStream recovering its streams.
+		zap.Duration("took", time.Since(began).Round(time.Millisecond)))
 	return &Broker{Conn: nc, JS: js, ClientURL: srv.ClientURL(), NkeyFile: nkeyFile, ConsumerNkeyFile: consumerFile, srv: srv, storage: st}, nil
 }
 
