@@ -68,4 +68,3 @@ func checkJSONLine(t *testing.T, line string) {
 		t.Errorf("ts %q (%v), msg %q", e.TS, err, e.Msg)
 	}
 }
-
