@@ -219,6 +219,9 @@ func (p *Projector) maybeCheckpoint(ctx context.Context) {
 		return
 	}
 	if err := p.writeCheckpoint(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // stopping: the stop writes the checkpoint (Checkpoint)
+		}
 		p.log.Warn("cannot write the read-model checkpoint; the next start replays more of the stream (trying again later)", zap.Error(err))
 		p.cpAt = time.Now() // not again at once
 	}
