@@ -296,21 +296,7 @@ func TestCheckpointFallsBackToFullReplay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			b := testenv.JetStream(t, "")
-			st, err := store.Open(ctx, b.JS, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := &world{t: t, st: st, n: 20, at: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
-			p := start(t, b.JS, st)
-			for round := range 3 {
-				w.sync(ctx, round)
-			}
-			last, _ := st.LastSeq(ctx)
-			if err := p.WaitFor(ctx, last); err != nil {
-				t.Fatal(err)
-			}
-			p.stop(t, true)
+			b, st, w, last := checkpointedAfter(t, ctx, 3)
 			// The undamaged checkpoint loads: the damage is what the
 			// fallback below answers.
 			if s, err := loadCheckpoint(ctx, b, st); err != nil || s.LastSeq != last {
@@ -336,6 +322,29 @@ func TestCheckpointFallsBackToFullReplay(t *testing.T) {
 			assertEqualsRebuild(t, ctx, b.JS, st, again.Projector)
 		})
 	}
+}
+
+// checkpointedAfter writes rounds jobs of a 20-user tenant to a new
+// stream with the read models following, then stops them cleanly (a
+// checkpoint at the last event, last).
+func checkpointedAfter(t *testing.T, ctx context.Context, rounds int) (*broker.Broker, *store.Store, *world, uint64) {
+	t.Helper()
+	b := testenv.JetStream(t, "")
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, st: st, n: 20, at: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	p := start(t, b.JS, st)
+	for round := range rounds {
+		w.sync(ctx, round)
+	}
+	last, _ := st.LastSeq(ctx)
+	if err := p.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(t, true)
+	return b, st, w, last
 }
 
 func loadCheckpoint(ctx context.Context, b *broker.Broker, st *store.Store) (*projections.State, error) {
@@ -374,21 +383,7 @@ func rewrite(t *testing.T, ctx context.Context, obs jetstream.ObjectStore, info 
 func TestCheckpointStartRefillsNewBucket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := testenv.JetStream(t, "")
-	st, err := store.Open(ctx, b.JS, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, st: st, n: 20, at: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
-	p := start(t, b.JS, st)
-	for round := range 2 {
-		w.sync(ctx, round)
-	}
-	last, _ := st.LastSeq(ctx)
-	if err := p.WaitFor(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	p.stop(t, true)
+	b, st, _, last := checkpointedAfter(t, ctx, 2)
 	if err := b.JS.DeleteKeyValue(ctx, projections.BucketRecipients); err != nil {
 		t.Fatal(err)
 	}
