@@ -300,34 +300,46 @@ func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, st *store.Stor
 // machine: that made a good checkpoint read as corrupt ("nats: timeout").
 const checkpointIO = 5 * time.Minute
 
-// Save writes the state as the checkpoint. The caller must keep the state
-// from changing until Save returns.
-func (c *Checkpoints) Save(ctx context.Context, s *State) (int64, error) {
-	if s.LastSeq == 0 {
-		return 0, nil
+// Encoded is a state in its compressed checkpoint form, ready to write.
+type Encoded struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Encode renders the state's checkpoint form. The caller must keep the
+// state from changing meanwhile; writing it (Put) needs no state.
+func Encode(s *State) (Encoded, error) {
+	var b bytes.Buffer
+	if err := encodeState(&b, s); err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{Seq: s.LastSeq, Data: b.Bytes()}, nil
+}
+
+// Put writes an encoded state as the checkpoint.
+func (c *Checkpoints) Put(ctx context.Context, e Encoded) error {
+	if e.Seq == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkpointIO)
 	defer cancel()
-	id, err := c.st.MsgID(ctx, s.LastSeq)
+	id, err := c.st.MsgID(ctx, e.Seq)
 	if err != nil {
-		return 0, fmt.Errorf("writing the read-model checkpoint: %w", err)
+		return fmt.Errorf("writing the read-model checkpoint: %w", err)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(encodeState(pw, s)) }()
-	info, err := c.obs.Put(ctx, jetstream.ObjectMeta{
+	_, err = c.obs.Put(ctx, jetstream.ObjectMeta{
 		Name:        CheckpointObject,
-		Description: "read models at event " + strconv.FormatUint(s.LastSeq, 10),
+		Description: "read models at event " + strconv.FormatUint(e.Seq, 10),
 		Metadata: map[string]string{
 			metaVersion: strconv.Itoa(SchemaVersion),
-			metaSeq:     strconv.FormatUint(s.LastSeq, 10),
+			metaSeq:     strconv.FormatUint(e.Seq, 10),
 			metaEvent:   id,
 		},
-	}, pr)
-	_ = pr.CloseWithError(io.ErrClosedPipe) // stops the encoder if Put gave up early
+	}, bytes.NewReader(e.Data))
 	if err != nil {
-		return 0, fmt.Errorf("writing the read-model checkpoint to %s: %w", CheckpointBucket, err)
+		return fmt.Errorf("writing the read-model checkpoint to %s: %w", CheckpointBucket, err)
 	}
-	return int64(info.Size), nil
+	return nil
 }
 
 // Load returns the checkpointed state when it is of this schema version

@@ -29,13 +29,17 @@ type Projector struct {
 	dirty map[Key]struct{}
 
 	// Checkpoints: cp is nil when they are off. cpSeq and cpAt say when
-	// the last one was written; only Run's goroutine (and Checkpoint,
-	// after Run returned) touch them.
+	// the last one was encoded (cpMu: the writer's goroutine resets them
+	// when a write fails); cpWriting is the write in flight, if any,
+	// and cpStop cancels it.
 	cp         *Checkpoints
 	cpEvery    uint64
 	cpInterval time.Duration
+	cpMu       sync.Mutex
 	cpSeq      uint64
 	cpAt       time.Time
+	cpWriting  chan struct{}
+	cpStop     context.CancelFunc
 	// from is the checkpoint's sequence Run started from (0: the whole
 	// stream was replayed); set before Ready closes.
 	from uint64
@@ -119,6 +123,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	started := time.Now()
 	p.cpAt = started // the interval counts from the start
+	// No checkpoint write outlives Run: the daemon's stop writes the
+	// last one (Checkpoint) once Run has returned.
+	defer p.stopWriting()
 	p.load(ctx, last)
 	from := p.state.LastSeq + 1
 	caughtUp := false
@@ -205,46 +212,70 @@ func (p *Projector) load(ctx context.Context, last uint64) {
 		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
 }
 
-// maybeCheckpoint writes a checkpoint when enough has been folded since
-// the last. Run's goroutine calls it between events, so the state holds
-// still while it is written; readers (View) go on meanwhile. A failed
-// write is logged and tried again later: a checkpoint only shortens the
-// next start.
+// maybeCheckpoint starts a checkpoint when enough has been folded since
+// the last and no write is in flight. Run's goroutine calls it between
+// events, so the state holds still while it is encoded (readers, View, go
+// on meanwhile); the write runs beside the fold, so that a slow or
+// unreachable NATS delays the next start's shortcut, never the read
+// models (a job in SAVING waits on them). A failed write is logged and
+// tried again later: a checkpoint only shortens the next start.
 func (p *Projector) maybeCheckpoint(ctx context.Context) {
 	if p.cp == nil {
 		return
 	}
+	p.cpMu.Lock()
 	n := p.state.LastSeq - min(p.cpSeq, p.state.LastSeq)
-	if n == 0 || (n < p.cpEvery && time.Since(p.cpAt) < p.cpInterval) {
+	due := n > 0 && (n >= p.cpEvery || time.Since(p.cpAt) >= p.cpInterval)
+	busy := p.cpWriting != nil
+	p.cpMu.Unlock()
+	if !due || busy {
 		return
 	}
-	if err := p.writeCheckpoint(ctx); err != nil {
-		if ctx.Err() != nil {
-			return // stopping: the stop writes the checkpoint (Checkpoint)
-		}
-		p.log.Warn("cannot write the read-model checkpoint; the next start replays more of the stream (trying again later)", zap.Error(err))
-		p.cpAt = time.Now() // not again at once
-	}
-}
-
-func (p *Projector) writeCheckpoint(ctx context.Context) error {
 	t := time.Now()
-	seq := p.state.LastSeq
-	size, err := p.cp.Save(ctx, p.state)
+	enc, err := Encode(p.state)
 	if err != nil {
-		return err
+		p.log.Error("cannot encode the read-model checkpoint", zap.Error(err))
+		return
 	}
-	p.cpSeq, p.cpAt = seq, time.Now()
-	p.log.Info("read-model checkpoint written", zap.Uint64("seq", seq), zap.Int64("bytes", size),
-		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
-	return nil
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	p.cpMu.Lock()
+	prevSeq := p.cpSeq
+	p.cpSeq, p.cpAt, p.cpWriting, p.cpStop = enc.Seq, time.Now(), done, stop
+	p.cpMu.Unlock()
+	go func() {
+		defer close(done)
+		defer stop()
+		err := p.cp.Put(wctx, enc)
+		p.cpMu.Lock()
+		p.cpWriting, p.cpStop = nil, nil
+		if err != nil && p.cpSeq == enc.Seq {
+			p.cpSeq = prevSeq // not written: due again after cpInterval
+		}
+		p.cpMu.Unlock()
+		switch {
+		case err == nil:
+			p.log.Info("read-model checkpoint written", zap.Uint64("seq", enc.Seq), zap.Int("bytes", len(enc.Data)),
+				zap.Duration("took", time.Since(t).Round(time.Millisecond)))
+		case wctx.Err() == nil:
+			p.log.Warn("cannot write the read-model checkpoint; the next start replays more of the stream (trying again later)", zap.Error(err))
+		}
+	}()
 }
 
 // Checkpoint writes a checkpoint of everything folded, unless the last
-// one is already there. Call it only after Run has returned (the daemon
-// does at a clean stop), so that nothing changes the state meanwhile.
+// one is already there, after stopping any write in flight. Call it only
+// after Run has returned (the daemon does at a clean stop), so that
+// nothing changes the state meanwhile.
 func (p *Projector) Checkpoint(ctx context.Context) error {
-	if p.cp == nil || p.state.LastSeq <= p.cpSeq {
+	if p.cp == nil {
+		return nil
+	}
+	p.stopWriting()
+	p.cpMu.Lock()
+	seq := p.cpSeq
+	p.cpMu.Unlock()
+	if p.state.LastSeq <= seq {
 		return nil
 	}
 	// What the checkpoint holds must be in KV first: a start from it
@@ -252,7 +283,32 @@ func (p *Projector) Checkpoint(ctx context.Context) error {
 	if err := p.flush(ctx); err != nil {
 		return fmt.Errorf("writing the read models before the checkpoint: %w", err)
 	}
-	return p.writeCheckpoint(ctx)
+	t := time.Now()
+	enc, err := Encode(p.state)
+	if err != nil {
+		return err
+	}
+	if err := p.cp.Put(ctx, enc); err != nil {
+		return err
+	}
+	p.cpMu.Lock()
+	p.cpSeq, p.cpAt = enc.Seq, time.Now()
+	p.cpMu.Unlock()
+	p.log.Info("read-model checkpoint written", zap.Uint64("seq", enc.Seq), zap.Int("bytes", len(enc.Data)),
+		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
+	return nil
+}
+
+// stopWriting cancels the checkpoint write in flight, if any, and waits
+// for it to end; a write cut short leaves the previous checkpoint.
+func (p *Projector) stopWriting() {
+	p.cpMu.Lock()
+	writing, stop := p.cpWriting, p.cpStop
+	p.cpMu.Unlock()
+	if writing != nil {
+		stop()
+		<-writing
+	}
 }
 
 // StartedFrom is the sequence of the checkpoint the last Run loaded, or 0
