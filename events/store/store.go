@@ -464,22 +464,31 @@ func (s *Store) follow(ctx context.Context, from uint64, own *ownEvents, fn func
 			}
 			return fmt.Errorf("reading %s: %w", StreamName, err)
 		}
-		meta, err := msg.Metadata()
+		m, err := message(msg, own)
 		if err != nil {
-			return fmt.Errorf("reading %s metadata: %w", StreamName, err)
-		}
-		m := Message{Seq: meta.Sequence.Stream, Pending: meta.NumPending}
-		if e, ok := own.takeFor(msg.Headers(), msg.Data()); ok {
-			m.Event = e
-			m.Event.Seq = m.Seq
-		} else {
-			m.Event, m.Err = events.Decode(msg.Data())
-			m.Event.Seq = m.Seq
+			return err
 		}
 		if err := fn(m); err != nil {
 			return err
 		}
 	}
+}
+
+// message is a consumed stored message as a Message: the event this
+// process appended when own holds it, else decoded from its bytes.
+func message(msg jetstream.Msg, own *ownEvents) (Message, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return Message{}, fmt.Errorf("reading %s metadata: %w", StreamName, err)
+	}
+	m := Message{Seq: meta.Sequence.Stream, Pending: meta.NumPending}
+	if e, ok := own.takeFor(msg.Headers(), msg.Data()); ok {
+		m.Event = e
+	} else {
+		m.Event, m.Err = events.Decode(msg.Data())
+	}
+	m.Event.Seq = m.Seq
+	return m, nil
 }
 
 // takeFor is take for a stored message's headers; nil holds nothing.
@@ -532,16 +541,13 @@ func (s *Store) Read(ctx context.Context, subjects []string, from, to uint64, fn
 			}
 			return fmt.Errorf("reading %v from %s: %w", subjects, StreamName, err)
 		}
-		meta, err := msg.Metadata()
+		m, err := message(msg, nil)
 		if err != nil {
-			return fmt.Errorf("reading %s metadata: %w", StreamName, err)
+			return err
 		}
-		m := Message{Seq: meta.Sequence.Stream, Pending: meta.NumPending}
 		if to != 0 && m.Seq > to {
 			return nil
 		}
-		m.Event, m.Err = events.Decode(msg.Data())
-		m.Event.Seq = m.Seq
 		if err := fn(m); err != nil {
 			return err
 		}
