@@ -43,7 +43,7 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew,
 		MaxMsgSize:  1 << 20,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  DuplicateWindow,
 		Replicas:    replicas,
 		AllowDirect: true,
 		DenyPurge:   true,
@@ -307,10 +307,17 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	return last, nil
 }
 
+// DuplicateWindow is how long the stream remembers an event ID
+// (Nats-Msg-Id) to store an event sent twice once. Its price is paid at
+// start: nats-server reloads the IDs of every event written in the last
+// DuplicateWindow, so a restart right after a large sync takes longer and
+// more memory than one on a log at rest. That cost is bounded by what two
+// minutes of writing can store, not by the length of the log.
+const DuplicateWindow = 2 * time.Minute
+
 // MaxOutage bounds how long an append waits for a lost NATS connection
-// to come back before it fails. It stays well inside JetStream's
-// duplicate window (two minutes), so that resending an event whose
-// acknowledgement was lost stores it once.
+// to come back before it fails. It stays well inside DuplicateWindow, so
+// that resending an event whose acknowledgement was lost stores it once.
 const MaxOutage = time.Minute
 
 // lostConnection reports whether a publish failed because the server went
