@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // Event types. The suffix is the version of the data schema; a breaking
@@ -138,7 +140,9 @@ func (e Event) DecodeData(v any) error {
 		}
 		raw = b
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	// segmentio's decoder: the standard library's behaviour at about twice
+	// its speed, and a replay decodes every event's data.
+	if err := fastjson.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%w: %s data: %w", ErrMalformed, e.Type, err)
 	}
 	return nil

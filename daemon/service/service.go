@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +116,12 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	case <-ctx.Done():
 		return nil
 	}
+	// Loading a checkpoint or replaying the stream allocates several
+	// times what the read models keep (a 100,000-user checkpoint: about
+	// 320 MiB for 30 MiB kept). Hand that back to the system now rather
+	// than over the scavenger's next minutes, so that an appliance's
+	// memory right after a start is what the daemon holds.
+	debug.FreeOSMemory()
 
 	// live is the configuration in force; SIGHUP swaps it. A running job
 	// keeps the spec it started with.
