@@ -120,12 +120,17 @@ func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, 
 // StartFor starts a daemon syncing sim (nil: no connector) in
 // env.Dir/name, with its embedded NATS on a free port.
 func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*Daemon, error) {
+	return startFor(ctx, env, sim, name, "warn")
+}
+
+// startFor is StartFor with a log level (see writeConfig).
+func startFor(ctx context.Context, env *Env, sim *graphsim.Sim, name, logLevel string) (*Daemon, error) {
 	dir := filepath.Join(env.Dir, name)
 	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteConfig(env, dir, sim, addr); err != nil {
+	if err := writeConfig(env, dir, sim, addr, logLevel); err != nil {
 		return nil, err
 	}
 	return StartDaemon(ctx, env, dir, addr)

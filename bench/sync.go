@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -130,7 +131,7 @@ type syncRig struct {
 
 // newSyncRig starts a tenant of s's size and a daemon syncing it, and
 // starts watching the daemon's (and its plugin's) peak RSS.
-func newSyncRig(ctx context.Context, env *Env, s Sizes, name string) (*syncRig, error) {
+func newSyncRig(ctx context.Context, env *Env, s Sizes, name, logLevel string) (*syncRig, error) {
 	env.Logf("generating a tenant of %d users and %d Unified groups", s.Users, s.Groups)
 	t0 := time.Now()
 	sim, err := NewSim(s)
@@ -139,7 +140,7 @@ func newSyncRig(ctx context.Context, env *Env, s Sizes, name string) (*syncRig, 
 	}
 	env.Logf("graphsim serving at %s (%d memberships) after %.1f s", sim.URL(), memberships(sim.Tenant()), time.Since(t0).Seconds())
 	r := &syncRig{sim: sim}
-	if r.d, err = StartFor(ctx, env, sim, name); err != nil {
+	if r.d, err = startFor(ctx, env, sim, name, logLevel); err != nil {
 		_ = sim.Close()
 		return nil, err
 	}
@@ -358,7 +359,7 @@ func runFullSync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 // re-read.
 func fullSyncAt(ctx context.Context, env *Env, s Sizes, name string) ([]Row, error) {
 	scenario := fmt.Sprintf("full sync, %d users / %d groups", s.Users, s.Groups)
-	r, err := newSyncRig(ctx, env, s, name)
+	r, err := newSyncRig(ctx, env, s, name, "warn")
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +442,7 @@ func fullSyncAt(ctx context.Context, env *Env, s Sizes, name string) ([]Row, err
 // every Graph request.
 func runLatencySync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 	scenario := fmt.Sprintf("full sync, %s Graph latency", s.Latency)
-	r, err := newSyncRig(ctx, env, s, "latency")
+	r, err := newSyncRig(ctx, env, s, "latency", "warn")
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +479,8 @@ func runLatencySync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 // incremental sync.
 func runDeltaSync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 	scenario := fmt.Sprintf("delta sync, %d changes", s.Changes)
-	r, err := newSyncRig(ctx, env, s, "delta")
+	// At info, to read how the daemon planned the delta (planNote).
+	r, err := newSyncRig(ctx, env, s, "delta", "info")
 	if err != nil {
 		return nil, err
 	}
@@ -509,6 +511,8 @@ func runDeltaSync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		return nil, err
 	}
 	sum := summary(run.job)
+	planned := planNote(r.d.Log())
+	env.Logf("daemon: %s", planned)
 	written := recipientEvents(sum)
 	listed := -1
 	if ch, err := r.d.Client.Changes(ctx, run.job.ID); err == nil {
@@ -534,7 +538,7 @@ func runDeltaSync(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 			Scenario: scenario, Metric: "wall time, request → COMPLETED",
 			Value: wall, Unit: "s",
 			Target: fmt.Sprintf("< %.1f s", targetDeltaWall.Seconds()), Met: run.wall < targetDeltaWall,
-			Note: fmt.Sprintf("dirsync: %s; %s. The raw client reads the same changes in %s.%s", phases(run.job), run.cpuNote(), raw, resync),
+			Note: fmt.Sprintf("dirsync: %s; %s; %s. The raw client reads the same changes in %s.%s", phases(run.job), run.cpuNote(), planned, raw, resync),
 		},
 		{
 			Scenario: scenario, Metric: "Graph requests",
@@ -591,4 +595,29 @@ func churnKinds(lines []string) string {
 		parts[i] = fmt.Sprintf("%d %s", count[k], k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// planNote says how the daemon's last plan went, from its log line
+// "changes planned": from the last plan (the users its changes can
+// touch) or over the whole directory, and how many users it decided.
+func planNote(log string) string {
+	note := "the daemon's log has no \"changes planned\" line"
+	for _, line := range strings.Split(log, "\n") {
+		var f struct {
+			Msg          string  `json:"msg"`
+			FromLastPlan bool    `json:"fromLastPlan"`
+			UsersDecided int     `json:"usersDecided"`
+			Took         float64 `json:"took"`
+			Waited       float64 `json:"waitedForReadModels"`
+		}
+		if json.Unmarshal([]byte(line), &f) != nil || f.Msg != "changes planned" {
+			continue
+		}
+		how := "over the whole directory"
+		if f.FromLastPlan {
+			how = "from the last plan"
+		}
+		note = fmt.Sprintf("planned %s, deciding about %d users, in %.3f s of which %.3f s waiting for the read models (daemon log)", how, f.UsersDecided, f.Took, f.Waited)
+	}
+	return note
 }

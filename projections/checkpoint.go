@@ -117,6 +117,7 @@ func (sn snapshot) state() *State {
 	for c, m := range sn.Recipients {
 		if m != nil {
 			s.Recipients[c] = m
+			s.counting(c)
 		}
 	}
 	for id, j := range sn.Jobs {

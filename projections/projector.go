@@ -27,6 +27,9 @@ type Projector struct {
 	mu    sync.RWMutex
 	state *State
 	dirty map[Key]struct{}
+	// flushMu makes flushes take turns, so that a key's writes reach KV
+	// in the order of the state's changes.
+	flushMu sync.Mutex
 
 	// Checkpoints: cp is nil when they are off. cpSeq and cpAt say when
 	// the last one was encoded (cpMu: the writer's goroutine resets them
@@ -129,6 +132,13 @@ func (p *Projector) Run(ctx context.Context) error {
 	p.load(ctx, last)
 	from := p.state.LastSeq + 1
 	caughtUp := false
+	// Once caught up, a goroutine of its own writes the read models to
+	// KV (see flushing); it ends with Run.
+	fctx, stopFlushing := context.WithCancel(ctx)
+	kick := make(chan struct{}, 1)
+	var flusher sync.WaitGroup
+	defer flusher.Wait()
+	defer stopFlushing()
 	catchUp := func() error {
 		// From a checkpoint, the KV buckets already hold at least its
 		// state (a checkpoint is written only after the KV writes of
@@ -144,6 +154,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			return err
 		}
 		caughtUp = true
+		flusher.Go(func() { p.flushing(fctx, kick) })
 		p.readyOnce.Do(func() { close(p.ready) })
 		p.log.Info("projections ready", zap.Uint64("seq", p.Seq()), zap.Uint64("replayed", p.state.LastSeq-(from-1)),
 			zap.Duration("took", time.Since(started).Round(time.Millisecond)))
@@ -169,6 +180,7 @@ func (p *Projector) Run(ctx context.Context) error {
 				p.dirty[k] = struct{}{}
 			}
 		}
+		dirty := len(p.dirty)
 		p.mu.Unlock()
 		if !caughtUp {
 			if m.Seq >= last {
@@ -176,13 +188,18 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			return nil
 		}
-		if m.Pending == 0 || len(p.dirty) >= 4096 {
+		switch {
+		case dirty >= 4096:
+			// The flusher is behind: write here, so that the fold
+			// waits for KV instead of holding ever more to write.
 			if err := p.flushRetrying(ctx); err != nil {
 				return err
 			}
-		}
-		if m.Pending == 0 {
-			p.maybeCheckpoint(ctx)
+		case m.Pending == 0:
+			select {
+			case kick <- struct{}{}:
+			default: // a flush is due already; it takes this event too
+			}
 		}
 		return nil
 	})
@@ -212,16 +229,46 @@ func (p *Projector) load(ctx context.Context, last uint64) {
 		zap.Duration("took", time.Since(t).Round(time.Millisecond)))
 }
 
+// flushing writes the read models to KV each time the fold catches up
+// with the stream (kick), one flush at a time, until ctx ends. The events
+// folded while a flush is under way go out together in the next one, so a
+// burst of appends (a job's SAVING) costs a few KV round trips instead of
+// one per event, and the fold does not wait for them. After a flush it
+// considers a checkpoint.
+func (p *Projector) flushing(ctx context.Context, kick <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		if err := p.flushRetrying(ctx); err != nil {
+			return // only when ctx ends
+		}
+		p.maybeCheckpoint(ctx)
+	}
+}
+
 // maybeCheckpoint starts a checkpoint when enough has been folded since
-// the last and no write is in flight. Run's goroutine calls it between
-// events, so the state holds still while it is encoded (readers, View, go
-// on meanwhile); the write runs beside the fold, so that a slow or
-// unreachable NATS delays the next start's shortcut, never the read
-// models (a job in SAVING waits on them). A failed write is logged and
-// tried again later: a checkpoint only shortens the next start.
+// the last, all of it is in KV (a start from the checkpoint writes only
+// the entries its tail changes), and no write is in flight. The state is
+// encoded under the read lock, so that it holds still (readers, View, go
+// on meanwhile unless the fold waits to apply an event); the write runs
+// beside the fold, so that a slow or unreachable NATS delays the next
+// start's shortcut, never the read models (a job in SAVING waits on
+// them). A failed write is logged and tried again later: a checkpoint
+// only shortens the next start.
 func (p *Projector) maybeCheckpoint(ctx context.Context) {
 	if p.cp == nil {
 		return
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	p.appliedMu.Lock()
+	inKV := p.applied >= p.state.LastSeq
+	p.appliedMu.Unlock()
+	if !inKV {
+		return // the next flush tries again
 	}
 	p.cpMu.Lock()
 	n := p.state.LastSeq - min(p.cpSeq, p.state.LastSeq)
@@ -399,6 +446,8 @@ func (p *Projector) setApplied(seq uint64) {
 
 // flush writes the dirty read model entries to KV.
 func (p *Projector) flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	p.mu.Lock()
 	type write struct {
 		k   Key

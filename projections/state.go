@@ -8,6 +8,7 @@ package projections
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -153,6 +154,75 @@ type State struct {
 	LastSeq uint64
 	// Malformed counts events that could not be applied.
 	Malformed int
+
+	// instance, changes and allChanges make up Generation.
+	instance, allChanges uint64
+	changes              map[string]uint64
+	// counted holds, per connector, how many of its recipients are
+	// active and archived, kept by the fold so that SyncStatus (asked at
+	// every KV write of a job's status) does not count 100,000 each time.
+	// A connector missing here is counted when asked.
+	counted map[string]*recipientCount
+}
+
+// recipientCount is a connector's recipients by status.
+type recipientCount struct{ active, archived int }
+
+// add counts r n times (n = -1 takes it off).
+func (c *recipientCount) add(r events.Recipient, n int) {
+	if r.Status == events.RecipientArchived {
+		c.archived += n
+	} else {
+		c.active += n
+	}
+}
+
+// count returns connector's recipientCount, counting it if the fold
+// has not yet.
+func (s *State) count(connector string) recipientCount {
+	if c, ok := s.counted[connector]; ok {
+		return *c
+	}
+	var c recipientCount
+	for _, r := range s.Recipients[connector] {
+		c.add(r, 1)
+	}
+	return c
+}
+
+// counting returns the recipientCount the fold keeps for connector.
+func (s *State) counting(connector string) *recipientCount {
+	c, ok := s.counted[connector]
+	if !ok {
+		n := s.count(connector)
+		c = &n
+		s.counted[connector] = c
+	}
+	return c
+}
+
+// Generation says how far a state has moved, for a planner that keeps
+// what it decided over a connector's directory between jobs: while a
+// connector's Generation is the same, its directory and the recipients
+// of every connector are as they were. It is not part of the read
+// models (a checkpoint or a rebuild starts another Instance).
+type Generation struct {
+	// Instance tells this state from another one (reloaded, rebuilt).
+	Instance uint64
+	// Own counts the connector's directory and recipient events applied
+	// to this state, All those of every connector.
+	Own, All uint64
+}
+
+// Generation returns connector's Generation.
+func (s *State) Generation(connector string) Generation {
+	return Generation{Instance: s.instance, Own: s.changes[connector], All: s.allChanges}
+}
+
+// changed counts one directory or recipient event of connector.
+func (s *State) changed(connector string) {
+	s.changes[connector]++
+	s.allChanges++
 }
 
 // NewState returns an empty state.
@@ -165,6 +235,9 @@ func NewState() *State {
 		Cursors:      map[string]string{},
 		FormerEmails: map[string][]string{},
 		Spans:        map[string]ChangeSpan{},
+		instance:     rand.Uint64(),
+		changes:      map[string]uint64{},
+		counted:      map[string]*recipientCount{},
 	}
 }
 
@@ -294,6 +367,11 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 		return nil, fmt.Errorf("%w: subject %q", events.ErrMalformed, e.Subject)
 	}
 	connector := tok[2]
+	if e.Type != events.TypeSyncState {
+		// Counted even if the event turns out malformed: a planner's
+		// cache must not outlive anything that reached the state.
+		s.changed(connector)
+	}
 	switch e.Type {
 	case events.TypeSyncState:
 		d, err := data[events.SyncState](e)
@@ -369,6 +447,10 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 			return nil, fmt.Errorf("%w: recipient event without object id or for another connector", events.ErrMalformed)
 		}
 		rs := s.recipients(connector)
+		n := s.counting(connector)
+		if old, ok := rs[r.ObjectID]; ok {
+			n.add(old, -1)
+		}
 		if e.Type == events.TypeRecipientRemoved {
 			delete(rs, r.ObjectID)
 			s.former(r.Email, r.ID)
@@ -377,6 +459,7 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 				s.former(old.Email, old.ID)
 			}
 			rs[r.ObjectID] = r
+			n.add(r, 1)
 		}
 		if e.JobID != "" {
 			sp, ok := s.Spans[e.JobID]
@@ -529,13 +612,8 @@ func (s *State) SyncStatus(connector string) SyncStatus {
 	if p, ok := s.Status[connector]; ok {
 		st = *p
 	}
-	for _, r := range s.Recipients[connector] {
-		if r.Status == events.RecipientArchived {
-			st.Archived++
-		} else {
-			st.Recipients++
-		}
-	}
+	c := s.count(connector)
+	st.Recipients, st.Archived = c.active, c.archived
 	if d := s.Directories[connector]; d != nil {
 		st.Users, st.Groups = len(d.Users), len(d.Groups)
 	}

@@ -3,6 +3,8 @@ package projections
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -156,4 +158,53 @@ func TestCheckpointFormRoundTrip(t *testing.T) {
 	if _, ok := back.Directories["only-recipients"]; ok {
 		t.Error("a connector without a directory got one")
 	}
+}
+
+// TestSyncStatusCountsFollowTheFold checks the recipient counts the fold
+// keeps for SyncStatus against a count of the recipients, after each of
+// a random sequence of recipient events, and after a checkpoint round
+// trip.
+func TestSyncStatusCountsFollowTheFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := NewState()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	types := []string{events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientArchived,
+		events.TypeRecipientRestored, events.TypeRecipientRemoved}
+	check := func(s *State, step int) {
+		t.Helper()
+		var active, archived int
+		for _, r := range s.Recipients["demo"] {
+			if r.Status == events.RecipientArchived {
+				archived++
+			} else {
+				active++
+			}
+		}
+		if st := s.SyncStatus("demo"); st.Recipients != active || st.Archived != archived {
+			t.Fatalf("step %d: SyncStatus says %d active, %d archived; the recipients are %d and %d", step, st.Recipients, st.Archived, active, archived)
+		}
+	}
+	for step := range 500 {
+		id := fmt.Sprintf("u%d", rng.IntN(20))
+		typ := types[rng.IntN(len(types))]
+		status := events.RecipientActive
+		if typ == events.TypeRecipientArchived || (typ == events.TypeRecipientUpdated && rng.IntN(2) == 0) {
+			status = events.RecipientArchived
+		}
+		r := events.Recipient{ID: "demo." + id, Connector: "demo", ObjectID: id, Email: id + "@contoso.com", Status: status}
+		e := events.New(typ, events.RecipientSubject("demo", id), "demo", "j", step, at, events.RecipientChange{Recipient: r})
+		if _, err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+		check(s, step)
+	}
+	enc, err := Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeState(enc.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(back, -1)
 }

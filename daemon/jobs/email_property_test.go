@@ -304,7 +304,7 @@ func (w *propWorld) sync(c string) {
 	}
 	jobID := fmt.Sprintf("job%d", w.jobs)
 	sum := &events.Summary{}
-	fold(w.t, w.state, plan(w.state, c, jobID, Spec{Name: c, Policy: w.pol}, opts, snap, time.Unix(int64(w.jobs), 0), sum))
+	fold(w.t, w.state, planned(plan(w.state, c, jobID, Spec{Name: c, Policy: w.pol}, opts, snap, time.Unix(int64(w.jobs), 0), sum, nil)))
 	w.note("%s synced (%s, full=%v): %d created, %d updated, %d archived, %d restored, %d deleted, %d kept, skipped %v",
 		c, jobID, snap.complete, sum.RecipientsCreated, sum.RecipientsUpdated, sum.RecipientsArchived, sum.RecipientsRestored,
 		sum.RecipientsRemoved, sum.RecipientsKept, sum.Skipped)

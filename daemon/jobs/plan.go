@@ -18,11 +18,44 @@ import (
 // the events that bring the state in line: directory facts first, then
 // recipient decisions, each sorted by object ID so the same input always
 // yields the same events with the same IDs.
-func plan(s *projections.State, connector, jobID string, spec Spec, opts *events.JobOptions, snap *snapshot, now time.Time, sum *events.Summary) []events.Event {
+//
+// memo is what the connector's last plan decided, if the runner kept it:
+// an incremental sync then decides only about the users its changes can
+// touch (planDelta), with the same events and summary as a plan over the
+// whole directory. plan returns the memo to keep once its events are
+// folded, or nil.
+func plan(s *projections.State, connector, jobID string, spec Spec, opts *events.JobOptions, snap *snapshot, now time.Time, sum *events.Summary, memo *planMemo) ([]events.Event, *planMemo) {
 	old := s.Directories[connector]
 	if old == nil {
 		old = &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
 	}
+	pol := spec.Policy.With(opts)
+	// A connector renamed with renamed_from takes over the old one's
+	// active recipients (rename.go): the policy decides among them as
+	// its own, and the old ones are archived before any of its events.
+	ad := adopt(s, connector, spec.RenamedFrom)
+	keep := memoable(s, connector, pol, ad)
+	var evs []events.Event
+	var next *planMemo
+	if keep {
+		evs, next = planDelta(s, old, connector, jobID, pol, snap, now, sum, memo)
+	}
+	if next == nil {
+		evs, next = planFull(s, old, connector, jobID, pol, ad, snap, now, sum)
+	}
+	if !keep || next == nil {
+		return evs, nil
+	}
+	// The memo holds once these events are folded, and as long as no
+	// other event changes a directory or a recipient.
+	g := s.Generation(connector)
+	n := uint64(len(evs))
+	next.gen = projections.Generation{Instance: g.Instance, Own: g.Own + n, All: g.All + n}
+	return evs, next
+}
+
+// planFull is plan over the whole directory.
+func planFull(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, ad *adoption, snap *snapshot, now time.Time, sum *events.Summary) ([]events.Event, *planMemo) {
 	nd := nextDirectory(old, snap)
 	var evs []events.Event
 	ev := func(typ, subject string, part int, data any) {
@@ -48,18 +81,7 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		if o, ok := old.Groups[id]; !ok || !sameGroup(o, g) {
 			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
 		}
-		added := setDiff(nd.Members[id], old.Members[id])
-		removed := setDiff(old.Members[id], nd.Members[id])
-		for part := 0; len(added) > 0 || len(removed) > 0; part++ {
-			n := min(len(added), events.MaxMembersPerEvent)
-			a := added[:n]
-			added = added[n:]
-			m := min(len(removed), events.MaxMembersPerEvent-n)
-			rm := removed[:m]
-			removed = removed[m:]
-			ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
-				events.MembersChanged{GroupID: id, Added: a, Removed: rm})
-		}
+		addMemberEvents(ev, connector, id, setDiff(nd.Members[id], old.Members[id]), setDiff(old.Members[id], nd.Members[id]))
 	}
 	for _, id := range sortedWhere(old.Groups, func(id string, _ events.Group) bool {
 		_, ok := nd.Groups[id]
@@ -69,19 +91,15 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 	}
 	sum.DirectoryEvents = len(evs)
 
-	pol := spec.Policy.With(opts)
-	// A connector renamed with renamed_from takes over the old one's
-	// active recipients (rename.go): the policy decides among them as
-	// its own, and the old ones are archived before any of its events.
 	recipients := s.Recipients
-	ad := adopt(s, connector, spec.RenamedFrom)
 	if ad != nil {
 		recipients = ad.recipients
 		evs = append(evs, ad.events(connector, jobID, now)...)
 	}
 	out := pol.DecideAmong(connector, nd, recipients)
 	sum.Skipped, sum.DuplicateEmails, sum.Warnings = out.SkipCounts(), out.Duplicates, out.Warnings
-	changes := recipientChanges(pol, out, s.Recipients[connector], ad, sum)
+	changes, cuts := recipientChanges(pol, out, s.Recipients[connector], ad, sum)
+	sum.Warnings = append(sum.Warnings, cuts.warnings()...)
 	if ad != nil {
 		adopted := 0
 		for _, c := range changes {
@@ -91,12 +109,36 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		}
 		sum.Warnings = append(sum.Warnings, ad.note(connector, adopted))
 	}
+	addRecipientEvents(ev, connector, now, changes)
+	if cuts.any() {
+		return evs, nil
+	}
+	return evs, &planMemo{policy: policyKey(pol), skipped: out.SkipCounts(), wanted: len(out.Wanted), dups: out.DuplicateOf,
+		emails: indexEmails(pol, nd.Users, s.Recipients[connector], changes), decided: len(nd.Users)}
+}
+
+// addMemberEvents adds the events that add and remove members (sorted)
+// of a group, at most events.MaxMembersPerEvent IDs each.
+func addMemberEvents(ev func(typ, subject string, part int, data any), connector, id string, added, removed []string) {
+	for part := 0; len(added) > 0 || len(removed) > 0; part++ {
+		n := min(len(added), events.MaxMembersPerEvent)
+		a := added[:n]
+		added = added[n:]
+		m := min(len(removed), events.MaxMembersPerEvent-n)
+		rm := removed[:m]
+		removed = removed[m:]
+		ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
+			events.MembersChanged{GroupID: id, Added: a, Removed: rm})
+	}
+}
+
+// addRecipientEvents adds the events of a job's recipient changes.
+func addRecipientEvents(ev func(typ, subject string, part int, data any), connector string, now time.Time, changes []change) {
 	for _, c := range changes {
 		r := c.r
 		r.UpdatedAt = now.UTC()
 		ev(c.typ, events.RecipientSubject(connector, c.id), 0, events.RecipientChange{Recipient: r, Changed: c.changed, Reason: c.reason})
 	}
-	return evs
 }
 
 // change is one recipient event a job makes.
@@ -112,7 +154,8 @@ type change struct {
 
 // recipientChanges decides what becomes of each of a connector's
 // recipients (have) under the policy's outcome, counts it in sum and
-// returns the changes in the order they are stored: first the recipients
+// returns the changes in the order they are stored, with what Merge left
+// off the recipients it wants: first the recipients
 // that leave the active list, then the others in an order that frees an
 // email before another recipient takes it (see orderChanges), so that a
 // reader of the stream never sees two active recipients with one email
@@ -121,7 +164,7 @@ type change struct {
 // ad, if not nil, holds the recipients of a connector this one was
 // renamed from: a wanted user with none here but one there is created
 // from that one (policy.Merge as for an existing recipient).
-func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, ad *adoption, sum *events.Summary) []change {
+func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, ad *adoption, sum *events.Summary) ([]change, cutCounts) {
 	var changes []change
 	var cuts cutCounts
 	merge := func(want events.Recipient, cur *events.Recipient) events.Recipient {
@@ -157,7 +200,6 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 		c.key = policy.EmailKey(c.r.Email)
 		changes = append(changes, c)
 	}
-	sum.Warnings = append(sum.Warnings, cuts.warnings()...)
 
 	// Recipients the policy no longer wants leave the active list by
 	// on_removed, but for those whose email is now another's, which keep
@@ -200,7 +242,7 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 			sum.RecipientsArchived++
 		}
 	}
-	return append(leaving, orderChanges(changes, holders)...)
+	return append(leaving, orderChanges(changes, holders)...), cuts
 }
 
 // orderChanges orders the changes of active recipients so that an email
@@ -278,6 +320,9 @@ func (c *cutCounts) add(cut policy.Cut) {
 		c.groups += cut.Groups
 	}
 }
+
+// any reports whether anything was left off.
+func (c cutCounts) any() bool { return c.tags > 0 || c.groups > 0 }
 
 // warnings says what was left off and what to do about it.
 func (c cutCounts) warnings() []string {

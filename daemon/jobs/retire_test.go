@@ -215,16 +215,16 @@ func TestRenamedFromAdopts(t *testing.T) {
 	pol := policy.Default()
 	pol.Tags = []string{"q4"}
 	sum := &events.Summary{}
-	fold(t, s, plan(s, "old", "j1", Spec{Name: "old", Policy: pol}, nil, fullRead(old...), time.Unix(1, 0), sum))
+	fold(t, s, planned(plan(s, "old", "j1", Spec{Name: "old", Policy: pol}, nil, fullRead(old...), time.Unix(1, 0), sum, nil)))
 	// x left while old was configured: its archived recipient stays old's.
-	fold(t, s, plan(s, "old", "j2", Spec{Name: "old", Policy: pol}, nil, fullRead(old[:2]...), time.Unix(2, 0), sum))
+	fold(t, s, planned(plan(s, "old", "j2", Spec{Name: "old", Policy: pol}, nil, fullRead(old[:2]...), time.Unix(2, 0), sum, nil)))
 
 	// new reads the same tenant: a and b, and c who joined; b is now disabled.
 	disabled := user("b", "b@contoso.com", "B", "")
 	disabled.AccountEnabled = new(bool)
 	next := fullRead(user("a", "a@contoso.com", "A", "Sales"), disabled, user("c", "c@contoso.com", "C", ""))
 	sum = &events.Summary{}
-	evs := plan(s, "new", "j3", Spec{Name: "new", Policy: policy.Default(), RenamedFrom: "old"}, nil, next, time.Unix(3, 0), sum)
+	evs := planned(plan(s, "new", "j3", Spec{Name: "new", Policy: policy.Default(), RenamedFrom: "old"}, nil, next, time.Unix(3, 0), sum, nil))
 	want := []string{"archived a a@contoso.com", "archived b b@contoso.com", "created a a@contoso.com", "created c c@contoso.com"}
 	if got := recipientEvents(evs); !slices.Equal(got, want) {
 		t.Fatalf("recipient events %v, want %v", got, want)
@@ -270,7 +270,7 @@ func TestRenamedFromAdopts(t *testing.T) {
 
 	// Once old has no active recipient, renamed_from does nothing.
 	sum = &events.Summary{}
-	evs = plan(s, "new", "j4", Spec{Name: "new", Policy: policy.Default(), RenamedFrom: "old"}, nil, next, time.Unix(4, 0), sum)
+	evs = planned(plan(s, "new", "j4", Spec{Name: "new", Policy: policy.Default(), RenamedFrom: "old"}, nil, next, time.Unix(4, 0), sum, nil))
 	if got := recipientEvents(evs); len(got) != 0 || len(sum.Warnings) != 0 {
 		t.Errorf("second sync: events %v, warnings %v; want none", got, sum.Warnings)
 	}

@@ -194,15 +194,32 @@ func (r *Runner) run(j *job) {
 		return
 	}
 	var evs []events.Event
+	var memo *planMemo
 	active := 0
+	// The plan takes the memo (planDelta updates it in place); the job
+	// puts the next one back once its events are stored and folded.
+	r.mu.Lock()
+	last := r.memos[j.connector]
+	delete(r.memos, j.connector)
+	r.mu.Unlock()
+	t0 := time.Now()
+	var locked time.Duration
 	r.proj.View(func(s *projections.State) {
-		evs = plan(s, j.connector, j.id, spec, j.req.Options, snap, r.now(), sum)
+		locked = time.Since(t0)
+		evs, memo = plan(s, j.connector, j.id, spec, j.req.Options, snap, r.now(), sum, last)
 		for _, rc := range s.Recipients[j.connector] {
 			if rc.Status == events.RecipientActive {
 				active++
 			}
 		}
 	})
+	if memo != nil {
+		// Whether the plan followed the last one's or had to decide about
+		// every user again (see planMemo), for whoever wonders why a
+		// small change took long.
+		log.Info("changes planned", zap.Bool("fromLastPlan", memo.delta), zap.Int("usersDecided", memo.decided), zap.Int("events", len(evs)),
+			zap.Duration("took", time.Since(t0)), zap.Duration("waitedForReadModels", locked))
+	}
 	if err := ctx.Err(); err != nil {
 		finish(err)
 		return
@@ -246,6 +263,9 @@ func (r *Runner) run(j *job) {
 		finish(err)
 		return
 	}
+	r.mu.Lock()
+	r.memos[j.connector] = memo
+	r.mu.Unlock()
 	r.proj.View(func(s *projections.State) { sum.Recipients = s.SyncStatus(j.connector).Recipients })
 	sum.DurationMS = r.now().Sub(started).Milliseconds()
 	if err := r.record(sctx, j, events.StateCompleted, "", sum, snap.cursor); err != nil {

@@ -137,11 +137,14 @@ type Runner struct {
 
 	// reqMu makes requests take turns; mu guards the fields below and is
 	// never held across I/O.
-	reqMu    sync.Mutex
-	mu       sync.Mutex
-	specs    map[string]Spec
-	lanes    map[string]*lane
-	slots    map[string]chan struct{} // by plugin name: see PluginSlots
+	reqMu sync.Mutex
+	mu    sync.Mutex
+	specs map[string]Spec
+	lanes map[string]*lane
+	slots map[string]chan struct{} // by plugin name: see PluginSlots
+	// memos are the connectors' last plans (see planMemo), kept while
+	// the daemon runs: the first sync after a start plans whole.
+	memos    map[string]*planMemo
 	stopping bool
 	baseCtx  context.Context
 	stop     context.CancelFunc
@@ -196,7 +199,7 @@ func (j *job) touchLocked(at time.Time) { j.touched = at }
 // New returns a runner for the given connectors. Call Start to begin.
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
-		specs: map[string]Spec{}, lanes: map[string]*lane{},
+		specs: map[string]Spec{}, lanes: map[string]*lane{}, memos: map[string]*planMemo{},
 		slots: map[string]chan struct{}{}}
 	for _, s := range specs {
 		r.specs[s.Name] = s

@@ -147,7 +147,18 @@ func (o *Outcome) skipDuplicates(email, holder string, ids []string) {
 		o.Skipped[id] = SkipDuplicateEmail
 		o.HeldBy[id] = holder
 	}
-	if len(o.Duplicates) < maxDuplicates {
-		o.Duplicates = append(o.Duplicates, fmt.Sprintf("%s: %s is the recipient; skipped %s", email, holder, strings.Join(ids, ", ")))
+	o.DuplicateOf[email] = fmt.Sprintf("%s: %s is the recipient; skipped %s", email, holder, strings.Join(ids, ", "))
+}
+
+// ListDuplicates is what a job's summary says of DuplicateOf: the first
+// maxDuplicates descriptions, by email.
+func ListDuplicates(of map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(of)) {
+		if len(out) == maxDuplicates {
+			break
+		}
+		out = append(out, of[k])
 	}
+	return out
 }

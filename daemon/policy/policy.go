@@ -106,8 +106,11 @@ type Outcome struct {
 	// on_removed = "keep": its email is now another recipient's.
 	Released map[string]string
 	// Duplicates describes each email shared by several users, or held by
-	// another connector's recipient (at most maxDuplicates entries).
+	// another connector's recipient (at most maxDuplicates entries, see
+	// ListDuplicates).
 	Duplicates []string
+	// DuplicateOf holds every one of those descriptions by email key.
+	DuplicateOf map[string]string
 	// Warnings are scope entries that match nothing, and the like.
 	Warnings []string
 }
@@ -132,15 +135,12 @@ func (p Policy) Decide(connectorName string, d *projections.Directory, current m
 // recipient), so that no two active recipients share an email: see
 // oneRecipientPerEmail for who gets an email several want.
 func (p Policy) DecideAmong(connectorName string, d *projections.Directory, recipients map[string]map[string]events.Recipient) Outcome {
-	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}, HeldBy: map[string]string{}, Released: map[string]string{}}
+	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}, HeldBy: map[string]string{}, Released: map[string]string{},
+		DuplicateOf: map[string]string{}}
 	shown, scope := p.groups(d, &out)
 
 	for id, u := range d.Users {
-		email := u.Mail
-		if p.EmailFrom == EmailFromUPN {
-			email = u.UserPrincipalName
-		}
-		email = strings.TrimSpace(email)
+		email := p.Email(u)
 		if reason := p.skip(id, u, email, scope); reason != "" {
 			out.Skipped[id] = reason
 			continue
@@ -165,7 +165,17 @@ func (p Policy) DecideAmong(connectorName string, d *projections.Directory, reci
 		}
 	}
 	p.oneRecipientPerEmail(connectorName, recipients, &out)
+	out.Duplicates = ListDuplicates(out.DuplicateOf)
 	return out
+}
+
+// Email is the email a user's recipient gets from the directory: its
+// mail, or its user principal name under email_from = "upn".
+func (p Policy) Email(u events.User) string {
+	if p.EmailFrom == EmailFromUPN {
+		return strings.TrimSpace(u.UserPrincipalName)
+	}
+	return strings.TrimSpace(u.Mail)
 }
 
 // RecipientID is the stable ID of a connector's recipient for a user.

@@ -1,0 +1,508 @@
+package jobs
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/policy"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// planMemo is what a plan decided over a connector's whole directory,
+// kept by the runner between jobs so that an incremental sync decides
+// again only about the users its changes can touch (planDelta) instead
+// of the whole directory. It is right once the plan's events are folded
+// and for as long as nothing else changes a directory or a recipient:
+// while the state's Generation for the connector is gen.
+type planMemo struct {
+	gen projections.Generation
+	// policy is policyKey of the policy the plan applied.
+	policy string
+	// skipped counts the users the policy skipped, by reason; wanted is
+	// how many it wants.
+	skipped map[string]int
+	wanted  int
+	// dups is policy.Outcome.DuplicateOf: every email several users want.
+	dups map[string]string
+	// emails finds who has an email; planDelta updates it in place, so a
+	// memo serves one plan (the runner takes it for the plan).
+	emails emailIndex
+	// decided is how many users the plan decided about; delta says
+	// whether it was planDelta's.
+	decided int
+	delta   bool
+}
+
+// emailIndex finds the directory users and the recipients that have an
+// email: it maps keyHash of an email key to their object IDs. With it an
+// incremental plan finds who shares an email with the users it decides
+// about without reading every user (hash collisions only make it decide
+// about a few more).
+type emailIndex map[uint64][]string
+
+// keyHash is the FNV-1a hash of an email key.
+func keyHash(k string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range len(k) {
+		h ^= uint64(k[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// add files id under email (nothing for an empty one).
+func (x emailIndex) add(email, id string) {
+	if k := policy.EmailKey(email); k != "" {
+		h := keyHash(k)
+		if !slices.Contains(x[h], id) {
+			x[h] = append(x[h], id)
+		}
+	}
+}
+
+// remove takes id off email.
+func (x emailIndex) remove(email, id string) {
+	if k := policy.EmailKey(email); k != "" {
+		h := keyHash(k)
+		if ids := slices.DeleteFunc(x[h], func(o string) bool { return o == id }); len(ids) > 0 {
+			x[h] = ids
+		} else {
+			delete(x, h)
+		}
+	}
+}
+
+// indexEmails indexes a directory's users under pol and a connector's
+// recipients as a plan leaves them (cur with changes made).
+func indexEmails(pol policy.Policy, users map[string]events.User, cur map[string]events.Recipient, changes []change) emailIndex {
+	x := emailIndex{}
+	for id, u := range users {
+		x.add(pol.Email(u), id)
+	}
+	changed := map[string]bool{}
+	for _, c := range changes {
+		changed[c.id] = true
+		if c.typ != events.TypeRecipientRemoved {
+			x.add(c.r.Email, c.id)
+		}
+	}
+	for id, r := range cur {
+		if !changed[id] {
+			x.add(r.Email, id)
+		}
+	}
+	return x
+}
+
+// policyKey tells policies apart for a memo: every key of the import
+// block but where it is written and max_removals (the runner's business).
+func policyKey(p policy.Policy) string {
+	var zero config.Import
+	p.Range, p.MaxRemovals = zero.Range, zero.MaxRemovals
+	return fmt.Sprintf("%#v", p.Import)
+}
+
+// memoable reports whether a plan of connector under pol can be memoized.
+// What a memo cannot follow makes every plan a whole one:
+// on_removed = "keep" (a kept recipient's fate hangs on emails anywhere
+// in the directory), a rename's adoption, another connector's active
+// recipients (their emails bar this connector's users), and a recipient
+// cut to its bounds (planFull returns no memo then).
+func memoable(s *projections.State, connector string, pol policy.Policy, ad *adoption) bool {
+	if ad != nil || pol.OnRemoved == policy.OnRemovedKeep {
+		return false
+	}
+	for c, rs := range s.Recipients {
+		if c == connector {
+			continue
+		}
+		for _, r := range rs {
+			if r.Status == events.RecipientActive {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// planDelta plans an incremental sync from memo, the connector's last
+// plan, with the events and summary planFull would give; it returns a
+// nil memo (and no events) when it cannot: a complete snapshot, no or a
+// stale memo, a policy other than the memo's, or anything the memo does
+// not cover.
+//
+// The users whose decision can change are those the snapshot changed,
+// the members that came to or left a group, every member of a group
+// whose name or kind changed (their groups, and a group scope), and, since one email goes to one recipient, every user
+// and recipient that shares an email with one of those, and so on. The
+// policy decides about them as they were and as they are; the whole
+// directory's counts are the memo's, minus the first, plus the second.
+// Every other user keeps its decision, and its recipient, already
+// brought in line by the memo's plan, gets no event.
+func planDelta(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, snap *snapshot, now time.Time, sum *events.Summary, memo *planMemo) ([]events.Event, *planMemo) {
+	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) {
+		return nil, nil
+	}
+	d := overlay{old: old, snap: snap}
+	var evs []events.Event
+	ev := func(typ, subject string, part int, data any) {
+		evs = append(evs, events.New(typ, subject, connector, jobID, part, now, data))
+	}
+
+	// The directory's events, in planFull's order: changed users, removed
+	// users, then the groups.
+	var gone []string
+	for _, id := range sortedKeys(snap.users) {
+		nu, ok := d.user(id)
+		ou, had := old.Users[id]
+		switch {
+		case ok && (!had || ou != nu):
+			ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, nu)
+		case !ok && had:
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
+	}
+	groups := d.touchedGroups(gone)
+	moved := map[string]memberDelta{} // the member changes of the touched groups that remain
+	for _, id := range sortedKeys(groups) {
+		g, ok := d.group(id)
+		if !ok {
+			continue
+		}
+		if o, had := old.Groups[id]; !had || !sameGroup(o, g) {
+			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
+		}
+		moved[id] = d.moved(id, gone)
+		addMemberEvents(ev, connector, id, sortedKeys(moved[id].added), sortedKeys(moved[id].removed))
+	}
+	for _, id := range sortedKeys(groups) {
+		if _, ok := d.group(id); !ok {
+			if _, had := old.Groups[id]; had {
+				ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(snap.groups[id])})
+			}
+		}
+	}
+
+	// A group whose object changed (name, kind, gone, new) changes what
+	// all its members are shown and whether a scope holds them; one whose
+	// members changed, only the members that came or went.
+	affected := map[string]bool{}
+	for id := range snap.users {
+		affected[id] = true
+	}
+	for g := range groups {
+		o, had := old.Groups[g]
+		n, has := d.group(g)
+		if had != has || (has && !sameGroup(o, n)) {
+			for id := range old.Members[g] {
+				affected[id] = true
+			}
+		}
+		for id := range moved[g].added {
+			affected[id] = true
+		}
+		for id := range moved[g].removed {
+			affected[id] = true
+		}
+	}
+	cur := s.Recipients[connector]
+	d.closeOverEmails(pol, cur, affected, memo.emails)
+
+	have := map[string]events.Recipient{}
+	for id := range affected {
+		if r, ok := cur[id]; ok {
+			have[id] = r
+		}
+	}
+	among := map[string]map[string]events.Recipient{connector: have}
+	was := pol.DecideAmong(connector, d.sub(affected, nil), among)
+	is := pol.DecideAmong(connector, d.sub(affected, moved), among)
+	// What the memo's plan decided is what the recipients show now; if
+	// not, the memo is wrong, and the whole plan decides.
+	for id := range affected {
+		r, ok := have[id]
+		w, wanted := was.Wanted[id]
+		if wanted != (ok && r.Status == events.RecipientActive) {
+			return nil, nil
+		}
+		if wanted {
+			if m, cut := pol.Merge(w.Recipient, &r); cut.Tags > 0 || cut.Groups > 0 || len(recipientDiff(r, m)) > 0 {
+				return nil, nil
+			}
+		}
+	}
+
+	ds := *sum
+	ds.DirectoryEvents = len(evs)
+	changes, cuts := recipientChanges(pol, is, have, nil, &ds)
+	if cuts.any() {
+		return nil, nil
+	}
+	skipped := maps.Clone(memo.skipped)
+	for _, why := range was.Skipped {
+		skipped[why]--
+	}
+	for _, why := range is.Skipped {
+		skipped[why]++
+	}
+	for why, n := range skipped {
+		if n < 0 {
+			return nil, nil
+		}
+		if n == 0 {
+			delete(skipped, why)
+		}
+	}
+	dups := maps.Clone(memo.dups)
+	for k := range was.DuplicateOf {
+		delete(dups, k)
+	}
+	maps.Copy(dups, is.DuplicateOf)
+	ds.Skipped, ds.DuplicateEmails, ds.Warnings = skipped, policy.ListDuplicates(dups), is.Warnings
+	// The users not affected are wanted as before, and unchanged.
+	ds.RecipientsUnchanged += memo.wanted - len(was.Wanted)
+	addRecipientEvents(ev, connector, now, changes)
+	*sum = ds
+	// The index now: the affected users' and recipients' emails as this
+	// plan leaves them.
+	after := map[string]*change{}
+	for i := range changes {
+		after[changes[i].id] = &changes[i]
+	}
+	for id := range affected {
+		if u, ok := old.Users[id]; ok {
+			memo.emails.remove(pol.Email(u), id)
+		}
+		if r, ok := cur[id]; ok {
+			memo.emails.remove(r.Email, id)
+		}
+		if u, ok := d.user(id); ok {
+			memo.emails.add(pol.Email(u), id)
+		}
+		if c, ok := after[id]; ok {
+			if c.typ != events.TypeRecipientRemoved {
+				memo.emails.add(c.r.Email, id)
+			}
+		} else if r, ok := cur[id]; ok {
+			memo.emails.add(r.Email, id)
+		}
+	}
+	return evs, &planMemo{policy: memo.policy, skipped: skipped, wanted: memo.wanted - len(was.Wanted) + len(is.Wanted), dups: dups,
+		emails: memo.emails, decided: len(affected), delta: true}
+}
+
+// overlay is an incremental snapshot laid over the stored directory,
+// read without copying it: what nextDirectory would make of the two.
+type overlay struct {
+	old  *projections.Directory
+	snap *snapshot
+}
+
+// user returns a user as the snapshot leaves it.
+func (o overlay) user(id string) (events.User, bool) {
+	if p, ok := o.snap.users[id]; ok {
+		if p.GetRemoved() != nil {
+			return events.User{}, false
+		}
+		return applyUser(o.old.Users[id], p), true
+	}
+	u, ok := o.old.Users[id]
+	return u, ok
+}
+
+// group returns a group as the snapshot leaves it.
+func (o overlay) group(id string) (events.Group, bool) {
+	if p, ok := o.snap.groups[id]; ok {
+		if p.GetRemoved() != nil {
+			return events.Group{}, false
+		}
+		return applyGroup(o.old.Groups[id], p), true
+	}
+	g, ok := o.old.Groups[id]
+	return g, ok
+}
+
+// memberDelta is how a group's members change: added and removed.
+type memberDelta struct{ added, removed map[string]struct{} }
+
+// moved returns how the snapshot changes the members of an existing
+// group g, given the users it removed (gone), without copying them: a
+// group such as "All Company" holds every user. Only users of the
+// directory are members.
+func (o overlay) moved(g string, gone []string) memberDelta {
+	m := memberDelta{added: map[string]struct{}{}, removed: map[string]struct{}{}}
+	was := o.old.Members[g]
+	for id := range o.snap.added[g] {
+		_, had := was[id]
+		_, out := o.snap.removed[g][id]
+		if _, ok := o.user(id); ok && !had && !out {
+			m.added[id] = struct{}{}
+		}
+	}
+	for id := range o.snap.removed[g] {
+		if _, had := was[id]; had {
+			m.removed[id] = struct{}{}
+		}
+	}
+	for _, id := range gone {
+		if _, had := was[id]; had {
+			m.removed[id] = struct{}{}
+		}
+	}
+	return m
+}
+
+// has reports whether id is a member of g once d applies.
+func (d memberDelta) has(was map[string]struct{}, id string) bool {
+	if _, ok := d.added[id]; ok {
+		return true
+	}
+	_, in := was[id]
+	_, out := d.removed[id]
+	return in && !out
+}
+
+// touchedGroups are the groups whose object or members the snapshot may
+// change: those it names, and those that held a user it removed.
+func (o overlay) touchedGroups(gone []string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range []map[string]map[string]struct{}{o.snap.added, o.snap.removed} {
+		for g := range m {
+			out[g] = true
+		}
+	}
+	for g := range o.snap.groups {
+		out[g] = true
+	}
+	if len(gone) == 0 {
+		return out
+	}
+	for g, set := range o.old.Members {
+		for _, id := range gone {
+			if _, ok := set[id]; ok {
+				out[g] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// closeOverEmails adds to affected every user and recipient that shares
+// an email key (its directory email before or after, or its recipient's)
+// with one in affected, until none is left out: the policy gives an
+// email to one of those who want it, so they are decided together. The
+// memo's index holds the emails of those not affected: they have not
+// changed since.
+func (o overlay) closeOverEmails(pol policy.Policy, cur map[string]events.Recipient, affected map[string]bool, index emailIndex) {
+	seen := map[uint64]bool{}
+	var queue []uint64
+	add := func(email string) {
+		if k := policy.EmailKey(email); k != "" {
+			if h := keyHash(k); !seen[h] {
+				seen[h] = true
+				queue = append(queue, h)
+			}
+		}
+	}
+	keysOf := func(id string) {
+		if u, ok := o.old.Users[id]; ok {
+			add(pol.Email(u))
+		}
+		if u, ok := o.user(id); ok {
+			add(pol.Email(u))
+		}
+		if r, ok := cur[id]; ok {
+			add(r.Email)
+		}
+	}
+	for id := range affected {
+		keysOf(id)
+	}
+	for len(queue) > 0 {
+		h := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, id := range index[h] {
+			if !affected[id] {
+				affected[id] = true
+				keysOf(id)
+			}
+		}
+	}
+}
+
+// sub is the directory restricted to the users of ids, as it was (moved
+// nil) or as the snapshot leaves it (moved: the member changes of the
+// groups it touched that remain). Groups stay whole: a scope names them.
+func (o overlay) sub(ids map[string]bool, moved map[string]memberDelta) *projections.Directory {
+	d := &projections.Directory{Users: map[string]events.User{}, Groups: o.old.Groups, Members: map[string]map[string]struct{}{}}
+	user := func(id string) (events.User, bool) {
+		u, ok := o.old.Users[id]
+		return u, ok
+	}
+	if moved != nil {
+		user = o.user
+		if len(o.snap.groups) > 0 {
+			d.Groups = maps.Clone(o.old.Groups)
+			for id := range o.snap.groups {
+				if g, ok := o.group(id); ok {
+					d.Groups[id] = g
+				} else {
+					delete(d.Groups, id)
+				}
+			}
+		}
+	}
+	for id := range ids {
+		if u, ok := user(id); ok {
+			d.Users[id] = u
+		}
+	}
+	member := func(g, id string) bool {
+		_, ok := o.old.Members[g][id]
+		return ok
+	}
+	if moved != nil {
+		member = func(g, id string) bool {
+			if m, ok := moved[g]; ok {
+				return m.has(o.old.Members[g], id)
+			}
+			_, ok := o.old.Members[g][id]
+			return ok
+		}
+	}
+	for g, set := range o.old.Members {
+		if _, ok := d.Groups[g]; !ok && moved != nil {
+			continue
+		}
+		// The cheaper way round: a group's members, or the users.
+		if len(set) < len(ids) {
+			for id := range set {
+				if ids[id] && member(g, id) {
+					setAdd(d.Members, g, id)
+				}
+			}
+		} else {
+			for id := range ids {
+				if member(g, id) {
+					setAdd(d.Members, g, id)
+				}
+			}
+		}
+	}
+	for g, m := range moved {
+		for id := range m.added {
+			if ids[id] {
+				setAdd(d.Members, g, id)
+			}
+		}
+	}
+	return d
+}
