@@ -39,6 +39,11 @@ type Sizes struct {
 	Events []int
 	// Idle is how long the idle scenario watches the daemon.
 	Idle time.Duration
+	// RestWait makes the rebuild scenario wait, before the restart its
+	// target judges, until the stream's writes are older than JetStream's
+	// duplicate window (see startOn); without it that restart comes right
+	// away, as a smoke test.
+	RestWait bool
 }
 
 // Full is the size the issue sets. The 5,000,000-event stream is left
@@ -46,7 +51,7 @@ type Sizes struct {
 // it with -events.
 func Full() Sizes {
 	return Sizes{Users: 100_000, Groups: 5_000, GrowthUsers: 10_000, Latency: 80 * time.Millisecond, Changes: 100,
-		Events: []int{100_000, 1_000_000}, Idle: time.Minute}
+		Events: []int{100_000, 1_000_000}, Idle: time.Minute, RestWait: true}
 }
 
 // Tiny runs every scenario in seconds, for make test.
