@@ -267,8 +267,11 @@ func (p *Projector) maybeCheckpoint(ctx context.Context) {
 	p.appliedMu.Lock()
 	inKV := p.applied >= p.state.LastSeq
 	p.appliedMu.Unlock()
-	if !inKV {
-		return // the next flush tries again
+	if !inKV || p.state.saving() {
+		// The next flush tries again. Not while a job stores its events
+		// either: the job then holds the most memory and waits on the
+		// fold, which an encode under the read lock would hold up.
+		return
 	}
 	p.cpMu.Lock()
 	n := p.state.LastSeq - min(p.cpSeq, p.state.LastSeq)

@@ -606,6 +606,16 @@ func (s *State) GroupView(connector, id string) *GroupView {
 		GroupTypes: types, Members: len(d.Members[id])}
 }
 
+// saving reports whether a job of some connector is in SAVING.
+func (s *State) saving() bool {
+	for _, st := range s.Status {
+		if st.CurrentState == events.StateSaving {
+			return true
+		}
+	}
+	return false
+}
+
 // SyncStatus returns a connector's status with its counts filled in.
 func (s *State) SyncStatus(connector string) SyncStatus {
 	st := SyncStatus{Connector: connector}

@@ -207,12 +207,11 @@ func (r *Runner) run(j *job) {
 	r.proj.View(func(s *projections.State) {
 		locked = time.Since(t0)
 		evs, memo = plan(s, j.connector, j.id, spec, j.req.Options, snap, r.now(), sum, last)
-		for _, rc := range s.Recipients[j.connector] {
-			if rc.Status == events.RecipientActive {
-				active++
-			}
-		}
+		active = s.SyncStatus(j.connector).Recipients
 	})
+	// What the plugin sent is in evs now: let the collector have it
+	// before SAVING, the job's memory peak.
+	snap.release()
 	if memo != nil {
 		// Whether the plan followed the last one's or had to decide about
 		// every user again (see planMemo), for whoever wonders why a
@@ -402,6 +401,11 @@ type snapshot struct {
 	rejected, sanitized, pluginRejected, pluginSanitized tally
 	// examples are IDs of objects with a cleaned field, for the log.
 	examples []string
+}
+
+// release drops the objects read, keeping the cursor and the counts.
+func (s *snapshot) release() {
+	s.users, s.groups, s.added, s.removed = nil, nil, nil, nil
 }
 
 func newSnapshot() *snapshot {
