@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
 	"github.com/dirsync/dirsync/internal/testenv/dirsyncd"
+	"github.com/dirsync/dirsync/projections"
 )
 
 // TestSecondDaemonRefused: a second dirsyncd started on a running daemon's
@@ -47,6 +49,11 @@ func TestSecondDaemonRefused(t *testing.T) {
 			jobID = j.ID
 			f.waitJob(jobID, time.Minute, func(j api.Job) bool { return j.State == events.StateRetrieving })
 		}
+		// The fixture checkpoints after every event, and a checkpoint
+		// replaces its object (the old chunks go): wait until the one for
+		// the last event is written, so that the first daemon itself
+		// changes nothing while the second comes and goes.
+		checkpointSettled(t, js)
 		streams := streamStates(t, js)
 
 		var out testenv.LockedBuffer
@@ -114,6 +121,40 @@ func TestSecondDaemonRefused(t *testing.T) {
 type streamState struct{ FirstSeq, LastSeq, Msgs uint64 }
 
 // streamStates reads every stream's state: DIRSYNC and the KV buckets.
+// checkpointSettled waits until the read-model checkpoint is written for
+// the stream's last event and its object store holds only that
+// checkpoint (its chunks and its metadata).
+func checkpointSettled(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := context.Background()
+	testenv.Eventually(t, time.Minute, func() error {
+		events, err := js.Stream(ctx, store.StreamName)
+		if err != nil {
+			return err
+		}
+		obs, err := js.ObjectStore(ctx, projections.CheckpointBucket)
+		if err != nil {
+			return err
+		}
+		info, err := obs.GetInfo(ctx, projections.CheckpointObject)
+		if err != nil {
+			return err
+		}
+		bucket, err := js.Stream(ctx, "OBJ_"+projections.CheckpointBucket)
+		if err != nil {
+			return err
+		}
+		last := strconv.FormatUint(events.CachedInfo().State.LastSeq, 10)
+		if got := info.Metadata["stream-seq"]; got != last {
+			return fmt.Errorf("the checkpoint is at event %s, the stream at %s", got, last)
+		}
+		if n, want := bucket.CachedInfo().State.Msgs, uint64(info.Chunks)+1; n != want {
+			return fmt.Errorf("the checkpoint bucket holds %d messages, want the checkpoint's %d chunks and its metadata", n, info.Chunks)
+		}
+		return nil
+	})
+}
+
 func streamStates(t *testing.T, js jetstream.JetStream) map[string]streamState {
 	t.Helper()
 	out := map[string]streamState{}
