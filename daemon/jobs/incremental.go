@@ -137,12 +137,13 @@ func memoable(s *projections.State, connector string, pol policy.Policy, ad *ado
 //
 // The users whose decision can change are those the snapshot changed,
 // the members that came to or left a group, every member of a group
-// whose name or kind changed (their groups, and a group scope), and, since one email goes to one recipient, every user
-// and recipient that shares an email with one of those, and so on. The
-// policy decides about them as they were and as they are; the whole
-// directory's counts are the memo's, minus the first, plus the second.
-// Every other user keeps its decision, and its recipient, already
-// brought in line by the memo's plan, gets no event.
+// whose name or kind changed (their groups, and a group scope), and,
+// since one email goes to one recipient, every user and recipient that
+// shares an email with one of those, and so on. The policy decides about
+// them as they were and as they are; the whole directory's counts are
+// the memo's, minus the first, plus the second. Every other user keeps
+// its decision, and its recipient, already brought in line by the
+// memo's plan, gets no event.
 func planDelta(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, snap *snapshot, now time.Time, sum *events.Summary, memo *planMemo) ([]events.Event, *planMemo) {
 	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) {
 		return nil, nil
@@ -152,66 +153,8 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 	ev := func(typ, subject string, part int, data any) {
 		evs = append(evs, events.New(typ, subject, connector, jobID, part, now, data))
 	}
-
-	// The directory's events, in planFull's order: changed users, removed
-	// users, then the groups.
-	var gone []string
-	for _, id := range sortedKeys(snap.users) {
-		nu, ok := d.user(id)
-		ou, had := old.Users[id]
-		switch {
-		case ok && (!had || ou != nu):
-			ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, nu)
-		case !ok && had:
-			gone = append(gone, id)
-		}
-	}
-	for _, id := range gone {
-		ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
-	}
-	groups := d.touchedGroups(gone)
-	moved := map[string]memberDelta{} // the member changes of the touched groups that remain
-	for _, id := range sortedKeys(groups) {
-		g, ok := d.group(id)
-		if !ok {
-			continue
-		}
-		if o, had := old.Groups[id]; !had || !sameGroup(o, g) {
-			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
-		}
-		moved[id] = d.moved(id, gone)
-		addMemberEvents(ev, connector, id, sortedKeys(moved[id].added), sortedKeys(moved[id].removed))
-	}
-	for _, id := range sortedKeys(groups) {
-		if _, ok := d.group(id); !ok {
-			if _, had := old.Groups[id]; had {
-				ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(snap.groups[id])})
-			}
-		}
-	}
-
-	// A group whose object changed (name, kind, gone, new) changes what
-	// all its members are shown and whether a scope holds them; one whose
-	// members changed, only the members that came or went.
-	affected := map[string]bool{}
-	for id := range snap.users {
-		affected[id] = true
-	}
-	for g := range groups {
-		o, had := old.Groups[g]
-		n, has := d.group(g)
-		if had != has || (has && !sameGroup(o, n)) {
-			for id := range old.Members[g] {
-				affected[id] = true
-			}
-		}
-		for id := range moved[g].added {
-			affected[id] = true
-		}
-		for id := range moved[g].removed {
-			affected[id] = true
-		}
-	}
+	groups, moved := d.directoryEvents(ev, connector)
+	affected := d.affected(groups, moved)
 	cur := s.Recipients[connector]
 	d.closeOverEmails(pol, cur, affected, memo.emails)
 
@@ -224,28 +167,121 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 	among := map[string]map[string]events.Recipient{connector: have}
 	was := pol.DecideAmong(connector, d.sub(affected, nil), among)
 	is := pol.DecideAmong(connector, d.sub(affected, moved), among)
-	// What the memo's plan decided is what the recipients show now; if
-	// not, the memo is wrong, and the whole plan decides.
-	for id := range affected {
-		r, ok := have[id]
-		w, wanted := was.Wanted[id]
-		if wanted != (ok && r.Status == events.RecipientActive) {
-			return nil, nil
-		}
-		if wanted {
-			if m, cut := pol.Merge(w.Recipient, &r); cut.Tags > 0 || cut.Groups > 0 || len(recipientDiff(r, m)) > 0 {
-				return nil, nil
-			}
-		}
+	if !steady(pol, was, have) {
+		return nil, nil
 	}
-
 	ds := *sum
 	ds.DirectoryEvents = len(evs)
 	changes, cuts := recipientChanges(pol, is, have, nil, &ds)
-	if cuts.any() {
+	next, ok := memo.next(was, is)
+	if cuts.any() || !ok {
 		return nil, nil
 	}
-	skipped := maps.Clone(memo.skipped)
+	ds.Skipped, ds.DuplicateEmails, ds.Warnings = next.skipped, policy.ListDuplicates(next.dups), is.Warnings
+	// The users not affected are wanted as before, and unchanged.
+	ds.RecipientsUnchanged += memo.wanted - len(was.Wanted)
+	addRecipientEvents(ev, connector, now, changes)
+	*sum = ds
+	d.reindex(pol, cur, affected, changes, memo.emails)
+	next.emails, next.decided = memo.emails, len(affected)
+	return evs, next
+}
+
+// directoryEvents adds the snapshot's directory events in planFull's
+// order (changed users, removed users, changed groups with their member
+// changes, removed groups) and returns the groups it may change and the
+// member changes of those that remain.
+func (d overlay) directoryEvents(ev func(typ, subject string, part int, data any), connector string) (map[string]bool, map[string]memberDelta) {
+	var gone []string
+	for _, id := range sortedKeys(d.snap.users) {
+		nu, ok := d.user(id)
+		ou, had := d.old.Users[id]
+		switch {
+		case ok && (!had || ou != nu):
+			ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, nu)
+		case !ok && had:
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(d.snap.users[id])})
+	}
+	groups := d.touchedGroups(gone)
+	moved := map[string]memberDelta{}
+	for _, id := range sortedKeys(groups) {
+		g, ok := d.group(id)
+		if !ok {
+			continue
+		}
+		if o, had := d.old.Groups[id]; !had || !sameGroup(o, g) {
+			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
+		}
+		moved[id] = d.moved(id, gone)
+		addMemberEvents(ev, connector, id, sortedKeys(moved[id].added), sortedKeys(moved[id].removed))
+	}
+	for _, id := range sortedKeys(groups) {
+		if _, ok := d.group(id); !ok {
+			if _, had := d.old.Groups[id]; had {
+				ev(events.TypeGroupRemoved, events.DirectorySubject(connector, "group", id), 0, events.Removed{ID: id, Reason: groupRemovalReason(d.snap.groups[id])})
+			}
+		}
+	}
+	return groups, moved
+}
+
+// affected are the users the snapshot changed and those whose groups it
+// changed: a group whose object changed (name, kind, gone, new) changes
+// what all its members are shown and whether a scope holds them; one
+// whose members changed, only the members that came or went.
+func (d overlay) affected(groups map[string]bool, moved map[string]memberDelta) map[string]bool {
+	out := map[string]bool{}
+	for id := range d.snap.users {
+		out[id] = true
+	}
+	for g := range groups {
+		o, had := d.old.Groups[g]
+		n, has := d.group(g)
+		if had != has || (has && !sameGroup(o, n)) {
+			for id := range d.old.Members[g] {
+				out[id] = true
+			}
+		}
+		for id := range moved[g].added {
+			out[id] = true
+		}
+		for id := range moved[g].removed {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// steady reports whether the recipients have (the users of) was as the
+// memo's plan left them: an active recipient, unchanged by a new merge,
+// for each user it wants, and none active for the others. If not, the
+// memo is wrong, and the whole plan decides.
+func steady(pol policy.Policy, was policy.Outcome, have map[string]events.Recipient) bool {
+	for id, r := range have {
+		if _, wanted := was.Wanted[id]; !wanted && r.Status == events.RecipientActive {
+			return false
+		}
+	}
+	for id, w := range was.Wanted {
+		r, ok := have[id]
+		if !ok || r.Status != events.RecipientActive {
+			return false
+		}
+		if m, cut := pol.Merge(w.Recipient, &r); cut.Tags > 0 || cut.Groups > 0 || len(recipientDiff(r, m)) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// next is the memo's counts with the affected users decided as is
+// instead of as was; false if they do not add up (the memo is wrong).
+func (m *planMemo) next(was, is policy.Outcome) (*planMemo, bool) {
+	skipped := maps.Clone(m.skipped)
 	for _, why := range was.Skipped {
 		skipped[why]--
 	}
@@ -254,48 +290,45 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 	}
 	for why, n := range skipped {
 		if n < 0 {
-			return nil, nil
+			return nil, false
 		}
 		if n == 0 {
 			delete(skipped, why)
 		}
 	}
-	dups := maps.Clone(memo.dups)
+	dups := maps.Clone(m.dups)
 	for k := range was.DuplicateOf {
 		delete(dups, k)
 	}
 	maps.Copy(dups, is.DuplicateOf)
-	ds.Skipped, ds.DuplicateEmails, ds.Warnings = skipped, policy.ListDuplicates(dups), is.Warnings
-	// The users not affected are wanted as before, and unchanged.
-	ds.RecipientsUnchanged += memo.wanted - len(was.Wanted)
-	addRecipientEvents(ev, connector, now, changes)
-	*sum = ds
-	// The index now: the affected users' and recipients' emails as this
-	// plan leaves them.
+	return &planMemo{policy: m.policy, skipped: skipped, wanted: m.wanted - len(was.Wanted) + len(is.Wanted), dups: dups, delta: true}, true
+}
+
+// reindex brings the email index in line with the plan: the affected
+// users' and recipients' emails as the changes leave them.
+func (d overlay) reindex(pol policy.Policy, cur map[string]events.Recipient, affected map[string]bool, changes []change, x emailIndex) {
 	after := map[string]*change{}
 	for i := range changes {
 		after[changes[i].id] = &changes[i]
 	}
 	for id := range affected {
-		if u, ok := old.Users[id]; ok {
-			memo.emails.remove(pol.Email(u), id)
+		if u, ok := d.old.Users[id]; ok {
+			x.remove(pol.Email(u), id)
 		}
 		if r, ok := cur[id]; ok {
-			memo.emails.remove(r.Email, id)
+			x.remove(r.Email, id)
 		}
 		if u, ok := d.user(id); ok {
-			memo.emails.add(pol.Email(u), id)
+			x.add(pol.Email(u), id)
 		}
 		if c, ok := after[id]; ok {
 			if c.typ != events.TypeRecipientRemoved {
-				memo.emails.add(c.r.Email, id)
+				x.add(c.r.Email, id)
 			}
 		} else if r, ok := cur[id]; ok {
-			memo.emails.add(r.Email, id)
+			x.add(r.Email, id)
 		}
 	}
-	return evs, &planMemo{policy: memo.policy, skipped: skipped, wanted: memo.wanted - len(was.Wanted) + len(is.Wanted), dups: dups,
-		emails: memo.emails, decided: len(affected), delta: true}
 }
 
 // overlay is an incremental snapshot laid over the stored directory,
