@@ -458,6 +458,8 @@ func startNote(log string) string {
 	return checkpointNote(log) + tookNote(log)
 }
 
+// checkpointNote is startNote's first part: what the log says about a
+// checkpoint at start.
 func checkpointNote(log string) string {
 	lines := checkpointLines(log)
 	for _, l := range lines {

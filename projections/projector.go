@@ -158,7 +158,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		p.readyOnce.Do(func() { close(p.ready) })
 		p.log.Info("projections ready", zap.Uint64("seq", p.Seq()), zap.Uint64("replayed", p.state.LastSeq-(from-1)),
 			zap.Duration("took", time.Since(started).Round(time.Millisecond)))
-		p.maybeCheckpoint(ctx)
+		kick <- struct{}{} // the flusher considers a checkpoint of the replay
 		return nil
 	}
 	if p.state.LastSeq >= last {

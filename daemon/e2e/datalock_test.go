@@ -120,7 +120,6 @@ func TestSecondDaemonRefused(t *testing.T) {
 // streamState is what a second daemon must not change of a stream.
 type streamState struct{ FirstSeq, LastSeq, Msgs uint64 }
 
-// streamStates reads every stream's state: DIRSYNC and the KV buckets.
 // checkpointSettled waits until the read-model checkpoint is written for
 // the stream's last event and its object store holds only that
 // checkpoint (its chunks and its metadata).
@@ -155,6 +154,7 @@ func checkpointSettled(t *testing.T, js jetstream.JetStream) {
 	})
 }
 
+// streamStates reads every stream's state: DIRSYNC and the KV buckets.
 func streamStates(t *testing.T, js jetstream.JetStream) map[string]streamState {
 	t.Helper()
 	out := map[string]streamState{}

@@ -83,19 +83,41 @@ func indexEmails(pol policy.Policy, users map[string]events.User, cur map[string
 	for id, u := range users {
 		x.add(pol.Email(u), id)
 	}
-	changed := map[string]bool{}
-	for _, c := range changes {
-		changed[c.id] = true
-		if c.typ != events.TypeRecipientRemoved {
-			x.add(c.r.Email, c.id)
-		}
+	after := newRecipientsAfter(cur, changes)
+	for id := range cur {
+		x.add(after.email(id), id)
 	}
-	for id, r := range cur {
-		if !changed[id] {
-			x.add(r.Email, id)
-		}
+	for _, c := range changes {
+		x.add(after.email(c.id), c.id)
 	}
 	return x
+}
+
+// recipientsAfter is a connector's recipients (cur) as a plan's changes
+// leave them, read without copying cur.
+type recipientsAfter struct {
+	cur     map[string]events.Recipient
+	changed map[string]*change
+}
+
+func newRecipientsAfter(cur map[string]events.Recipient, changes []change) recipientsAfter {
+	a := recipientsAfter{cur: cur, changed: map[string]*change{}}
+	for i := range changes {
+		a.changed[changes[i].id] = &changes[i]
+	}
+	return a
+}
+
+// email returns a recipient's email once the changes are made: "" when
+// it has none, or is removed.
+func (a recipientsAfter) email(id string) string {
+	if c, ok := a.changed[id]; ok {
+		if c.typ == events.TypeRecipientRemoved {
+			return ""
+		}
+		return c.r.Email
+	}
+	return a.cur[id].Email
 }
 
 // policyKey tells policies apart for a memo: every key of the import
@@ -116,14 +138,9 @@ func memoable(s *projections.State, connector string, pol policy.Policy, ad *ado
 	if ad != nil || pol.OnRemoved == policy.OnRemovedKeep {
 		return false
 	}
-	for c, rs := range s.Recipients {
-		if c == connector {
-			continue
-		}
-		for _, r := range rs {
-			if r.Status == events.RecipientActive {
-				return false
-			}
+	for c := range s.Recipients {
+		if c != connector && s.SyncStatus(c).Recipients > 0 {
+			return false
 		}
 	}
 	return true
@@ -307,27 +324,16 @@ func (m *planMemo) next(was, is policy.Outcome) (*planMemo, bool) {
 // reindex brings the email index in line with the plan: the affected
 // users' and recipients' emails as the changes leave them.
 func (d overlay) reindex(pol policy.Policy, cur map[string]events.Recipient, affected map[string]bool, changes []change, x emailIndex) {
-	after := map[string]*change{}
-	for i := range changes {
-		after[changes[i].id] = &changes[i]
-	}
+	after := newRecipientsAfter(cur, changes)
 	for id := range affected {
 		if u, ok := d.old.Users[id]; ok {
 			x.remove(pol.Email(u), id)
 		}
-		if r, ok := cur[id]; ok {
-			x.remove(r.Email, id)
-		}
+		x.remove(cur[id].Email, id)
 		if u, ok := d.user(id); ok {
 			x.add(pol.Email(u), id)
 		}
-		if c, ok := after[id]; ok {
-			if c.typ != events.TypeRecipientRemoved {
-				x.add(c.r.Email, id)
-			}
-		} else if r, ok := cur[id]; ok {
-			x.add(r.Email, id)
-		}
+		x.add(after.email(id), id)
 	}
 }
 
@@ -498,18 +504,14 @@ func (o overlay) sub(ids map[string]bool, moved map[string]memberDelta) *project
 			d.Users[id] = u
 		}
 	}
+	// A group moved does not name is as it was (all of them when moved
+	// is nil).
 	member := func(g, id string) bool {
+		if m, ok := moved[g]; ok {
+			return m.has(o.old.Members[g], id)
+		}
 		_, ok := o.old.Members[g][id]
 		return ok
-	}
-	if moved != nil {
-		member = func(g, id string) bool {
-			if m, ok := moved[g]; ok {
-				return m.has(o.old.Members[g], id)
-			}
-			_, ok := o.old.Members[g][id]
-			return ok
-		}
 	}
 	for g, set := range o.old.Members {
 		if _, ok := d.Groups[g]; !ok && moved != nil {

@@ -41,9 +41,9 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 		evs, next = planDelta(s, old, connector, jobID, pol, snap, now, sum, memo)
 	}
 	if next == nil {
-		evs, next = planFull(s, old, connector, jobID, pol, ad, snap, now, sum)
+		evs, next = planFull(s, old, connector, jobID, pol, ad, keep, snap, now, sum)
 	}
-	if !keep || next == nil {
+	if next == nil {
 		return evs, nil
 	}
 	// The memo holds once these events are folded, and as long as no
@@ -54,8 +54,9 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 	return evs, next
 }
 
-// planFull is plan over the whole directory.
-func planFull(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, ad *adoption, snap *snapshot, now time.Time, sum *events.Summary) ([]events.Event, *planMemo) {
+// planFull is plan over the whole directory; it returns a memo (without
+// its generation) only when asked to keep one (see memoable).
+func planFull(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, ad *adoption, keep bool, snap *snapshot, now time.Time, sum *events.Summary) ([]events.Event, *planMemo) {
 	nd := nextDirectory(old, snap)
 	var evs []events.Event
 	ev := func(typ, subject string, part int, data any) {
@@ -110,10 +111,12 @@ func planFull(s *projections.State, old *projections.Directory, connector, jobID
 		sum.Warnings = append(sum.Warnings, ad.note(connector, adopted))
 	}
 	addRecipientEvents(ev, connector, now, changes)
-	if cuts.any() {
+	if !keep || cuts.any() {
 		return evs, nil
 	}
-	return evs, &planMemo{policy: policyKey(pol), skipped: out.SkipCounts(), wanted: len(out.Wanted), dups: out.DuplicateOf,
+	// The memo's counts are never changed in place (planMemo.next copies
+	// them), so it may share the summary's.
+	return evs, &planMemo{policy: policyKey(pol), skipped: sum.Skipped, wanted: len(out.Wanted), dups: out.DuplicateOf,
 		emails: indexEmails(pol, nd.Users, s.Recipients[connector], changes), decided: len(nd.Users)}
 }
 
