@@ -9,19 +9,28 @@ import (
 
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/events/store"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // TestFailedSavingTagsRepaired: a sync with one-time tags (the most a
-// request may carry, on 2,500 recipients) dies in SAVING after part of
-// its events are stored, so part of the recipients have the tags. The
+// request may carry, on about 10,000 recipients) dies in SAVING after part
+// of its events are stored, so part of the recipients have the tags.
+//
+// The kill comes when the watcher sees the job's event number
+// store.MaxPending+1 published, which the append's flow control makes a
+// point inside its second chunk: an append publishes a chunk (at most
+// store.MaxPending events) only once the one before is stored, so the
+// first chunk is stored, and the third, not yet published, is not. (A
+// kill a few events in could land before any was stored, or, the events
+// being few, after all were.) The
 // next sync, requested without options, carries the failed job's tags on
 // (its record names the job it resumes) and, once COMPLETED, every active
 // recipient has them; the sync after that resumes nothing and changes
 // nothing.
 func TestFailedSavingTagsRepaired(t *testing.T) {
 	listen := testenv.FreeAddr(t)
-	f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: 3000, groups: 60})
+	f := newFixtureWith(t, fmt.Sprintf("nats { listen = %q }", listen), fixtureOptions{users: 12000, groups: 60})
 	f.start()
 	if j := f.syncJob(); j.State != events.StateCompleted {
 		t.Fatalf("first sync: %s %s", j.State, j.Reason)
@@ -32,7 +41,7 @@ func TestFailedSavingTagsRepaired(t *testing.T) {
 	}
 
 	began := time.Now()
-	w := watch(t, f, "nats://"+listen, killPoint{state: events.StateSaving, after: 20})
+	w := watch(t, f, "nats://"+listen, killPoint{state: events.StateSaving, after: store.MaxPending + 1})
 	_, reqErr := f.api().Sync(context.Background(), "demo", api.SyncRequest{JobOptions: events.JobOptions{Tags: tags}})
 	select {
 	case <-w.done:
