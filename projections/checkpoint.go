@@ -89,9 +89,12 @@ func (s *State) snapshot() snapshot {
 		FormerEmails: s.FormerEmails, Spans: s.Spans}
 }
 
+// state is the State a decoded checkpoint holds, its strings compacted
+// (see compact.go).
 func (sn snapshot) state() *State {
 	s := NewState()
 	s.LastSeq, s.Malformed = sn.Seq, sn.Malformed
+	in := interned{}
 	for c, sd := range sn.Directories {
 		if sd.Users == nil && sd.Groups == nil && sd.Members == nil {
 			// A connector with recipients and no directory: a live
@@ -100,25 +103,45 @@ func (sn snapshot) state() *State {
 		}
 		d := newDirectory()
 		if sd.Users != nil {
+			for id, u := range sd.Users {
+				sd.Users[id] = in.user(id, u)
+			}
 			d.Users = sd.Users
 		}
 		if sd.Groups != nil {
+			for id, g := range sd.Groups {
+				g.ID = in.of(id)
+				in.all(g.GroupTypes)
+				sd.Groups[id] = g
+			}
 			d.Groups = sd.Groups
 		}
 		for g, ids := range sd.Members {
 			set := make(map[string]struct{}, len(ids))
 			for _, id := range ids {
-				set[id] = struct{}{}
+				set[in.of(id)] = struct{}{}
 			}
-			d.Members[g] = set
+			d.Members[in.of(g)] = set
 		}
 		s.Directories[c] = d
 	}
 	for c, m := range sn.Recipients {
-		if m != nil {
-			s.Recipients[c] = m
-			s.counting(c)
+		if m == nil {
+			continue
 		}
+		// Keyed again by the users' own IDs: a map's keys cannot be
+		// replaced in place.
+		var users map[string]events.User
+		if d := s.Directories[c]; d != nil {
+			users = d.Users
+		}
+		rs := make(map[string]events.Recipient, len(m))
+		for id, r := range m {
+			u, ok := users[id]
+			rs[in.of(id)] = in.recipient(r, u, ok)
+		}
+		s.Recipients[c] = rs
+		s.counting(c)
 	}
 	for id, j := range sn.Jobs {
 		if j != nil {

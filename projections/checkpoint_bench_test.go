@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,13 +48,28 @@ func BenchmarkCheckpointLoad(b *testing.B) {
 	if err := encodeState(&buf, benchState()); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(buf.Len())/(1<<20), "MiB")
 	b.ResetTimer()
+	var live uint64
 	for range b.N {
-		if _, err := decodeState(buf.Bytes()); err != nil {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		s, err := decodeState(buf.Bytes())
+		if err != nil {
 			b.Fatal(err)
 		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		live = ms.HeapAlloc - before
+		runtime.KeepAlive(s)
+		b.StartTimer()
 	}
+	// The checkpoint's size, and what a loaded state holds once the
+	// load's garbage is collected (after ResetTimer, which drops metrics).
+	b.ReportMetric(float64(buf.Len())/(1<<20), "MiB")
+	b.ReportMetric(float64(live)/(1<<20), "live-MiB")
 }
 
 // BenchmarkCheckpointSave encodes one.

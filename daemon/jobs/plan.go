@@ -58,23 +58,27 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 // its generation) only when asked to keep one (see memoable).
 func planFull(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, ad *adoption, keep bool, snap *snapshot, now time.Time, sum *events.Summary) ([]events.Event, *planMemo) {
 	nd := nextDirectory(old, snap)
-	var evs []events.Event
+	// Only the IDs that get an event are sorted: an incremental sync
+	// touches a few of a large directory.
+	changed := sortedWhere(nd.Users, func(id string, u events.User) bool {
+		o, ok := old.Users[id]
+		return !ok || o != u
+	})
+	removed := sortedWhere(old.Users, func(id string, _ events.User) bool {
+		_, ok := nd.Users[id]
+		return !ok
+	})
+	// The events of a first sync number hundreds of thousands: the list
+	// is sized for the users' and grown once more for the recipients'
+	// (below) rather than doubled all the way.
+	evs := make([]events.Event, 0, len(changed)+len(removed)+2*len(nd.Groups))
 	ev := func(typ, subject string, part int, data any) {
 		evs = append(evs, events.New(typ, subject, connector, jobID, part, now, data))
 	}
-
-	// Only the IDs that get an event are sorted: an incremental sync
-	// touches a few of a large directory.
-	for _, id := range sortedWhere(nd.Users, func(id string, u events.User) bool {
-		o, ok := old.Users[id]
-		return !ok || o != u
-	}) {
+	for _, id := range changed {
 		ev(events.TypeUserChanged, events.DirectorySubject(connector, "user", id), 0, nd.Users[id])
 	}
-	for _, id := range sortedWhere(old.Users, func(id string, _ events.User) bool {
-		_, ok := nd.Users[id]
-		return !ok
-	}) {
+	for _, id := range removed {
 		ev(events.TypeUserRemoved, events.DirectorySubject(connector, "user", id), 0, events.Removed{ID: id, Reason: removalReason(snap.users[id])})
 	}
 	for _, id := range sortedKeys(nd.Groups) {
@@ -110,6 +114,7 @@ func planFull(s *projections.State, old *projections.Directory, connector, jobID
 		}
 		sum.Warnings = append(sum.Warnings, ad.note(connector, adopted))
 	}
+	evs = slices.Grow(evs, len(changes))
 	addRecipientEvents(ev, connector, now, changes)
 	if !keep || cuts.any() {
 		return evs, nil
@@ -168,7 +173,10 @@ type change struct {
 // renamed from: a wanted user with none here but one there is created
 // from that one (policy.Merge as for an existing recipient).
 func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]events.Recipient, ad *adoption, sum *events.Summary) ([]change, cutCounts) {
-	var changes []change
+	// Sized for the wanted users without a recipient yet: exact for a
+	// first sync (growing a slice of 100,000 changes by doubling costs a
+	// whole plan's worth of copying), small for a sync that changes little.
+	changes := make([]change, 0, max(len(out.Wanted)-len(have), 0)+16)
 	var cuts cutCounts
 	merge := func(want events.Recipient, cur *events.Recipient) events.Recipient {
 		r, cut := pol.Merge(want, cur)
@@ -208,7 +216,7 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 	// on_removed, but for those whose email is now another's, which keep
 	// cannot keep (policy.Outcome.Released): they are archived.
 	var leaving []change
-	holders := map[string]string{} // email key → object ID, of the recipients active after the leavers left
+	holders := make(map[string]string, len(have)+len(changes)) // email key → object ID, of the recipients active after the leavers left
 	for id, cur := range have {
 		if _, ok := out.Wanted[id]; ok && cur.Status != events.RecipientArchived {
 			holders[policy.EmailKey(cur.Email)] = id
@@ -245,7 +253,7 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 			sum.RecipientsArchived++
 		}
 	}
-	return append(leaving, orderChanges(changes, holders)...), cuts
+	return orderChanges(leaving, changes, holders), cuts
 }
 
 // orderChanges orders the changes of active recipients so that an email
@@ -257,9 +265,11 @@ func recipientChanges(pol policy.Policy, out policy.Outcome, have map[string]eve
 // twice for the length of one event; the job's end state has no
 // duplicate either way. holders maps the email key of every recipient
 // active once the job's leavers left to its object ID; it is used up.
-func orderChanges(changes []change, holders map[string]string) []change {
+// The ordered changes follow first (the leavers) in the slice returned.
+func orderChanges(first, changes []change, holders map[string]string) []change {
 	slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.id, b.id) })
-	out := make([]change, 0, len(changes))
+	out := make([]change, 0, len(first)+len(changes))
+	out = append(out, first...)
 	done := make([]bool, len(changes))
 	waiting := map[string][]int{} // email key → changes waiting for it
 	free := func(c change) bool {
@@ -345,7 +355,14 @@ func (c cutCounts) warnings() []string {
 // nextDirectory applies a snapshot to the stored directory: a complete
 // snapshot replaces it, an incremental one is merged into it.
 func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Directory {
-	nd := &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
+	// Sized up front: growing maps of 100,000 users costs a first sync
+	// more than filling them.
+	nu, ng := len(snap.users), len(snap.groups)
+	if !snap.complete {
+		nu, ng = nu+len(old.Users), ng+len(old.Groups)
+	}
+	nd := &projections.Directory{Users: make(map[string]events.User, nu), Groups: make(map[string]events.Group, ng),
+		Members: make(map[string]map[string]struct{}, ng)}
 	if !snap.complete {
 		maps.Copy(nd.Users, old.Users)
 		maps.Copy(nd.Groups, old.Groups)
@@ -369,6 +386,11 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 	}
 	for g, set := range snap.added {
 		for id := range set {
+			// The user's own copy of the ID where there is one: each
+			// membership the plugin sent is a string of its own.
+			if u, ok := nd.Users[id]; ok {
+				id = u.ID
+			}
 			setAdd(nd.Members, g, id)
 		}
 	}

@@ -98,3 +98,19 @@ func BenchmarkPlanDelta(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanFirst plans a connector's first full read of 100,000
+// users and 5,000 groups, the largest plan PROCESSING makes:
+// `go test -run '^$' -bench PlanFirst -benchmem ./daemon/jobs/`.
+func BenchmarkPlanFirst(b *testing.B) {
+	s := projections.NewState()
+	spec := Spec{Name: "c", Policy: policy.Default()}
+	snap := benchDirectory()
+	for range b.N {
+		var sum events.Summary
+		evs, _ := plan(s, "c", "full", spec, nil, snap, time.Unix(1, 0), &sum, nil)
+		if len(evs) < 200_000 {
+			b.Fatalf("%d events", len(evs))
+		}
+	}
+}

@@ -281,8 +281,18 @@ func TestNewRequestCancelsRunningJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the first job is retrieving (blocked in the connector).
+	// Wait until the first job is blocked in the connector: RETRIEVING
+	// is recorded before Sync is called, so the state alone does not say
+	// that Sync took the block (it could still see it gone below).
 	e.waitState(first, events.StateRetrieving)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.reqs) == 0 {
+			return errors.New("the connector has not been asked to sync yet")
+		}
+		return nil
+	})
 	d.mu.Lock()
 	d.block = nil
 	d.mu.Unlock()

@@ -51,13 +51,13 @@ type holder struct{ id, connector string }
 func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string]map[string]events.Recipient, out *Outcome) {
 	current := recipients[connectorName]
 	elsewhere := heldElsewhere(connectorName, recipients)
-	claims := map[string][]string{}
+	claims := make(map[string][]string, len(out.Wanted))
 	for id, w := range out.Wanted {
 		k := EmailKey(p.emailOf(w.Recipient, current))
 		claims[k] = append(claims[k], id)
 	}
 	byConnector := map[string]int{}
-	owner := map[string]string{} // email key → object ID whose recipient gets it
+	owner := make(map[string]string, len(claims)) // email key → object ID whose recipient gets it
 	for _, k := range slices.Sorted(maps.Keys(claims)) {
 		ids := claims[k]
 		slices.Sort(ids)

@@ -135,7 +135,9 @@ func (p Policy) Decide(connectorName string, d *projections.Directory, current m
 // recipient), so that no two active recipients share an email: see
 // oneRecipientPerEmail for who gets an email several want.
 func (p Policy) DecideAmong(connectorName string, d *projections.Directory, recipients map[string]map[string]events.Recipient) Outcome {
-	out := Outcome{Wanted: map[string]Want{}, Skipped: map[string]string{}, HeldBy: map[string]string{}, Released: map[string]string{},
+	// Wanted is sized for every user: most pass a policy, and growing a
+	// map of 100,000 costs more than filling it.
+	out := Outcome{Wanted: make(map[string]Want, len(d.Users)), Skipped: map[string]string{}, HeldBy: map[string]string{}, Released: map[string]string{},
 		DuplicateOf: map[string]string{}}
 	shown, scope := p.groups(d, &out)
 

@@ -3,10 +3,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -75,14 +75,18 @@ type ownEvents struct {
 	m    map[string]ownEvent
 	ring []string // IDs in the order they came; ring[next] is the oldest
 	next int
+	seed maphash.Seed
 }
 
-// ownEvent is an event and the bytes it was stored as: a stored message
-// is taken for the event only when its bytes are these (an older message
-// with the same ID, stored before the duplicate window, is not).
+// ownEvent is an event and a hash of the bytes it was stored as: a
+// stored message is taken for the event only when its bytes hash the
+// same (an older message with the same ID, stored before the duplicate
+// window, does not). A hash rather than the bytes, so that an append's
+// encoded chunks are freed once acknowledged, not when folded.
 type ownEvent struct {
 	e    events.Event
-	data []byte
+	sum  uint64
+	size int
 }
 
 // OwnEventsMax bounds the appended events kept for FollowOwn: a few
@@ -99,7 +103,7 @@ func (o *ownEvents) put(e events.Event, data []byte) {
 	}
 	o.ring[o.next] = e.ID
 	o.next = (o.next + 1) % len(o.ring)
-	o.m[e.ID] = ownEvent{e, data}
+	o.m[e.ID] = ownEvent{e, maphash.Bytes(o.seed, data), len(data)}
 }
 
 // take returns, and forgets, the event appended with this ID as data.
@@ -110,7 +114,7 @@ func (o *ownEvents) take(id string, data []byte) (events.Event, bool) {
 	if ok {
 		delete(o.m, id)
 	}
-	return oe.e, ok && bytes.Equal(oe.data, data)
+	return oe.e, ok && oe.size == len(data) && oe.sum == maphash.Bytes(o.seed, data)
 }
 
 // Published returns how many events this Store has stored (acknowledged
@@ -172,13 +176,22 @@ const MaxPendingBytes = 8 << 20
 // they cannot, it stores nothing and returns an error wrapping
 // ErrStorageFull.
 func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) {
-	return s.AppendProgress(ctx, evs, nil)
+	return s.append(ctx, evs, nil, false)
 }
 
 // AppendProgress is Append that calls progress (if not nil) with the
 // number of events stored so far, every few thousand events: a long SAVING
 // shows how far it is.
+//
+// AppendProgress takes evs over: it sets each entry to the zero Event
+// once the entry is encoded, so that a job's planned events are freed as
+// they are sent rather than all held to the end of its SAVING (FollowOwn
+// keeps each one until it is folded). Append leaves evs as they are.
 func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
+	return s.append(ctx, evs, progress, true)
+}
+
+func (s *Store) append(ctx context.Context, evs []events.Event, progress func(stored int), release bool) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -251,7 +264,8 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 	prepare := func(from int) error {
 		next, nextSize = nil, 0
 		slab := make([]byte, 0, slabCap)
-		for _, e := range evs[from:min(len(evs), from+MaxPending)] {
+		for i := from; i < min(len(evs), from+MaxPending); i++ {
+			e := evs[i]
 			if len(next) > 0 && nextSize >= MaxPendingBytes {
 				break
 			}
@@ -269,6 +283,9 @@ func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress
 			}
 			next = append(next, msg)
 			nextSize += recordSize(msg)
+			if release {
+				evs[i] = events.Event{}
+			}
 		}
 		return nil
 	}
@@ -434,7 +451,7 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(Message) error)
 // match). Every other event, and any the follower reads too late, is
 // decoded as Follow does. Rebuilds use Follow: they must read the bytes.
 func (s *Store) FollowOwn(ctx context.Context, from uint64, fn func(Message) error) error {
-	own := &ownEvents{m: map[string]ownEvent{}, ring: make([]string, OwnEventsMax)}
+	own := &ownEvents{m: map[string]ownEvent{}, ring: make([]string, OwnEventsMax), seed: maphash.MakeSeed()}
 	if !s.own.CompareAndSwap(nil, own) {
 		return errors.New("store: FollowOwn is already running on this Store")
 	}

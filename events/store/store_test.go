@@ -247,6 +247,36 @@ func TestAppendChunksLargeEventsByBytes(t *testing.T) {
 	}
 }
 
+// AppendProgress frees a job's events as it sends them (each entry of its
+// slice is zeroed once encoded), while Append leaves its caller's slice
+// as it was: SAVING must not hold every planned event to its end.
+func TestAppendProgressReleasesEvents(t *testing.T) {
+	st, _ := open(t, nil, broker.Options{})
+	ctx := context.Background()
+	kept := directoryEvents("job1", store.MaxPending+10, 100)
+	if _, err := st.Append(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range kept {
+		if e.ID == "" {
+			t.Fatalf("Append cleared event %d of its caller's slice", i)
+		}
+	}
+	evs := directoryEvents("job2", store.MaxPending+10, 100)
+	last, err := st.AppendProgress(ctx, evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(2 * (store.MaxPending + 10)); last != want {
+		t.Errorf("last sequence %d; want %d", last, want)
+	}
+	for i, e := range evs {
+		if e.ID != "" || e.Data != nil {
+			t.Fatalf("AppendProgress kept event %d (%s) after sending it", i, e.ID)
+		}
+	}
+}
+
 // A NATS server whose max_payload is below the stream's largest message
 // is refused when the store opens, naming the setting, rather than when
 // a sync first meets a large event.
