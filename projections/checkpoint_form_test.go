@@ -1,0 +1,123 @@
+package projections
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/dirsync/dirsync/events"
+)
+
+// referenceForm is the checkpoint form as json.Encoder writes it, each
+// section whole: the form checkpoints have had since they exist, which
+// writeCheckpointForm streams.
+func referenceForm(t *testing.T, s *State) []byte {
+	t.Helper()
+	sn := s.snapshot()
+	seen := map[string]bool{}
+	for c := range sn.Directories {
+		seen[c] = true
+	}
+	for c := range sn.Recipients {
+		seen[c] = true
+	}
+	var connectors []string
+	for c := range seen {
+		connectors = append(connectors, c)
+	}
+	slices.Sort(connectors)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	if err := enc.Encode(checkpointHeader{Version: sn.Version, Seq: sn.Seq, Malformed: sn.Malformed, Connectors: connectors}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range sn.sections(connectors) {
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+// snapshot is s in the checkpoint's decoded shape.
+func (s *State) snapshot() snapshot {
+	dirs := make(map[string]snapshotDirectory, len(s.Directories))
+	for c, d := range s.Directories {
+		members := make(map[string][]string, len(d.Members))
+		for g, set := range d.Members {
+			ids := make([]string, 0, len(set))
+			for id := range set {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			members[g] = ids
+		}
+		dirs[c] = snapshotDirectory{Users: d.Users, Groups: d.Groups, Members: members}
+	}
+	return snapshot{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Directories: dirs,
+		Recipients: s.Recipients, Jobs: s.Jobs, Status: s.Status, Cursors: s.Cursors,
+		FormerEmails: s.FormerEmails, Spans: s.Spans}
+}
+
+// sections lists what each line of the checkpoint form holds, after the
+// header. It only reads sn, whose maps are the live state's.
+func (sn *snapshot) sections(connectors []string) []any {
+	var out []any
+	for _, c := range connectors {
+		d := sn.Directories[c]
+		out = append(out, d.Users, d.Groups, d.Members, sn.Recipients[c])
+	}
+	return append(out, sn.Jobs, sn.Status, sn.Cursors, sn.FormerEmails, sn.Spans)
+}
+
+// The streamed checkpoint form is byte for byte what json.Encoder writes
+// for each section, so checkpoints written before and after read alike and
+// "checkpoint + tail equals rebuild" keeps comparing the same form: text
+// that JSON escapes (HTML, quotes, line separators) in keys and values, a
+// connector with recipients and no directory, empty and large maps.
+func TestCheckpointFormIsEncoderForm(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	odd := "<b>&\"quoted\"\u2028\u00e9\\"
+	s := NewState()
+	s.LastSeq, s.Malformed = 42, 3
+	d := s.Directory("azuread")
+	for i := range 3000 {
+		id := fmt.Sprintf("%08x-1111-2222-3333-%012x", i, i)
+		d.Users[id] = events.User{ID: id, Mail: fmt.Sprintf("u%d@contoso.com", i), DisplayName: odd + id, Department: "R&D", AccountEnabled: i%2 == 0}
+		d.Members["g"+strings.Repeat("x", i%7)] = map[string]struct{}{id: {}, "z" + id: {}}
+	}
+	d.Groups["g<1>"] = events.Group{ID: "g<1>", DisplayName: odd, GroupTypes: []string{"Unified"}}
+	s.Directory("empty")
+	rs := map[string]events.Recipient{}
+	for i := range 2000 {
+		id := fmt.Sprintf("%08x-1111-2222-3333-%012x", i, i)
+		rs[id] = events.Recipient{ID: "azuread." + id, Connector: "azuread", ObjectID: id, Email: fmt.Sprintf("u%d@contoso.com", i),
+			DisplayName: odd, Groups: []string{"A&B"}, Tags: []string{"<t>"}, Status: events.RecipientActive, UpdatedAt: at}
+	}
+	s.Recipients["azuread"] = rs
+	s.Recipients["orphan"] = map[string]events.Recipient{"o1": {ID: "orphan.o1", Connector: "orphan", ObjectID: "o1", Email: "o@x.com", Status: events.RecipientArchived}}
+	s.Jobs["j1"] = &Job{ID: "j1", Connector: "azuread", State: events.StateCompleted, Reason: odd, RequestedAt: at, UpdatedAt: at}
+	s.Cursors["azuread"] = odd
+	s.FormerEmails["old@x.com"] = []string{"azuread.1", "azuread.2"}
+	s.Spans["j1"] = ChangeSpan{First: 1, Last: 9, Count: 3, Connectors: []string{"azuread"}}
+	s.status("azuread")
+	for _, st := range []*State{NewState(), s} {
+		got, err := st.Canonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := referenceForm(t, st); !bytes.Equal(got, want) {
+			i := 0
+			for i < min(len(got), len(want)) && got[i] == want[i] {
+				i++
+			}
+			t.Fatalf("streamed form differs from json.Encoder's at byte %d of %d/%d:\n got  %q\n want %q", i, len(got), len(want),
+				got[max(0, i-60):min(len(got), i+60)], want[max(0, i-60):min(len(want), i+60)])
+		}
+	}
+}
