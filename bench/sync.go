@@ -382,6 +382,11 @@ func fullSyncAt(ctx context.Context, env *Env, s Sizes, name string) ([]Row, err
 		return nil, err
 	}
 	r.stopPeaks()
+	// What comes after COMPLETED still counts on an appliance: the
+	// read-model checkpoint the job's events call for is written once it
+	// ends (and not while it saves).
+	r.settle(ctx, env)
+	settledKiB, _ := ProcStatus(r.d.Cmd.Process.Pid, "VmHWM")
 
 	env.Logf("raw client: reading the whole tenant (after dirsync)")
 	after, err := rawFullRead(ctx, r.sim)
@@ -426,7 +431,8 @@ func fullSyncAt(ctx context.Context, env *Env, s Sizes, name string) ([]Row, err
 			Scenario: scenario, Metric: "daemon peak RSS",
 			Value: r.daemonMiB, Unit: "MiB",
 			Target: fmt.Sprintf("< %d MiB", targetDaemonRSSMiB), Met: r.daemonMiB < targetDaemonRSSMiB,
-			Note: "VmHWM of dirsyncd (embedded NATS and JetStream included), sampled every 50 ms from its start to COMPLETED",
+			Note: fmt.Sprintf("VmHWM of dirsyncd (embedded NATS and JetStream included), sampled every 50 ms from its start to COMPLETED; "+
+				"%.0f MiB once it settled after COMPLETED (the read-model checkpoint written after the job included)", float64(settledKiB)/1024),
 		},
 		{
 			Scenario: scenario, Metric: "plugin peak RSS",

@@ -258,6 +258,10 @@ func (r *Runner) run(j *job) {
 
 	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
 	defer scancel()
+	// evs is not used past save, so the list (which save empties) is
+	// garbage while the job's final state is recorded and the checkpoint
+	// its events call for is encoded.
+	planned := len(evs)
 	if err := r.save(ctx, sctx, j, evs); err != nil {
 		finish(err)
 		return
@@ -271,7 +275,7 @@ func (r *Runner) run(j *job) {
 		finish(err)
 		return
 	}
-	log.Info("sync completed", zap.Int("events", len(evs)), zap.Int("created", sum.RecipientsCreated),
+	log.Info("sync completed", zap.Int("events", planned), zap.Int("created", sum.RecipientsCreated),
 		zap.Int("updated", sum.RecipientsUpdated), zap.Int("removed", sum.RecipientsRemoved),
 		zap.Int64("duration_ms", sum.DurationMS))
 }
