@@ -290,3 +290,63 @@ func TestMarshalDecodedData(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeDataIsMarshal: an event's data is encoded to json.Marshal's
+// bytes for every data type, with odd strings (invalid UTF-8, U+2028,
+// HTML and control characters) in every text field, map and list, nil
+// and empty lists and maps, and times of every precision.
+func TestEncodeDataIsMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	odds := func() []string {
+		switch r.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			return []string{}
+		}
+		return []string{oddString(r), oddString(r)}
+	}
+	counts := func() map[string]int64 {
+		if r.IntN(2) == 0 {
+			return nil
+		}
+		return map[string]int64{oddString(r): r.Int64N(1 << 40), oddString(r): -1, "b": 2, "a": 1}
+	}
+	yes := r.IntN(2) == 0
+	for i := range 3000 {
+		at := time.Unix(r.Int64N(1<<34), r.Int64N(1e9)*int64(r.IntN(2))).In(time.FixedZone("z", r.IntN(50000)-25000))
+		var data any
+		switch i % 6 {
+		case 0:
+			data = User{ID: oddString(r), UserPrincipalName: oddString(r), Mail: oddString(r), DisplayName: oddString(r), GivenName: oddString(r),
+				Surname: oddString(r), Department: oddString(r), JobTitle: oddString(r), AccountEnabled: r.IntN(2) == 0, UserType: oddString(r),
+				AssignedLicenseCount: r.IntN(5)}
+		case 1:
+			data = Group{ID: oddString(r), DisplayName: oddString(r), Mail: oddString(r), GroupTypes: odds(), MailEnabled: true}
+		case 2:
+			data = Removed{ID: oddString(r), Reason: oddString(r)}
+		case 3:
+			data = MembersChanged{GroupID: oddString(r), Added: odds(), Removed: odds()}
+		case 4:
+			data = RecipientChange{Recipient: Recipient{ID: oddString(r), Connector: oddString(r), ObjectID: oddString(r), Email: oddString(r),
+				DisplayName: oddString(r), Department: oddString(r), Groups: odds(), Tags: odds(), Status: oddString(r), UpdatedAt: at},
+				Changed: odds(), Reason: oddString(r)}
+		case 5:
+			data = SyncState{JobID: oddString(r), Connector: oddString(r), State: StateCompleted, Reason: oddString(r), Cursor: oddString(r),
+				Summary: &Summary{Rejected: counts(), Sanitized: counts(), Skipped: map[string]int{oddString(r): 3}, DuplicateEmails: odds(),
+					ResyncReason: oddString(r), ThrottleWaitMS: r.Int64N(1e6)},
+				Options: &JobOptions{Tags: odds(), TagMode: oddString(r), UpdateExisting: &yes}}
+		}
+		want, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Event{Data: data}.appendData([]byte("prefix"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, append([]byte("prefix"), want...)) {
+			t.Fatalf("%T:\n got  %q\n want %q", data, got[len("prefix"):], want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // The encoder below writes, byte for byte, what the CloudEvents SDK wrote
@@ -84,22 +86,15 @@ func (e Event) appendData(dst []byte) ([]byte, error) {
 		}
 		return appendHTMLEscaped(dst, compact.Bytes()), nil
 	}
-	// An Encoder writes into w without the copy json.Marshal returns; its
-	// output is json.Marshal's plus a newline.
-	w := appendWriter{b: dst}
-	enc := json.NewEncoder(&w)
-	if err := enc.Encode(e.Data); err != nil {
+	// json.Marshal's bytes (HTML escaped, map keys sorted), appended in
+	// place by segmentio/encoding at about twice encoding/json's speed: a
+	// first sync encodes 200,000 events. TestEncodeDataIsMarshal and the
+	// SDK comparison hold it to encoding/json byte for byte.
+	out, err := fastjson.Append(dst, e.Data, fastjson.EscapeHTML|fastjson.SortMapKeys)
+	if err != nil {
 		return dst, err
 	}
-	return bytes.TrimSuffix(w.b, []byte{'\n'}), nil
-}
-
-// appendWriter is an io.Writer that appends to b.
-type appendWriter struct{ b []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
+	return out, nil
 }
 
 // checkAttributes makes the checks the SDK's Validate made on what

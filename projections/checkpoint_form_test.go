@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	stdjson "encoding/json"
+
 	"github.com/segmentio/encoding/json"
 
 	"github.com/dirsync/dirsync/events"
@@ -75,14 +77,11 @@ func (sn *snapshot) sections(connectors []string) []any {
 	return append(out, sn.Jobs, sn.Status, sn.Cursors, sn.FormerEmails, sn.Spans)
 }
 
-// The streamed checkpoint form is byte for byte what json.Encoder writes
-// for each section, so checkpoints written before and after read alike and
-// "checkpoint + tail equals rebuild" keeps comparing the same form: text
-// that JSON escapes (HTML, quotes, line separators) in keys and values, a
-// connector with recipients and no directory, empty and large maps.
-func TestCheckpointFormIsEncoderForm(t *testing.T) {
+// oddState is a state of two connectors (one without a directory) whose
+// text holds what JSON escapes: HTML, quotes, U+2028, backslashes.
+func oddState() *State {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	odd := "<b>&\"quoted\"\u2028\u00e9\\"
+	odd := "<b>&\"quoted\"\u2028\u00e9\\\xff"
 	s := NewState()
 	s.LastSeq, s.Malformed = 42, 3
 	d := s.Directory("azuread")
@@ -106,6 +105,16 @@ func TestCheckpointFormIsEncoderForm(t *testing.T) {
 	s.FormerEmails["old@x.com"] = []string{"azuread.1", "azuread.2"}
 	s.Spans["j1"] = ChangeSpan{First: 1, Last: 9, Count: 3, Connectors: []string{"azuread"}}
 	s.status("azuread")
+	return s
+}
+
+// The streamed checkpoint form is byte for byte what json.Encoder writes
+// for each section, so checkpoints written before and after read alike and
+// "checkpoint + tail equals rebuild" keeps comparing the same form: text
+// that JSON escapes (HTML, quotes, line separators) in keys and values, a
+// connector with recipients and no directory, empty and large maps.
+func TestCheckpointFormIsEncoderForm(t *testing.T) {
+	s := oddState()
 	for _, st := range []*State{NewState(), s} {
 		got, err := st.Canonical()
 		if err != nil {
@@ -118,6 +127,32 @@ func TestCheckpointFormIsEncoderForm(t *testing.T) {
 			}
 			t.Fatalf("streamed form differs from json.Encoder's at byte %d of %d/%d:\n got  %q\n want %q", i, len(got), len(want),
 				got[max(0, i-60):min(len(got), i+60)], want[max(0, i-60):min(len(want), i+60)])
+		}
+	}
+}
+
+// TestEncodeIsMarshal: a read model's KV value is encoding/json's
+// json.Marshal of it, byte for byte (the KV entries written before, and
+// downstream readers, know that form), for every bucket's values of a
+// state with text JSON escapes.
+func TestEncodeIsMarshal(t *testing.T) {
+	s := oddState()
+	keys := s.Keys()
+	if len(keys) < 1000 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	for _, k := range keys {
+		v := s.Value(k)
+		got, err := encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := stdjson.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%v:\n got  %s\n want %s", k, got, want)
 		}
 	}
 }

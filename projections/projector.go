@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	// json.Marshal's bytes at about twice its speed: a first sync writes
+	// 100,000 read-model values (TestEncodeIsMarshal holds them equal).
+	"github.com/segmentio/encoding/json"
 
 	"github.com/dirsync/dirsync/events/store"
 )
