@@ -15,7 +15,6 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go/jetstream"
-
 	// encoding/json's behaviour at about twice its speed: a start
 	// decodes the whole checkpoint (100,000 users: 0.35 s against 0.75 s
 	// in BenchmarkCheckpointLoad).
@@ -92,7 +91,7 @@ func (sn snapshot) state() *State {
 		}
 		if sd.Groups != nil {
 			for id, g := range sd.Groups {
-				g.ID = in.of(id)
+				g.ID = id
 				in.all(g.GroupTypes)
 				sd.Groups[id] = g
 			}
@@ -101,9 +100,9 @@ func (sn snapshot) state() *State {
 		for g, ids := range sd.Members {
 			set := make(map[string]struct{}, len(ids))
 			for _, id := range ids {
-				set[in.of(id)] = struct{}{}
+				set[userID(d.Users, id)] = struct{}{}
 			}
-			d.Members[in.of(g)] = set
+			d.Members[g] = set
 		}
 		s.Directories[c] = d
 	}
@@ -111,18 +110,17 @@ func (sn snapshot) state() *State {
 		if m == nil {
 			continue
 		}
-		// Keyed again by the users' own IDs: a map's keys cannot be
-		// replaced in place.
 		var users map[string]events.User
 		if d := s.Directories[c]; d != nil {
 			users = d.Users
 		}
-		rs := make(map[string]events.Recipient, len(m))
+		// In place: keying the map again by the users' own IDs would
+		// share its keys too, at the price of filling a new map.
 		for id, r := range m {
 			u, ok := users[id]
-			rs[in.of(id)] = in.recipient(r, u, ok)
+			m[id] = in.recipient(r, u, ok)
 		}
-		s.Recipients[c] = rs
+		s.Recipients[c] = m
 		s.counting(c)
 	}
 	for id, j := range sn.Jobs {
@@ -170,8 +168,8 @@ func decodeTargets(connectors int) []any {
 }
 
 // writeCheckpointForm writes the state's checkpoint form to w: what
-// json.Encoder writes for each section (checkpointSections in the tests
-// keeps that form), streamed entry by entry in key order, so that a
+// json.Encoder writes for each section (referenceForm in the tests keeps
+// that form), streamed entry by entry in key order, so that a
 // checkpoint of 100,000 recipients does not first build each section's
 // whole JSON (and a sorted copy of every member set) in memory.
 func writeCheckpointForm(w io.Writer, s *State) error {
@@ -237,9 +235,14 @@ func (cw *checkpointWriter) null() {
 	cw.line()
 }
 
-// line ends a section, and writes what is buffered once it is large.
+// line ends a section.
 func (cw *checkpointWriter) line() {
 	cw.byte('\n')
+	cw.spill()
+}
+
+// spill writes what is buffered once it is large.
+func (cw *checkpointWriter) spill() {
 	if len(cw.buf) >= 64<<10 {
 		cw.flush()
 	}
@@ -281,9 +284,7 @@ func writeSection[V any](cw *checkpointWriter, m map[string]V, as ...func(V) any
 		} else {
 			cw.value(&v)
 		}
-		if len(cw.buf) >= 64<<10 {
-			cw.flush()
-		}
+		cw.spill()
 	}
 	cw.byte('}')
 	cw.line()

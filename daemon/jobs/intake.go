@@ -248,34 +248,25 @@ func cleanUser(u *connectorv1.User) (*connectorv1.User, []fixes) {
 	out := &connectorv1.User{Id: u.GetId(), AccountEnabled: u.AccountEnabled, Removed: u.GetRemoved(),
 		AssignedLicenseCount: u.AssignedLicenseCount}
 	var fx []fixes
-	// A clean field keeps the plugin's pointer: a full read takes in
-	// 100,000 users of eight fields each.
+	clean := func(p *string, by func(string) (string, fixes)) *string {
+		if p == nil {
+			return nil
+		}
+		v, f := by(*p)
+		if f != 0 {
+			fx = append(fx, f)
+		}
+		if v == *p {
+			// The plugin's pointer, not a copy: a full read takes in
+			// 100,000 users of eight fields each.
+			return p
+		}
+		return &v
+	}
 	text := func(p *string) *string {
-		if p == nil {
-			return nil
-		}
-		v, f := cleanText(*p, MaxTextRunes)
-		if f == 0 && v == *p {
-			return p
-		}
-		if f != 0 {
-			fx = append(fx, f)
-		}
-		return &v
+		return clean(p, func(s string) (string, fixes) { return cleanText(s, MaxTextRunes) })
 	}
-	email := func(p *string) *string {
-		if p == nil {
-			return nil
-		}
-		v, f := cleanEmail(*p)
-		if f == 0 && v == *p {
-			return p
-		}
-		if f != 0 {
-			fx = append(fx, f)
-		}
-		return &v
-	}
+	email := func(p *string) *string { return clean(p, cleanEmail) }
 	// The policy may take the address from the UPN (email_from = "upn"),
 	// now or after a later change of plugins.hcl applied to the stored
 	// directory: the UPN is checked as an address whatever the policy.

@@ -176,7 +176,7 @@ const MaxPendingBytes = 8 << 20
 // they cannot, it stores nothing and returns an error wrapping
 // ErrStorageFull.
 func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) {
-	return s.append(ctx, evs, nil, false)
+	return s.appendEvents(ctx, evs, nil, false)
 }
 
 // AppendProgress is Append that calls progress (if not nil) with the
@@ -188,10 +188,12 @@ func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) 
 // they are sent rather than all held to the end of its SAVING (FollowOwn
 // keeps each one until it is folded). Append leaves evs as they are.
 func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
-	return s.append(ctx, evs, progress, true)
+	return s.appendEvents(ctx, evs, progress, true)
 }
 
-func (s *Store) append(ctx context.Context, evs []events.Event, progress func(stored int), release bool) (uint64, error) {
+// appendEvents is Append and AppendProgress; release says whether evs
+// are taken over (see AppendProgress).
+func (s *Store) appendEvents(ctx context.Context, evs []events.Event, progress func(stored int), release bool) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
