@@ -100,7 +100,7 @@ func (sn snapshot) state() *State {
 		for g, ids := range sd.Members {
 			set := make(map[string]struct{}, len(ids))
 			for _, id := range ids {
-				set[userID(d.Users, id)] = struct{}{}
+				set[d.UserID(id)] = struct{}{}
 			}
 			d.Members[g] = set
 		}

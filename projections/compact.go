@@ -13,7 +13,7 @@ import "github.com/dirsync/dirsync/events"
 
 // interned maps a string to the one copy of it the state keeps: for the
 // few values many objects share (departments, group names, tags). IDs are
-// shared through the users map instead (userID): a table of every ID
+// shared through the users map instead (Directory.UserID): a table of every ID
 // would duplicate that map, and filling it made a start's load slower.
 type interned map[string]string
 
@@ -71,13 +71,4 @@ func same(a, b string) string {
 		return b
 	}
 	return a
-}
-
-// userID returns the users' own copy of id (a map key, also the user's ID
-// field), or id when there is no such user.
-func userID(users map[string]events.User, id string) string {
-	if u, ok := users[id]; ok {
-		return u.ID
-	}
-	return id
 }

@@ -25,6 +25,17 @@ type Directory struct {
 	Members map[string]map[string]struct{}
 }
 
+// UserID returns the directory's own copy of a user's ID (its key in
+// Users, which is also the user's ID field), or id when there is no such
+// user: a member set built from it holds no string of its own per
+// membership.
+func (d *Directory) UserID(id string) string {
+	if u, ok := d.Users[id]; ok {
+		return u.ID
+	}
+	return id
+}
+
 func newDirectory() *Directory {
 	return &Directory{
 		Users:   map[string]events.User{},

@@ -386,12 +386,9 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 	}
 	for g, set := range snap.added {
 		for id := range set {
-			// The user's own copy of the ID where there is one: each
-			// membership the plugin sent is a string of its own.
-			if u, ok := nd.Users[id]; ok {
-				id = u.ID
-			}
-			setAdd(nd.Members, g, id)
+			// The user's own copy of the ID: each membership the plugin
+			// sent is a string of its own.
+			setAdd(nd.Members, g, nd.UserID(id))
 		}
 	}
 	for g, set := range snap.removed {
