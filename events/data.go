@@ -242,3 +242,18 @@ type RecipientChange struct {
 	// Reason says why, e.g. "user has a mail address", "user left the directory".
 	Reason string `json:"reason"`
 }
+
+// Claim is the data of TypeConnectorClaimed: a dirsyncd replica took the
+// connector's lease at Epoch and, with this event, fenced off every
+// writer of an earlier epoch.
+type Claim struct {
+	Connector string `json:"connector"`
+	// Epoch is the lease's revision when the replica took it; epochs of
+	// one connector only rise.
+	Epoch uint64 `json:"epoch"`
+	// Replica names the dirsyncd that holds the connector from now on.
+	Replica string `json:"replica"`
+	// Previous is the epoch of the claim this one supersedes (0: the
+	// connector's first claim).
+	Previous uint64 `json:"previous,omitempty"`
+}

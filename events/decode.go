@@ -48,7 +48,7 @@ type field struct {
 
 // envelope holds a message's attributes between parsing and checking.
 type envelope struct {
-	specVersion, id, source, typ, subject, time, contentType, dataSchema, dataBase64, syncID field
+	specVersion, id, source, typ, subject, time, contentType, dataSchema, dataBase64, syncID, epoch field
 
 	seenSpecVersion, seenContentType, seenData bool
 	data                                       []byte
@@ -121,6 +121,13 @@ func (env *envelope) event() (Event, error) {
 	n = len(env.source.b)
 	e.Source, e.Subject = all[:n], all[n:]
 	e.JobID = string(env.syncID.b)
+	if env.epoch.set {
+		n, err := strconv.ParseUint(string(env.epoch.b), 10, 64)
+		if err != nil || n == 0 {
+			return Event{}, fmt.Errorf("%s: %q is not a positive decimal number", EpochExtension, env.epoch.b)
+		}
+		e.Epoch = n
+	}
 	source, err := canonicalSource(e.Source)
 	if err == nil && strings.TrimSpace(source) == "" {
 		err = errors.New("REQUIRED")
@@ -159,6 +166,8 @@ func internType(b []byte) string {
 		return TypeRecipientArchived
 	case TypeRecipientRestored:
 		return TypeRecipientRestored
+	case TypeConnectorClaimed:
+		return TypeConnectorClaimed
 	}
 	return string(b)
 }
@@ -342,7 +351,8 @@ func (env *envelope) member(s *scanner, key []byte) error {
 // extension reads an extension attribute: the SDK refused a name that is
 // not ASCII letters and digits or that is a context attribute's, and a
 // value that is not a string, a boolean, a 32-bit integer or null. Of
-// the extensions only JobExtension (in any case) is kept, when a string.
+// the extensions only JobExtension and EpochExtension (in any case) are
+// kept, when strings.
 func (env *envelope) extension(s *scanner, key []byte) error {
 	if len(key) == 0 {
 		return errors.New("an attribute name is empty")
@@ -359,14 +369,18 @@ func (env *envelope) extension(s *scanner, key []byte) error {
 		}
 	}
 	isJob := bytes.EqualFold(key, []byte(JobExtension))
+	isEpoch := bytes.EqualFold(key, []byte(EpochExtension))
 	switch c := s.peek(); {
 	case c == '"':
 		f, err := s.stringField(key)
 		if err != nil {
 			return err
 		}
-		if isJob {
+		switch {
+		case isJob:
 			env.syncID = f
+		case isEpoch:
+			env.epoch = f
 		}
 		return nil
 	case c == '-' || '0' <= c && c <= '9':
@@ -387,6 +401,9 @@ func (env *envelope) extension(s *scanner, key []byte) error {
 	}
 	if isJob { // not a string, or null: no job
 		env.syncID = field{}
+	}
+	if isEpoch { // not a string, or null: no epoch
+		env.epoch = field{}
 	}
 	return nil
 }

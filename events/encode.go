@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func (e Event) AppendMarshal(dst []byte) ([]byte, error) {
 	}
 	orig := dst
 	if dst == nil {
-		dst = make([]byte, 0, 160+len(id)+len(source)+len(typ)+len(subject)+len(e.JobID)+max(len(e.raw), 512))
+		dst = make([]byte, 0, 180+len(id)+len(source)+len(typ)+len(subject)+len(e.JobID)+max(len(e.raw), 512))
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
 	dst = appendString(dst, id)
@@ -64,6 +65,12 @@ func (e Event) AppendMarshal(dst []byte) ([]byte, error) {
 	dst = append(dst, `,"data":`...)
 	if dst, err = e.appendData(dst); err != nil {
 		return orig, fmt.Errorf("event %s %s: encoding data: %w", e.Type, e.Subject, err)
+	}
+	// Extensions in the order of their names, as the SDK writes them.
+	if e.Epoch != 0 {
+		dst = append(dst, `,"`+EpochExtension+`":"`...)
+		dst = strconv.AppendUint(dst, e.Epoch, 10)
+		dst = append(dst, '"')
 	}
 	if e.JobID != "" {
 		dst = append(dst, `,"`+JobExtension+`":`...)

@@ -45,6 +45,10 @@ const (
 	// TypeRecipientRestored: an archived recipient's user is back; the
 	// recipient is active again with the same ID (data: RecipientChange).
 	TypeRecipientRestored = "io.dirsync.recipient.restored.v1"
+	// TypeConnectorClaimed: a dirsyncd replica took over a connector's
+	// jobs at a new epoch (data: Claim). From it on, only events of that
+	// epoch are stored for the connector (see store.Fence).
+	TypeConnectorClaimed = "io.dirsync.connector.claimed.v1"
 )
 
 // Types lists every event type, for schemas and documentation.
@@ -53,6 +57,7 @@ func Types() []string {
 		TypeSyncState, TypeUserChanged, TypeUserRemoved, TypeGroupChanged,
 		TypeGroupRemoved, TypeGroupMembersChanged, TypeRecipientCreated,
 		TypeRecipientUpdated, TypeRecipientRemoved, TypeRecipientArchived, TypeRecipientRestored,
+		TypeConnectorClaimed,
 	}
 }
 
@@ -76,12 +81,31 @@ func RecipientSubject(connector, objectID string) string {
 	return SubjectRoot + ".recipients." + connector + "." + objectID
 }
 
+// ClaimSubject is where a connector's claims go: one subject per
+// connector, whose newest message is the claim in force. Fenced appends
+// are conditional on its last sequence.
+func ClaimSubject(connector string) string {
+	return SubjectRoot + ".claims." + connector + ".claim"
+}
+
+// ConnectorSubjects is the subject filter of every event about a
+// connector: its claims, jobs, directory facts and recipients.
+func ConnectorSubjects(connector string) string {
+	return SubjectRoot + ".*." + connector + ".>"
+}
+
 // Source is the CloudEvents source of events about a connector.
 func Source(connector string) string { return "urn:dirsync:connector:" + connector }
 
 // JobExtension is the CloudEvents extension attribute that names the sync
 // job (the sync ID) an event was produced by.
 const JobExtension = "syncid"
+
+// EpochExtension is the CloudEvents extension attribute that carries the
+// epoch of the claim an event was appended under (see TypeConnectorClaimed),
+// as a decimal string: a lease revision may outgrow the 32-bit integers
+// CloudEvents allows. Events stored before claims existed have none.
+const EpochExtension = "epoch"
 
 // Event is one recorded fact or decision, before encoding or after
 // decoding. Data holds one of this package's data types when building an
@@ -94,6 +118,9 @@ type Event struct {
 	Time    time.Time
 	JobID   string
 	Data    any
+	// Epoch is the epoch of the connector's claim the event was appended
+	// under (0: none; set by a fenced append).
+	Epoch uint64
 	// Seq is the stream sequence of a stored event (0 before storing).
 	Seq uint64
 
@@ -117,6 +144,16 @@ func New(typ, subject, connector, jobID string, part int, at time.Time, data any
 		JobID:   jobID,
 		Data:    data,
 	}
+}
+
+// NewClaim builds the claim event of c, itself of c's epoch. Its ID
+// derives from the connector and the epoch: a claim sent again (its
+// acknowledgement lost) is stored once.
+func NewClaim(c Claim, at time.Time) Event {
+	subject := ClaimSubject(c.Connector)
+	e := New(TypeConnectorClaimed, subject, c.Connector, "", int(min(c.Epoch, 1<<62)), at, c)
+	e.Epoch = c.Epoch
+	return e
 }
 
 // DeterministicID derives an event ID from what makes the event unique.

@@ -51,9 +51,18 @@ func samples() map[string]Event {
 			JobID: job, Connector: "demo", State: StatePending, RequestedBy: "cli",
 			Options: &JobOptions{DryRun: true, Tags: []string{"q4-campaign"}, TagMode: "replace"},
 		}),
+		"connector_claimed": NewClaim(Claim{Connector: "demo", Epoch: 41, Replica: "appliance-b", Previous: 17}, at),
+		"recipient_created_fenced": fenced(New(TypeRecipientCreated, RecipientSubject("demo", uid), "demo", job, 0, at,
+			RecipientChange{Recipient: rec, Reason: "user has a mail address"}), 41),
 		"recipient_removed": New(TypeRecipientRemoved, RecipientSubject("demo", uid), "demo", job, 0, at,
 			RecipientChange{Recipient: rec, Reason: "user is no longer in the directory"}),
 	}
+}
+
+// fenced is e appended under a claim of epoch.
+func fenced(e Event, epoch uint64) Event {
+	e.Epoch = epoch
+	return e
 }
 
 // The wire format is the contract downstream services rely on: any change

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -22,6 +23,9 @@ func sdkMarshal(e Event) ([]byte, error) {
 	ce.SetTime(e.Time)
 	if e.JobID != "" {
 		ce.SetExtension(JobExtension, e.JobID)
+	}
+	if e.Epoch != 0 {
+		ce.SetExtension(EpochExtension, strconv.FormatUint(e.Epoch, 10))
 	}
 	data := []byte(e.raw)
 	if data == nil {
@@ -61,6 +65,13 @@ func sdkDecode(b []byte) (Event, error) {
 	}
 	if v, ok := ce.Extensions()[JobExtension]; ok {
 		e.JobID, _ = v.(string)
+	}
+	if v, ok := ce.Extensions()[EpochExtension].(string); ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return Event{}, fmt.Errorf("%w: %s: %q is not a positive decimal number", ErrMalformed, EpochExtension, v)
+		}
+		e.Epoch = n
 	}
 	return e, nil
 }

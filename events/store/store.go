@@ -48,6 +48,8 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		AllowDirect: true,
 		DenyPurge:   true,
 		DenyDelete:  true,
+		// Fenced appends go as atomic batches (see fence.go).
+		AllowAtomicPublish: true,
 	}
 }
 
@@ -63,6 +65,9 @@ type Store struct {
 	// own holds the events this process appended, by sequence, until
 	// FollowOwn reads them (see there); nil until FollowOwn starts.
 	own atomic.Pointer[ownEvents]
+	// connectorLocks make each connector's conditional writes take
+	// turns (see lockConnector).
+	connectorLocks sync.Map
 }
 
 // ownEvents are the events this process is appending, by ID, kept for
@@ -143,6 +148,14 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Opt
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", StreamName, err)
 	}
+	if !st.CachedInfo().Config.AllowAtomicPublish {
+		version := "an unknown version"
+		if nc := js.Conn(); nc != nil {
+			version = nc.ConnectedServerVersion()
+		}
+		return nil, fmt.Errorf("the NATS server (%s) does not support atomic batch publishing, which dirsync's fenced appends need (one writer per connector): "+
+			"upgrade it to nats-server 2.12 or newer", version)
+	}
 	s := &Store{js: js, stream: st, replicas: max(replicas, 1)}
 	for _, o := range opts {
 		o(s)
@@ -176,7 +189,7 @@ const MaxPendingBytes = 8 << 20
 // they cannot, it stores nothing and returns an error wrapping
 // ErrStorageFull.
 func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) {
-	return s.appendEvents(ctx, evs, nil, false)
+	return s.appendEvents(ctx, nil, evs, nil, false)
 }
 
 // AppendProgress is Append that calls progress (if not nil) with the
@@ -188,12 +201,12 @@ func (s *Store) Append(ctx context.Context, evs []events.Event) (uint64, error) 
 // they are sent rather than all held to the end of its SAVING (FollowOwn
 // keeps each one until it is folded). Append leaves evs as they are.
 func (s *Store) AppendProgress(ctx context.Context, evs []events.Event, progress func(stored int)) (uint64, error) {
-	return s.appendEvents(ctx, evs, progress, true)
+	return s.appendEvents(ctx, nil, evs, progress, true)
 }
 
-// appendEvents is Append and AppendProgress; release says whether evs
-// are taken over (see AppendProgress).
-func (s *Store) appendEvents(ctx context.Context, evs []events.Event, progress func(stored int), release bool) (uint64, error) {
+// appendEvents is Append, AppendProgress and AppendFenced (fence not
+// nil); release says whether evs are taken over (see AppendProgress).
+func (s *Store) appendEvents(ctx context.Context, fence *Fence, evs []events.Event, progress func(stored int), release bool) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -263,11 +276,21 @@ func (s *Store) appendEvents(ctx context.Context, evs []events.Event, progress f
 	// instead of one an event. The chunk before may still be in flight,
 	// so every chunk gets a buffer of its own.
 	slabCap := int(min(int64(MaxPendingBytes)+64<<10, need/int64(len(evs))*MaxPending+64<<10))
+	// A fenced append sends each chunk as one atomic batch, which
+	// nats-server bounds at MaxBatch messages.
+	chunkMax := MaxPending
+	if fence != nil {
+		chunkMax = MaxBatch
+		slabCap = int(min(int64(MaxPendingBytes)+64<<10, need/int64(len(evs))*MaxBatch+64<<10))
+	}
 	prepare := func(from int) error {
 		next, nextSize = nil, 0
 		slab := make([]byte, 0, slabCap)
-		for i := from; i < min(len(evs), from+MaxPending); i++ {
+		for i := from; i < min(len(evs), from+chunkMax); i++ {
 			e := evs[i]
+			if fence != nil {
+				e.Epoch = fence.Epoch
+			}
 			if len(next) > 0 && nextSize >= MaxPendingBytes {
 				break
 			}
@@ -289,6 +312,9 @@ func (s *Store) appendEvents(ctx context.Context, evs []events.Event, progress f
 				evs[i] = events.Event{}
 			}
 		}
+		if fence != nil {
+			fenceBatch(fence, next)
+		}
 		return nil
 	}
 	if err := prepare(0); err != nil {
@@ -300,6 +326,32 @@ func (s *Store) appendEvents(ctx context.Context, evs []events.Event, progress f
 			if err := s.fits(ctx, len(chunk), size, reserve, stored, len(evs)); err != nil {
 				return last, err
 			}
+		}
+		if fence != nil {
+			// One batch at a time: the next is encoded while nats-server
+			// stores this one.
+			done := make(chan error, 1)
+			go func() {
+				seq, err := s.sendFenced(ctx, fence, chunk, &outage)
+				last = max(last, seq)
+				done <- err
+			}()
+			from += len(chunk)
+			var perr error
+			if from < len(evs) {
+				perr = prepare(from)
+			}
+			if err := <-done; err != nil {
+				return last, fmt.Errorf("%w (%d of %d events were stored before)", err, stored, len(evs))
+			}
+			if perr != nil {
+				return last, perr
+			}
+			stored += len(chunk)
+			if progress != nil {
+				progress(stored)
+			}
+			continue
 		}
 		for _, msg := range chunk {
 			f, err := s.publish(ctx, msg, &outage)
