@@ -62,6 +62,8 @@ type snapshot struct {
 	Cursors      map[string]string                      `json:"cursors"`
 	FormerEmails map[string][]string                    `json:"formerEmails"`
 	Spans        map[string]ChangeSpan                  `json:"spans"`
+	Claims       map[string]events.Claim                `json:"claims,omitempty"`
+	Superseded   int                                    `json:"superseded,omitempty"`
 }
 
 type snapshotDirectory struct {
@@ -74,7 +76,10 @@ type snapshotDirectory struct {
 // (see compact.go).
 func (sn snapshot) state() *State {
 	s := NewState()
-	s.LastSeq, s.Malformed = sn.Seq, sn.Malformed
+	s.LastSeq, s.Malformed, s.Superseded = sn.Seq, sn.Malformed, sn.Superseded
+	for c, cl := range sn.Claims {
+		s.Claims[c] = cl
+	}
 	in := interned{}
 	for c, sd := range sn.Directories {
 		if sd.Users == nil && sd.Groups == nil && sd.Members == nil {
@@ -155,6 +160,9 @@ type checkpointHeader struct {
 	Seq        uint64   `json:"seq"`
 	Malformed  int      `json:"malformed"`
 	Connectors []string `json:"connectors"`
+	// Claims and Superseded are small: they travel in the header.
+	Claims     map[string]events.Claim `json:"claims,omitempty"`
+	Superseded int                     `json:"superseded,omitempty"`
 }
 
 // decodeTargets are fresh values for decodeState to decode the sections
@@ -180,7 +188,11 @@ func writeCheckpointForm(w io.Writer, s *State) error {
 	for c := range s.Recipients {
 		seen[c] = true
 	}
-	h := checkpointHeader{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Connectors: slices.Sorted(maps.Keys(seen))}
+	h := checkpointHeader{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Connectors: slices.Sorted(maps.Keys(seen)),
+		Superseded: s.Superseded}
+	if len(s.Claims) > 0 {
+		h.Claims = s.Claims
+	}
 	cw := &checkpointWriter{w: w}
 	cw.value(h)
 	cw.line()
@@ -352,7 +364,7 @@ func decodeState(data []byte) (*State, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("decoding: %w", err)
 	}
-	sn := snapshot{Version: h.Version, Seq: h.Seq, Malformed: h.Malformed,
+	sn := snapshot{Version: h.Version, Seq: h.Seq, Malformed: h.Malformed, Claims: h.Claims, Superseded: h.Superseded,
 		Directories: map[string]snapshotDirectory{}, Recipients: map[string]map[string]events.Recipient{}}
 	for i, c := range h.Connectors {
 		t := targets[4*i : 4*i+4]

@@ -35,7 +35,8 @@ func referenceForm(t *testing.T, s *State) []byte {
 	slices.Sort(connectors)
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	if err := enc.Encode(checkpointHeader{Version: sn.Version, Seq: sn.Seq, Malformed: sn.Malformed, Connectors: connectors}); err != nil {
+	if err := enc.Encode(checkpointHeader{Version: sn.Version, Seq: sn.Seq, Malformed: sn.Malformed, Connectors: connectors,
+		Claims: sn.Claims, Superseded: sn.Superseded}); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range sn.sections(connectors) {
@@ -61,9 +62,13 @@ func (s *State) snapshot() snapshot {
 		}
 		dirs[c] = snapshotDirectory{Users: d.Users, Groups: d.Groups, Members: members}
 	}
-	return snapshot{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Directories: dirs,
+	sn := snapshot{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Directories: dirs,
 		Recipients: s.Recipients, Jobs: s.Jobs, Status: s.Status, Cursors: s.Cursors,
-		FormerEmails: s.FormerEmails, Spans: s.Spans}
+		FormerEmails: s.FormerEmails, Spans: s.Spans, Superseded: s.Superseded}
+	if len(s.Claims) > 0 {
+		sn.Claims = s.Claims
+	}
+	return sn
 }
 
 // sections lists what each line of the checkpoint form holds, after the
@@ -104,6 +109,8 @@ func oddState() *State {
 	s.Cursors["azuread"] = odd
 	s.FormerEmails["old@x.com"] = []string{"azuread.1", "azuread.2"}
 	s.Spans["j1"] = ChangeSpan{First: 1, Last: 9, Count: 3, Connectors: []string{"azuread"}}
+	s.Claims["azuread"] = events.Claim{Connector: "azuread", Epoch: 12, Replica: odd, Previous: 4}
+	s.Superseded = 2
 	s.status("azuread")
 	return s
 }

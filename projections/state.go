@@ -126,6 +126,11 @@ type SyncStatus struct {
 	Archived   int `json:"archived"`
 	Users      int `json:"users"`
 	Groups     int `json:"groups"`
+	// Epoch and ClaimedBy are the connector's claim in force: the
+	// replica whose events the stream takes for it (see
+	// events.TypeConnectorClaimed). Empty before the first claim.
+	Epoch     uint64 `json:"epoch,omitempty"`
+	ClaimedBy string `json:"claimedBy,omitempty"`
 }
 
 // GroupView is the read model of one directory group.
@@ -165,6 +170,14 @@ type State struct {
 	LastSeq uint64
 	// Malformed counts events that could not be applied.
 	Malformed int
+	// Claims maps connector → its claim in force: the newest epoch a
+	// replica claimed it at (see events.TypeConnectorClaimed).
+	Claims map[string]events.Claim
+	// Superseded counts events ignored because their epoch is older than
+	// their connector's claim in force when they were read. Fenced
+	// appends keep it 0; an unfenced writer (an older dirsyncd sharing
+	// the stream) would raise it.
+	Superseded int
 
 	// instance, changes and allChanges make up Generation.
 	instance, allChanges uint64
@@ -246,6 +259,7 @@ func NewState() *State {
 		Cursors:      map[string]string{},
 		FormerEmails: map[string][]string{},
 		Spans:        map[string]ChangeSpan{},
+		Claims:       map[string]events.Claim{},
 		instance:     rand.Uint64(),
 		changes:      map[string]uint64{},
 		counted:      map[string]*recipientCount{},
@@ -378,6 +392,16 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 		return nil, fmt.Errorf("%w: subject %q", events.ErrMalformed, e.Subject)
 	}
 	connector := tok[2]
+	// One writer per connector: an event of an epoch older than the
+	// connector's claim in force was written by a replica that had lost
+	// it, and every replica ignores it alike.
+	if e.Type == events.TypeConnectorClaimed {
+		return s.applyClaim(e, connector)
+	}
+	if e.Epoch < s.Claims[connector].Epoch {
+		s.Superseded++
+		return nil, nil
+	}
 	if e.Type != events.TypeSyncState {
 		// Counted even if the event turns out malformed: a planner's
 		// cache must not outlive anything that reached the state.
@@ -627,6 +651,24 @@ func (s *State) saving() bool {
 	return false
 }
 
+// applyClaim makes a claim newer than the connector's claim in force
+// the one in force.
+func (s *State) applyClaim(e events.Event, connector string) ([]Key, error) {
+	c, err := data[events.Claim](e)
+	if err != nil {
+		return nil, err
+	}
+	if c.Connector != connector || c.Epoch == 0 || c.Epoch != e.Epoch {
+		return nil, fmt.Errorf("%w: claim of connector %q at epoch %d on subject %s with epoch %d", events.ErrMalformed, c.Connector, c.Epoch, e.Subject, e.Epoch)
+	}
+	if c.Epoch <= s.Claims[connector].Epoch {
+		s.Superseded++
+		return nil, nil
+	}
+	s.Claims[connector] = c
+	return []Key{{BucketSync, connector}}, nil
+}
+
 // SyncStatus returns a connector's status with its counts filled in.
 func (s *State) SyncStatus(connector string) SyncStatus {
 	st := SyncStatus{Connector: connector}
@@ -635,6 +677,9 @@ func (s *State) SyncStatus(connector string) SyncStatus {
 	}
 	c := s.count(connector)
 	st.Recipients, st.Archived = c.active, c.archived
+	if cl, ok := s.Claims[connector]; ok {
+		st.Epoch, st.ClaimedBy = cl.Epoch, cl.Replica
+	}
 	if d := s.Directories[connector]; d != nil {
 		st.Users, st.Groups = len(d.Users), len(d.Groups)
 	}

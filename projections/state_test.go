@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -207,4 +208,63 @@ func TestSyncStatusCountsFollowTheFold(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(back, -1)
+}
+
+// One writer per connector, in the fold too: once a connector is claimed
+// at an epoch, events of an older epoch (or of none) are ignored by
+// every replica alike, and so is a claim that is not newer; other
+// connectors are not affected.
+func TestApplyIgnoresSupersededEpochs(t *testing.T) {
+	at := time.Date(2026, 12, 4, 3, 4, 5, 0, time.UTC)
+	created := func(c, id string, epoch uint64) events.Event {
+		e := events.New(events.TypeRecipientCreated, events.RecipientSubject(c, id), c, "j", 0, at,
+			events.RecipientChange{Recipient: events.Recipient{ID: c + "." + id, Connector: c, ObjectID: id, Email: id + "@x.com"}, Reason: "r"})
+		e.Epoch = epoch
+		return e
+	}
+	claim := func(c string, epoch uint64, by string) events.Event {
+		return events.NewClaim(events.Claim{Connector: c, Epoch: epoch, Replica: by}, at)
+	}
+	s := NewState()
+	for i, e := range []events.Event{
+		created("demo", "before-claims", 0), // stored before claims existed
+		claim("demo", 3, "a"),
+		created("demo", "a1", 3),
+		claim("demo", 8, "b"),
+		created("demo", "late-a", 3),   // a lost the lease: ignored
+		created("demo", "unfenced", 0), // an older dirsyncd: ignored
+		claim("demo", 5, "a"),          // not newer: ignored
+		created("demo", "b1", 8),       // b's
+		created("other", "o1", 0),      // another connector, never claimed
+	} {
+		e.Seq = uint64(i + 1)
+		if _, err := s.Apply(e); err != nil {
+			t.Fatalf("event %d: %v", i+1, err)
+		}
+	}
+	var got []string
+	for c, rs := range s.Recipients {
+		for id := range rs {
+			got = append(got, c+"."+id)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"demo.a1", "demo.b1", "demo.before-claims", "other.o1"}; !slices.Equal(got, want) {
+		t.Errorf("recipients %v, want %v", got, want)
+	}
+	if s.Superseded != 3 {
+		t.Errorf("Superseded = %d, want 3", s.Superseded)
+	}
+	if st := s.SyncStatus("demo"); st.Epoch != 8 || st.ClaimedBy != "b" {
+		t.Errorf("demo status claim = %d by %q, want 8 by b", st.Epoch, st.ClaimedBy)
+	}
+	if st := s.SyncStatus("other"); st.Epoch != 0 || st.ClaimedBy != "" {
+		t.Errorf("other status claim = %d by %q, want none", st.Epoch, st.ClaimedBy)
+	}
+	// A claim whose data contradicts its envelope is malformed.
+	bad := claim("demo", 9, "c")
+	bad.Epoch = 10
+	if _, err := s.Apply(bad); !errors.Is(err, events.ErrMalformed) {
+		t.Errorf("claim with mismatched epochs: %v, want malformed", err)
+	}
 }

@@ -170,9 +170,9 @@ func fenceBatch(f *Fence, msgs []*nats.Msg) {
 
 // Headers of nats-server's atomic batches, which nats.go has no names for.
 const (
-	batchIDHeader                    = "Nats-Batch-Id"
-	batchSeqHeader                   = "Nats-Batch-Sequence"
-	batchCommitHeader                = "Nats-Batch-Commit"
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
 )
 
 // sendFenced stores chunk under f (headers set by fenceBatch): it waits
@@ -224,11 +224,11 @@ func (s *Store) sendFenced(ctx context.Context, f *Fence, chunk []*nats.Msg, out
 
 // pubAck is nats-server's answer to a publish or a batch's commit.
 type pubAck struct {
-	Seq       uint64               `json:"seq"`
-	Duplicate bool                 `json:"duplicate"`
-	Batch     string               `json:"batch"`
-	Count     int                  `json:"count"`
-	Error     *jetstream.APIError  `json:"error"`
+	Seq       uint64              `json:"seq"`
+	Duplicate bool                `json:"duplicate"`
+	Batch     string              `json:"batch"`
+	Count     int                 `json:"count"`
+	Error     *jetstream.APIError `json:"error"`
 }
 
 // publishConditional sends msgs, one message or one atomic batch (a new
