@@ -75,6 +75,10 @@ type Config struct {
 	Connectors []*Connector
 }
 
+// DefaultLeaseTTL is daemon { lease_ttl } when absent, as
+// leases.DefaultTTL (config does not import leases).
+const DefaultLeaseTTL = 24 * time.Second
+
 // Daemon is the daemon block.
 type Daemon struct {
 	// DataDir is the absolute path of the data folder.
@@ -98,6 +102,13 @@ type Daemon struct {
 	// that long with at least one; and always at a clean stop.
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
+	// Replica names this dirsyncd among the replicas sharing one NATS
+	// deployment (daemon { replica }; the host name when absent).
+	Replica string
+	// LeaseTTL is how long a connector's lease outlives its holder's
+	// last renewal (daemon { lease_ttl }): how long a failover takes
+	// at most after a replica dies.
+	LeaseTTL time.Duration
 }
 
 // NATS is the nats block: an embedded server (Listen) or an existing
@@ -488,11 +499,26 @@ func (ps *parser) daemon(b *hclsyntax.Block) {
 	d.ShutdownGrace = DefaultShutdownGrace
 	d.StallTimeout = DefaultStallTimeout
 	d.CheckpointEvents, d.CheckpointInterval = DefaultCheckpointEvents, DefaultCheckpointInterval
+	d.LeaseTTL = DefaultLeaseTTL
+	if host, err := os.Hostname(); err == nil && host != "" {
+		d.Replica = host
+	} else {
+		d.Replica = "dirsyncd"
+	}
 	if b == nil {
 		return
 	}
 	const where = "daemon block"
-	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace", "stall_timeout", "checkpoint_events", "checkpoint_interval"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"data_dir", "log_level", "shutdown_grace", "stall_timeout", "checkpoint_events", "checkpoint_interval",
+		"replica", "lease_ttl"}, nil)
+	ps.duration(attrs, "lease_ttl", where, 3*time.Second, 5*time.Minute, `"3s"`, `"24s"`, &d.LeaseTTL)
+	if v, set, ok := ps.str(attrs, "replica", where); ok && set {
+		if strings.TrimSpace(v) == "" || len(v) > 64 {
+			ps.at(attrs["replica"].Expr.Range().Start, "replica must be a name of 1 to 64 characters, e.g. %q", "appliance-a")
+		} else {
+			d.Replica = v
+		}
+	}
 	ps.shutdownGrace(attrs, where)
 	ps.stallTimeout(attrs, where)
 	ps.checkpoints(attrs, where)

@@ -22,6 +22,8 @@ func write(t *testing.T, dir, src string) string {
 
 const fullFile = `daemon {
   data_dir  = "./state"
+  replica   = "appliance-a"
+  lease_ttl = "30s"
   log_level = "debug"
 }
 
@@ -66,7 +68,7 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("File, Dir = %q, %q; want %q, %q", c.File, c.Dir, path, dir)
 	}
 	if want := (Daemon{DataDir: filepath.Join(dir, "state"), LogLevel: "debug", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout,
-		CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval}); c.Daemon != want {
+		CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval, Replica: "appliance-a", LeaseTTL: 30 * time.Second}); c.Daemon != want {
 		t.Errorf("Daemon = %+v; want %+v", c.Daemon, want)
 	}
 	wantNATS := NATS{
@@ -89,7 +91,7 @@ func TestLoadFull(t *testing.T) {
 		az.SHA256 != "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789" {
 		t.Errorf("plugin azuread = %+v", az)
 	}
-	if az.Range.Start.Line != 13 || az.Range.Filename != path {
+	if az.Range.Start.Line != 15 || az.Range.Filename != path {
 		t.Errorf("plugin azuread range = %v", az.Range)
 	}
 	if o := c.Plugin("other_1"); o == nil || o.Path != "/opt/dirsync/other" || o.SHA256 != "" {
@@ -99,7 +101,7 @@ func TestLoadFull(t *testing.T) {
 		t.Error("lookup of an undeclared name returned non-nil")
 	}
 	con := c.Connector("contoso")
-	if con != c.Connectors[0] || con.Plugin != "azuread" || con.Config == nil || con.Range.Start.Line != 22 {
+	if con != c.Connectors[0] || con.Plugin != "azuread" || con.Config == nil || con.Range.Start.Line != 24 {
 		t.Errorf("connector contoso = %+v", con)
 	}
 	fab := c.Connector("fabrikam-eu")
@@ -134,7 +136,7 @@ func TestDefaults(t *testing.T) {
 				t.Error("Embedded() = false")
 			}
 			if want := (Daemon{DataDir: filepath.Join(dir, "data"), LogLevel: "info", LogFormat: "auto", ShutdownGrace: DefaultShutdownGrace, StallTimeout: DefaultStallTimeout,
-				CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval}); c.Daemon != want {
+				CheckpointEvents: DefaultCheckpointEvents, CheckpointInterval: DefaultCheckpointInterval, Replica: hostname(t), LeaseTTL: DefaultLeaseTTL}); c.Daemon != want {
 				t.Errorf("Daemon = %+v; want %+v", c.Daemon, want)
 			}
 			if len(c.Plugins) != 0 || len(c.Connectors) != 0 {
@@ -216,7 +218,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown daemon key",
 			src:  "daemon {\n  datadir = \"x\"\n}\n",
-			want: `FILE:2:3: unknown key "datadir" in daemon block; allowed: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval`,
+			want: `FILE:2:3: unknown key "datadir" in daemon block; allowed: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval, replica, lease_ttl`,
 		},
 		{
 			name: "unknown plugin key",
@@ -232,7 +234,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "block inside daemon",
 			src:  "daemon {\n  log {\n  }\n}\n",
-			want: `FILE:2:3: unexpected block "log" in daemon block; it takes no blocks, only keys: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval`,
+			want: `FILE:2:3: unexpected block "log" in daemon block; it takes no blocks, only keys: data_dir, log_level, shutdown_grace, stall_timeout, checkpoint_events, checkpoint_interval, replica, lease_ttl`,
 		},
 		{
 			name: "block inside config",
@@ -478,4 +480,14 @@ connector "c" {
 			t.Errorf("%q: %v, want %v", tt.line, got, tt.want)
 		}
 	}
+}
+
+// hostname is the default daemon { replica }.
+func hostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
