@@ -136,8 +136,8 @@ func (r *Runner) RetireConnector(ctx context.Context, connectorName string, ret 
 // retire drives a retire job to a final state: STARTED, PROCESSING
 // (deciding), SAVING (the recipient events), COMPLETED with a summary.
 // There is no plugin to start and nothing to retrieve.
-func (r *Runner) retire(j *job) {
-	ctx, cancel := context.WithCancelCause(r.baseCtx)
+func (r *Runner) retire(laneCtx context.Context, j *job) {
+	ctx, cancel := context.WithCancelCause(laneCtx)
 	defer cancel(nil)
 	j.mu.Lock()
 	j.cancel = cancel
@@ -178,7 +178,7 @@ func (r *Runner) retire(j *job) {
 			j.connector, removals, active, limit, j.connector))
 		return
 	}
-	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
+	sctx, scancel := context.WithTimeout(laneCtx, saveTimeout)
 	defer scancel()
 	if err := r.save(ctx, sctx, j, evs); err != nil {
 		finish(fmt.Errorf("%w; retire the connector again to finish", err))

@@ -21,14 +21,14 @@ import (
 const saveTimeout = 10 * time.Minute
 
 // run drives one job to a final state.
-func (r *Runner) run(j *job) {
+func (r *Runner) run(laneCtx context.Context, j *job) {
 	r.mu.Lock()
 	spec, ok := r.specs[j.connector]
 	r.mu.Unlock()
 	if !ok {
 		spec = Spec{Name: j.connector}
 	}
-	ctx, cancel := context.WithCancelCause(r.baseCtx)
+	ctx, cancel := context.WithCancelCause(laneCtx)
 	defer cancel(nil)
 	j.mu.Lock()
 	j.cancel = cancel
@@ -256,7 +256,7 @@ func (r *Runner) run(j *job) {
 		return
 	}
 
-	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
+	sctx, scancel := context.WithTimeout(laneCtx, saveTimeout)
 	defer scancel()
 	// evs is not used past save, so the list (which save empties) is
 	// garbage while the job's final state is recorded and the checkpoint
@@ -293,6 +293,9 @@ func (r *Runner) endOf(ctx context.Context, j *job, err error, what, again strin
 		return events.StateCanceled, errCanceledByOperator.Error()
 	case r.baseCtx.Err() != nil:
 		return events.StateFailed, fmt.Sprintf("interrupted: dirsyncd stopped while the %s was %s; %s", what, j.currentState(), again)
+	case errors.Is(context.Cause(ctx), ErrLeaseLost):
+		return events.StateFailed, fmt.Sprintf("lease lost: replica %s stopped holding connector %s while the %s was %s (%v); %s",
+			r.replica, j.connector, what, j.currentState(), context.Cause(ctx), again)
 	}
 	return events.StateFailed, err.Error()
 }
@@ -314,7 +317,7 @@ func (r *Runner) save(ctx, sctx context.Context, j *job, evs []events.Event) err
 	j.mu.Lock()
 	j.progress.Phase, j.progress.Events = "saving", len(evs)
 	j.mu.Unlock()
-	seq, err := r.store.AppendProgress(sctx, evs, func(saved int) {
+	seq, err := r.appendFenced(sctx, j.connector, evs, func(saved int) {
 		j.mu.Lock()
 		j.progress.Saved = saved
 		j.touchLocked(r.now())

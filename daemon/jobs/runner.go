@@ -79,6 +79,9 @@ type Request struct {
 	// Retire makes the job a retire job (retire.go) for a connector that
 	// is no longer configured, instead of a sync.
 	Retire *Retire
+	// Forwarded marks a request another replica passed on: it is not
+	// passed on again.
+	Forwarded bool
 }
 
 // ErrBusy is returned for an IfIdle request while a job is queued or running.
@@ -144,7 +147,16 @@ type Runner struct {
 	slots map[string]chan struct{} // by plugin name: see PluginSlots
 	// memos are the connectors' last plans (see planMemo), kept while
 	// the daemon runs: the first sync after a start plans whole.
-	memos    map[string]*planMemo
+	memos map[string]*planMemo
+	// fences are the claims this replica appends under, by connector:
+	// a connector without one is not this replica's to run (holding.go).
+	fences map[string]store.Fence
+	// leased: connectors are taken by a lease campaign (Acquired), not
+	// all claimed at Start; see UseLeases.
+	leased   bool
+	replica  string
+	campaign Campaign
+	forward  Forwarder
 	stopping bool
 	baseCtx  context.Context
 	stop     context.CancelFunc
@@ -155,6 +167,10 @@ type lane struct {
 	queue   []*job
 	current *job
 	wake    chan struct{}
+	// ctx ends when the runner stops or this replica loses the
+	// connector; done is closed once the lane's worker has returned.
+	ctx  context.Context
+	done chan struct{}
 }
 
 type job struct {
@@ -200,7 +216,7 @@ func (j *job) touchLocked(at time.Time) { j.touched = at }
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
 		specs: map[string]Spec{}, lanes: map[string]*lane{}, memos: map[string]*planMemo{},
-		slots: map[string]chan struct{}{}}
+		slots: map[string]chan struct{}{}, fences: map[string]store.Fence{}, replica: "dirsyncd"}
 	for _, s := range specs {
 		r.specs[s.Name] = s
 	}
@@ -210,20 +226,20 @@ func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []
 // Observe makes o hear of every job that ends. Call it before Start.
 func (r *Runner) Observe(o Observer) { r.obs = o }
 
-// Start fails the jobs a previous run left unfinished and starts a worker
-// per connector. The projector must be ready.
+// Start readies the runner. Without UseLeases it claims every configured
+// connector itself (one daemon alone), failing the jobs a previous run
+// left unfinished, and starts a worker per connector; with leases, each
+// connector starts when its lease is taken (Acquired). The projector
+// must be ready.
 func (r *Runner) Start(ctx context.Context) error {
 	r.baseCtx, r.stop = context.WithCancel(context.WithoutCancel(ctx))
-	if err := r.failInterrupted(ctx); err != nil {
-		return err
+	if r.leased {
+		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for name := range r.specs {
-		l := &lane{wake: make(chan struct{}, 1)}
-		r.lanes[name] = l
-		r.wg.Add(1)
-		go r.work(name, l)
+	for _, name := range r.Connectors() {
+		if err := r.takeOver(ctx, r.baseCtx, name, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -235,15 +251,20 @@ func (r *Runner) SetSpecs(specs []Spec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.specs = map[string]Spec{}
+	var added []string
 	for _, s := range specs {
 		r.specs[s.Name] = s
-		if _, ok := r.lanes[s.Name]; !ok && r.baseCtx != nil {
-			l := &lane{wake: make(chan struct{}, 1)}
-			r.lanes[s.Name] = l
-			r.wg.Add(1)
-			go r.work(s.Name, l)
+		if _, ok := r.lanes[s.Name]; !ok && r.baseCtx != nil && !r.leased {
+			added = append(added, s.Name)
 		}
 	}
+	r.mu.Unlock()
+	for _, name := range added {
+		if err := r.takeOver(r.baseCtx, r.baseCtx, name, 0); err != nil {
+			r.log.Error("connector added by the reload not started", zap.String("connector", name), zap.Error(err))
+		}
+	}
+	r.mu.Lock()
 }
 
 // Drain begins a graceful stop: it refuses new requests, cancels queued
@@ -356,8 +377,27 @@ var ErrNotCancelable = errors.New("job cannot be canceled")
 var ErrUnknownJob = errors.New("no such job")
 
 // Cancel cancels a queued job, or a running one that has not reached
-// SAVING. A job in SAVING finishes: its events must all land.
+// SAVING. A job in SAVING finishes: its events must all land. A job of
+// a connector another replica holds is canceled there.
 func (r *Runner) Cancel(ctx context.Context, jobID string) error {
+	err := r.CancelLocal(ctx, jobID)
+	if !errors.Is(err, ErrUnknownJob) || r.forward == nil {
+		return err
+	}
+	connector := ""
+	r.proj.View(func(s *projections.State) {
+		if j, ok := s.Jobs[jobID]; ok && !events.Final(j.State) {
+			connector = j.Connector
+		}
+	})
+	if _, held := r.Holding(connector); connector == "" || held {
+		return err
+	}
+	return r.forward.Cancel(ctx, connector, jobID)
+}
+
+// CancelLocal is Cancel for the jobs this replica runs.
+func (r *Runner) CancelLocal(ctx context.Context, jobID string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, l := range r.lanes {
@@ -474,14 +514,18 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 		return "", fmt.Errorf("%w %q", ErrUnknownConnector, connectorName)
 	}
 	l := r.lanes[connectorName]
-	if l == nil && req.Retire != nil && r.baseCtx != nil {
-		// A connector removed before this daemon started has no lane:
-		// its retire job gets one, so that it too runs one job at a time.
-		l = &lane{wake: make(chan struct{}, 1)}
-		r.lanes[connectorName] = l
-		r.wg.Add(1)
-		go r.work(connectorName, l)
+	started := r.baseCtx != nil
+	r.mu.Unlock()
+	if l == nil && started {
+		if req.Retire == nil && r.forward != nil && !req.Forwarded {
+			return r.forward.Request(ctx, connectorName, req)
+		}
+		var err error
+		if l, err = r.laneFor(ctx, connectorName, req); err != nil || l == nil {
+			return "", err
+		}
 	}
+	r.mu.Lock()
 	if l == nil {
 		r.mu.Unlock()
 		return "", errors.New("runner not started")
@@ -544,9 +588,18 @@ func (r *Runner) recordCanceled(ctx context.Context, j *job, reason string) {
 
 func (r *Runner) work(name string, l *lane) {
 	defer r.wg.Done()
+	defer close(l.done)
 	for {
 		select {
-		case <-r.baseCtx.Done():
+		case <-l.ctx.Done():
+			if r.baseCtx.Err() == nil {
+				// The connector is another replica's now: its queued
+				// jobs are failed there (they are of this epoch).
+				r.mu.Lock()
+				l.queue = nil
+				r.mu.Unlock()
+				return
+			}
 			r.mu.Lock()
 			queued := l.queue
 			l.queue = nil
@@ -561,7 +614,7 @@ func (r *Runner) work(name string, l *lane) {
 		}
 		for {
 			r.mu.Lock()
-			if len(l.queue) == 0 || r.baseCtx.Err() != nil {
+			if len(l.queue) == 0 || l.ctx.Err() != nil {
 				r.mu.Unlock()
 				break
 			}
@@ -570,9 +623,9 @@ func (r *Runner) work(name string, l *lane) {
 			l.current = j
 			r.mu.Unlock()
 			if j.req.Retire != nil {
-				r.retire(j)
+				r.retire(l.ctx, j)
 			} else {
-				r.run(j)
+				r.run(l.ctx, j)
 			}
 			r.mu.Lock()
 			l.current = nil
@@ -609,7 +662,7 @@ func (r *Runner) record(ctx context.Context, j *job, state, reason string, sum *
 		ctx, cancel = context.WithTimeout(ctx, recordTimeout)
 		defer cancel()
 	}
-	seq, err := r.store.Append(ctx, []events.Event{e})
+	seq, err := r.appendFenced(ctx, j.connector, []events.Event{e}, nil)
 	if err != nil {
 		return fmt.Errorf("recording job %s %s: %w", j.id, state, err)
 	}
@@ -662,6 +715,13 @@ func (r *Runner) recordFinal(ctx context.Context, j *job, state, reason string, 
 			}
 			return
 		}
+		if errors.Is(err, store.ErrFenced) || errors.Is(err, ErrNotHolder) {
+			// Another replica holds the connector: it ends this job
+			// ("lease lost") as it takes over.
+			log.Warn("job's final state not recorded: this replica no longer holds the connector; the replica that does ends the job",
+				zap.String("state", state), zap.Error(err))
+			return
+		}
 		if r.baseCtx.Err() != nil && giveUp.IsZero() {
 			giveUp = time.Now().Add(finalGrace)
 		}
@@ -686,13 +746,15 @@ func (r *Runner) recordFinal(ctx context.Context, j *job, state, reason string, 
 	}
 }
 
-// failInterrupted ends the jobs a previous daemon left in a non-final
-// state: their plugin is gone, so they can never finish.
-func (r *Runner) failInterrupted(ctx context.Context) error {
+// failInterrupted ends the jobs of connector that an earlier holder (a
+// previous run of this daemon, or another replica) left in a non-final
+// state: their plugin is gone, so they can never finish. prev is the
+// claim this replica's superseded.
+func (r *Runner) failInterrupted(ctx context.Context, connector string, prev events.Claim) error {
 	var open []*projections.Job
 	r.proj.View(func(s *projections.State) {
 		for _, j := range s.Jobs {
-			if !events.Final(j.State) {
+			if j.Connector == connector && !events.Final(j.State) {
 				cp := *j
 				open = append(open, &cp)
 			}
@@ -702,6 +764,10 @@ func (r *Runner) failInterrupted(ctx context.Context) error {
 	for _, pj := range open {
 		j := &job{id: pj.ID, connector: pj.Connector, req: Request{Full: pj.Full, RequestedBy: pj.RequestedBy}, state: pj.State}
 		reason := fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again (the next completed sync repairs any partial changes)", pj.State)
+		if prev.Replica != "" && prev.Replica != r.replica {
+			reason = fmt.Sprintf("lease lost: replica %s stopped holding connector %s (epoch %d) while the job was %s, and replica %s took it over; "+
+				"run the sync again (the next completed sync repairs any partial changes)", prev.Replica, connector, prev.Epoch, pj.State, r.replica)
+		}
 		if err := r.record(ctx, j, events.StateFailed, reason, nil, ""); err != nil {
 			return err
 		}

@@ -102,14 +102,14 @@ type Leases struct {
 	mu      sync.Mutex
 	wanted  []string
 	held    map[string]*held
-	view    map[string]Lease // every lease in the bucket, as last watched
+	view    map[string]Lease    // every lease in the bucket, as last watched
 	present map[string]presence // by KV key
 	// freeSince is when a wanted connector was first seen free.
 	freeSince map[string]time.Time
 	// campaignAt is when this replica starts taking free connectors.
 	campaignAt time.Time
-	kick      chan struct{}
-	runCtx    context.Context
+	kick       chan struct{}
+	runCtx     context.Context
 }
 
 // held is a lease this replica holds.
@@ -118,6 +118,7 @@ type held struct {
 	revision uint64 // of the last write
 	renewed  time.Time
 	cancel   context.CancelCauseFunc
+	ready    chan struct{} // closed once Acquired has returned nil
 	done     chan struct{} // closed once Lost has been called
 }
 
@@ -314,8 +315,10 @@ func (l *Leases) step(ctx context.Context) {
 	l.mu.Lock()
 	wanted := slices.Clone(l.wanted)
 	var renew []string
+	idler, _ := l.handler.(Idler)
 	for c, h := range l.held {
-		if !slices.Contains(wanted, c) {
+		// A connector taken for one job (TryAcquire) goes once idle.
+		if !slices.Contains(wanted, c) && (idler == nil || idler.Idle(c)) && now.Sub(h.lease.Since) > settle {
 			l.mu.Unlock()
 			l.release(c, errors.New("connector no longer in plugins.hcl"))
 			l.mu.Lock()
@@ -443,7 +446,7 @@ func (l *Leases) acquire(ctx context.Context, connector string, now time.Time) {
 		return
 	}
 	hctx, hcancel := context.WithCancelCause(l.runCtx)
-	h := &held{lease: le, revision: rev, renewed: now, cancel: hcancel, done: make(chan struct{})}
+	h := &held{lease: le, revision: rev, renewed: now, cancel: hcancel, ready: make(chan struct{}), done: make(chan struct{})}
 	l.held[connector] = h
 	l.view[connector] = le
 	l.mu.Unlock()
@@ -451,6 +454,9 @@ func (l *Leases) acquire(ctx context.Context, connector string, now time.Time) {
 	go func() {
 		defer close(h.done)
 		err := l.handler.Acquired(hctx, connector, le.Epoch)
+		if err == nil {
+			close(h.ready)
+		}
 		if err != nil && hctx.Err() == nil {
 			l.log.Warn("connector not taken over; letting its lease go", zap.String("connector", connector), zap.Error(err))
 			hcancel(fmt.Errorf("%w: %w", ErrLost, err))
@@ -458,6 +464,33 @@ func (l *Leases) acquire(ctx context.Context, connector string, now time.Time) {
 		<-hctx.Done()
 		l.handler.Lost(connector, le.Epoch, context.Cause(hctx))
 	}()
+}
+
+// TryAcquire takes connector's lease now if it is free (a connector no
+// longer configured, for its retire job) and returns once the handler
+// has taken it over; false when another replica holds it. A connector
+// not wanted is let go again once idle.
+func (l *Leases) TryAcquire(ctx context.Context, connector string) (bool, error) {
+	l.mu.Lock()
+	h, ok := l.held[connector]
+	l.mu.Unlock()
+	if !ok {
+		l.acquire(ctx, connector, l.now())
+		l.mu.Lock()
+		h, ok = l.held[connector]
+		l.mu.Unlock()
+		if !ok {
+			return false, nil
+		}
+	}
+	select {
+	case <-h.ready:
+		return true, nil
+	case <-h.done:
+		return false, fmt.Errorf("connector %s's lease was lost while taking it over", connector)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 // renew extends a held lease; a lease that cannot be renewed in time, or

@@ -164,10 +164,31 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	m.Declare(configured(cfg))
 	host.Observe(m)
 	runner.Observe(m)
+	// One writer per connector: this replica runs the connectors whose
+	// leases it takes (all of them when it runs alone).
+	camp, err := startLeases(ctx, b.JS, cfg.Daemon.Replica, cfg.Daemon.DataDir, cfg.Daemon.LeaseTTL, cfg.NATS.Replicas, runner, b.Conn, log.Named("leases"))
+	if err != nil {
+		return err
+	}
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	lerr := make(chan error, 1)
+	// Stopped after the runner (deferred first): the leases go once no
+	// job of this replica runs, so that another replica takes over at
+	// once.
+	defer func() {
+		lcancel()
+		if err := <-lerr; err != nil {
+			log.Warn("lease campaign", zap.Error(err))
+		}
+	}()
 	if err := runner.Start(ctx); err != nil {
+		lerr <- nil
 		return err
 	}
 	defer runner.Stop()
+	camp.Want(runner.Connectors())
+	go func() { lerr <- camp.Run(lctx) }()
+	awaitHolders(ctx, camp, runner, runner.Connectors(), log)
 	// A connector removed or renamed in plugins.hcl keeps its recipients
 	// active until it is retired: say so at each load.
 	runner.WarnUnconfigured(log)
@@ -289,6 +310,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 			live, liveSecrets = next, secrets
 			liveMu.Unlock()
 			runner.SetSpecs(specs)
+			camp.Want(runner.Connectors())
 			m.Declare(configured(next))
 			log.Info("plugins.hcl reloaded", zap.Strings("connectors", runner.Connectors()))
 			runner.WarnUnconfigured(log)

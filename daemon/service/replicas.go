@@ -1,0 +1,270 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/leases"
+)
+
+// Replicas of one NATS deployment pass requests for a connector to the
+// replica holding it, over core NATS request-reply on subjects outside
+// the event stream's (nothing of it is stored). The holder answers on
+// rpcSubject while it holds the connector; no responder means no
+// replica holds it at the moment (a failover).
+
+// rpcPrefix starts the subjects replicas call one another on. The
+// consumer credential may not publish there (broker.ConsumerPermissions).
+const rpcPrefix = "dirsyncrpc."
+
+func rpcSubject(connector, op string) string { return rpcPrefix + connector + "." + op }
+
+// forwardTimeout bounds a forwarded request: the holder stores a
+// PENDING event and waits for its read models, as a local request does.
+const forwardTimeout = 30 * time.Second
+
+// rpcRequest is a forwarded sync request or cancellation.
+type rpcRequest struct {
+	Full        bool   `json:"full,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	IfIdle      bool   `json:"ifIdle,omitempty"`
+	// Options is events.JobOptions as JSON.
+	Options json.RawMessage `json:"options,omitempty"`
+	JobID   string          `json:"jobId,omitempty"`
+}
+
+// rpcReply is the holder's answer: a job ID, or an error and its kind
+// (the runner's sentinel errors, so that the API answers alike on every
+// replica).
+type rpcReply struct {
+	JobID string `json:"jobId,omitempty"`
+	Error string `json:"error,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+}
+
+// rpcKinds maps the runner errors a caller tells apart to their names.
+var rpcKinds = map[string]error{
+	"busy": jobs.ErrBusy, "unknown-connector": jobs.ErrUnknownConnector, "stopping": jobs.ErrStopping,
+	"not-holder": jobs.ErrNotHolder, "unknown-job": jobs.ErrUnknownJob, "not-cancelable": jobs.ErrNotCancelable,
+}
+
+func replyOf(id string, err error) rpcReply {
+	if err == nil {
+		return rpcReply{JobID: id}
+	}
+	for kind, target := range rpcKinds {
+		if errors.Is(err, target) {
+			return rpcReply{Error: err.Error(), Kind: kind}
+		}
+	}
+	return rpcReply{Error: err.Error()}
+}
+
+func (r rpcReply) err() error {
+	if r.Error == "" {
+		return nil
+	}
+	if target, ok := rpcKinds[r.Kind]; ok {
+		return fmt.Errorf("%w (on the replica holding the connector): %s", target, r.Error)
+	}
+	return fmt.Errorf("on the replica holding the connector: %s", r.Error)
+}
+
+// forwarder is jobs.Forwarder over NATS.
+type forwarder struct{ nc *nats.Conn }
+
+func (f forwarder) call(ctx context.Context, connector, op string, req rpcRequest) (rpcReply, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return rpcReply{}, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, forwardTimeout)
+		defer cancel()
+	}
+	msg, err := f.nc.RequestWithContext(ctx, rpcSubject(connector, op), b)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return rpcReply{}, fmt.Errorf("%w %s, and no other replica does right now (a replica that stopped hands its connectors over within daemon { lease_ttl }); "+
+			"try again in a few seconds, and see dirsync status", jobs.ErrNotHolder, connector)
+	}
+	if err != nil {
+		return rpcReply{}, fmt.Errorf("passing the request to the replica holding connector %s: %w", connector, err)
+	}
+	var rep rpcReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return rpcReply{}, fmt.Errorf("reading the answer of the replica holding connector %s: %w", connector, err)
+	}
+	return rep, rep.err()
+}
+
+// Request implements jobs.Forwarder.
+func (f forwarder) Request(ctx context.Context, connector string, req jobs.Request) (string, error) {
+	r := rpcRequest{Full: req.Full, RequestedBy: req.RequestedBy, IfIdle: req.IfIdle}
+	if req.Options != nil {
+		b, err := json.Marshal(req.Options)
+		if err != nil {
+			return "", err
+		}
+		r.Options = b
+	}
+	rep, err := f.call(ctx, connector, "sync", r)
+	return rep.JobID, err
+}
+
+// Cancel implements jobs.Forwarder.
+func (f forwarder) Cancel(ctx context.Context, connector, jobID string) error {
+	_, err := f.call(ctx, connector, "cancel", rpcRequest{JobID: jobID})
+	return err
+}
+
+// holder is the leases.Handler of a replica: the runner takes the
+// connector over, and the replica answers forwarded requests for it
+// while it holds it.
+type holder struct {
+	runner *jobs.Runner
+	nc     *nats.Conn
+	log    *zap.Logger
+
+	mu   sync.Mutex
+	subs map[string][]*nats.Subscription
+}
+
+func newHolder(runner *jobs.Runner, nc *nats.Conn, log *zap.Logger) *holder {
+	return &holder{runner: runner, nc: nc, log: log, subs: map[string][]*nats.Subscription{}}
+}
+
+// Acquired implements leases.Handler.
+func (h *holder) Acquired(ctx context.Context, connector string, epoch uint64) error {
+	if err := h.runner.Acquired(ctx, connector, epoch); err != nil {
+		return err
+	}
+	sync, err := h.nc.Subscribe(rpcSubject(connector, "sync"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.sync) })
+	if err != nil {
+		return err
+	}
+	cancel, err := h.nc.Subscribe(rpcSubject(connector, "cancel"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.cancel) })
+	if err != nil {
+		_ = sync.Unsubscribe()
+		return err
+	}
+	h.mu.Lock()
+	h.subs[connector] = []*nats.Subscription{sync, cancel}
+	h.mu.Unlock()
+	return nil
+}
+
+// Lost implements leases.Handler.
+func (h *holder) Lost(connector string, epoch uint64, cause error) {
+	h.mu.Lock()
+	subs := h.subs[connector]
+	delete(h.subs, connector)
+	h.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	h.runner.Lost(connector, epoch, cause)
+}
+
+// Idle implements leases.Idler.
+func (h *holder) Idle(connector string) bool { return h.runner.Idle(connector) }
+
+// answer runs op for a forwarded request (off the subscription's
+// goroutine: it waits on the store) and replies.
+func (h *holder) answer(ctx context.Context, connector string, m *nats.Msg, op func(context.Context, string, rpcRequest) (string, error)) {
+	go func() {
+		var req rpcRequest
+		rep := rpcReply{Error: "malformed request"}
+		if err := json.Unmarshal(m.Data, &req); err == nil {
+			rctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+			rep = replyOf(op(rctx, connector, req))
+			cancel()
+		}
+		b, _ := json.Marshal(rep)
+		if err := m.Respond(b); err != nil {
+			h.log.Warn("answering a forwarded request", zap.String("connector", connector), zap.Error(err))
+		}
+	}()
+}
+
+func (h *holder) sync(ctx context.Context, connector string, req rpcRequest) (string, error) {
+	r := jobs.Request{Full: req.Full, RequestedBy: req.RequestedBy, IfIdle: req.IfIdle, Forwarded: true}
+	if len(req.Options) > 0 {
+		if err := json.Unmarshal(req.Options, &r.Options); err != nil {
+			return "", fmt.Errorf("reading the forwarded options: %w", err)
+		}
+	}
+	return h.runner.Request(ctx, connector, r)
+}
+
+func (h *holder) cancel(ctx context.Context, _ string, req rpcRequest) (string, error) {
+	return "", h.runner.CancelLocal(ctx, req.JobID)
+}
+
+// replicaIdentity is what tells this replica from every other, and from
+// nothing but its own earlier runs: the host and the data directory
+// (which one process at a time may use).
+func replicaIdentity(dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return host + ":" + dataDir
+}
+
+// startLeases opens the lease bucket, makes the runner take connectors
+// as their leases come, and returns the campaign (not yet running).
+func startLeases(ctx context.Context, js jetstream.JetStream, replica, dataDir string, ttl time.Duration, replicas int,
+	runner *jobs.Runner, nc *nats.Conn, log *zap.Logger) (*leases.Leases, error) {
+	h := newHolder(runner, nc, log)
+	l, err := leases.Open(ctx, js, leases.Options{Replica: replica, Identity: replicaIdentity(dataDir), TTL: ttl, Replicas: replicas}, h, log)
+	if err != nil {
+		return nil, err
+	}
+	runner.UseLeases(replica, l, forwarder{nc: nc})
+	return l, nil
+}
+
+// awaitHolders waits until every connector is taken over, by this
+// replica or another, for at most the lease TTL and a little: a start
+// that is ready only then answers a sync request at once. A connector
+// still held by a replica that died waits for its lease to time out;
+// the start goes on without it (it is taken over later).
+func awaitHolders(ctx context.Context, camp *leases.Leases, runner *jobs.Runner, connectors []string, log *zap.Logger) {
+	deadline := time.Now().Add(camp.TTL() + 5*time.Second)
+	for {
+		var waiting []string
+		holders := camp.Holders()
+		for _, c := range connectors {
+			if _, mine := runner.Holding(c); mine && runner.Running(c) {
+				continue
+			}
+			if le, ok := holders[c]; ok && le.Epoch != 0 && le.Replica != camp.Replica() {
+				continue
+			}
+			waiting = append(waiting, c)
+		}
+		if len(waiting) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Warn("starting without a holder for some connectors; a replica takes them over once their leases time out", zap.Strings("connectors", waiting))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
