@@ -44,6 +44,17 @@ type ConnectorStatus struct {
 	// plugins.hcl that the read models still hold: its active recipients
 	// stay until it is retired (POST /v1/connectors/{name}/retire).
 	Configured bool `json:"configured"`
+	// Holder is the replica that runs the connector's jobs now (its
+	// lease), absent while none does (a failover).
+	Holder *Holder `json:"holder,omitempty"`
+}
+
+// Holder is the replica holding a connector's lease.
+type Holder struct {
+	Replica string    `json:"replica"`
+	Epoch   uint64    `json:"epoch"`
+	Since   time.Time `json:"since"`
+	Renewed time.Time `json:"renewed"`
 }
 
 // Status is the answer to GET /v1/status.
@@ -51,6 +62,10 @@ type Status struct {
 	Connectors []ConnectorStatus `json:"connectors"`
 	// EventSeq is the last event folded into the read models.
 	EventSeq uint64 `json:"eventSeq"`
+	// Replica names the dirsyncd that answered; Replicas lists every
+	// replica sharing its NATS deployment that is alive.
+	Replica  string   `json:"replica,omitempty"`
+	Replicas []string `json:"replicas,omitempty"`
 }
 
 // Check is one step of a connection test.
@@ -132,6 +147,7 @@ type Server struct {
 	mux     *http.ServeMux
 	public  map[string]bool // mux patterns that need no token
 	nextRun func(connector string) (time.Time, bool)
+	holders func() (replica string, replicas []string, holders map[string]Holder)
 	ready   func(context.Context) error
 	live    func(context.Context) error
 	metrics http.Handler
@@ -141,6 +157,12 @@ type Server struct {
 // WithSchedule lets status show each connector's next scheduled run.
 func (s *Server) WithSchedule(next func(connector string) (time.Time, bool)) *Server {
 	s.nextRun = next
+	return s
+}
+
+// WithHolders lets status show which replica holds each connector.
+func (s *Server) WithHolders(h func() (replica string, replicas []string, holders map[string]Holder)) *Server {
+	s.holders = h
 	return s
 }
 
@@ -215,6 +237,15 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 		for i := range st.Connectors {
 			if t, ok := s.nextRun(st.Connectors[i].Connector); ok {
 				st.Connectors[i].NextRun = &t
+			}
+		}
+	}
+	if s.holders != nil {
+		var held map[string]Holder
+		st.Replica, st.Replicas, held = s.holders()
+		for i := range st.Connectors {
+			if h, ok := held[st.Connectors[i].Connector]; ok {
+				st.Connectors[i].Holder = &h
 			}
 		}
 	}

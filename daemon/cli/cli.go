@@ -121,7 +121,7 @@ func (a *app) statusCmd() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(st)
 			}
-			a.table("CONNECTOR\tCURRENT JOB\tLAST JOB\tLAST RESULT\tLAST SYNC\tNEXT RUN\tRECIPIENTS\tARCHIVED\tUSERS\tGROUPS", func(w io.Writer) {
+			a.table("CONNECTOR\tHELD BY\tCURRENT JOB\tLAST JOB\tLAST RESULT\tLAST SYNC\tNEXT RUN\tRECIPIENTS\tARCHIVED\tUSERS\tGROUPS", func(w io.Writer) {
 				for _, s := range st.Connectors {
 					cur := "-"
 					if s.CurrentJob != "" {
@@ -131,10 +131,13 @@ func (a *app) statusCmd() *cobra.Command {
 					if s.NextRun != nil {
 						next = fmtTime(s.NextRun)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", s.Connector, cur, dash(s.LastJob), dash(s.LastState),
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", s.Connector, heldBy(s), cur, dash(s.LastJob), dash(s.LastState),
 						fmtTime(s.LastSyncAt), next, s.Recipients, s.Archived, s.Users, s.Groups)
 				}
 			})
+			if len(st.Replicas) > 1 {
+				fmt.Fprintf(a.out, "replicas: %s (this one: %s)\n", strings.Join(st.Replicas, ", "), st.Replica)
+			}
 			for _, s := range st.Connectors {
 				if s.LastReason != "" {
 					fmt.Fprintf(a.out, "%s: last job %s %s: %s\n", s.Connector, s.LastJob, s.LastState, s.LastReason)
@@ -148,6 +151,16 @@ func (a *app) statusCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// heldBy names the replica running a connector's jobs and its epoch,
+// or says none does (a failover under way, or a connector no longer
+// configured).
+func heldBy(s api.ConnectorStatus) string {
+	if s.Holder == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (epoch %d)", s.Holder.Replica, s.Holder.Epoch)
 }
 
 func dash(s string) string {

@@ -414,6 +414,19 @@ func TestEndToEndExternalNATS(t *testing.T) {
 		t.Fatalf("DIRSYNC_TEST_NATS_URL=%s: %v", url, err)
 	}
 	defer nc.Close()
+	if v := nc.ConnectedServerVersion(); !atLeast212(v) {
+		// An older server cannot fence appends: dirsyncd must say so and
+		// not start (nor touch the server's streams).
+		f := newFixture(t, fmt.Sprintf("nats { url = %q }", url))
+		out, err := exec.Command(filepath.Join(f.bin, "dirsyncd"), "--config", f.config).CombinedOutput()
+		if err == nil {
+			t.Fatalf("dirsyncd started on nats-server %s, which has no atomic batches:\n%s", v, out)
+		}
+		if !strings.Contains(string(out), "needs nats-server 2.12 or newer") || !strings.Contains(string(out), v) {
+			t.Errorf("dirsyncd's refusal does not name the server's version and the upgrade:\n%s", out)
+		}
+		t.Skipf("nats-server %s at %s is older than 2.12: dirsyncd refuses it, as checked; the sync itself runs against the cluster tests' servers", v, url)
+	}
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
 	// Start from an empty log on the shared test server.
@@ -425,6 +438,15 @@ func TestEndToEndExternalNATS(t *testing.T) {
 	f.start()
 	runSyncScenario(t, f)
 	assertStreamClean(t, js)
+}
+
+// atLeast212 reports whether a nats-server version is 2.12 or newer.
+func atLeast212(version string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(version, "v"), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 2 || major == 2 && minor >= 12
 }
 
 func recipientsByID(t *testing.T, f *fixture) map[string]recipientJSON {

@@ -232,6 +232,15 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		return nil
 	}
 	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).WithRetire(runner).
+		WithHolders(func() (string, []string, map[string]api.Holder) {
+			held := map[string]api.Holder{}
+			for c, le := range camp.Holders() {
+				if le.Epoch != 0 {
+					held[c] = api.Holder{Replica: le.Replica, Epoch: le.Epoch, Since: le.Since, Renewed: le.Renewed}
+				}
+			}
+			return camp.Replica(), camp.Replicas(), held
+		}).
 		WithReadiness(func(ctx context.Context) error {
 			if err := observe(ctx); err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -144,6 +145,10 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Opt
 		return nil, fmt.Errorf("the NATS server accepts messages of at most %d bytes (its max_payload), but dirsync's events may take up to %d bytes "+
 			"(stream %s's max_msg_size): set max_payload to at least 1MB in the server's configuration", nc.MaxPayload(), cfg.MaxMsgSize, StreamName)
 	}
+	if nc := js.Conn(); nc != nil && !atLeast(nc.ConnectedServerVersion(), 2, 12) {
+		return nil, fmt.Errorf("the NATS server is version %s, but dirsync needs nats-server 2.12 or newer: its fenced appends (one writer per connector) "+
+			"use atomic batch publishing; upgrade the server, or leave nats { url } out of plugins.hcl to use the embedded one", nc.ConnectedServerVersion())
+	}
 	st, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", StreamName, err)
@@ -161,6 +166,17 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, opts ...Opt
 		o(s)
 	}
 	return s, nil
+}
+
+// atLeast reports whether a server version ("2.15.2", "v2.12.0-beta")
+// is major.minor or newer; an unreadable version is taken for new
+// enough (the stream's allow_atomic check catches an old one).
+func atLeast(version string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(version, "v"), "%d.%d", &ma, &mi); err != nil {
+		return true
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // AckStall is how long an append waits for the next acknowledgement
