@@ -152,6 +152,10 @@ type watcher struct {
 	fired  bool
 	at     string // what was seen when the kill was sent
 	done   chan struct{}
+	// signal is what pid gets (SIGKILL when 0); action, when set, runs
+	// instead of a signal.
+	signal syscall.Signal
+	action func()
 }
 
 // watch connects to the embedded server of f with the daemon's own
@@ -209,23 +213,31 @@ func (w *watcher) onEvent(m *nats.Msg) {
 	}
 }
 
-// fire sends SIGKILL after d; w.mu is held.
+// fire sends SIGKILL (or signal, or runs action) after d; w.mu is held.
 func (w *watcher) fire(d time.Duration) {
 	w.fired = true
-	kill := func() {
-		w.mu.Lock()
-		w.at = fmt.Sprintf("%s, %d events in", w.state, w.events)
-		w.mu.Unlock()
-		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+	hit := func() {
+		switch {
+		case w.action != nil:
+			w.action()
+		case w.signal != 0:
+			_ = syscall.Kill(w.pid, w.signal)
+		default:
+			_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		}
 		close(w.done)
 	}
 	if d == 0 {
 		w.at = fmt.Sprintf("%s, %d events in", w.state, w.events)
-		_ = syscall.Kill(w.pid, syscall.SIGKILL)
-		close(w.done)
+		hit()
 		return
 	}
-	time.AfterFunc(d, kill)
+	time.AfterFunc(d, func() {
+		w.mu.Lock()
+		w.at = fmt.Sprintf("%s, %d events in", w.state, w.events)
+		w.mu.Unlock()
+		hit()
+	})
 }
 
 func stateOf(e events.Event) (events.SyncState, bool) {
@@ -361,6 +373,7 @@ func assertConvergedLog(t *testing.T, f *fixture) int {
 	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	convergedIn(t, b.JS, expectedRecipients(f.sim))
 	n := assertEventLog(t, b.JS)
+	assertFencedLog(t, b.JS)
 	forEachStored(t, b.JS, func(subject string, data []byte) {
 		var v any
 		if err := json.Unmarshal(data, &v); err != nil {

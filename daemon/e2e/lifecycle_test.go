@@ -79,8 +79,15 @@ func assertConvergedTo(t *testing.T, f *fixture, expected []recipientJSON) {
 // expected, with no duplicate email.
 func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON) {
 	t.Helper()
+	convergedInWith(t, js, expected, 1)
+}
+
+// convergedInWith is convergedIn on a stream of replicas replicas
+// (opening it with another count would change the stream).
+func convergedInWith(t *testing.T, js jetstream.JetStream, expected []recipientJSON, replicas int) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, js, 1)
+	st, err := store.Open(ctx, js, replicas)
 	if err != nil {
 		t.Fatal(err)
 	}

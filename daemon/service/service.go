@@ -25,6 +25,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/leases"
 	"github.com/dirsync/dirsync/daemon/metrics"
 	"github.com/dirsync/dirsync/daemon/pluginhost"
 	"github.com/dirsync/dirsync/daemon/policy"
@@ -84,12 +85,17 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	}
 	defer b.Close()
 
-	st, err := store.Open(ctx, b.JS, cfg.NATS.Replicas, store.WithDisk(b.Storage()))
+	st, err := settingUp(ctx, "stream "+store.StreamName, log, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, b.JS, cfg.NATS.Replicas, store.WithDisk(b.Storage()))
+	})
 	if err != nil {
 		return err
 	}
-	proj, err := projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
-		projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval))
+	warnDurability(ctx, b.JS, cfg.NATS.Embedded(), cfg.NATS.Sync, log)
+	proj, err := settingUp(ctx, "the read models' buckets", log, func(ctx context.Context) (*projections.Projector, error) {
+		return projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
+			projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval))
+	})
 	if err != nil {
 		return err
 	}
@@ -154,7 +160,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		}
 		return inst.Connector(), inst.Kill, nil
 	}
-	dry, err := openDryRuns(ctx, b, cfg, log)
+	dry, err := settingUp(ctx, "the dry-run store", log, func(ctx context.Context) (*jobs.DryRuns, error) { return openDryRuns(ctx, b, cfg, log) })
 	if err != nil {
 		return err
 	}
@@ -166,7 +172,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	runner.Observe(m)
 	// One writer per connector: this replica runs the connectors whose
 	// leases it takes (all of them when it runs alone).
-	camp, err := startLeases(ctx, b.JS, cfg.Daemon.Replica, cfg.Daemon.DataDir, cfg.Daemon.LeaseTTL, cfg.NATS.Replicas, runner, b.Conn, log.Named("leases"))
+	camp, err := settingUp(ctx, "the lease bucket", log, func(ctx context.Context) (*leases.Leases, error) {
+		return startLeases(ctx, b.JS, cfg.Daemon.Replica, cfg.Daemon.DataDir, cfg.Daemon.LeaseTTL, cfg.NATS.Replicas, runner, b.Conn, log.Named("leases"))
+	})
 	if err != nil {
 		return err
 	}
