@@ -337,7 +337,7 @@ func TestReplicasShareConnectors(t *testing.T) {
 func TestReplicaKilledMidSaving(t *testing.T) {
 	rs := newReplicated(t, fixtureOptions{users: 3000, groups: 30}, "a", "b")
 	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 30*time.Second)
+	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
 	holder := rs.byName(held["demo"].Replica)
 	survivor := rs.replicas[0]
 	if survivor == holder {
@@ -383,9 +383,13 @@ func TestReplicaKilledMidSaving(t *testing.T) {
 		if code != 0 {
 			return fmt.Errorf("dirsync jobs show %s: exit %d", jobID, code)
 		}
-		if err := json.Unmarshal([]byte(out), &killedJob); err != nil {
+		var ch struct {
+			Job jobJSON `json:"job"`
+		}
+		if err := json.Unmarshal([]byte(out), &ch); err != nil {
 			return err
 		}
+		killedJob = ch.Job
 		if killedJob.State != events.StateFailed {
 			return fmt.Errorf("killed job is %s", killedJob.State)
 		}
@@ -412,7 +416,7 @@ func TestReplicaKilledMidSaving(t *testing.T) {
 func TestReplicaPausedIsFenced(t *testing.T) {
 	rs := newReplicated(t, fixtureOptions{users: 3000, groups: 30}, "a", "b")
 	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 30*time.Second)
+	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
 	holder := rs.byName(held["demo"].Replica)
 	survivor := rs.replicas[0]
 	if survivor == holder {
@@ -476,11 +480,10 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 	if j := syncOn(t, survivor); j.State != events.StateCompleted {
 		t.Fatalf("sync on %s ended %s: %s", survivor.name, j.State, j.Reason)
 	}
-	claims := assertFencedLog(t, rs.js)
-	if len(claims["demo"]) < 2 {
+	n := rs.convergedCluster(t)
+	if claims := assertFencedLog(t, rs.js); len(claims["demo"]) < 2 {
 		t.Errorf("demo's claims %v; want the paused holder's and the new one's", claims["demo"])
 	}
-	n := rs.convergedCluster(t)
 	report(t, faultRow{Case: "replica paused past its lease", Seed: "-", Fault: "SIGSTOP of the holder, SIGCONT after the takeover",
 		AtFault: "RETRIEVING", Recovery: time.Since(paused), Events: n})
 }
@@ -491,9 +494,15 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 func TestReplicasThroughNodeLoss(t *testing.T) {
 	rs := newReplicated(t, fixtureOptions{users: 3000, groups: 30}, "a", "b")
 	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 30*time.Second)
+	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
 	holder := rs.byName(held["demo"].Replica)
-	for _, fault := range []string{"kill the stream leader's node", "stream leader steps down"} {
+	for i, fault := range []string{"kill the stream leader's node", "stream leader steps down"} {
+		if i > 0 {
+			// Changes enough for a SAVING of a few thousand events.
+			if _, err := rs.f.sim.Churn(1500, int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		w := &watcher{nc: rs.nc, point: killPoint{state: events.StateSaving, after: 300}, done: make(chan struct{})}
 		w.action = func() {
 			switch fault {
@@ -511,8 +520,7 @@ func TestReplicasThroughNodeLoss(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A full read each time, so that every job has a SAVING to hit.
-		out, errOut, code := holder.cli("sync", "demo", "--full", "--wait", "-o", "json")
+		out, errOut, code := holder.cli("sync", "demo", "--wait", "-o", "json")
 		_ = sub.Unsubscribe()
 		var j jobJSON
 		if code != 0 && code != 1 {
@@ -539,4 +547,3 @@ func TestReplicasThroughNodeLoss(t *testing.T) {
 	report(t, faultRow{Case: "NATS node lost", Seed: "-", Fault: "stream leader's node killed; leader stepped down", AtFault: "SAVING",
 		Recovery: 0, Events: n})
 }
-

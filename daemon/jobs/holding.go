@@ -64,6 +64,12 @@ func (r *Runner) Acquired(ctx context.Context, connector string, epoch uint64) e
 // (the runner's own without leases), epoch 0 claims at the epoch after
 // the connector's last.
 func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch uint64) error {
+	r.mu.Lock()
+	stopping := r.stopping
+	r.mu.Unlock()
+	if stopping {
+		return ErrStopping
+	}
 	prev, _, err := r.store.LastClaim(ctx, connector)
 	if err != nil {
 		return err

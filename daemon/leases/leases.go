@@ -106,8 +106,10 @@ type Leases struct {
 	present map[string]presence // by KV key
 	// freeSince is when a wanted connector was first seen free.
 	freeSince map[string]time.Time
-	// campaignAt is when this replica starts taking free connectors.
+	// campaignAt is when this replica starts taking free connectors;
+	// quiet stops it for good (Quiesce).
 	campaignAt time.Time
+	quiet      bool
 	kick       chan struct{}
 	runCtx     context.Context
 }
@@ -173,6 +175,15 @@ func (l *Leases) poke() {
 	case l.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Quiesce makes this replica take no more connectors (it still renews
+// those it holds until Run ends): a replica that is stopping must not
+// take over a connector another one lets go meanwhile.
+func (l *Leases) Quiesce() {
+	l.mu.Lock()
+	l.quiet = true
+	l.mu.Unlock()
 }
 
 // Holds reports whether this replica holds connector now, and at which
@@ -334,7 +345,7 @@ func (l *Leases) step(ctx context.Context) {
 	}
 
 	l.mu.Lock()
-	if now.Before(l.campaignAt) {
+	if now.Before(l.campaignAt) || l.quiet {
 		l.mu.Unlock()
 		return
 	}

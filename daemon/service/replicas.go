@@ -33,6 +33,12 @@ func rpcSubject(connector, op string) string { return rpcPrefix + connector + ".
 // PENDING event and waits for its read models, as a local request does.
 const forwardTimeout = 30 * time.Second
 
+// handoverWait is how long a forwarded request waits for a connector
+// that has no holder: a handover between live replicas takes well under
+// a second; a replica that died leaves its connectors for a lease TTL,
+// and the request fails rather than wait that long.
+const handoverWait = 5 * time.Second
+
 // rpcRequest is a forwarded sync request or cancellation.
 type rpcRequest struct {
 	Full        bool   `json:"full,omitempty"`
@@ -93,7 +99,21 @@ func (f forwarder) call(ctx context.Context, connector, op string, req rpcReques
 		ctx, cancel = context.WithTimeout(ctx, forwardTimeout)
 		defer cancel()
 	}
-	msg, err := f.nc.RequestWithContext(ctx, rpcSubject(connector, op), b)
+	// A connector changing hands (a handover, a clean stop) has no
+	// holder for a moment: ask again for a little while.
+	var msg *nats.Msg
+	handover := time.Now().Add(handoverWait)
+	for {
+		msg, err = f.nc.RequestWithContext(ctx, rpcSubject(connector, op), b)
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(handover) {
+			break
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return rpcReply{}, ctx.Err()
+		}
+	}
 	if errors.Is(err, nats.ErrNoResponders) {
 		return rpcReply{}, fmt.Errorf("%w %s, and no other replica does right now (a replica that stopped hands its connectors over within daemon { lease_ttl }); "+
 			"try again in a few seconds, and see dirsync status", jobs.ErrNotHolder, connector)

@@ -297,6 +297,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		select {
 		case <-ctx.Done():
 			sup.Stopping()
+			camp.Quiesce()
 			sched.Stop()
 			drain(runner, current().Daemon.ShutdownGrace, sup, log)
 			return nil

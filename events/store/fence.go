@@ -210,6 +210,11 @@ func (s *Store) sendFenced(ctx context.Context, f *Fence, chunk []*nats.Msg, out
 			if err := pause(ctx, 20*time.Millisecond); err != nil {
 				return 0, err
 			}
+		case errors.Is(err, errNoAck) && time.Now().Before(deadline):
+			// A stream leader lost or moved: again, to the new one.
+		case errors.Is(err, errNoAck):
+			return 0, fmt.Errorf("nats-server acknowledged no event for %s: it stops answering for a stream it cannot write "+
+				"(is the disk under its store full or failing, or has the cluster lost its majority? see its log); fix that, then run the sync again", AckStall)
 		case err != nil && lostConnection(err):
 			if err := s.awaitConnection(ctx, outage); err != nil {
 				return 0, err
@@ -247,13 +252,12 @@ func (s *Store) publishConditional(ctx context.Context, msgs []*nats.Msg) (uint6
 			}
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, AckStall)
+	rctx, cancel := context.WithTimeout(ctx, batchAckWait)
 	defer cancel()
 	reply, err := nc.RequestMsgWithContext(rctx, last)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("nats-server acknowledged no event for %s: it stops answering for a stream it cannot write "+
-				"(is the disk under its store full or failing? see its log); fix that, restart dirsyncd, then run the sync again", AckStall)
+			return 0, errNoAck
 		}
 		return 0, err
 	}
@@ -272,6 +276,15 @@ func (s *Store) publishConditional(ctx context.Context, msgs []*nats.Msg) (uint6
 	}
 	return ack.Seq, nil
 }
+
+// batchAckWait bounds the wait for one batch's answer. A batch sent to
+// a stream leader that dies or steps down is never answered: the new
+// leader never saw it. Sent again (a new batch, the same event IDs), it
+// is stored once, or found stored already.
+const batchAckWait = 10 * time.Second
+
+// errNoAck: a batch got no answer within batchAckWait.
+var errNoAck = errors.New("no answer to the batch")
 
 // pause waits d or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
