@@ -18,6 +18,15 @@ build:
 	$(GO) build -o $(BIN)/ ./connectors/cmd/dirsync-azuread; rc=$$?; exec 2>/dev/null; pkill -P $$ticker; kill $$ticker; wait; exit $$rc
 	@echo ">> built: $$(ls $(BIN) | tr '\n' ' ')"
 
+# The nats-server of the cluster tests (internal/testenv.StartCluster), at
+# go.mod's version: the distribution's package may be too old for atomic
+# batches (2.12+). Tests build it themselves when it is missing or of
+# another version; go.mod is a prerequisite so that a version bump
+# rebuilds it.
+$(BIN)/nats-server: go.mod go.sum
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
+
 run: build
 	@./scripts/run.sh
 

@@ -29,7 +29,7 @@ echo ">> fault-injection suite: $points SIGKILL points, seed $seed (report: $rep
 start=$(date +%s)
 set +e
 DIRSYNC_FAULTS_POINTS=$points DIRSYNC_FAULTS_SEED=$seed DIRSYNC_FAULTS_REPORT=$report \
-	go test -count=1 -timeout 40m -run '^(TestFault|TestDurability|TestDiskFull|TestSecondDaemonRefused|TestAPISlowClients|TestStalledProjectorDetected|TestConcurrentConnectionTests|TestFailedSavingTagsRepaired|TestConsumerCredential|TestSyncOptionsBounded|TestUpdateExistingFalseTakeover|TestConnectorRenameAndRetire|TestConnectorRenamedFrom)' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:|panic' | grep -v '=== RUN'
+	DIRSYNC_FAULTS_FULL=1 go test -count=1 -timeout 40m -run '^(TestReplica|TestFault|TestDurability|TestDiskFull|TestSecondDaemonRefused|TestAPISlowClients|TestStalledProjectorDetected|TestConcurrentConnectionTests|TestFailedSavingTagsRepaired|TestConsumerCredential|TestSyncOptionsBounded|TestUpdateExistingFalseTakeover|TestConnectorRenameAndRetire|TestConnectorRenamedFrom)' -v ./daemon/e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:|panic' | grep -v '=== RUN'
 rc=${PIPESTATUS[0]}
 set -e
 {

@@ -87,10 +87,13 @@ func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON)
 func convergedInWith(t *testing.T, js jetstream.JetStream, expected []recipientJSON, replicas int) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, js, replicas)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A cluster that just lost or regained a node may not answer at once.
+	var st *store.Store
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var err error
+		st, err = store.Open(ctx, js, replicas)
+		return err
+	})
 	fresh, err := projections.Rebuild(ctx, st)
 	if err != nil {
 		t.Fatal(err)

@@ -39,8 +39,11 @@ import (
 const natsServerModule = "github.com/nats-io/nats-server/v2"
 
 // clusterDeadline bounds each wait on the cluster: forming, a leader
-// elected, leadership moved. On loopback each takes a second or two; the
-// rest is room for a loaded 2-core machine.
+// elected, leadership moved. A step-down or a clean stop moves a
+// leadership in well under a second, but an election after a crash
+// waits out nats-server's election timeout (4 to 9 s, not configurable),
+// and so does a first meta election whose vote split; the rest is room
+// for a loaded 2-core machine.
 const clusterDeadline = 30 * time.Second
 
 // clusterRequest bounds one request to the cluster, so that a request
