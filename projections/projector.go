@@ -53,6 +53,10 @@ type Projector struct {
 	// the start compares every entry even after a checkpoint.
 	freshBuckets bool
 
+	// writes says which connectors' entries this projector writes to
+	// KV (nil: all); see WriteKVFor.
+	writes func(connector string) bool
+
 	// applied is the last sequence both folded and mirrored to KV.
 	appliedMu sync.Mutex
 	applied   uint64
@@ -79,6 +83,19 @@ type Option func(*Projector)
 func WithCheckpoints(every uint64, interval time.Duration) Option {
 	return func(p *Projector) { p.cpEvery, p.cpInterval = every, interval }
 }
+
+// WriteKVFor makes the projector write to KV only the entries of the
+// connectors for which writes says so: replicas that share a NATS
+// deployment all fold the whole stream, and each connector's entries are
+// written by the replica holding it, so that a replica that lags cannot
+// write an older value over a newer one. A connector it takes over is
+// brought in line by ReconcileConnector. Call it before Run.
+func WriteKVFor(writes func(connector string) bool) Option {
+	return func(p *Projector) { p.writes = writes }
+}
+
+// writesKV reports whether this projector writes k.
+func (p *Projector) writesKV(k Key) bool { return p.writes == nil || p.writes(k.Connector()) }
 
 // New creates the KV buckets and the checkpoint bucket (if missing) and
 // returns a projector that is not yet running.
@@ -461,6 +478,9 @@ func (p *Projector) flush(ctx context.Context) error {
 	}
 	writes := make([]write, 0, len(p.dirty))
 	for k := range p.dirty {
+		if !p.writesKV(k) {
+			continue // its holder writes it
+		}
 		v, err := encode(p.state.Value(k))
 		if err != nil {
 			p.mu.Unlock()
@@ -528,10 +548,29 @@ func (p *Projector) flush(ctx context.Context) error {
 
 // reconcile makes every KV bucket equal to the state: after a replay, the
 // buckets may hold entries from before a crash or from an older build.
+// Only the entries this projector writes (WriteKVFor) are compared.
 func (p *Projector) reconcile(ctx context.Context) error {
+	return p.reconcileWhere(ctx, "", p.writesKV)
+}
+
+// ReconcileConnector makes the KV entries of one connector equal to the
+// state: a replica that takes a connector over writes what its holder
+// before may have left unwritten.
+func (p *Projector) ReconcileConnector(ctx context.Context, connector string) error {
+	return p.reconcileWhere(ctx, connector, func(k Key) bool { return k.Connector() == connector })
+}
+
+// reconcileWhere is reconcile for the entries where says, all of one
+// connector when connector is set (only its entries are read from KV).
+func (p *Projector) reconcileWhere(ctx context.Context, connector string, where func(Key) bool) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	p.mu.Lock()
 	want := map[Key][]byte{}
 	for _, k := range p.state.Keys() {
+		if !where(k) {
+			continue
+		}
 		v, err := encode(p.state.Value(k))
 		if err != nil {
 			p.mu.Unlock()
@@ -541,17 +580,24 @@ func (p *Projector) reconcile(ctx context.Context) error {
 			want[k] = v
 		}
 	}
-	clear(p.dirty)
+	for k := range p.dirty {
+		if where(k) {
+			delete(p.dirty, k)
+		}
+	}
 	seq := p.state.LastSeq
 	p.mu.Unlock()
 
 	puts, deletes := 0, 0
 	for _, b := range Buckets() {
-		have, err := readAll(ctx, p.kv[b])
+		have, err := readAll(ctx, p.kv[b], connector)
 		if err != nil {
 			return err
 		}
 		for key := range have {
+			if !where(Key{b, key}) {
+				continue
+			}
 			if _, ok := want[Key{b, key}]; !ok {
 				if err := p.kv[b].Delete(ctx, key); err != nil {
 					return fmt.Errorf("deleting stale %s/%s: %w", b, key, err)
@@ -569,14 +615,23 @@ func (p *Projector) reconcile(ctx context.Context) error {
 			puts++
 		}
 	}
-	p.log.Info("read models reconciled", zap.Int("written", puts), zap.Int("deleted", deletes))
-	p.setApplied(seq)
+	p.log.Info("read models reconciled", zap.String("connector", connector), zap.Int("written", puts), zap.Int("deleted", deletes))
+	if connector == "" {
+		p.setApplied(seq)
+	}
 	return nil
 }
 
-// readAll returns the live entries of a bucket.
-func readAll(ctx context.Context, kv jetstream.KeyValue) (map[string][]byte, error) {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+// readAll returns the live entries of a bucket, or of one connector's
+// keys in it when connector is set.
+func readAll(ctx context.Context, kv jetstream.KeyValue, connector string) (map[string][]byte, error) {
+	var w jetstream.KeyWatcher
+	var err error
+	if connector == "" {
+		w, err = kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	} else {
+		w, err = kv.WatchFiltered(ctx, []string{connector, connector + ".>"}, jetstream.IgnoreDeletes())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading KV %s: %w", kv.Bucket(), err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/events/store"
@@ -71,4 +73,70 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 	if got != n {
 		t.Errorf("%d recipients folded; want %d", got, n)
 	}
+}
+
+// A replica writes to KV only the entries of the connectors it holds
+// (WriteKVFor), and brings a connector's entries in line when it takes
+// it over (ReconcileConnector).
+func TestWriteKVForHeldConnectorsOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := testenv.JetStream(t, "")
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := projections.New(ctx, b.JS, st, 1, zaptest.NewLogger(t), projections.WriteKVFor(func(c string) bool { return c == "mine" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Run(ctx) }()
+	<-p.Ready()
+	t0 := time.Unix(1_790_000_000, 0)
+	var evs []events.Event
+	for _, c := range []string{"mine", "theirs"} {
+		r := events.Recipient{ID: projections.RecipientKey(c, "u1"), Connector: c, ObjectID: "u1", Email: c + "@contoso.com",
+			Status: events.RecipientActive, UpdatedAt: t0}
+		evs = append(evs, events.New(events.TypeRecipientCreated, events.RecipientSubject(c, "u1"), c, "job1", 0, t0,
+			events.RecipientChange{Recipient: r, Reason: "test"}))
+	}
+	seq, err := st.Append(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := b.JS.KeyValue(ctx, projections.BucketRecipients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, projections.RecipientKey("mine", "u1")); err != nil {
+		t.Errorf("the held connector's recipient is not in KV: %v", err)
+	}
+	if _, err := kv.Get(ctx, projections.RecipientKey("theirs", "u1")); err == nil {
+		t.Error("the other replica's connector's recipient was written")
+	}
+	if err := p.ReconcileConnector(ctx, "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, projections.RecipientKey("theirs", "u1")); err != nil {
+		t.Errorf("after taking it over, the connector's recipient is not in KV: %v", err)
+	}
+	diffs, err := projections.Diff(ctx, b.JS, mustRebuild(t, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("KV differs from the stream after the takeover: %s", d)
+	}
+}
+
+func mustRebuild(t *testing.T, st *store.Store) *projections.State {
+	t.Helper()
+	s, err := projections.Rebuild(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

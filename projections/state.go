@@ -359,6 +359,13 @@ type Key struct {
 	Key    string
 }
 
+// Connector returns the connector a read model entry belongs to: every
+// key is the connector's name or starts with it and a dot.
+func (k Key) Connector() string {
+	c, _, _ := strings.Cut(k.Key, ".")
+	return c
+}
+
 // Read model buckets in JetStream KV.
 const (
 	BucketRecipients = "dirsync_recipients"

@@ -94,7 +94,7 @@ func Diff(ctx context.Context, js jetstream.JetStream, s *State) ([]string, erro
 		if err != nil {
 			return nil, fmt.Errorf("opening KV %s: %w", b, err)
 		}
-		have, err := readAll(ctx, kv)
+		have, err := readAll(ctx, kv, "")
 		if err != nil {
 			return nil, err
 		}

@@ -90,6 +90,10 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	if err := r.failInterrupted(ctx, connector, prev); err != nil {
 		return err
 	}
+	// Its read models in KV are this replica's to write from now on.
+	if err := r.proj.ReconcileConnector(ctx, connector); err != nil {
+		return err
+	}
 	laneCtx, cancel := context.WithCancelCause(r.baseCtx)
 	context.AfterFunc(lease, func() { cancel(fmt.Errorf("%w: %w", ErrLeaseLost, context.Cause(lease))) })
 	l := &lane{wake: make(chan struct{}, 1), ctx: laneCtx, done: make(chan struct{})}

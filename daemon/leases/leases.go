@@ -198,6 +198,15 @@ func (l *Leases) Holds(connector string) (uint64, bool) {
 	return h.lease.Epoch, true
 }
 
+// Holder returns connector's lease as last seen in the bucket; false
+// when no replica holds it.
+func (l *Leases) Holder(connector string) (Lease, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	le, ok := l.view[connector]
+	return le, ok
+}
+
 // Holders returns every connector's lease as last seen in the bucket,
 // by connector.
 func (l *Leases) Holders() map[string]Lease {

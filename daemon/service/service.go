@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,9 +93,19 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		return err
 	}
 	warnDurability(ctx, b.JS, cfg.NATS.Embedded(), cfg.NATS.Sync, log)
+	// Each connector's KV entries are written by the replica holding it
+	// (or, for a connector no replica holds, by any).
+	var kvWriter atomic.Pointer[func(connector string) bool]
+	writesKV := func(c string) bool {
+		if f := kvWriter.Load(); f != nil {
+			return (*f)(c)
+		}
+		return cfg.Connector(c) == nil // none holds an unconfigured one
+	}
 	proj, err := settingUp(ctx, "the read models' buckets", log, func(ctx context.Context) (*projections.Projector, error) {
 		return projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
-			projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval))
+			projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval),
+			projections.WriteKVFor(writesKV))
 	})
 	if err != nil {
 		return err
@@ -178,6 +189,14 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err != nil {
 		return err
 	}
+	holding := func(c string) bool {
+		if _, mine := runner.Holding(c); mine {
+			return true
+		}
+		_, held := camp.Holder(c)
+		return !held
+	}
+	kvWriter.Store(&holding)
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	lerr := make(chan error, 1)
 	// Stopped after the runner (deferred first): the leases go once no
