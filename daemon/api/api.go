@@ -463,6 +463,10 @@ func (s *Server) fail(w http.ResponseWriter, err error, connector string) {
 		writeErr(w, http.StatusNotFound, s.unknownConnector(connector))
 	case errors.Is(err, jobs.ErrStopping):
 		writeErr(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, jobs.ErrNotHolder):
+		// No replica holds the connector right now (a failover): it will.
+		w.Header().Set("Retry-After", "5")
+		writeErr(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, jobs.ErrPluginBusy):
 		w.Header().Set("Retry-After", strconv.Itoa(int(jobs.TestSlotWait/time.Second)))
 		writeErr(w, http.StatusTooManyRequests, err.Error())
