@@ -64,6 +64,7 @@ func (r *Runner) Acquired(ctx context.Context, connector string, epoch uint64) e
 // (the runner's own without leases), epoch 0 claims at the epoch after
 // the connector's last.
 func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch uint64) error {
+	leaseEpoch := epoch
 	r.mu.Lock()
 	stopping := r.stopping
 	r.mu.Unlock()
@@ -74,7 +75,14 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	if err != nil {
 		return err
 	}
-	if epoch == 0 {
+	if epoch <= prev.Epoch {
+		if epoch != 0 {
+			// The lease bucket's revisions start below the log's claims
+			// (it was deleted and made again): the log's claims decide,
+			// and epochs keep rising.
+			r.log.Warn("the lease's epoch is not above the connector's last claim (was the dirsync_leases bucket made again?); claiming at the epoch after it",
+				zap.String("connector", connector), zap.Uint64("lease_epoch", epoch), zap.Uint64("last_claim_epoch", prev.Epoch))
+		}
 		epoch = prev.Epoch + 1
 	}
 	fence, err := r.store.Claim(ctx, events.Claim{Connector: connector, Epoch: epoch, Replica: r.replica}, r.now())
@@ -87,6 +95,16 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	r.mu.Lock()
 	r.fences[connector] = fence
 	r.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			r.mu.Lock()
+			if r.fences[connector] == fence {
+				delete(r.fences, connector)
+			}
+			r.mu.Unlock()
+		}
+	}()
 	if err := r.failInterrupted(ctx, connector, prev); err != nil {
 		return err
 	}
@@ -96,7 +114,7 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	}
 	laneCtx, cancel := context.WithCancelCause(r.baseCtx)
 	context.AfterFunc(lease, func() { cancel(fmt.Errorf("%w: %w", ErrLeaseLost, context.Cause(lease))) })
-	l := &lane{wake: make(chan struct{}, 1), ctx: laneCtx, done: make(chan struct{})}
+	l := &lane{wake: make(chan struct{}, 1), ctx: laneCtx, done: make(chan struct{}), lease: leaseEpoch}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.lanes[connector]; old != nil {
@@ -107,6 +125,7 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	r.lanes[connector] = l
 	r.wg.Add(1)
 	go r.work(connector, l)
+	started = true
 	r.log.Info("connector taken over", zap.String("connector", connector), zap.Uint64("epoch", epoch), zap.String("replica", r.replica),
 		zap.Uint64("previous_epoch", prev.Epoch), zap.String("previous_replica", prev.Replica))
 	return nil
@@ -119,14 +138,13 @@ func (r *Runner) Lost(connector string, epoch uint64, cause error) {
 	r.mu.Lock()
 	l := r.lanes[connector]
 	r.mu.Unlock()
-	if l != nil {
-		<-l.done
+	if l == nil || l.lease != epoch {
+		return // that lease's take-over never finished
 	}
+	<-l.done
 	r.mu.Lock()
 	if r.lanes[connector] == l {
 		delete(r.lanes, connector)
-	}
-	if f, ok := r.fences[connector]; ok && f.Epoch == epoch {
 		delete(r.fences, connector)
 	}
 	r.mu.Unlock()

@@ -171,6 +171,9 @@ type lane struct {
 	// connector; done is closed once the lane's worker has returned.
 	ctx  context.Context
 	done chan struct{}
+	// lease is the epoch of the lease the lane runs under (0 without
+	// leases), which Lost names.
+	lease uint64
 }
 
 type job struct {
