@@ -53,9 +53,9 @@ type Projector struct {
 	// the start compares every entry even after a checkpoint.
 	freshBuckets bool
 
-	// writes says which connectors' entries this projector writes to
-	// KV (nil: all); see WriteKVFor.
-	writes func(connector string) bool
+	// writes says what this projector does with each connector's KV
+	// entries (nil: writes them all); see WriteKVFor.
+	writes func(connector string) KVWrite
 
 	// applied is the last sequence both folded and mirrored to KV.
 	appliedMu sync.Mutex
@@ -84,18 +84,40 @@ func WithCheckpoints(every uint64, interval time.Duration) Option {
 	return func(p *Projector) { p.cpEvery, p.cpInterval = every, interval }
 }
 
+// KVWrite is what a projector does with a connector's KV entries.
+type KVWrite int
+
+const (
+	// KVWriteNow: write them (this replica holds the connector).
+	KVWriteNow KVWrite = iota
+	// KVSkip: leave them to the replica that holds the connector.
+	KVSkip
+	// KVLater: keep them to write until it is known who holds the
+	// connector (a replica that has not campaigned yet).
+	KVLater
+)
+
 // WriteKVFor makes the projector write to KV only the entries of the
 // connectors for which writes says so: replicas that share a NATS
 // deployment all fold the whole stream, and each connector's entries are
 // written by the replica holding it, so that a replica that lags cannot
-// write an older value over a newer one. A connector it takes over is
-// brought in line by ReconcileConnector. Call it before Run.
-func WriteKVFor(writes func(connector string) bool) Option {
+// write an older value over a newer one. A connector taken over from
+// another replica is brought in line by ReconcileConnector. Call it
+// before Run.
+func WriteKVFor(writes func(connector string) KVWrite) Option {
 	return func(p *Projector) { p.writes = writes }
 }
 
-// writesKV reports whether this projector writes k.
-func (p *Projector) writesKV(k Key) bool { return p.writes == nil || p.writes(k.Connector()) }
+// kvWrite says what this projector does with k.
+func (p *Projector) kvWrite(k Key) KVWrite {
+	if p.writes == nil {
+		return KVWriteNow
+	}
+	return p.writes(k.Connector())
+}
+
+// writesKV reports whether this projector writes k now.
+func (p *Projector) writesKV(k Key) bool { return p.kvWrite(k) == KVWriteNow }
 
 // New creates the KV buckets and the checkpoint bucket (if missing) and
 // returns a projector that is not yet running.
@@ -477,9 +499,14 @@ func (p *Projector) flush(ctx context.Context) error {
 		val []byte // nil: delete
 	}
 	writes := make([]write, 0, len(p.dirty))
+	var later []Key
 	for k := range p.dirty {
-		if !p.writesKV(k) {
+		switch p.kvWrite(k) {
+		case KVSkip:
 			continue // its holder writes it
+		case KVLater:
+			later = append(later, k)
+			continue
 		}
 		v, err := encode(p.state.Value(k))
 		if err != nil {
@@ -489,6 +516,9 @@ func (p *Projector) flush(ctx context.Context) error {
 		writes = append(writes, write{k, v})
 	}
 	clear(p.dirty)
+	for _, k := range later {
+		p.dirty[k] = struct{}{}
+	}
 	seq := p.state.LastSeq
 	p.mu.Unlock()
 	ok := false
@@ -615,9 +645,12 @@ func (p *Projector) reconcileWhere(ctx context.Context, connector string, where 
 			puts++
 		}
 	}
-	p.log.Info("read models reconciled", zap.String("connector", connector), zap.Int("written", puts), zap.Int("deleted", deletes))
 	if connector == "" {
+		p.log.Info("read models reconciled", zap.Int("written", puts), zap.Int("deleted", deletes))
 		p.setApplied(seq)
+	} else {
+		p.log.Info("a connector's read models checked in KV as it is taken over", zap.String("connector", connector),
+			zap.Int("written", puts), zap.Int("deleted", deletes))
 	}
 	return nil
 }

@@ -86,7 +86,12 @@ func TestWriteKVForHeldConnectorsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := projections.New(ctx, b.JS, st, 1, zaptest.NewLogger(t), projections.WriteKVFor(func(c string) bool { return c == "mine" }))
+	p, err := projections.New(ctx, b.JS, st, 1, zaptest.NewLogger(t), projections.WriteKVFor(func(c string) projections.KVWrite {
+		if c == "mine" {
+			return projections.KVWriteNow
+		}
+		return projections.KVSkip
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,9 +436,9 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 	if survivor == holder {
 		survivor = rs.replicas[1]
 	}
-	// Pause it in the middle of RETRIEVING, so that it has a job to go on
-	// with when it wakes.
-	w := &watcher{nc: rs.nc, point: killPoint{state: events.StateRetrieving}, pid: holder.proc.Cmd.Process.Pid, done: make(chan struct{})}
+	// Pause it in the middle of SAVING, so that it has events to go on
+	// appending when it wakes.
+	w := &watcher{nc: rs.nc, point: killPoint{state: events.StateSaving, after: 300}, pid: holder.proc.Cmd.Process.Pid, done: make(chan struct{})}
 	w.signal = syscall.SIGSTOP
 	sub, err := rs.nc.Subscribe(events.SubjectRoot+".>", w.onEvent)
 	if err != nil {
@@ -454,7 +454,7 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 	select {
 	case <-w.done:
 	case <-time.After(3 * time.Minute):
-		t.Fatal("the job never reached RETRIEVING")
+		t.Fatal("the job never reached its SAVING's 300th event")
 	}
 	paused := time.Now()
 	testenv.Eventually(t, clusterTTL+15*time.Second, func() error {
@@ -501,7 +501,7 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 		t.Errorf("demo's claims %v; want the paused holder's and the new one's", claims["demo"])
 	}
 	report(t, faultRow{Case: "replica paused past its lease", Seed: "-", Fault: "SIGSTOP of the holder, SIGCONT after the takeover",
-		AtFault: "RETRIEVING", Recovery: time.Since(paused), Events: n})
+		AtFault: w.at, Recovery: time.Since(paused), Events: n})
 }
 
 // A NATS node is killed during a job, and separately the stream's leader

@@ -67,10 +67,18 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	leaseEpoch := epoch
 	r.mu.Lock()
 	stopping := r.stopping
+	if !stopping {
+		r.taking[connector] = true
+	}
 	r.mu.Unlock()
 	if stopping {
 		return ErrStopping
 	}
+	defer func() {
+		r.mu.Lock()
+		delete(r.taking, connector)
+		r.mu.Unlock()
+	}()
 	prev, _, err := r.store.LastClaim(ctx, connector)
 	if err != nil {
 		return err
@@ -108,9 +116,12 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	if err := r.failInterrupted(ctx, connector, prev); err != nil {
 		return err
 	}
-	// Its read models in KV are this replica's to write from now on.
-	if err := r.proj.ReconcileConnector(ctx, connector); err != nil {
-		return err
+	// Its read models in KV are this replica's to write from now on;
+	// another replica that held it may have died before writing them all.
+	if prev.Replica != "" && prev.Replica != r.replica {
+		if err := r.proj.ReconcileConnector(ctx, connector); err != nil {
+			return err
+		}
 	}
 	laneCtx, cancel := context.WithCancelCause(r.baseCtx)
 	context.AfterFunc(lease, func() { cancel(fmt.Errorf("%w: %w", ErrLeaseLost, context.Cause(lease))) })
@@ -145,6 +156,9 @@ func (r *Runner) Lost(connector string, epoch uint64, cause error) {
 	r.mu.Lock()
 	if r.lanes[connector] == l {
 		delete(r.lanes, connector)
+		if f, ok := r.fences[connector]; ok {
+			r.lost[connector] = f.Epoch
+		}
 		delete(r.fences, connector)
 	}
 	r.mu.Unlock()
@@ -159,6 +173,16 @@ func (r *Runner) Idle(connector string) bool {
 	defer r.mu.Unlock()
 	l := r.lanes[connector]
 	return l == nil || (l.current == nil && len(l.queue) == 0)
+}
+
+// Writes reports whether this replica writes the connector's read
+// models to KV: it holds the connector, or is taking it over (its claim
+// and what it ends of the earlier holder's are its to write).
+func (r *Runner) Writes(connector string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.fences[connector]
+	return ok || r.taking[connector]
 }
 
 // Holding returns the epoch this replica holds connector at.
@@ -207,6 +231,18 @@ func (r *Runner) appendFenced(ctx context.Context, connector string, evs []event
 		}
 	}
 	return seq, err
+}
+
+// heldElsewhere reports whether a request is for a configured connector
+// this replica does not run, to pass on to the replica that does.
+func (r *Runner) heldElsewhere(connector string, req Request) bool {
+	if r.forward == nil || req.Forwarded || req.Retire != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, configured := r.specs[connector]
+	return configured && !r.stopping && r.baseCtx != nil && r.lanes[connector] == nil
 }
 
 // laneFor returns the lane of a connector this replica does not run yet:

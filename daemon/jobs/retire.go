@@ -178,7 +178,7 @@ func (r *Runner) retire(laneCtx context.Context, j *job) {
 			j.connector, removals, active, limit, j.connector))
 		return
 	}
-	sctx, scancel := context.WithTimeout(laneCtx, saveTimeout)
+	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout) // as a sync's SAVING (run.go)
 	defer scancel()
 	if err := r.save(ctx, sctx, j, evs); err != nil {
 		finish(fmt.Errorf("%w; retire the connector again to finish", err))

@@ -256,7 +256,11 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 		return
 	}
 
-	sctx, scancel := context.WithTimeout(laneCtx, saveTimeout)
+	// SAVING goes on when the lease is lost meanwhile (not when the
+	// daemon stops): the fence decides. Until another replica has claimed
+	// the connector its batches are stored; after, the next one is
+	// refused and the job ends there.
+	sctx, scancel := context.WithTimeout(r.baseCtx, saveTimeout)
 	defer scancel()
 	// evs is not used past save, so the list (which save empties) is
 	// garbage while the job's final state is recorded and the checkpoint

@@ -151,6 +151,10 @@ type Runner struct {
 	// fences are the claims this replica appends under, by connector:
 	// a connector without one is not this replica's to run (holding.go).
 	fences map[string]store.Fence
+	// taking lists the connectors being taken over (takeOver); lost
+	// holds the epoch of each connector this process lost (Lost).
+	taking map[string]bool
+	lost   map[string]uint64
 	// leased: connectors are taken by a lease campaign (Acquired), not
 	// all claimed at Start; see UseLeases.
 	leased   bool
@@ -219,7 +223,7 @@ func (j *job) touchLocked(at time.Time) { j.touched = at }
 func New(st *store.Store, proj *projections.Projector, launch Launcher, specs []Spec, log *zap.Logger) *Runner {
 	r := &Runner{store: st, proj: proj, launch: launch, log: log, now: time.Now,
 		specs: map[string]Spec{}, lanes: map[string]*lane{}, memos: map[string]*planMemo{},
-		slots: map[string]chan struct{}{}, fences: map[string]store.Fence{}, replica: "dirsyncd"}
+		slots: map[string]chan struct{}{}, fences: map[string]store.Fence{}, taking: map[string]bool{}, lost: map[string]uint64{}, replica: "dirsyncd"}
 	for _, s := range specs {
 		r.specs[s.Name] = s
 	}
@@ -500,6 +504,11 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	// Requests take turns (reqMu), but r.mu is never held across the
 	// append and the wait for the read models: status, metrics, progress
 	// and cancellation answer while a request waits on a slow store.
+	if r.heldElsewhere(connectorName, req) {
+		// Passed on without reqMu: the holder may be this replica
+		// itself, a moment later, once its take-over is done.
+		return r.forward.Request(ctx, connectorName, req)
+	}
 	r.reqMu.Lock()
 	defer r.reqMu.Unlock()
 	r.mu.Lock()
@@ -520,9 +529,6 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	started := r.baseCtx != nil
 	r.mu.Unlock()
 	if l == nil && started {
-		if req.Retire == nil && r.forward != nil && !req.Forwarded {
-			return r.forward.Request(ctx, connectorName, req)
-		}
 		var err error
 		if l, err = r.laneFor(ctx, connectorName, req); err != nil || l == nil {
 			return "", err
@@ -767,9 +773,17 @@ func (r *Runner) failInterrupted(ctx context.Context, connector string, prev eve
 	for _, pj := range open {
 		j := &job{id: pj.ID, connector: pj.Connector, req: Request{Full: pj.Full, RequestedBy: pj.RequestedBy}, state: pj.State}
 		reason := fmt.Sprintf("interrupted: dirsyncd stopped while the job was %s; run the sync again (the next completed sync repairs any partial changes)", pj.State)
-		if prev.Replica != "" && prev.Replica != r.replica {
+		r.mu.Lock()
+		lostHere := r.lost[connector] == prev.Epoch && prev.Epoch != 0
+		r.mu.Unlock()
+		switch {
+		case prev.Replica != "" && prev.Replica != r.replica:
 			reason = fmt.Sprintf("lease lost: replica %s stopped holding connector %s (epoch %d) while the job was %s, and replica %s took it over; "+
 				"run the sync again (the next completed sync repairs any partial changes)", prev.Replica, connector, prev.Epoch, pj.State, r.replica)
+		case lostHere:
+			reason = fmt.Sprintf("lease lost: this replica (%s) could not renew connector %s's lease (epoch %d) in time while the job was %s "+
+				"(NATS did not answer: a node lost, a leader election?), and has taken it back; run the sync again (the next completed sync repairs any partial changes)",
+				r.replica, connector, prev.Epoch, pj.State)
 		}
 		if err := r.record(ctx, j, events.StateFailed, reason, nil, ""); err != nil {
 			return err

@@ -158,6 +158,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options, h Handler, 
 // TTL returns the leases' time to live.
 func (l *Leases) TTL() time.Duration { return l.opts.TTL }
 
+// Instance returns this process's instance ID, as its leases carry it.
+func (l *Leases) Instance() string { return l.instance }
+
 // Replica returns this replica's name.
 func (l *Leases) Replica() string { return l.opts.Replica }
 
@@ -196,6 +199,17 @@ func (l *Leases) Holds(connector string) (uint64, bool) {
 		return 0, false
 	}
 	return h.lease.Epoch, true
+}
+
+// Fresh reports whether this replica holds connector with a lease
+// renewed within two thirds of the TTL: one it may still act on. A
+// replica that was paused (or cut off) finds its leases stale on waking,
+// before its campaign has noticed them lost.
+func (l *Leases) Fresh(connector string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.held[connector]
+	return ok && l.now().Sub(h.renewed) < l.opts.TTL*2/3
 }
 
 // Holder returns connector's lease as last seen in the bucket; false

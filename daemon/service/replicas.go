@@ -27,7 +27,13 @@ import (
 // consumer credential may not publish there (broker.ConsumerPermissions).
 const rpcPrefix = "dirsyncrpc."
 
-func rpcSubject(connector, op string) string { return rpcPrefix + connector + "." + op }
+// rpcSubject is where the process instance holding connector answers
+// op: addressed to the lease's instance, so that a replica paused or cut
+// off with its subscriptions still open never swallows a request meant
+// for the holder that replaced it.
+func rpcSubject(connector, instance, op string) string {
+	return rpcPrefix + connector + "." + instance + "." + op
+}
 
 // forwardTimeout bounds a forwarded request: the holder stores a
 // PENDING event and waits for its read models, as a local request does.
@@ -87,7 +93,12 @@ func (r rpcReply) err() error {
 }
 
 // forwarder is jobs.Forwarder over NATS.
-type forwarder struct{ nc *nats.Conn }
+type forwarder struct {
+	nc *nats.Conn
+	// holder returns the instance holding connector's lease, as this
+	// replica last saw it.
+	holder func(connector string) (instance string, ok bool)
+}
 
 func (f forwarder) call(ctx context.Context, connector, op string, req rpcRequest) (rpcReply, error) {
 	b, err := json.Marshal(req)
@@ -99,12 +110,16 @@ func (f forwarder) call(ctx context.Context, connector, op string, req rpcReques
 		ctx, cancel = context.WithTimeout(ctx, forwardTimeout)
 		defer cancel()
 	}
-	// A connector changing hands (a handover, a clean stop) has no
-	// holder for a moment: ask again for a little while.
+	// A connector changing hands (a handover, a clean stop, a failover
+	// that is taking place) has no holder answering for a moment: ask
+	// again, of the holder as the lease then says, for a little while.
 	var msg *nats.Msg
 	handover := time.Now().Add(handoverWait)
 	for {
-		msg, err = f.nc.RequestWithContext(ctx, rpcSubject(connector, op), b)
+		err = nats.ErrNoResponders
+		if instance, ok := f.holder(connector); ok {
+			msg, err = f.nc.RequestWithContext(ctx, rpcSubject(connector, instance, op), b)
+		}
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(handover) {
 			break
 		}
@@ -152,9 +167,10 @@ func (f forwarder) Cancel(ctx context.Context, connector, jobID string) error {
 // connector over, and the replica answers forwarded requests for it
 // while it holds it.
 type holder struct {
-	runner *jobs.Runner
-	nc     *nats.Conn
-	log    *zap.Logger
+	runner   *jobs.Runner
+	nc       *nats.Conn
+	log      *zap.Logger
+	instance string // set once the campaign exists
 
 	mu   sync.Mutex
 	subs map[string][]*nats.Subscription
@@ -169,11 +185,11 @@ func (h *holder) Acquired(ctx context.Context, connector string, epoch uint64) e
 	if err := h.runner.Acquired(ctx, connector, epoch); err != nil {
 		return err
 	}
-	sync, err := h.nc.Subscribe(rpcSubject(connector, "sync"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.sync) })
+	sync, err := h.nc.Subscribe(rpcSubject(connector, h.instance, "sync"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.sync) })
 	if err != nil {
 		return err
 	}
-	cancel, err := h.nc.Subscribe(rpcSubject(connector, "cancel"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.cancel) })
+	cancel, err := h.nc.Subscribe(rpcSubject(connector, h.instance, "cancel"), func(m *nats.Msg) { h.answer(ctx, connector, m, h.cancel) })
 	if err != nil {
 		_ = sync.Unsubscribe()
 		return err
@@ -251,7 +267,11 @@ func startLeases(ctx context.Context, js jetstream.JetStream, replica, dataDir s
 	if err != nil {
 		return nil, err
 	}
-	runner.UseLeases(replica, l, forwarder{nc: nc})
+	h.instance = l.Instance()
+	runner.UseLeases(replica, l, forwarder{nc: nc, holder: func(c string) (string, bool) {
+		le, ok := l.Holder(c)
+		return le.Instance, ok && le.Epoch != 0
+	}})
 	return l, nil
 }
 

@@ -95,12 +95,15 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	warnDurability(ctx, b.JS, cfg.NATS.Embedded(), cfg.NATS.Sync, log)
 	// Each connector's KV entries are written by the replica holding it
 	// (or, for a connector no replica holds, by any).
-	var kvWriter atomic.Pointer[func(connector string) bool]
-	writesKV := func(c string) bool {
+	// Until the lease campaign starts, whose they are is not known: the
+	// entries wait (a start from a checkpoint writes its tail's entries
+	// once the connector is taken over).
+	var kvWriter atomic.Pointer[func(connector string) projections.KVWrite]
+	writesKV := func(c string) projections.KVWrite {
 		if f := kvWriter.Load(); f != nil {
 			return (*f)(c)
 		}
-		return cfg.Connector(c) == nil // none holds an unconfigured one
+		return projections.KVLater
 	}
 	proj, err := settingUp(ctx, "the read models' buckets", log, func(ctx context.Context) (*projections.Projector, error) {
 		return projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
@@ -189,12 +192,20 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err != nil {
 		return err
 	}
-	holding := func(c string) bool {
-		if _, mine := runner.Holding(c); mine {
-			return true
+	holding := func(c string) projections.KVWrite {
+		if runner.Writes(c) {
+			// Not on a stale lease (a replica waking from a pause):
+			// its state may be older than what the new holder wrote.
+			if _, held := runner.Holding(c); held && !camp.Fresh(c) {
+				return projections.KVLater
+			}
+			return projections.KVWriteNow
 		}
-		_, held := camp.Holder(c)
-		return !held
+		if le, held := camp.Holder(c); held && le.Instance != camp.Instance() {
+			return projections.KVSkip
+		}
+		// This replica's lease, or none's: it writes.
+		return projections.KVWriteNow
 	}
 	kvWriter.Store(&holding)
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
