@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test test-faults test-short bench fuzz proto lint clean graphsim-run
+.PHONY: all build run run-cluster test test-faults test-short bench fuzz proto lint clean graphsim-run
 
 all: build
 
@@ -29,6 +29,11 @@ $(BIN)/nats-server: go.mod go.sum
 
 run: build
 	@./scripts/run.sh
+
+# Failover on one machine: three nats-server (bin/nats-server, go.mod's
+# version), graphsim and two dirsyncd replicas, in data/run-cluster/.
+run-cluster: build $(BIN)/nats-server
+	@./scripts/run-cluster.sh
 
 test: build
 	./scripts/test.sh

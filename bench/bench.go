@@ -44,6 +44,11 @@ type Sizes struct {
 	// duplicate window (see startOn); without it that restart comes right
 	// away, as a smoke test.
 	RestWait bool
+	// LeaseTTLs are the lease TTLs (daemon { lease_ttl }) the failover
+	// scenario kills a replica at, each on a cluster of its own, and
+	// Failovers how many times at each.
+	LeaseTTLs []time.Duration
+	Failovers int
 }
 
 // Full is the size the issue sets. The 5,000,000-event stream is left
@@ -51,13 +56,15 @@ type Sizes struct {
 // it with -events.
 func Full() Sizes {
 	return Sizes{Users: 100_000, Groups: 5_000, GrowthUsers: 10_000, Latency: 80 * time.Millisecond, Changes: 100,
-		Events: []int{100_000, 1_000_000}, Idle: time.Minute, RestWait: true}
+		Events: []int{100_000, 1_000_000}, Idle: time.Minute, RestWait: true,
+		LeaseTTLs: []time.Duration{6 * time.Second, 24 * time.Second}, Failovers: 3}
 }
 
 // Tiny runs every scenario in seconds, for make test.
 func Tiny() Sizes {
 	return Sizes{Users: 300, Groups: 20, GrowthUsers: 100, Latency: 5 * time.Millisecond, Changes: 10,
-		Events: []int{500, 2_000, 5_000}, Idle: 2 * time.Second}
+		Events: []int{500, 2_000, 5_000}, Idle: 2 * time.Second,
+		LeaseTTLs: []time.Duration{3 * time.Second}, Failovers: 1}
 }
 
 // growth is s at the size of its GrowthUsers tenant: groups in the same
@@ -78,11 +85,23 @@ func (s Sizes) EventList() string {
 	return strings.Join(parts, ",")
 }
 
+// TTLList is s.LeaseTTLs as the -lease-ttls flag takes it: "6s,24s".
+func (s Sizes) TTLList() string {
+	parts := make([]string, len(s.LeaseTTLs))
+	for i, d := range s.LeaseTTLs {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
 // Command is the command line that reproduces a run of scenario only
 // (every scenario when empty) at these sizes.
 func (s Sizes) Command(only string) string {
 	c := fmt.Sprintf("go run ./bench/cmd/dirsync-bench -users %d -groups %d -growth-users %d -latency %s -changes %d -events %s -idle %s",
 		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle)
+	if only == "failover" {
+		c += fmt.Sprintf(" -lease-ttls %s -failovers %d", s.TTLList(), s.Failovers)
+	}
 	if only != "" {
 		c += " -only " + only
 	}

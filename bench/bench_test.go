@@ -61,8 +61,8 @@ func TestScenariosTiny(t *testing.T) {
 			t.Log("\n" + Table(rows))
 		})
 	}
-	if len(Scenarios()) != 6 {
-		t.Errorf("%d scenarios; the issue has 6", len(Scenarios()))
+	if len(Scenarios()) != 8 {
+		t.Errorf("%d scenarios; the issue has 6, and the cluster 2 (fenced, failover)", len(Scenarios()))
 	}
 }
 

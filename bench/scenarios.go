@@ -1,6 +1,18 @@
 package bench
 
-// Scenarios lists every scenario in the order of the issue.
+// Scenarios lists every scenario in the order of the issue, then the
+// cluster's: fenced appends and failover.
 func Scenarios() []Scenario {
-	return append(syncScenarios(), storeScenarios()...)
+	return append(append(syncScenarios(), storeScenarios()...), clusterScenarios()...)
+}
+
+// clusterScenarios measure what several replicas on a JetStream cluster
+// cost: the fenced append beside the unconditional one (store_fence.go),
+// and the time a connector has no writer when its holder dies
+// (failover.go).
+func clusterScenarios() []Scenario {
+	return []Scenario{
+		{Name: "fenced", Run: runFenced},
+		{Name: "failover", Run: runFailover},
+	}
 }

@@ -137,14 +137,6 @@ func (r *replica) stop() {
 	}
 }
 
-func (r *replica) kill() {
-	if r.proc != nil {
-		_ = r.proc.Cmd.Process.Signal(syscall.SIGKILL)
-		<-r.proc.Done()
-		r.proc = nil
-	}
-}
-
 func (r *replica) cli(args ...string) (string, string, int) {
 	cmd := exec.Command(filepath.Join(r.f.bin, "dirsync"), append([]string{"--config", r.config}, args...)...)
 	var out, errb bytes.Buffer

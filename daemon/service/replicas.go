@@ -45,6 +45,11 @@ const forwardTimeout = 30 * time.Second
 // and the request fails rather than wait that long.
 const handoverWait = 5 * time.Second
 
+// attemptWait bounds one attempt of a forwarded request: the holder
+// answers once the job's PENDING is stored and folded, in well under a
+// second on a healthy deployment.
+const attemptWait = 10 * time.Second
+
 // rpcRequest is a forwarded sync request or cancellation.
 type rpcRequest struct {
 	Full        bool   `json:"full,omitempty"`
@@ -117,8 +122,20 @@ func (f forwarder) call(ctx context.Context, connector, op string, req rpcReques
 	handover := time.Now().Add(handoverWait)
 	for {
 		err = nats.ErrNoResponders
-		if instance, ok := f.holder(connector); ok {
-			msg, err = f.nc.RequestWithContext(ctx, rpcSubject(connector, instance, op), b)
+		instance, ok := f.holder(connector)
+		if ok {
+			// A holder paused or cut off keeps its subscription but never
+			// answers: after attemptWait, ask whoever holds the lease by
+			// then, if that has changed.
+			actx, cancel := context.WithTimeout(ctx, attemptWait)
+			msg, err = f.nc.RequestWithContext(actx, rpcSubject(connector, instance, op), b)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				if now, ok := f.holder(connector); ok && now != instance {
+					continue
+				}
+				err = fmt.Errorf("the replica holding connector %s did not answer within %s", connector, attemptWait)
+			}
 		}
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(handover) {
 			break

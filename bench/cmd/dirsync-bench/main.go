@@ -32,6 +32,8 @@ func run() int {
 	growth := flag.Int("growth-users", -1, "a smaller tenant the full sync scenario also syncs, groups in proportion, to show how the sync grows; 0 for none (full: 10000)")
 	evs := flag.String("events", "", "comma-separated stream lengths of the rebuild scenario: start to ready on each, projections.Rebuild on the longest up to 1000000 (full: 100000,1000000; make bench adds 5000000)")
 	idle := flag.Duration("idle", 0, "how long the idle scenario watches (full: 1m)")
+	ttls := flag.String("lease-ttls", "", "comma-separated lease TTLs (daemon { lease_ttl }, 3s to 5m) the failover scenario kills the holder at (full: 6s,24s)")
+	failovers := flag.Int("failovers", 0, "kills at each lease TTL in the failover scenario (full: 3)")
 	only := flag.String("only", "", "comma-separated scenarios to run (default all): "+names())
 	bin := flag.String("bin", "bin", "folder with dirsyncd, dirsync and dirsync-azuread (make build)")
 	out := flag.String("out", "BENCHMARKS.md", "Markdown report to write; - for none")
@@ -64,6 +66,15 @@ func run() int {
 		}
 		s.Events = list
 	}
+	if *ttls != "" {
+		list, err := ttlList(*ttls)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dirsync-bench: -lease-ttls %q: %v\n", *ttls, err)
+			return 2
+		}
+		s.LeaseTTLs = list
+	}
+	set(&s.Failovers, *failovers)
 	if *latency > 0 {
 		s.Latency = *latency
 	}
@@ -138,8 +149,8 @@ func report(s bench.Sizes, rows []bench.Row, table string, took time.Duration) s
 	fmt.Fprintf(&b, "# dirsync benchmarks\n\nWritten by `make bench` (`go run ./bench/cmd/dirsync-bench`) on %s, in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", bench.Machine())
-	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), the full sync also at %d users, %s Graph latency in the latency scenario, %d changes before the delta sync, streams of %s events in the rebuild scenario, %s idle.\n\n",
-		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle)
+	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), the full sync also at %d users, %s Graph latency in the latency scenario, %d changes before the delta sync, streams of %s events in the rebuild scenario, %s idle, failovers at lease_ttl %s (%d kills each).\n\n",
+		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle, s.TTLList(), s.Failovers)
 	b.WriteString("Every floor is measured in the same run, on the same machine, against the same graphsim or NATS server. The ratio is dirsync ÷ floor: for times and sizes lower is better; for rates (events/s) it is the fraction of the floor's rate reached.\n\n")
 	b.WriteString(table)
 	b.WriteString("\n## Reproduce a row\n\n")
@@ -173,6 +184,23 @@ func eventList(v string) ([]int, error) {
 			return nil, fmt.Errorf("%d events: at least 100 (a full sync and its job states)", n)
 		}
 		list = append(list, n)
+	}
+	return list, nil
+}
+
+// ttlList parses -lease-ttls: durations within daemon { lease_ttl }'s
+// bounds, separated by commas.
+func ttlList(v string) ([]time.Duration, error) {
+	var list []time.Duration
+	for _, f := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if d < 3*time.Second || d > 5*time.Minute {
+			return nil, fmt.Errorf("%s: lease_ttl takes 3s to 5m", d)
+		}
+		list = append(list, d)
 	}
 	return list, nil
 }
