@@ -572,14 +572,17 @@ func forEachStored(t *testing.T, js jetstream.JetStream, fn func(subject string,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := js.Stream(ctx, "DIRSYNC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A cluster that just lost a node or a leader may not answer at once.
+	var st jetstream.Stream
+	var info *jetstream.StreamInfo
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var err error
+		if st, err = js.Stream(ctx, "DIRSYNC"); err != nil {
+			return err
+		}
+		info, err = st.Info(ctx)
+		return err
+	})
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
