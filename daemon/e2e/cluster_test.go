@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,18 +136,7 @@ func (r *replica) stop() {
 }
 
 func (r *replica) cli(args ...string) (string, string, int) {
-	cmd := exec.Command(filepath.Join(r.f.bin, "dirsync"), append([]string{"--config", r.config}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	return out.String(), errb.String(), code
+	return runCLI(r.f.bin, r.config, args...)
 }
 
 func (r *replica) status(t *testing.T) api.Status {
@@ -237,6 +224,30 @@ func spread(h map[string]api.Holder) error {
 	return nil
 }
 
+// syncUntil asks r for a sync of demo and sends r's process sig once
+// the job reaches point, and returns once it has.
+func (rs *replicated) syncUntil(t *testing.T, r *replica, point killPoint, sig syscall.Signal) *watcher {
+	t.Helper()
+	w := &watcher{nc: rs.nc, point: point, pid: r.proc.Cmd.Process.Pid, signal: sig, done: make(chan struct{})}
+	sub, err := rs.nc.Subscribe(events.SubjectRoot+".>", w.onEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := rs.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := r.cli("sync", "demo"); code != 0 {
+		t.Fatalf("dirsync sync demo: exit %d\n%s%s", code, out, errOut)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the job never reached the point (%s)", point)
+	}
+	return w
+}
+
 // syncOn runs a sync of demo through replica r and waits for its end.
 func syncOn(t *testing.T, r *replica) jobJSON {
 	t.Helper()
@@ -295,16 +306,25 @@ func (rs *replicated) convergedCluster(t *testing.T) int {
 	for _, r := range rs.replicas {
 		r.stop()
 	}
-	// The cluster, busy with the replicas' stops, may not answer at once.
-	testenv.Eventually(t, 30*time.Second, func() error {
+	// The cluster, busy with the replicas' stops, may not answer at once:
+	// the checks below read the stream and the buckets through consumers.
+	testenv.Eventually(t, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		st, err := rs.js.Stream(ctx, "DIRSYNC")
-		if err != nil {
-			return err
+		for _, name := range []string{"DIRSYNC", "KV_dirsync_recipients", "KV_dirsync_sync", "KV_dirsync_jobs", "KV_dirsync_groups"} {
+			st, err := rs.js.Stream(ctx, name)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+			cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+			if err != nil {
+				return fmt.Errorf("a consumer on %s: %w", name, err)
+			}
+			if _, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
+				return fmt.Errorf("reading %s: %w", name, err)
+			}
 		}
-		_, err = st.Info(ctx)
-		return err
+		return nil
 	})
 	convergedInWith(t, rs.js, expectedRecipients(rs.f.sim), 3)
 	n := assertEventLog(t, rs.js)
@@ -360,23 +380,7 @@ func TestReplicaKilledMidSaving(t *testing.T) {
 		survivor = rs.replicas[1]
 	}
 	// SIGKILL once the job's SAVING has stored a few hundred events.
-	w := &watcher{nc: rs.nc, point: killPoint{state: events.StateSaving, after: 700}, pid: holder.proc.Cmd.Process.Pid, done: make(chan struct{})}
-	sub, err := rs.nc.Subscribe(events.SubjectRoot+".>", w.onEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := rs.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := holder.cli("sync", "demo"); code != 0 {
-		t.Fatalf("dirsync sync demo: exit %d\n%s%s", code, out, errOut)
-	}
-	select {
-	case <-w.done:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("the job never reached the kill point")
-	}
+	w := rs.syncUntil(t, holder, killPoint{state: events.StateSaving, after: 700}, syscall.SIGKILL)
 	killed := time.Now()
 	<-holder.proc.Done()
 	holder.proc = nil
@@ -441,24 +445,7 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 	}
 	// Pause it in the middle of SAVING, so that it has events to go on
 	// appending when it wakes.
-	w := &watcher{nc: rs.nc, point: killPoint{state: events.StateSaving, after: 300}, pid: holder.proc.Cmd.Process.Pid, done: make(chan struct{})}
-	w.signal = syscall.SIGSTOP
-	sub, err := rs.nc.Subscribe(events.SubjectRoot+".>", w.onEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := rs.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := holder.cli("sync", "demo"); code != 0 {
-		t.Fatalf("dirsync sync demo: exit %d\n%s%s", code, out, errOut)
-	}
-	select {
-	case <-w.done:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("the job never reached its SAVING's 300th event")
-	}
+	w := rs.syncUntil(t, holder, killPoint{state: events.StateSaving, after: 300}, syscall.SIGSTOP)
 	paused := time.Now()
 	var took api.Holder
 	testenv.Eventually(t, clusterTTL+15*time.Second, func() error {

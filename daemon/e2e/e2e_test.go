@@ -252,8 +252,12 @@ func (f *fixture) stop() error {
 
 // cli runs dirsync with the fixture's config and returns stdout, stderr
 // and the exit code.
-func (f *fixture) cli(args ...string) (string, string, int) {
-	cmd := exec.Command(filepath.Join(f.bin, "dirsync"), append([]string{"--config", f.config}, args...)...)
+func (f *fixture) cli(args ...string) (string, string, int) { return runCLI(f.bin, f.config, args...) }
+
+// runCLI runs bin/dirsync with config and returns stdout, stderr and the
+// exit code.
+func runCLI(bin, config string, args ...string) (string, string, int) {
+	cmd := exec.Command(filepath.Join(bin, "dirsync"), append([]string{"--config", config}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
