@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,6 +53,15 @@ type Projector struct {
 	// freshBuckets says New created a KV bucket: it holds nothing, so
 	// the start compares every entry even after a checkpoint.
 	freshBuckets bool
+
+	// revs is what this projector knows of the KV revisions of the
+	// connectors' entries it writes, which its writes are conditional
+	// on; kvStreams are the buckets' streams, for looking one up. Both
+	// are used under flushMu only.
+	revs      map[string]*kvRevs
+	kvStreams map[string]jetstream.Stream
+	// kick asks the flusher for a flush.
+	kick chan struct{}
 
 	// writes says what this projector does with each connector's KV
 	// entries (nil: writes them all); see WriteKVFor.
@@ -127,6 +137,7 @@ func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas 
 	}
 	p := &Projector{js: js, store: st, log: log, kv: map[string]jetstream.KeyValue{},
 		state: NewState(), dirty: map[Key]struct{}{},
+		revs: map[string]*kvRevs{}, kvStreams: map[string]jetstream.Stream{}, kick: make(chan struct{}, 1),
 		cpEvery: CheckpointEvery, cpInterval: CheckpointInterval,
 		changed: make(chan struct{}), ready: make(chan struct{})}
 	for _, o := range opts {
@@ -177,7 +188,6 @@ func (p *Projector) Run(ctx context.Context) error {
 	// Once caught up, a goroutine of its own writes the read models to
 	// KV (see flushing); it ends with Run.
 	fctx, stopFlushing := context.WithCancel(ctx)
-	kick := make(chan struct{}, 1)
 	var flusher sync.WaitGroup
 	defer flusher.Wait()
 	defer stopFlushing()
@@ -196,11 +206,11 @@ func (p *Projector) Run(ctx context.Context) error {
 			return err
 		}
 		caughtUp = true
-		flusher.Go(func() { p.flushing(fctx, kick) })
+		flusher.Go(func() { p.flushing(fctx) })
 		p.readyOnce.Do(func() { close(p.ready) })
 		p.log.Info("projections ready", zap.Uint64("seq", p.Seq()), zap.Uint64("replayed", p.state.LastSeq-(from-1)),
 			zap.Duration("took", time.Since(started).Round(time.Millisecond)))
-		kick <- struct{}{} // the flusher considers a checkpoint of the replay
+		p.poke() // the flusher considers a checkpoint of the replay
 		return nil
 	}
 	if p.state.LastSeq >= last {
@@ -238,10 +248,7 @@ func (p *Projector) Run(ctx context.Context) error {
 				return err
 			}
 		case m.Pending == 0:
-			select {
-			case kick <- struct{}{}:
-			default: // a flush is due already; it takes this event too
-			}
+			p.poke()
 		}
 		return nil
 	})
@@ -277,17 +284,26 @@ func (p *Projector) load(ctx context.Context, last uint64) {
 // burst of appends (a job's SAVING) costs a few KV round trips instead of
 // one per event, and the fold does not wait for them. After a flush it
 // considers a checkpoint.
-func (p *Projector) flushing(ctx context.Context, kick <-chan struct{}) {
+func (p *Projector) flushing(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
+		case <-p.kick:
 		}
 		if err := p.flushRetrying(ctx); err != nil {
 			return // only when ctx ends
 		}
 		p.maybeCheckpoint(ctx)
+	}
+}
+
+// poke asks the flusher for a flush; one already due takes what is dirty
+// now too.
+func (p *Projector) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -431,7 +447,12 @@ func (p *Projector) flushRetrying(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt == 1 {
+		if errors.Is(err, errRefused) && attempt == 1 {
+			// Written again at once on the revisions read now, unless
+			// this projector no longer writes them (a deposed holder).
+			continue
+		}
+		if attempt == 1 || errors.Is(err, errRefused) && attempt == 2 {
 			p.log.Warn("cannot write the read models to KV (is NATS reachable?); retrying", zap.Error(err))
 		}
 		select {
@@ -489,21 +510,22 @@ func (p *Projector) setApplied(seq uint64) {
 	}
 }
 
-// flush writes the dirty read model entries to KV.
+// flush writes the dirty read model entries to KV. A write another writer
+// got in before (a refusal) leaves its entry dirty and fails the flush
+// with errRefused, so that flushRetrying writes it again at once if this
+// projector still writes it.
 func (p *Projector) flush(ctx context.Context) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	p.mu.Lock()
-	type write struct {
-		k   Key
-		val []byte // nil: delete
-	}
-	writes := make([]write, 0, len(p.dirty))
+	writes := make([]kvPut, 0, len(p.dirty))
 	var later []Key
+	skipped := map[string]bool{}
 	for k := range p.dirty {
 		switch p.kvWrite(k) {
 		case KVSkip:
-			continue // its holder writes it
+			skipped[k.Connector()] = true
+			continue
 		case KVLater:
 			later = append(later, k)
 			continue
@@ -513,7 +535,7 @@ func (p *Projector) flush(ctx context.Context) error {
 			p.mu.Unlock()
 			return err
 		}
-		writes = append(writes, write{k, v})
+		writes = append(writes, kvPut{k, v})
 	}
 	clear(p.dirty)
 	for _, k := range later {
@@ -521,59 +543,217 @@ func (p *Projector) flush(ctx context.Context) error {
 	}
 	seq := p.state.LastSeq
 	p.mu.Unlock()
-	ok := false
-	defer func() {
-		if ok {
-			return
-		}
+	// A connector held elsewhere is written by its holder: what this
+	// projector knew of its revisions goes stale from now on (unless it
+	// wrote some of its entries here, on the check just before it was
+	// deposed).
+	for _, w := range writes {
+		delete(skipped, w.k.Connector())
+	}
+	for c := range skipped {
+		delete(p.revs, c)
+	}
+	refused, err := p.writeKV(ctx, writes)
+	if err != nil {
 		// Written or not, every entry of a failed flush is written again.
-		p.mu.Lock()
-		for _, w := range writes {
-			p.dirty[w.k] = struct{}{}
-		}
-		p.mu.Unlock()
-	}()
+		p.redirty(writes)
+		return err
+	}
+	if len(refused) > 0 {
+		p.redirty(refused)
+		return fmt.Errorf("%w: %d entries, %s first", errRefused, len(refused), refused[0].k)
+	}
+	p.setApplied(seq)
+	return nil
+}
 
-	var futures []jetstream.PubAckFuture
+// errRefused says KV refused writes because another writer changed their
+// entries since this projector last wrote or read them.
+var errRefused = errors.New("KV writes refused: another replica wrote the entries since this one last did")
+
+// redirty marks entries to be written again.
+func (p *Projector) redirty(writes []kvPut) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range writes {
+		p.dirty[w.k] = struct{}{}
+	}
+}
+
+// kvPut is one KV write: a value, or a delete when val is nil.
+type kvPut struct {
+	k   Key
+	val []byte
+}
+
+// kvRevs is what a projector knows of one connector's KV entries: the
+// revision of each as it last wrote or read it. When complete, an entry
+// missing from keys is known to have never been written; otherwise its
+// revision is looked up before it is written.
+type kvRevs struct {
+	keys     map[Key]uint64
+	complete bool
+}
+
+// lookupLimit is how many unknown revisions of a connector a flush looks
+// up one by one; more are read with all of the connector's entries (a
+// start from a checkpoint with a long tail).
+const lookupLimit = 256
+
+// writeKV writes entries to KV, each on condition that its revision is
+// still the one this projector last wrote or read: a replica deposed while
+// paused between its lease check and the write cannot write an older
+// value over the new holder's. It returns the writes refused that way; a
+// refused entry's revision is looked up again before its next write.
+// Writes are pipelined: each condition is on the entry's own subject, and
+// a flush writes an entry once.
+func (p *Projector) writeKV(ctx context.Context, writes []kvPut) (refused []kvPut, err error) {
+	if err := p.learnRevs(ctx, writes); err != nil {
+		return nil, err
+	}
+	type inflight struct {
+		w kvPut
+		f jetstream.PubAckFuture
+	}
+	var pending []inflight
 	wait := func() error {
-		for _, f := range futures {
+		for _, in := range pending {
 			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("writing %s: %w", f.Msg().Subject, err)
+			case ack := <-in.f.Ok():
+				p.revs[in.w.k.Connector()].keys[in.w.k] = ack.Sequence
+			case err := <-in.f.Err():
+				if !isWrongRevision(err) {
+					return fmt.Errorf("writing %s: %w", in.w.k, err)
+				}
+				refused = append(refused, in.w)
+				r := p.revs[in.w.k.Connector()]
+				delete(r.keys, in.w.k)
+				r.complete = false
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		futures = futures[:0]
+		pending = pending[:0]
 		return nil
 	}
 	for _, w := range writes {
+		rev := p.revs[w.k.Connector()].keys[w.k]
+		if w.val == nil && rev == 0 {
+			continue // never written: nothing to delete
+		}
+		m := &nats.Msg{Subject: "$KV." + w.k.Bucket + "." + w.k.Key, Data: w.val, Header: nats.Header{}}
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 		if w.val == nil {
-			if err := p.kv[w.k.Bucket].Delete(ctx, w.k.Key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				return fmt.Errorf("deleting %s/%s: %w", w.k.Bucket, w.k.Key, err)
-			}
-			continue
+			m.Header.Set(kvOperation, kvDelete)
 		}
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: "$KV." + w.k.Bucket + "." + w.k.Key, Data: w.val})
+		f, err := p.js.PublishMsgAsync(m)
 		if err != nil {
-			return fmt.Errorf("writing %s/%s: %w", w.k.Bucket, w.k.Key, err)
+			return nil, fmt.Errorf("writing %s: %w", w.k, err)
 		}
-		futures = append(futures, f)
+		pending = append(pending, inflight{w, f})
 		// Bounded like the event store's appends: the two share the
 		// connection's window of unacknowledged publishes.
-		if len(futures) >= store.MaxPending {
+		if len(pending) >= store.MaxPending {
 			if err := wait(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if err := wait(); err != nil {
-		return err
+		return nil, err
 	}
-	ok = true
-	p.setApplied(seq)
+	if len(refused) > 0 {
+		p.log.Warn("KV writes refused: another replica wrote these read-model entries since this one did (it holds the connector now, or did meanwhile)",
+			zap.Int("entries", len(refused)), zap.Stringer("first", refused[0].k))
+	}
+	return refused, nil
+}
+
+// How a KV delete is written: a marker message with this header.
+const (
+	kvOperation = "KV-Operation"
+	kvDelete    = "DEL"
+)
+
+// isWrongRevision reports a write refused for its expected revision (a
+// replicated stream answers 10164 where a single server answers 10071).
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// learnRevs makes sure the revision of every entry to write is known: a
+// connector's few unknown ones are looked up one by one, many by reading
+// all of its entries.
+func (p *Projector) learnRevs(ctx context.Context, writes []kvPut) error {
+	unknown := map[string][]Key{}
+	for _, w := range writes {
+		c := w.k.Connector()
+		r := p.revs[c]
+		if r == nil {
+			r = &kvRevs{keys: map[Key]uint64{}}
+			p.revs[c] = r
+		}
+		if _, ok := r.keys[w.k]; !ok && !r.complete {
+			unknown[c] = append(unknown[c], w.k)
+		}
+	}
+	for c, keys := range unknown {
+		r := p.revs[c]
+		if len(keys) > lookupLimit {
+			all, err := p.readRevs(ctx, c)
+			if err != nil {
+				return err
+			}
+			r.keys, r.complete = all, true
+			continue
+		}
+		for _, k := range keys {
+			rev, err := p.lookupRev(ctx, k)
+			if err != nil {
+				return err
+			}
+			r.keys[k] = rev
+		}
+	}
 	return nil
+}
+
+// lookupRev returns the revision of one KV entry, that of its delete
+// marker if it was deleted, or 0 when it was never written.
+func (p *Projector) lookupRev(ctx context.Context, k Key) (uint64, error) {
+	s := p.kvStreams[k.Bucket]
+	if s == nil {
+		var err error
+		if s, err = p.js.Stream(ctx, "KV_"+k.Bucket); err != nil {
+			return 0, fmt.Errorf("looking up KV bucket %s: %w", k.Bucket, err)
+		}
+		p.kvStreams[k.Bucket] = s
+	}
+	m, err := s.GetLastMsgForSubject(ctx, "$KV."+k.Bucket+"."+k.Key)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the revision of %s: %w", k, err)
+	}
+	return m.Sequence, nil
+}
+
+// readRevs returns the revisions of all of a connector's KV entries.
+func (p *Projector) readRevs(ctx context.Context, connector string) (map[Key]uint64, error) {
+	revs := map[Key]uint64{}
+	for _, b := range Buckets() {
+		have, err := readAll(ctx, p.kv[b], connector, true)
+		if err != nil {
+			return nil, err
+		}
+		for key, e := range have {
+			revs[Key{b, key}] = e.rev
+		}
+	}
+	return revs, nil
 }
 
 // reconcile makes every KV bucket equal to the state: after a replay, the
@@ -585,7 +765,8 @@ func (p *Projector) reconcile(ctx context.Context) error {
 
 // ReconcileConnector makes the KV entries of one connector equal to the
 // state: a replica that takes a connector over writes what its holder
-// before may have left unwritten.
+// before may have left unwritten, and learns the revisions its writes are
+// conditional on from now on.
 func (p *Projector) ReconcileConnector(ctx context.Context, connector string) error {
 	return p.reconcileWhere(ctx, connector, func(k Key) bool { return k.Connector() == connector })
 }
@@ -618,33 +799,59 @@ func (p *Projector) reconcileWhere(ctx context.Context, connector string, where 
 	seq := p.state.LastSeq
 	p.mu.Unlock()
 
-	puts, deletes := 0, 0
+	// What is read here is all there is of these connectors' entries:
+	// their revisions are known from now on (complete).
+	revs := map[string]*kvRevs{}
+	revsOf := func(c string) *kvRevs {
+		r := revs[c]
+		if r == nil {
+			r = &kvRevs{keys: map[Key]uint64{}, complete: true}
+			revs[c] = r
+		}
+		return r
+	}
+	for k := range want {
+		revsOf(k.Connector())
+	}
+	var writes []kvPut
+	deletes := 0
 	for _, b := range Buckets() {
-		have, err := readAll(ctx, p.kv[b], connector)
+		have, err := readAll(ctx, p.kv[b], connector, false)
 		if err != nil {
 			return err
 		}
-		for key := range have {
-			if !where(Key{b, key}) {
+		for key, e := range have {
+			k := Key{b, key}
+			if !where(k) {
 				continue
 			}
-			if _, ok := want[Key{b, key}]; !ok {
-				if err := p.kv[b].Delete(ctx, key); err != nil {
-					return fmt.Errorf("deleting stale %s/%s: %w", b, key, err)
-				}
+			revsOf(k.Connector()).keys[k] = e.rev
+			if _, ok := want[k]; !ok && !e.deleted {
+				writes = append(writes, kvPut{k: k})
 				deletes++
 			}
 		}
 		for k, v := range want {
-			if k.Bucket != b || bytes.Equal(have[k.Key], v) {
-				continue
+			if k.Bucket == b && !bytes.Equal(have[k.Key].val, v) {
+				writes = append(writes, kvPut{k, v})
 			}
-			if _, err := p.kv[b].Put(ctx, k.Key, v); err != nil {
-				return fmt.Errorf("writing %s/%s: %w", b, k.Key, err)
-			}
-			puts++
 		}
 	}
+	if connector == "" {
+		p.revs = revs
+	} else {
+		p.revs[connector] = revsOf(connector)
+	}
+	refused, err := p.writeKV(ctx, writes)
+	if err != nil {
+		return err
+	}
+	// Refused ones are written by the next flush, on their new revisions.
+	p.redirty(refused)
+	if len(refused) > 0 {
+		p.poke()
+	}
+	puts := len(writes) - deletes
 	if connector == "" {
 		p.log.Info("read models reconciled", zap.Int("written", puts), zap.Int("deleted", deletes))
 		p.setApplied(seq)
@@ -655,28 +862,41 @@ func (p *Projector) reconcileWhere(ctx context.Context, connector string, where 
 	return nil
 }
 
-// readAll returns the live entries of a bucket, or of one connector's
-// keys in it when connector is set.
-func readAll(ctx context.Context, kv jetstream.KeyValue, connector string) (map[string][]byte, error) {
+// kvEntry is one KV entry as read: its value (none for a delete marker)
+// and revision.
+type kvEntry struct {
+	val     []byte
+	rev     uint64
+	deleted bool
+}
+
+// readAll returns the entries of a bucket, delete markers included, or of
+// one connector's keys in it when connector is set; metaOnly reads their
+// revisions without their values.
+func readAll(ctx context.Context, kv jetstream.KeyValue, connector string, metaOnly bool) (map[string]kvEntry, error) {
+	var opts []jetstream.WatchOpt
+	if metaOnly {
+		opts = append(opts, jetstream.MetaOnly())
+	}
 	var w jetstream.KeyWatcher
 	var err error
 	if connector == "" {
-		w, err = kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		w, err = kv.WatchAll(ctx, opts...)
 	} else {
-		w, err = kv.WatchFiltered(ctx, []string{connector, connector + ".>"}, jetstream.IgnoreDeletes())
+		w, err = kv.WatchFiltered(ctx, []string{connector, connector + ".>"}, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading KV %s: %w", kv.Bucket(), err)
 	}
 	defer func() { _ = w.Stop() }()
-	out := map[string][]byte{}
+	out := map[string]kvEntry{}
 	for {
 		select {
 		case e := <-w.Updates():
 			if e == nil {
 				return out, nil
 			}
-			out[e.Key()] = e.Value()
+			out[e.Key()] = kvEntry{val: e.Value(), rev: e.Revision(), deleted: e.Operation() != jetstream.KeyValuePut}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -3,10 +3,14 @@ package projections_test
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/events"
@@ -144,4 +148,92 @@ func mustRebuild(t *testing.T, st *store.Store) *projections.State {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Every KV write is conditional on the entry's revision as the projector
+// last wrote or read it. When another replica wrote the entry since (it
+// took the connector over while this one was paused after its lease
+// check), the write is refused: a deposed writer leaves the other's value
+// alone, and a holder reads the revision again and writes its own.
+func TestKVWritesConditional(t *testing.T) {
+	cases := []struct {
+		name    string
+		deposed bool // the write after the other replica's is its last
+		want    string
+	}{
+		{name: "deposed writer leaves the new holder's value", deposed: true, want: "theirs"},
+		{name: "holder writes over a stray write", deposed: false, want: "state"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			b := testenv.JetStream(t, "")
+			st, err := store.Open(ctx, b.JS, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Once the other replica has written, this one passes its
+			// check once more (the write it was paused before), then
+			// knows it holds the connector no longer.
+			var other, checked atomic.Bool
+			core, logs := observer.New(zap.InfoLevel)
+			p, err := projections.New(ctx, b.JS, st, 1, zap.New(core), projections.WriteKVFor(func(string) projections.KVWrite {
+				if tc.deposed && other.Load() && checked.Swap(true) {
+					return projections.KVSkip
+				}
+				return projections.KVWriteNow
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = p.Run(ctx) }()
+			<-p.Ready()
+			t0 := time.Unix(1_790_000_000, 0)
+			r := events.Recipient{ID: projections.RecipientKey("demo", "u1"), Connector: "demo", ObjectID: "u1",
+				Email: "u1@contoso.com", Status: events.RecipientActive, UpdatedAt: t0}
+			appendChange := func(typ string) {
+				t.Helper()
+				e := events.New(typ, events.RecipientSubject("demo", "u1"), "demo", "job1", 0, t0,
+					events.RecipientChange{Recipient: r, Reason: "test"})
+				seq, err := st.Append(ctx, []events.Event{e})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.WaitFor(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendChange(events.TypeRecipientCreated)
+			kv, err := b.JS.KeyValue(ctx, projections.BucketRecipients)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := projections.RecipientKey("demo", "u1")
+			if _, err := kv.Put(ctx, key, []byte(`"theirs"`)); err != nil {
+				t.Fatal(err)
+			}
+			other.Store(true)
+			r.DisplayName = "Changed"
+			appendChange(events.TypeRecipientUpdated)
+
+			e, err := kv.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "theirs"
+			if string(e.Value()) != `"theirs"` {
+				got = "state"
+				if !strings.Contains(string(e.Value()), `"Changed"`) {
+					t.Fatalf("KV holds %s; want the other replica's value or the state's", e.Value())
+				}
+			}
+			if got != tc.want {
+				t.Errorf("KV holds %s's value; want %s's", got, tc.want)
+			}
+			if logs.FilterMessageSnippet("KV writes refused").Len() == 0 {
+				t.Error("the refused write was not logged")
+			}
+		})
+	}
 }

@@ -366,6 +366,9 @@ func (k Key) Connector() string {
 	return c
 }
 
+// String names the entry as bucket/key.
+func (k Key) String() string { return k.Bucket + "/" + k.Key }
+
 // Read model buckets in JetStream KV.
 const (
 	BucketRecipients = "dirsync_recipients"

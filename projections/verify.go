@@ -94,13 +94,17 @@ func Diff(ctx context.Context, js jetstream.JetStream, s *State) ([]string, erro
 		if err != nil {
 			return nil, fmt.Errorf("opening KV %s: %w", b, err)
 		}
-		have, err := readAll(ctx, kv, "")
+		have, err := readAll(ctx, kv, "", false)
 		if err != nil {
 			return nil, err
 		}
-		for key, v := range have {
+		for key, e := range have {
+			if e.deleted {
+				delete(have, key)
+				continue
+			}
 			w, ok := want[Key{b, key}]
-			switch {
+			switch v := e.val; {
 			case !ok:
 				diffs = append(diffs, fmt.Sprintf("%s/%s: in KV, not in the rebuilt state", b, key))
 			case !bytes.Equal(v, w):

@@ -87,21 +87,23 @@ func convergedIn(t *testing.T, js jetstream.JetStream, expected []recipientJSON)
 func convergedInWith(t *testing.T, js jetstream.JetStream, expected []recipientJSON, replicas int) {
 	t.Helper()
 	ctx := context.Background()
-	// A cluster that just lost or regained a node may not answer at once.
+	// A cluster that just lost or regained a node, or elects a stream's
+	// leader, may not answer at once (a direct get answered "no
+	// responders"): the reads are tried again, the checks are not.
 	var st *store.Store
+	var fresh *projections.State
+	var diffs []string
 	testenv.Eventually(t, 30*time.Second, func() error {
 		var err error
-		st, err = store.Open(ctx, js, replicas)
+		if st, err = store.Open(ctx, js, replicas); err != nil {
+			return err
+		}
+		if fresh, err = projections.Rebuild(ctx, st); err != nil {
+			return err
+		}
+		diffs, err = projections.Diff(ctx, js, fresh)
 		return err
 	})
-	fresh, err := projections.Rebuild(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffs, err := projections.Diff(ctx, js, fresh)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, d := range diffs {
 		t.Errorf("read model differs from the stream: %s", d)
 	}
@@ -136,13 +138,20 @@ func convergedInWith(t *testing.T, js jetstream.JetStream, expected []recipientJ
 // them), and returns the checkpoint's sequence; 0 when there is none.
 func checkpointPlusTail(t *testing.T, js jetstream.JetStream, st *store.Store, rebuilt *projections.State) uint64 {
 	t.Helper()
-	s, from, err := projections.FromCheckpoint(context.Background(), js, st)
-	if errors.Is(err, projections.ErrNoCheckpoint) {
+	var s *projections.State
+	var from uint64
+	var err error
+	// Read again while a cluster does not answer (see convergedInWith).
+	testenv.Eventually(t, 30*time.Second, func() error {
+		s, from, err = projections.FromCheckpoint(context.Background(), js, st)
+		if errors.Is(err, projections.ErrNoCheckpoint) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		t.Logf("no read-model checkpoint: %v", err)
 		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	got, err := s.Canonical()
 	if err != nil {
