@@ -224,6 +224,36 @@ func spread(h map[string]api.Holder) error {
 	return nil
 }
 
+// startSpread starts the replicas and waits until they agree that each
+// holds one of demo and wrong; it returns that view, the replica holding
+// demo and the other one.
+func (rs *replicated) startSpread(t *testing.T) (held map[string]api.Holder, holder, other *replica) {
+	t.Helper()
+	rs.start(t)
+	held = rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
+	holder = rs.byName(held["demo"].Replica)
+	other = rs.replicas[0]
+	if other == holder {
+		other = rs.replicas[1]
+	}
+	return held, holder, other
+}
+
+// awaitTakeover waits, within the lease TTL plus the 15 s, until r
+// holds demo at an epoch newer than before, and returns that lease.
+func (rs *replicated) awaitTakeover(t *testing.T, r *replica, before uint64) api.Holder {
+	t.Helper()
+	var took api.Holder
+	testenv.Eventually(t, clusterTTL+15*time.Second, func() error {
+		took = r.holders(t)["demo"]
+		if took.Replica != r.name || took.Epoch <= before {
+			return fmt.Errorf("demo held by %s at epoch %d", took.Replica, took.Epoch)
+		}
+		return nil
+	})
+	return took
+}
+
 // syncUntil asks r for a sync of demo and sends r's process sig once
 // the job reaches point, and returns once it has.
 func (rs *replicated) syncUntil(t *testing.T, r *replica, point killPoint, sig syscall.Signal) *watcher {
@@ -339,15 +369,10 @@ func (rs *replicated) convergedCluster(t *testing.T) int {
 func TestReplicasShareConnectors(t *testing.T) {
 	t.Parallel()
 	rs := newReplicated(t, fixtureOptions{}, "a", "b")
-	rs.start(t)
 	// Two connectors, two replicas: one each, once they have seen one
 	// another (a replica that started first takes both, then hands one
 	// over while it is idle).
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
-	other := rs.replicas[0]
-	if other.name == held["demo"].Replica {
-		other = rs.replicas[1]
-	}
+	held, _, other := rs.startSpread(t)
 	start := time.Now()
 	j := syncOn(t, other)
 	if j.State != events.StateCompleted {
@@ -372,13 +397,7 @@ func TestReplicasShareConnectors(t *testing.T) {
 func TestReplicaKilledMidSaving(t *testing.T) {
 	t.Parallel()
 	rs := newReplicated(t, clusterTenant(), "a", "b")
-	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
-	holder := rs.byName(held["demo"].Replica)
-	survivor := rs.replicas[0]
-	if survivor == holder {
-		survivor = rs.replicas[1]
-	}
+	held, holder, survivor := rs.startSpread(t)
 	// SIGKILL once the job's SAVING has stored a few hundred events.
 	w := rs.syncUntil(t, holder, killPoint{state: events.StateSaving, after: 700}, syscall.SIGKILL)
 	killed := time.Now()
@@ -388,15 +407,8 @@ func TestReplicaKilledMidSaving(t *testing.T) {
 	at, jobID := w.at, w.jobID
 	w.mu.Unlock()
 
-	var took time.Duration
-	testenv.Eventually(t, clusterTTL+15*time.Second, func() error {
-		h := survivor.holders(t)["demo"]
-		if h.Replica != survivor.name || h.Epoch <= held["demo"].Epoch {
-			return fmt.Errorf("demo held by %s at epoch %d", h.Replica, h.Epoch)
-		}
-		took = time.Since(killed)
-		return nil
-	})
+	rs.awaitTakeover(t, survivor, held["demo"].Epoch)
+	took := time.Since(killed)
 	var killedJob jobJSON
 	testenv.Eventually(t, 30*time.Second, func() error {
 		out, _, code := survivor.cli("jobs", "show", jobID, "-o", "json")
@@ -436,25 +448,12 @@ func TestReplicaKilledMidSaving(t *testing.T) {
 func TestReplicaPausedIsFenced(t *testing.T) {
 	t.Parallel()
 	rs := newReplicated(t, clusterTenant(), "a", "b")
-	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
-	holder := rs.byName(held["demo"].Replica)
-	survivor := rs.replicas[0]
-	if survivor == holder {
-		survivor = rs.replicas[1]
-	}
+	held, holder, survivor := rs.startSpread(t)
 	// Pause it in the middle of SAVING, so that it has events to go on
 	// appending when it wakes.
 	w := rs.syncUntil(t, holder, killPoint{state: events.StateSaving, after: 300}, syscall.SIGSTOP)
 	paused := time.Now()
-	var took api.Holder
-	testenv.Eventually(t, clusterTTL+15*time.Second, func() error {
-		took = survivor.holders(t)["demo"]
-		if took.Replica != survivor.name || took.Epoch <= held["demo"].Epoch {
-			return fmt.Errorf("demo held by %s at epoch %d", took.Replica, took.Epoch)
-		}
-		return nil
-	})
+	took := rs.awaitTakeover(t, survivor, held["demo"].Epoch)
 	// The new holder syncs while the old one sleeps.
 	if j := syncOn(t, survivor); j.State != events.StateCompleted {
 		t.Fatalf("sync on %s ended %s: %s", survivor.name, j.State, j.Reason)
@@ -503,9 +502,7 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 func TestReplicasThroughNodeLoss(t *testing.T) {
 	t.Parallel()
 	rs := newReplicated(t, clusterTenant(), "a", "b")
-	rs.start(t)
-	held := rs.agreedHolders(t, []string{"demo", "wrong"}, 3*clusterTTL, spread)
-	holder := rs.byName(held["demo"].Replica)
+	_, holder, _ := rs.startSpread(t)
 	for i, fault := range []string{"kill the stream leader's node", "stream leader steps down"} {
 		if i > 0 {
 			// Changes enough for a SAVING of several batches.

@@ -574,44 +574,57 @@ func assertNoSecret(t *testing.T, what, s string) {
 // order, and fails the test unless it saw them all (and at least one).
 func forEachStored(t *testing.T, js jetstream.JetStream, fn func(subject string, data []byte)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// A cluster that just lost a node or a leader may not answer at once.
-	var st jetstream.Stream
-	var info *jetstream.StreamInfo
-	testenv.Eventually(t, 30*time.Second, func() error {
-		var err error
-		if st, err = js.Stream(ctx, "DIRSYNC"); err != nil {
+	type stored struct {
+		subject string
+		data    []byte
+	}
+	var msgs []stored
+	var total uint64
+	// A cluster that just lost a node or a leader, or places the reading
+	// consumer, may not answer at once ("no responders"): the stream is
+	// read again from the start until one read gets through; fn sees
+	// one complete read.
+	testenv.Eventually(t, 60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msgs = msgs[:0]
+		st, err := js.Stream(ctx, "DIRSYNC")
+		if err != nil {
 			return err
 		}
-		info, err = st.Info(ctx)
-		return err
-	})
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := uint64(0)
-	for n < info.State.Msgs {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		info, err := st.Info(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			n++
-			fn(m.Subject(), m.Data())
+		total = info.State.Msgs
+		cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return fmt.Errorf("a consumer on DIRSYNC: %w", err)
 		}
-		if err := batch.Error(); err != nil {
-			t.Fatal(err)
+		for uint64(len(msgs)) < total {
+			batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				return fmt.Errorf("reading DIRSYNC after %d events: %w", len(msgs), err)
+			}
+			got := 0
+			for m := range batch.Messages() {
+				got++
+				msgs = append(msgs, stored{m.Subject(), m.Data()})
+			}
+			if err := batch.Error(); err != nil {
+				return fmt.Errorf("reading DIRSYNC after %d events: %w", len(msgs), err)
+			}
+			if got == 0 {
+				break
+			}
 		}
-		if got == 0 {
-			break
-		}
+		return nil
+	})
+	for _, m := range msgs {
+		fn(m.subject, m.data)
 	}
-	if n != info.State.Msgs || n == 0 {
-		t.Errorf("read %d events of %d", n, info.State.Msgs)
+	if uint64(len(msgs)) != total || total == 0 {
+		t.Errorf("read %d events of %d", len(msgs), total)
 	}
 }
 
