@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 // Sizes are the scenario sizes; the flags of cmd/dirsync-bench set them.
@@ -155,6 +157,19 @@ func (e *Env) Logf(format string, args ...any) {
 	if e.Log != nil {
 		fmt.Fprintf(e.Log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
+}
+
+// startNATSCluster starts a three-node nats-server cluster on loopback
+// for the cluster scenarios (fenced, failover), storing under dir, as
+// internal/testenv.StartCluster starts one for the tests: nats-server
+// of go.mod's version, from env.Bin when make bin/nats-server put it
+// there. The caller closes it.
+func startNATSCluster(ctx context.Context, env *Env, dir string) (*testenv.Cluster, error) {
+	bin, err := testenv.NATSServerPath(env.Bin, env.Logf)
+	if err != nil {
+		return nil, err
+	}
+	return testenv.LaunchCluster(ctx, bin, dir, 3)
 }
 
 // Scenario is one benchmark; it returns its rows.

@@ -247,7 +247,7 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 		return nil, 0, err
 	}
 	env.Logf("lease_ttl %s: starting a three-node nats-server cluster", ttl)
-	c, err := startNATSCluster(ctx, env, filepath.Join(dir, "nats"), 3)
+	c, err := startNATSCluster(ctx, env, filepath.Join(dir, "nats"))
 	if err != nil {
 		return nil, 0, err
 	}

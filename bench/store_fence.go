@@ -32,6 +32,11 @@ import (
 // fencedRuns is how many times each way runs, alternating.
 const fencedRuns = 3
 
+// clusterWait bounds the wait for a new R3 stream to answer: its
+// replicas' first election may split its vote and wait out
+// nats-server's election timeout (4 to 9 s).
+const clusterWait = time.Minute
+
 // fencedEvents are n recipient-created events of one job, as a first
 // sync of n users plans them (the bulk of a SAVING).
 func fencedEvents(n int) []events.Event {
@@ -200,7 +205,7 @@ func runFenced(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		what+", each round into a fresh embedded server started by broker.Start in the bench process with the default sync policy (nats { sync = \"append\" }: the append's sync point included both ways)", n, runs)}
 
 	env.Logf("three-node cluster: %d events appended both ways, %d rounds", n, fencedRuns)
-	c, err := startNATSCluster(ctx, env, filepath.Join(env.Dir, "fenced-cluster"), 3)
+	c, err := startNATSCluster(ctx, env, filepath.Join(env.Dir, "fenced-cluster"))
 	if err != nil {
 		return nil, err
 	}

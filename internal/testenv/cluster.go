@@ -20,14 +20,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// A JetStream cluster for tests: nats-server processes on loopback, each
-// with its own store, as an operator runs them (no Docker), so that a
-// node can be killed, stopped, restarted or made to give up a stream's
-// leadership. Child processes rather than servers in the test process,
-// because a SIGKILL is what a crashed node is, and a restart must
-// recover from the store alone. The binary is nats-server at the
-// version go.mod names: the system's package may be too old for atomic
-// batches (2.12+).
+// A JetStream cluster for tests and benchmarks: nats-server processes
+// on loopback, each with its own store, as an operator runs them (no
+// Docker), so that a node can be killed, stopped, restarted or made to
+// give up a stream's leadership. Child processes rather than servers in
+// the test process, because a SIGKILL is what a crashed node is, and a
+// restart must recover from the store alone. The binary is nats-server
+// at the version go.mod names: the system's package may be too old for
+// atomic batches (2.12+).
+//
+// LaunchCluster and NATSServerPath are the one implementation, for any
+// caller (the benchmark harness); StartCluster and NATSServerBinary are
+// them for a test, failing it instead of returning an error.
 //
 // The waits follow nats-server's own cluster test helpers
 // (checkClusterFormed, waitOnClusterReadyWithNumPeers,
@@ -65,12 +69,31 @@ func growingTimeouts() func() time.Duration {
 	}
 }
 
-// readyStream is the stream StartCluster creates, and deletes, to know
+// within polls cond as Eventually does, until clusterDeadline has passed
+// or ctx is done, and returns cond's last error then: Eventually for the
+// waits LaunchCluster makes without a test.
+func within(ctx context.Context, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterDeadline)
+	defer cancel()
+	if err := Poll(ctx, 100*time.Millisecond, cond); err != nil {
+		return fmt.Errorf("not within %s: %w", clusterDeadline, err)
+	}
+	return nil
+}
+
+// readyStream is the stream LaunchCluster creates, and deletes, to know
 // that the meta leader may place a stream on every node.
 const readyStream = "TESTENV_READY"
 
-var natsBinary struct {
-	once sync.Once
+// natsBinaries are the nats-server binaries NATSServerPath found (or
+// failed to), by the folder it was asked to look in: each is looked up
+// once per process.
+var natsBinaries struct {
+	mu    sync.Mutex
+	found map[string]natsBinary
+}
+
+type natsBinary struct {
 	path string
 	err  error
 }
@@ -83,31 +106,54 @@ var natsBinary struct {
 // looked up once per test process.
 func NATSServerBinary(t testing.TB) string {
 	t.Helper()
-	natsBinary.once.Do(func() { natsBinary.path, natsBinary.err = findNATSServer(t) })
-	if natsBinary.err != nil {
-		t.Fatal(natsBinary.err)
+	p, err := NATSServerPath("", t.Logf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return natsBinary.path
+	return p
 }
 
-func findNATSServer(t testing.TB) (string, error) {
-	t.Helper()
+// NATSServerPath is NATSServerBinary for callers outside a test
+// (benchmark harnesses): it looks for nats-server in binDir ("" for the
+// repository's bin/), says through logf why it builds one, and returns
+// its failure. It is looked up once per process and binDir.
+func NATSServerPath(binDir string, logf func(format string, args ...any)) (string, error) {
+	natsBinaries.mu.Lock()
+	defer natsBinaries.mu.Unlock()
+	if b, ok := natsBinaries.found[binDir]; ok {
+		return b.path, b.err
+	}
+	var b natsBinary
+	b.path, b.err = findNATSServer(binDir, logf)
+	if natsBinaries.found == nil {
+		natsBinaries.found = map[string]natsBinary{}
+	}
+	natsBinaries.found[binDir] = b
+	return b.path, b.err
+}
+
+func findNATSServer(binDir string, logf func(format string, args ...any)) (string, error) {
 	if p := os.Getenv("DIRSYNC_NATS_SERVER"); p != "" {
 		if !fileExists(p) {
 			return "", fmt.Errorf("DIRSYNC_NATS_SERVER=%s: no such file", p)
 		}
 		return p, nil
 	}
+	// go runs in the repository's root; with binDir given, a working
+	// directory outside the repository is no error until go is asked.
 	root, err := repoRoot()
-	if err != nil {
-		return "", err
+	if binDir == "" {
+		if err != nil {
+			return "", err
+		}
+		binDir = filepath.Join(root, "bin")
 	}
 	want := natsServerVersion(root)
 	wanted := want
 	if wanted == "" {
 		wanted = "of go.mod's version"
 	}
-	if p := filepath.Join(root, "bin", "nats-server"); fileExists(p) {
+	if p := filepath.Join(binDir, "nats-server"); fileExists(p) {
 		// A bin/nats-server left from before a version bump would test
 		// the old server without a word: check it.
 		got, err := binaryVersion(p)
@@ -117,9 +163,9 @@ func findNATSServer(t testing.TB) (string, error) {
 		if err != nil {
 			got = err.Error()
 		}
-		t.Logf("%s is %s, not %s (remove it and run make bin/nats-server)", p, got, wanted)
+		logf("%s is %s, not %s (remove it and run make bin/nats-server)", p, got, wanted)
 	}
-	t.Logf("building nats-server %s (go tool -n %s; cached for later runs, or run make bin/nats-server)", wanted, natsServerModule)
+	logf("building nats-server %s (go tool -n %s; cached for later runs, or run make bin/nats-server)", wanted, natsServerModule)
 	cmd := exec.Command("go", "tool", "-n", natsServerModule)
 	cmd.Dir = root
 	var stderr strings.Builder
@@ -179,13 +225,13 @@ func fileExists(p string) bool {
 }
 
 // Cluster is a JetStream cluster of nats-server processes that
-// StartCluster started.
+// LaunchCluster (or StartCluster) started.
 type Cluster struct {
 	// Nodes are the servers, named n1 to nN in this order.
 	Nodes []*ClusterNode
 
 	// nc and js are the fixture's own connection, for its requests (a
-	// stream's leader, a step-down), closed when the test ends.
+	// stream's leader, a step-down), closed by Close.
 	nc *nats.Conn
 	js jetstream.JetStream
 }
@@ -202,47 +248,78 @@ type ClusterNode struct {
 
 	addr      string // ClientURL's host:port
 	bin, conf string
-	log       string // stdout and stderr of every run, appended
-	t         testing.TB
+	log       string     // stdout and stderr of every run, appended
+	t         testing.TB // StartCluster's test; nil for LaunchCluster
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // the last run; nil before the first
 	done chan struct{} // closed once the last run has exited
 }
 
-// StartCluster starts an n-node JetStream cluster on loopback (server
-// names n1 to nN, each storing in its own folder under t.TempDir() and
-// syncing every write, sync_interval: always) and returns once every
-// node is routed to every other, answers JetStream requests, and the
-// meta leader may place a stream of n replicas. The nodes are killed
-// when the test ends; the tail of each node's log is logged then if the
-// test failed.
+// StartCluster starts an n-node JetStream cluster on loopback, storing
+// under t.TempDir(), and returns once it has formed (see LaunchCluster),
+// or fails the test. The nodes are killed when the test ends; the tail
+// of each node's log is logged then if the test failed.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	if n < 1 {
-		t.Fatalf("StartCluster: %d nodes", n)
-	}
 	bin := NATSServerBinary(t)
-	dir := t.TempDir()
-	// Two ports per node, all different: FreeAddr picks each at random,
-	// and two picks of one port would both look free until the servers
-	// start.
+	c, err := LaunchCluster(context.Background(), bin, t.TempDir(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.Nodes {
+		nd.t = t
+	}
+	// Registered after t.TempDir, so it runs before the folder goes: the
+	// servers must have exited by then.
+	t.Cleanup(func() {
+		c.Close()
+		if tails := c.logTails(40); t.Failed() && tails != "" {
+			t.Log(tails)
+		}
+	})
+	return c
+}
+
+// LaunchCluster starts an n-node JetStream cluster of the nats-server
+// binary bin (see NATSServerPath) on loopback (server names n1 to nN,
+// each storing in its own folder under dir and syncing every write,
+// sync_interval: always) and returns once every node is routed to every
+// other, answers JetStream requests, and the meta leader may place a
+// stream of n replicas. Each wait is bounded by clusterDeadline, and by
+// ctx. On failure the nodes are killed and the error ends with the tail
+// of each node's log; otherwise the caller closes the cluster (Close).
+func LaunchCluster(ctx context.Context, bin, dir string, n int) (*Cluster, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("a cluster of %d nodes", n)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	// Two ports per node, all different: FreeLoopbackAddr picks each at
+	// random, and two picks of one port would both look free until the
+	// servers start.
 	taken := map[string]bool{}
-	freeAddr := func() string {
+	freeAddr := func() (string, error) {
 		for {
-			if a := FreeAddr(t); !taken[a] {
+			a, err := FreeLoopbackAddr()
+			if err != nil || !taken[a] {
 				taken[a] = true
-				return a
+				return a, err
 			}
 		}
 	}
 	clients, routes := make([]string, n), make([]string, n)
-	for i := range n {
-		clients[i], routes[i] = freeAddr(), freeAddr()
-	}
 	var routeURLs []string
-	for _, r := range routes {
-		routeURLs = append(routeURLs, fmt.Sprintf("%q", "nats-route://"+r))
+	for i := range n {
+		var err error
+		if clients[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
+		if routes[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
+		routeURLs = append(routeURLs, fmt.Sprintf("%q", "nats-route://"+routes[i]))
 	}
 	c := &Cluster{}
 	for i := range n {
@@ -265,42 +342,57 @@ cluster {
 `, name, clients[i], filepath.Join(dir, name), routes[i], strings.Join(routeURLs, ", "))
 		conf := filepath.Join(dir, name+".conf")
 		if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		c.Nodes = append(c.Nodes, &ClusterNode{Name: name, ClientURL: "nats://" + clients[i], addr: clients[i],
-			bin: bin, conf: conf, log: filepath.Join(dir, name+".log"), t: t})
+			bin: bin, conf: conf, log: filepath.Join(dir, name+".log")})
 	}
-	// Registered after t.TempDir, so it runs before the folder goes: the
-	// servers must have exited by then.
-	t.Cleanup(func() {
-		if c.nc != nil {
-			c.nc.Close()
-		}
-		for _, nd := range c.Nodes {
-			nd.Kill()
-		}
-		if t.Failed() {
-			for _, nd := range c.Nodes {
-				if fileExists(nd.log) { // not when it never started
-					t.Logf("nats-server %s log (tail):\n%s", nd.Name, nd.LogTail(40))
-				}
-			}
-		}
-	})
+	if err := c.launch(ctx, n); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("nats-server cluster of %d nodes in %s: %w\n%s", n, dir, err, c.logTails(40))
+	}
+	return c, nil
+}
+
+// launch starts the nodes and waits until the cluster has formed.
+func (c *Cluster) launch(ctx context.Context, n int) error {
 	for _, nd := range c.Nodes {
-		nd.Start()
+		if err := nd.start(ctx); err != nil {
+			return err
+		}
 	}
-	c.WaitJetStream(t)
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
+	if err := c.waitJetStream(ctx); err != nil {
+		return err
 	}
-	c.nc = nc
-	if c.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
+	var err error
+	if c.nc, c.js, err = c.connect(); err != nil {
+		return err
 	}
-	c.waitPlacement(t, n)
-	return c
+	return c.waitPlacement(ctx, n)
+}
+
+// Close closes the fixture's connection, kills every node and waits
+// until each has exited. StartCluster's cluster is closed when the test
+// ends.
+func (c *Cluster) Close() {
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	for _, nd := range c.Nodes {
+		nd.Kill()
+	}
+}
+
+// logTails is the end of every node's log that exists (not a node that
+// never started), lines each.
+func (c *Cluster) logTails(lines int) string {
+	var b strings.Builder
+	for _, nd := range c.Nodes {
+		if fileExists(nd.log) {
+			fmt.Fprintf(&b, "nats-server %s log (tail):\n%s\n", nd.Name, nd.LogTail(lines))
+		}
+	}
+	return b.String()
 }
 
 // URLs returns the nodes' client URLs, comma-separated, as nats.Connect
@@ -327,16 +419,26 @@ func (c *Cluster) Node(name string) *ClusterNode {
 // goes) for the rest of the test.
 func (c *Cluster) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, js, err := c.connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc, js
+}
+
+// connect connects to any node, and to another when that one goes.
+func (c *Cluster) connect() (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return nil, nil, err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatal(err)
+		nc.Close()
+		return nil, nil, err
 	}
-	return nc, js
+	return nc, js, nil
 }
 
 // WaitJetStream waits until every running node is routed to every other
@@ -346,6 +448,13 @@ func (c *Cluster) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 // may still be catching up (see WaitStreamCurrent).
 func (c *Cluster) WaitJetStream(t testing.TB) {
 	t.Helper()
+	if err := c.waitJetStream(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitJetStream is WaitJetStream returning its failure.
+func (c *Cluster) waitJetStream(ctx context.Context) error {
 	var running []*ClusterNode
 	for _, nd := range c.Nodes {
 		if nd.Running() {
@@ -354,13 +463,16 @@ func (c *Cluster) WaitJetStream(t testing.TB) {
 	}
 	for _, nd := range running {
 		timeout := growingTimeouts()
-		Eventually(t, clusterDeadline, func() error { return nd.ready(running, timeout()) })
+		if err := within(ctx, func() error { return nd.ready(ctx, running, timeout()) }); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // ready is nil once the node is routed to the others and reaches the
 // meta leader.
-func (n *ClusterNode) ready(others []*ClusterNode, timeout time.Duration) error {
+func (n *ClusterNode) ready(ctx context.Context, others []*ClusterNode, timeout time.Duration) error {
 	nc, err := nats.Connect(n.ClientURL, nats.Timeout(clusterRequest), nats.NoReconnect())
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Name, err)
@@ -384,7 +496,7 @@ func (n *ClusterNode) ready(others []*ClusterNode, timeout time.Duration) error 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := js.AccountInfo(ctx); err != nil {
 		return fmt.Errorf("%s: JetStream: %w", n.Name, err)
@@ -398,20 +510,21 @@ func (n *ClusterNode) ready(others []*ClusterNode, timeout time.Duration) error 
 // replicas ("insufficient resources"): nats-server's
 // waitOnClusterReadyWithNumPeers, which counts the leader's peers, does
 // not work from another process.
-func (c *Cluster) waitPlacement(t testing.TB, n int) {
-	t.Helper()
+func (c *Cluster) waitPlacement(ctx context.Context, n int) error {
 	cfg := jetstream.StreamConfig{Name: readyStream, Subjects: []string{"_testenv.ready"}, Replicas: n}
-	Eventually(t, clusterDeadline, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), clusterRequest)
+	if err := within(ctx, func() error {
+		ctx, cancel := context.WithTimeout(ctx, clusterRequest)
 		defer cancel()
 		// Creating an existing stream of the same config succeeds: a
 		// create that timed out here and went through does not fail the
 		// next one.
 		_, err := c.js.CreateStream(ctx, cfg)
 		return err
-	})
-	Eventually(t, clusterDeadline, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), clusterRequest)
+	}); err != nil {
+		return fmt.Errorf("placing a stream of %d replicas: %w", n, err)
+	}
+	return within(ctx, func() error {
+		ctx, cancel := context.WithTimeout(ctx, clusterRequest)
 		defer cancel()
 		if err := c.js.DeleteStream(ctx, readyStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return err
@@ -531,14 +644,21 @@ func (c *Cluster) WaitStreamCurrent(t testing.TB, stream string) {
 // one. It returns once the server accepts client connections (JetStream
 // may still be recovering: see Cluster.WaitJetStream), and fails the
 // test if the server exits first. It does nothing while the node runs.
+// A node of LaunchCluster has no test to fail: it panics instead.
 func (n *ClusterNode) Start() {
-	n.t.Helper()
-	if err := n.start(); err != nil {
-		n.t.Fatal(err)
+	err := n.start(context.Background())
+	if err == nil {
+		return
 	}
+	if n.t == nil {
+		panic(err)
+	}
+	n.t.Helper()
+	n.t.Fatal(err)
 }
 
-func (n *ClusterNode) start() error {
+// start is Start returning its failure; ctx bounds the wait too.
+func (n *ClusterNode) start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.running() {
 		n.mu.Unlock()
@@ -569,8 +689,8 @@ func (n *ClusterNode) start() error {
 
 	// Polled until it accepts, or until it exits: a server that cannot
 	// start (its port taken, a bad config) says why in its log, whose
-	// tail StartCluster's cleanup logs.
-	ctx, cancel := context.WithTimeout(context.Background(), clusterDeadline)
+	// tail LaunchCluster's error, or StartCluster's cleanup, shows.
+	ctx, cancel := context.WithTimeout(ctx, clusterDeadline)
 	defer cancel()
 	go func() {
 		select {
@@ -635,13 +755,19 @@ func (n *ClusterNode) Kill() { n.signal(syscall.SIGKILL) }
 
 // Stop stops the node's server cleanly (SIGTERM) and waits until it has
 // exited; one still running after clusterDeadline is killed, and the
-// test fails. It does nothing when the server does not run.
+// test fails (a node of LaunchCluster, with no test, panics). It does
+// nothing when the server does not run.
 func (n *ClusterNode) Stop() {
-	n.t.Helper()
-	if !n.signal(syscall.SIGTERM) {
-		n.signal(syscall.SIGKILL)
-		n.t.Errorf("nats-server %s did not stop within %s of SIGTERM: killed", n.Name, clusterDeadline)
+	if n.signal(syscall.SIGTERM) {
+		return
 	}
+	n.signal(syscall.SIGKILL)
+	err := fmt.Errorf("nats-server %s did not stop within %s of SIGTERM: killed", n.Name, clusterDeadline)
+	if n.t == nil {
+		panic(err)
+	}
+	n.t.Helper()
+	n.t.Error(err)
 }
 
 // signal sends sig to the server and reports whether it exited within
