@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,6 +106,11 @@ const (
 	// KVLater: keep them to write until it is known who holds the
 	// connector (a replica that has not campaigned yet).
 	KVLater
+	// KVWriteUnheld: write them, as no replica holds the connector (one
+	// no longer configured); a write refused because another replica
+	// wrote the entry since is dropped, not written again: that replica
+	// may have just taken the connector over from this one.
+	KVWriteUnheld
 )
 
 // WriteKVFor makes the projector write to KV only the entries of the
@@ -127,7 +133,10 @@ func (p *Projector) kvWrite(k Key) KVWrite {
 }
 
 // writesKV reports whether this projector writes k now.
-func (p *Projector) writesKV(k Key) bool { return p.kvWrite(k) == KVWriteNow }
+func (p *Projector) writesKV(k Key) bool {
+	w := p.kvWrite(k)
+	return w == KVWriteNow || w == KVWriteUnheld
+}
 
 // New creates the KV buckets and the checkpoint bucket (if missing) and
 // returns a projector that is not yet running.
@@ -513,7 +522,8 @@ func (p *Projector) setApplied(seq uint64) {
 // flush writes the dirty read model entries to KV. A write another writer
 // got in before (a refusal) leaves its entry dirty and fails the flush
 // with errRefused, so that flushRetrying writes it again at once if this
-// projector still writes it.
+// projector still writes it as the holder (KVWriteNow); an unheld
+// connector's refused write is dropped.
 func (p *Projector) flush(ctx context.Context) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
@@ -521,6 +531,7 @@ func (p *Projector) flush(ctx context.Context) error {
 	writes := make([]kvPut, 0, len(p.dirty))
 	var later []Key
 	skipped := map[string]bool{}
+	unheld := map[Key]bool{}
 	for k := range p.dirty {
 		switch p.kvWrite(k) {
 		case KVSkip:
@@ -529,6 +540,8 @@ func (p *Projector) flush(ctx context.Context) error {
 		case KVLater:
 			later = append(later, k)
 			continue
+		case KVWriteUnheld:
+			unheld[k] = true
 		}
 		v, err := encode(p.state.Value(k))
 		if err != nil {
@@ -559,6 +572,9 @@ func (p *Projector) flush(ctx context.Context) error {
 		p.redirty(writes)
 		return err
 	}
+	// A holder's refused writes are written again on the revisions read
+	// then; others' are dropped.
+	refused = slices.DeleteFunc(refused, func(w kvPut) bool { return unheld[w.k] })
 	if len(refused) > 0 {
 		p.redirty(refused)
 		return fmt.Errorf("%w: %d entries, %s first", errRefused, len(refused), refused[0].k)

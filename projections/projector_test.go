@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,12 +156,17 @@ func mustRebuild(t *testing.T, st *store.Store) *projections.State {
 // alone, and a holder reads the revision again and writes its own.
 func TestKVWritesConditional(t *testing.T) {
 	cases := []struct {
-		name    string
-		deposed bool // the write after the other replica's is its last
+		name string
+		// write is what the projector is told to do with the
+		// connector's entries; deposed: until its write is refused,
+		// then it knows another replica holds the connector.
+		write   projections.KVWrite
+		deposed bool
 		want    string
 	}{
-		{name: "deposed writer leaves the new holder's value", deposed: true, want: "theirs"},
-		{name: "holder writes over a stray write", deposed: false, want: "state"},
+		{name: "deposed holder leaves the new holder's value", write: projections.KVWriteNow, deposed: true, want: "theirs"},
+		{name: "unheld connector's writer leaves the other's value", write: projections.KVWriteUnheld, want: "theirs"},
+		{name: "holder writes over a stray write", write: projections.KVWriteNow, want: "state"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,16 +177,13 @@ func TestKVWritesConditional(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Once the other replica has written, this one passes its
-			// check once more (the write it was paused before), then
-			// knows it holds the connector no longer.
-			var other, checked atomic.Bool
 			core, logs := observer.New(zap.InfoLevel)
+			refusedLogged := func() bool { return logs.FilterMessageSnippet("KV writes refused").Len() > 0 }
 			p, err := projections.New(ctx, b.JS, st, 1, zap.New(core), projections.WriteKVFor(func(string) projections.KVWrite {
-				if tc.deposed && other.Load() && checked.Swap(true) {
+				if tc.deposed && refusedLogged() {
 					return projections.KVSkip
 				}
-				return projections.KVWriteNow
+				return tc.write
 			}))
 			if err != nil {
 				t.Fatal(err)
@@ -213,7 +214,6 @@ func TestKVWritesConditional(t *testing.T) {
 			if _, err := kv.Put(ctx, key, []byte(`"theirs"`)); err != nil {
 				t.Fatal(err)
 			}
-			other.Store(true)
 			r.DisplayName = "Changed"
 			appendChange(events.TypeRecipientUpdated)
 
@@ -231,7 +231,7 @@ func TestKVWritesConditional(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("KV holds %s's value; want %s's", got, tc.want)
 			}
-			if logs.FilterMessageSnippet("KV writes refused").Len() == 0 {
+			if !refusedLogged() {
 				t.Error("the refused write was not logged")
 			}
 		})

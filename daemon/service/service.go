@@ -204,8 +204,11 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		if le, held := camp.Holder(c); held && le.Instance != camp.Instance() {
 			return projections.KVSkip
 		}
-		// This replica's lease, or none's: it writes.
-		return projections.KVWriteNow
+		// None holds it (or this replica's lease is being taken or
+		// given up): it writes, but leaves an entry another replica
+		// wrote since, for that one may have just taken it over
+		// from this one while its lease expired.
+		return projections.KVWriteUnheld
 	}
 	kvWriter.Store(&holding)
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
