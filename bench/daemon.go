@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
@@ -49,7 +50,8 @@ type Daemon struct {
 	// Dir holds plugins.hcl, the secret and data/.
 	Dir    string
 	Client *api.Client
-	// NATSURL and NkeyFile reach the embedded NATS server.
+	// NATSURL reaches the daemon's NATS server: the embedded one, whose
+	// user nkey seed is NkeyFile, or the deployment of nats { url }.
 	NATSURL, NkeyFile string
 	// Started is when the process was started, Ready when its API answered.
 	Started, Ready time.Time
@@ -57,21 +59,57 @@ type Daemon struct {
 	proc *dirsyncd.Process
 }
 
+// daemonConfig is what a daemon's plugins.hcl says beside its connector
+// (see writeConfig).
+type daemonConfig struct {
+	// LogLevel is daemon { log_level }: warn, or info for a scenario
+	// that reads what the daemon says (a read-model checkpoint loaded,
+	// a connector taken over).
+	LogLevel string
+	// NATSListen is where the embedded NATS server listens (nats {
+	// listen }). NATSURL, set instead, is an external deployment's
+	// client URLs, comma-separated (nats { url }), with R3 streams.
+	NATSListen, NATSURL string
+	// Replica and LeaseTTL are daemon { replica, lease_ttl }, set for one
+	// of the replicas sharing a deployment and its connector.
+	Replica  string
+	LeaseTTL time.Duration
+}
+
+// natsURL is the URL the daemon's NATS server is reached at.
+func (c daemonConfig) natsURL() string {
+	if c.NATSURL != "" {
+		return c.NATSURL
+	}
+	return "nats://" + c.NATSListen
+}
+
+// configPath is the plugins.hcl of the daemon in dir.
+func configPath(dir string) string { return filepath.Join(dir, "plugins.hcl") }
+
 // WriteConfig writes dir/plugins.hcl for a daemon syncing sim (nil: no
 // connector) with its embedded NATS on natsAddr, logging warnings and
 // errors only.
 func WriteConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr string) error {
-	return writeConfig(env, dir, sim, natsAddr, "warn")
+	return writeConfig(env, dir, sim, daemonConfig{LogLevel: "warn", NATSListen: natsAddr})
 }
 
-// writeConfig is WriteConfig with a log level: a scenario that reads what
-// the daemon says at start (a read-model checkpoint loaded) asks for info.
-func writeConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr, logLevel string) error {
+// writeConfig is WriteConfig for any daemonConfig: dir/plugins.hcl, and
+// the sim's CA certificate and client secret beside it.
+func writeConfig(env *Env, dir string, sim *graphsim.Sim, c daemonConfig) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf("daemon {\n  data_dir = \"./data\"\n  log_level = %q\n}\nnats { listen = %q }\nplugin \"azuread\" { path = %q }\n",
-		logLevel, natsAddr, filepath.Join(env.Bin, "dirsync-azuread"))
+	cfg := fmt.Sprintf("daemon {\n  data_dir = \"./data\"\n  log_level = %q\n", c.LogLevel)
+	if c.Replica != "" {
+		cfg += fmt.Sprintf("  replica = %q\n  lease_ttl = %q\n", c.Replica, c.LeaseTTL.String())
+	}
+	if c.NATSURL != "" {
+		cfg += fmt.Sprintf("}\nnats {\n  url = %q\n  replicas = 3\n}\n", c.NATSURL)
+	} else {
+		cfg += fmt.Sprintf("}\nnats { listen = %q }\n", c.NATSListen)
+	}
+	cfg += fmt.Sprintf("plugin \"azuread\" { path = %q }\n", filepath.Join(env.Bin, "dirsync-azuread"))
 	if sim != nil {
 		if err := sim.WriteCACert(filepath.Join(dir, "ca.pem")); err != nil {
 			return err
@@ -93,7 +131,7 @@ func writeConfig(env *Env, dir string, sim *graphsim.Sim, natsAddr, logLevel str
 }
 `, Connector, sim.Tenant().Domain, sim.Config().ClientID, sim.AuthorityHost(), sim.GraphURL())
 	}
-	return os.WriteFile(filepath.Join(dir, "plugins.hcl"), []byte(cfg), 0o600)
+	return os.WriteFile(configPath(dir), []byte(cfg), 0o600)
 }
 
 // pollEvery bounds the pause between two looks at the daemon: Ready and
@@ -103,12 +141,21 @@ const pollEvery = 20 * time.Millisecond
 // StartDaemon starts dirsyncd on dir/plugins.hcl (see WriteConfig) and
 // waits until its API answers and its read models are ready.
 func StartDaemon(ctx context.Context, env *Env, dir, natsAddr string) (*Daemon, error) {
-	p, err := dirsyncd.Start(env.Bin, filepath.Join(dir, "plugins.hcl"), nil)
+	return startDaemon(ctx, env, dir, daemonConfig{NATSListen: natsAddr})
+}
+
+// startDaemon is StartDaemon on the plugins.hcl that writeConfig wrote
+// of c.
+func startDaemon(ctx context.Context, env *Env, dir string, c daemonConfig) (*Daemon, error) {
+	p, err := dirsyncd.Start(env.Bin, configPath(dir), nil)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Cmd: p.Cmd, Dir: dir, NATSURL: "nats://" + natsAddr, NkeyFile: filepath.Join(dir, "data", "nats-user.nk"),
-		Started: p.Started, proc: p, Client: api.NewClient(filepath.Join(dir, "data", "dirsyncd.sock"))}
+	d := &Daemon{Cmd: p.Cmd, Dir: dir, NATSURL: c.natsURL(), Started: p.Started, proc: p,
+		Client: api.NewClient(filepath.Join(dir, "data", "dirsyncd.sock"))}
+	if c.NATSURL == "" {
+		d.NkeyFile = filepath.Join(dir, "data", "nats-user.nk")
+	}
 	if err := p.WaitReady(ctx, pollEvery, d.Client.Ready); err != nil {
 		_ = p.Cmd.Process.Kill()
 		return nil, err
@@ -123,17 +170,18 @@ func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*D
 	return startFor(ctx, env, sim, name, "warn")
 }
 
-// startFor is StartFor with a log level (see writeConfig).
+// startFor is StartFor with a log level (see daemonConfig).
 func startFor(ctx context.Context, env *Env, sim *graphsim.Sim, name, logLevel string) (*Daemon, error) {
 	dir := filepath.Join(env.Dir, name)
 	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	if err := writeConfig(env, dir, sim, addr, logLevel); err != nil {
+	c := daemonConfig{LogLevel: logLevel, NATSListen: addr}
+	if err := writeConfig(env, dir, sim, c); err != nil {
 		return nil, err
 	}
-	return StartDaemon(ctx, env, dir, addr)
+	return startDaemon(ctx, env, dir, c)
 }
 
 // Log is the daemon's output so far.
@@ -186,6 +234,19 @@ func (d *Daemon) Sync(ctx context.Context, full bool) (api.Job, error) {
 // Stop sends SIGTERM and waits for the exit (a minute at most, then it
 // kills the daemon and says so).
 func (d *Daemon) Stop() error { return d.proc.Stop(time.Minute) }
+
+// Kill SIGKILLs the daemon (a crash: nothing flushed, no lease given
+// up) and waits for its exit.
+func (d *Daemon) Kill() {
+	_ = d.Cmd.Process.Signal(syscall.SIGKILL)
+	<-d.proc.Done()
+}
+
+// Running reports whether the daemon's process runs.
+func (d *Daemon) Running() bool {
+	exited, _ := d.proc.Exited()
+	return !exited
+}
 
 // StateTime returns when job j entered state (zero if it did not).
 func StateTime(j api.Job, state string) time.Time {

@@ -10,121 +10,67 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/testenv"
-	"github.com/dirsync/dirsync/internal/testenv/dirsyncd"
 )
 
 // The failover scenario measures how long a connector goes without a
 // writer when the replica holding it dies: two dirsyncd replicas share a
-// three-node nats-server cluster (R3 streams) and one connector, demo;
-// after a first sync the holder is SIGKILLed, and the harness times, as
-// an operator sees it through dirsync's CLI, (a) until the other replica
-// shows itself as demo's holder, and (b) until a sync asked of it right
-// then has COMPLETED. A killed replica's lease expires after lease_ttl,
-// which is the floor. Each lease TTL of Sizes.LeaseTTLs gets a cluster of
-// its own and Sizes.Failovers kills, the killed replica restarted
-// between them (the holder alternates).
-
-// failoverConnector is the connector the replicas share.
-const failoverConnector = "demo"
+// three-node nats-server cluster (R3 streams) and one connector
+// (Connector); after a first sync the holder is SIGKILLed, and the
+// harness times, as an operator sees it through dirsync's CLI, (a) until
+// the other replica shows itself as the connector's holder, and (b)
+// until a sync asked of it right then has COMPLETED. A killed replica's
+// lease expires after lease_ttl, which is the floor. Each lease TTL of
+// Sizes.LeaseTTLs gets a cluster of its own and Sizes.Failovers kills,
+// the killed replica restarted between them (the holder alternates).
+// The replicas' configs and processes are the other scenarios' daemons
+// (writeConfig, startDaemon), as replicas (daemonConfig).
 
 // failoverReplica is one dirsyncd of the scenario.
 type failoverReplica struct {
-	name, config string
-	client       *api.Client
-	proc         *dirsyncd.Process
-	log          *testenv.LockedBuffer
+	name string
+	dir  string // its plugins.hcl, data/ and the sim's secret (see writeConfig)
+	cfg  daemonConfig
+	d    *Daemon // the last run; nil before the first
 }
 
-// writeReplicaConfig writes dir/plugins-<name>.hcl: demo against sim,
-// the cluster's URLs with R3 streams, and the replica's own name, data
-// directory and lease TTL (the replicas of daemon/e2e/cluster_test.go).
-func writeReplicaConfig(env *Env, dir string, sim *graphsim.Sim, name, urls string, ttl time.Duration) (*failoverReplica, error) {
-	cfg := fmt.Sprintf(`daemon {
-  data_dir  = "./data-%s"
-  replica   = %q
-  lease_ttl = %q
-  # info: the harness reads "connector taken over" from the log.
-  log_level = "info"
-}
-nats {
-  url      = %q
-  replicas = 3
-}
-plugin "azuread" { path = %q }
-connector %q {
-  plugin = "azuread"
-  full_sync_interval = "0"
-  config {
-    tenant             = %q
-    client_id          = %q
-    client_secret_file = "./secret"
-    authority_host     = %q
-    graph_url          = %q
-    ca_file            = "./ca.pem"
-  }
-}
-`, name, name, ttl.String(), urls, filepath.Join(env.Bin, "dirsync-azuread"), failoverConnector,
-		sim.Tenant().Domain, sim.Config().ClientID, sim.AuthorityHost(), sim.GraphURL())
-	path := filepath.Join(dir, "plugins-"+name+".hcl")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	return &failoverReplica{name: name, config: path, log: &testenv.LockedBuffer{},
-		client: api.NewClient(filepath.Join(dir, "data-"+name, "dirsyncd.sock"))}, nil
+// newFailoverReplica writes dir/<name>/plugins.hcl: the connector
+// against sim, the cluster's URLs with R3 streams, and the replica's
+// name and lease TTL (the replicas of daemon/e2e/cluster_test.go).
+func newFailoverReplica(env *Env, dir string, sim *graphsim.Sim, name, urls string, ttl time.Duration) (*failoverReplica, error) {
+	// info: the harness reads "connector taken over" from the log.
+	r := &failoverReplica{name: name, dir: filepath.Join(dir, name),
+		cfg: daemonConfig{LogLevel: "info", NATSURL: urls, Replica: name, LeaseTTL: ttl}}
+	return r, writeConfig(env, r.dir, sim, r.cfg)
 }
 
 // start starts the replica and waits until its API answers ready.
 func (r *failoverReplica) start(ctx context.Context, env *Env) error {
-	p, err := dirsyncd.Start(env.Bin, r.config, r.log)
-	if err != nil {
-		return err
-	}
-	r.proc = p
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := p.WaitReady(ctx, 100*time.Millisecond, r.client.Ready); err != nil {
+	d, err := startDaemon(ctx, env, r.dir, r.cfg)
+	if err != nil {
 		return fmt.Errorf("replica %s: %w", r.name, err)
 	}
+	r.d = d
 	return nil
 }
 
 // running reports whether the replica's process runs.
-func (r *failoverReplica) running() bool {
-	if r.proc == nil {
-		return false
-	}
-	exited, _ := r.proc.Exited()
-	return !exited
-}
+func (r *failoverReplica) running() bool { return r.d != nil && r.d.Running() }
 
-// stop stops the replica cleanly (SIGTERM), if it runs.
-func (r *failoverReplica) stop(env *Env) {
-	if r.running() {
-		if err := r.proc.Stop(30 * time.Second); err != nil {
-			env.Logf("replica %s did not stop cleanly: %v", r.name, err)
-		}
-	}
-}
-
-// kill SIGKILLs the replica (by its process) and waits for its exit.
-func (r *failoverReplica) kill() {
-	_ = r.proc.Cmd.Process.Signal(syscall.SIGKILL)
-	<-r.proc.Done()
-}
-
-// takenOver returns when r's log says it took demo over (the runner's
-// "connector taken over": its claim stored, the earlier holder's job
-// ended, its lane running, requests for demo answered) at an epoch
-// above after; zero while it has not. The log spans r's restarts.
+// takenOver returns when r's log says it took the connector over (the
+// runner's "connector taken over": its claim stored, the earlier
+// holder's job ended, its lane running, requests for it answered) at an
+// epoch above after; zero while it has not. The log is r's last run's: a
+// survivor runs from before the kill to its takeover.
 func (r *failoverReplica) takenOver(after uint64) time.Time {
-	for _, line := range strings.Split(r.log.String(), "\n") {
+	for _, line := range strings.Split(r.d.Log(), "\n") {
 		if !strings.Contains(line, `"connector taken over"`) {
 			continue
 		}
@@ -134,7 +80,7 @@ func (r *failoverReplica) takenOver(after uint64) time.Time {
 			Replica   string    `json:"replica"`
 			Epoch     uint64    `json:"epoch"`
 		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Connector == failoverConnector && l.Replica == r.name && l.Epoch > after {
+		if json.Unmarshal([]byte(line), &l) == nil && l.Connector == Connector && l.Replica == r.name && l.Epoch > after {
 			return l.TS
 		}
 	}
@@ -144,7 +90,7 @@ func (r *failoverReplica) takenOver(after uint64) time.Time {
 // cli runs bin/dirsync --config <the replica's> args and returns its
 // standard output; a non-zero exit is an error.
 func (r *failoverReplica) cli(ctx context.Context, env *Env, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(env.Bin, "dirsync"), append([]string{"--config", r.config}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(env.Bin, "dirsync"), append([]string{"--config", configPath(r.dir)}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -153,8 +99,8 @@ func (r *failoverReplica) cli(ctx context.Context, env *Env, args ...string) ([]
 	return out.Bytes(), nil
 }
 
-// holder returns demo's holder as `dirsync status -o json` on r shows
-// it (nil while none holds it).
+// holder returns the connector's holder as `dirsync status -o json` on
+// r shows it (nil while none holds it).
 func (r *failoverReplica) holder(ctx context.Context, env *Env) (*api.Holder, error) {
 	out, err := r.cli(ctx, env, "status", "-o", "json")
 	if err != nil {
@@ -165,20 +111,22 @@ func (r *failoverReplica) holder(ctx context.Context, env *Env) (*api.Holder, er
 		return nil, fmt.Errorf("replica %s: dirsync status -o json: %w\n%s", r.name, err, out)
 	}
 	for _, c := range st.Connectors {
-		if c.Connector == failoverConnector {
+		if c.Connector == Connector {
 			return c.Holder, nil
 		}
 	}
 	return nil, nil
 }
 
-// sync runs `dirsync sync demo --wait -o json` on r and returns the job;
-// it fails unless the job COMPLETED.
+// sync runs `dirsync sync <Connector> --wait -o json` on r and returns
+// the job; it fails unless the job COMPLETED. Through the CLI, as the
+// takeover is timed, rather than Daemon.Sync's API calls: an operator's
+// sync after a failover.
 func (r *failoverReplica) sync(ctx context.Context, env *Env) (api.Job, error) {
 	var j api.Job
-	out, err := r.cli(ctx, env, "sync", failoverConnector, "--wait", "-o", "json")
+	out, err := r.cli(ctx, env, "sync", Connector, "--wait", "-o", "json")
 	if err != nil {
-		return j, fmt.Errorf("%w\nreplica %s log (end):\n%s", err, r.name, storeTail(r.log.String(), 4000))
+		return j, fmt.Errorf("%w\nreplica %s log (end):\n%s", err, r.name, storeTail(r.d.Log(), 4000))
 	}
 	if err := json.Unmarshal(out, &j); err != nil {
 		return j, fmt.Errorf("replica %s: dirsync sync -o json: %w\n%s", r.name, err, out)
@@ -189,8 +137,9 @@ func (r *failoverReplica) sync(ctx context.Context, env *Env) (api.Job, error) {
 	return j, nil
 }
 
-// agreedHolder waits until every running replica sees demo held by the
-// same replica (and, when want is set, by that one) and returns it.
+// agreedHolder waits until every running replica sees the connector
+// held by the same replica (and, when want is set, by that one) and
+// returns it.
 func agreedHolder(ctx context.Context, env *Env, rs []*failoverReplica, want string, within time.Duration) (string, api.Holder, error) {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
@@ -207,20 +156,20 @@ func agreedHolder(ctx context.Context, env *Env, rs []*failoverReplica, want str
 				return err
 			}
 			if got == nil {
-				return fmt.Errorf("replica %s sees no holder of %s", r.name, failoverConnector)
+				return fmt.Errorf("replica %s sees no holder of %s", r.name, Connector)
 			}
 			if name != "" && (got.Replica != name || got.Epoch != h.Epoch) {
-				return fmt.Errorf("%s held by %s@%d or %s@%d, depending on the replica asked", failoverConnector, name, h.Epoch, got.Replica, got.Epoch)
+				return fmt.Errorf("%s held by %s@%d or %s@%d, depending on the replica asked", Connector, name, h.Epoch, got.Replica, got.Epoch)
 			}
 			name, h = got.Replica, *got
 		}
 		if want != "" && name != want {
-			return fmt.Errorf("%s held by %s, waiting for %s", failoverConnector, name, want)
+			return fmt.Errorf("%s held by %s, waiting for %s", Connector, name, want)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", h, fmt.Errorf("replicas do not agree on %s's holder within %s: %w", failoverConnector, within, err)
+		return "", h, fmt.Errorf("replicas do not agree on %s's holder within %s: %w", Connector, within, err)
 	}
 	return name, h, nil
 }
@@ -252,15 +201,9 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 		return nil, 0, err
 	}
 	defer c.Close()
-	if err := sim.WriteCACert(filepath.Join(dir, "ca.pem")); err != nil {
-		return nil, 0, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte(sim.Config().ClientSecret), 0o600); err != nil {
-		return nil, 0, err
-	}
 	var rs []*failoverReplica
 	for _, name := range []string{"a", "b"} {
-		r, err := writeReplicaConfig(env, dir, sim, name, c.URLs(), ttl)
+		r, err := newFailoverReplica(env, dir, sim, name, c.URLs(), ttl)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -268,7 +211,9 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 	}
 	defer func() {
 		for _, r := range rs {
-			r.stop(env)
+			if r.running() {
+				storeStop(env, r.d)
+			}
 		}
 	}()
 	// One after the other: started at once on a new cluster, both
@@ -296,9 +241,9 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 	}
 	holder := byName(holderName)
 	if holder == nil {
-		return nil, 0, fmt.Errorf("%s is held by %q, not a replica of this scenario", failoverConnector, holderName)
+		return nil, 0, fmt.Errorf("%s is held by %q, not a replica of this scenario", Connector, holderName)
 	}
-	env.Logf("lease_ttl %s: %s holds %s; first sync", ttl, holder.name, failoverConnector)
+	env.Logf("lease_ttl %s: %s holds %s; first sync", ttl, holder.name, Connector)
 	if _, err := holder.sync(ctx, env); err != nil {
 		return nil, 0, err
 	}
@@ -316,14 +261,14 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 			return nil, 0, err
 		}
 		if before == nil || before.Replica != holder.name {
-			return nil, 0, fmt.Errorf("%w: replica %s no longer shows itself as %s's holder: %+v", errStoreCheck, holder.name, failoverConnector, before)
+			return nil, 0, fmt.Errorf("%w: replica %s no longer shows itself as %s's holder: %+v", errStoreCheck, holder.name, Connector, before)
 		}
 		killed := time.Now()
-		holder.kill()
+		holder.d.Kill()
 		var f failover
 		f.expiry = before.Renewed.Add(ttl).Sub(killed)
 		env.Logf("lease_ttl %s: SIGKILL of %s (epoch %d, renewed %.2f s before); waiting for %s to take %s over",
-			ttl, holder.name, before.Epoch, killed.Sub(before.Renewed).Seconds(), survivor.name, failoverConnector)
+			ttl, holder.name, before.Epoch, killed.Sub(before.Renewed).Seconds(), survivor.name, Connector)
 
 		// Status asked back to back: each call is the resolution.
 		wctx, cancel := context.WithTimeout(ctx, ttl+2*time.Minute)
@@ -336,14 +281,14 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 				return err
 			}
 			if h == nil || h.Replica != survivor.name || h.Epoch <= before.Epoch {
-				return fmt.Errorf("%s is not held by %s at an epoch above %d yet: %+v", failoverConnector, survivor.name, before.Epoch, h)
+				return fmt.Errorf("%s is not held by %s at an epoch above %d yet: %+v", Connector, survivor.name, before.Epoch, h)
 			}
 			f.takeover = time.Since(killed)
 			return nil
 		})
 		cancel()
 		if err != nil {
-			return nil, 0, fmt.Errorf("lease_ttl %s: no takeover: %w\nreplica %s log (end):\n%s", ttl, err, survivor.name, storeTail(survivor.log.String(), 4000))
+			return nil, 0, fmt.Errorf("lease_ttl %s: no takeover: %w\nreplica %s log (end):\n%s", ttl, err, survivor.name, storeTail(survivor.d.Log(), 4000))
 		}
 		requested := time.Now()
 		j, err := survivor.sync(ctx, env)
@@ -367,7 +312,7 @@ func failoverAt(ctx context.Context, env *Env, sim *graphsim.Sim, ttl time.Durat
 			f.running = at.Sub(killed)
 		}
 		env.Logf("   run %d of %d: %s holds %s %.2f s after the kill (lease expiry at %.2f s; %d status calls), took it over at %.2f s; the next sync COMPLETED at %.2f s (the sync alone %.2f s)",
-			rep+1, repeats, survivor.name, failoverConnector, f.takeover.Seconds(), f.expiry.Seconds(), f.polls, f.running.Seconds(), f.completed.Seconds(), f.sync.Seconds())
+			rep+1, repeats, survivor.name, Connector, f.takeover.Seconds(), f.expiry.Seconds(), f.polls, f.running.Seconds(), f.completed.Seconds(), f.sync.Seconds())
 		out = append(out, f)
 		if rep == repeats-1 {
 			break
@@ -413,7 +358,7 @@ func runFailover(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 		cMed, cMin, cMax := failoverStats(completed)
 		scenario := fmt.Sprintf("failover, lease_ttl %s", ttl)
 		setup := fmt.Sprintf("two dirsyncd replicas (a, b) on a three-node nats-server cluster on loopback (R3 streams, sync_interval: always), sharing connector %s on graphsim (%d users, %d Unified groups); after a first sync COMPLETED, the holder is SIGKILLed, %d times (the killed replica restarted between kills, so the holder alternates)",
-			failoverConnector, small.Users, small.Groups, len(runs))
+			Connector, small.Users, small.Groups, len(runs))
 		rows = append(rows,
 			Row{
 				Scenario: scenario, Metric: "SIGKILL of the holder → the other replica shows itself as holder",
@@ -431,7 +376,7 @@ func runFailover(ctx context.Context, env *Env, s Sizes) ([]Row, error) {
 				Note: fmt.Sprintf("median of %d (min %.2f s, max %.2f s; runs %s): from the kill to the COMPLETED state (job history) of the sync asked with `dirsync --config <the new holder's> sync %s --wait -o json` as soon as status showed the takeover "+
 					"(its runner took the connector over, claim stored and read models reconciled, at %s after the kill by its log's \"connector taken over\"; the sync waits for that); "+
 					"that sync alone took %s (without --full; the tenant unchanged). Floor: lease_ttl (docs/durability.md: a failover takes about lease_ttl plus the next sync)",
-					len(runs), cMin.Seconds(), cMax.Seconds(), seconds(completed), failoverConnector, seconds(running), seconds(syncs)),
+					len(runs), cMin.Seconds(), cMax.Seconds(), seconds(completed), Connector, seconds(running), seconds(syncs)),
 			})
 	}
 	return rows, nil

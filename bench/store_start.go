@@ -171,7 +171,7 @@ func startOn(ctx context.Context, env *Env, s Sizes, n int, rebuild bool) (start
 	if err != nil {
 		return res, nil, err
 	}
-	if err := writeConfig(env, dir, nil, addr, "info"); err != nil {
+	if err := writeConfig(env, dir, nil, daemonConfig{LogLevel: "info", NATSListen: addr}); err != nil {
 		return res, nil, err
 	}
 	// A first start lays out the data directory: the nkey, the stream and
