@@ -84,22 +84,12 @@ func TestLargeAppendWhileFollowing(t *testing.T) {
 func TestWriteKVForHeldConnectorsOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := testenv.JetStream(t, "")
-	st, err := store.Open(ctx, b.JS, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := projections.New(ctx, b.JS, st, 1, zaptest.NewLogger(t), projections.WriteKVFor(func(c string) projections.KVWrite {
+	b, st, p := startWriting(t, ctx, zaptest.NewLogger(t), func(c string) projections.KVWrite {
 		if c == "mine" {
 			return projections.KVWriteNow
 		}
 		return projections.KVSkip
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.Run(ctx) }()
-	<-p.Ready()
+	})
 	t0 := time.Unix(1_790_000_000, 0)
 	var evs []events.Event
 	for _, c := range []string{"mine", "theirs"} {
@@ -140,6 +130,24 @@ func TestWriteKVForHeldConnectorsOnly(t *testing.T) {
 	}
 }
 
+// startWriting starts a projector on a fresh embedded server that writes
+// KV as writes says, and waits until it is ready.
+func startWriting(t *testing.T, ctx context.Context, log *zap.Logger, writes func(string) projections.KVWrite) (*broker.Broker, *store.Store, *projections.Projector) {
+	t.Helper()
+	b := testenv.JetStream(t, "")
+	st, err := store.Open(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := projections.New(ctx, b.JS, st, 1, log, projections.WriteKVFor(writes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Run(ctx) }()
+	<-p.Ready()
+	return b, st, p
+}
+
 func mustRebuild(t *testing.T, st *store.Store) *projections.State {
 	t.Helper()
 	s, err := projections.Rebuild(context.Background(), st)
@@ -172,24 +180,14 @@ func TestKVWritesConditional(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			b := testenv.JetStream(t, "")
-			st, err := store.Open(ctx, b.JS, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
 			core, logs := observer.New(zap.InfoLevel)
 			refusedLogged := func() bool { return logs.FilterMessageSnippet("KV writes refused").Len() > 0 }
-			p, err := projections.New(ctx, b.JS, st, 1, zap.New(core), projections.WriteKVFor(func(string) projections.KVWrite {
+			b, st, p := startWriting(t, ctx, zap.New(core), func(string) projections.KVWrite {
 				if tc.deposed && refusedLogged() {
 					return projections.KVSkip
 				}
 				return tc.write
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = p.Run(ctx) }()
-			<-p.Ready()
+			})
 			t0 := time.Unix(1_790_000_000, 0)
 			r := events.Recipient{ID: projections.RecipientKey("demo", "u1"), Connector: "demo", ObjectID: "u1",
 				Email: "u1@contoso.com", Status: events.RecipientActive, UpdatedAt: t0}
