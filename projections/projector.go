@@ -461,7 +461,12 @@ func (p *Projector) flushRetrying(ctx context.Context) error {
 			// this projector no longer writes them (a deposed holder).
 			continue
 		}
-		if attempt == 1 || errors.Is(err, errRefused) && attempt == 2 {
+		switch {
+		case errors.Is(err, errRefused) && attempt == 2:
+			// Refused again on the revisions just read: two replicas
+			// both believe they hold the connector.
+			p.log.Warn("KV writes refused again: another process writes this connector's read models too (two replicas with the same daemon { replica }, or an older dirsyncd on the same NATS?); retrying", zap.Error(err))
+		case attempt == 1:
 			p.log.Warn("cannot write the read models to KV (is NATS reachable?); retrying", zap.Error(err))
 		}
 		select {
