@@ -130,9 +130,14 @@ type DescribeResponse struct {
 	// Connector version (semver).
 	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	// Keys allowed in the connector's config {} block.
-	ConfigFields  []*ConfigField `protobuf:"bytes,4,rep,name=config_fields,json=configFields,proto3" json:"config_fields,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ConfigFields []*ConfigField `protobuf:"bytes,4,rep,name=config_fields,json=configFields,proto3" json:"config_fields,omitempty"`
+	// The group kinds an import policy without group_types syncs for this
+	// connector (e.g. ["unified"] for Entra, ["security", "distribution"]
+	// for Active Directory). Empty from a plugin built before it: the
+	// daemon then uses ["unified"].
+	DefaultGroupKinds []string `protobuf:"bytes,5,rep,name=default_group_kinds,json=defaultGroupKinds,proto3" json:"default_group_kinds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -189,6 +194,13 @@ func (x *DescribeResponse) GetVersion() string {
 func (x *DescribeResponse) GetConfigFields() []*ConfigField {
 	if x != nil {
 		return x.ConfigFields
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetDefaultGroupKinds() []string {
+	if x != nil {
+		return x.DefaultGroupKinds
 	}
 	return nil
 }
@@ -886,7 +898,15 @@ type User struct {
 	// Number of assigned licenses; absent when not read.
 	AssignedLicenseCount *int32 `protobuf:"varint,11,opt,name=assigned_license_count,json=assignedLicenseCount,proto3,oneof" json:"assigned_license_count,omitempty"`
 	// Set when the directory reports the user removed.
-	Removed       *Removal `protobuf:"bytes,12,opt,name=removed,proto3" json:"removed,omitempty"`
+	Removed *Removal `protobuf:"bytes,12,opt,name=removed,proto3" json:"removed,omitempty"`
+	// True for an external (guest) account, false for a member.
+	Guest *bool `protobuf:"varint,13,opt,name=guest,proto3,oneof" json:"guest,omitempty"`
+	// Whether the user holds a licence. Absent where the directory has no
+	// licences (LDAP, Active Directory): exclude_unlicensed then skips no one.
+	Licensed *bool `protobuf:"varint,14,opt,name=licensed,proto3,oneof" json:"licensed,omitempty"`
+	// Whether the account may sign in (Entra's accountEnabled, Active
+	// Directory's userAccountControl ACCOUNTDISABLE bit, an OpenLDAP lock).
+	Enabled       *bool `protobuf:"varint,15,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1005,6 +1025,27 @@ func (x *User) GetRemoved() *Removal {
 	return nil
 }
 
+func (x *User) GetGuest() bool {
+	if x != nil && x.Guest != nil {
+		return *x.Guest
+	}
+	return false
+}
+
+func (x *User) GetLicensed() bool {
+	if x != nil && x.Licensed != nil {
+		return *x.Licensed
+	}
+	return false
+}
+
+func (x *User) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
 type Group struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1017,8 +1058,15 @@ type Group struct {
 	Removed         *Removal `protobuf:"bytes,7,opt,name=removed,proto3" json:"removed,omitempty"`
 	// True when group_types was read (an incremental change may omit it).
 	GroupTypesKnown bool `protobuf:"varint,8,opt,name=group_types_known,json=groupTypesKnown,proto3" json:"group_types_known,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The group's kind as the connector classifies it, one of the kinds
+	// SyncRequest.group_types names ("unified", "security", "mail_security",
+	// "distribution"); absent when the change did not say (an incremental
+	// change of the name only). A plugin built before kinds sends only
+	// group_types, mail_enabled and security_enabled, from which the daemon
+	// derives the kind as Entra does.
+	Kind          *string `protobuf:"bytes,9,opt,name=kind,proto3,oneof" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -1105,6 +1153,13 @@ func (x *Group) GetGroupTypesKnown() bool {
 		return x.GroupTypesKnown
 	}
 	return false
+}
+
+func (x *Group) GetKind() string {
+	if x != nil && x.Kind != nil {
+		return *x.Kind
+	}
+	return ""
 }
 
 // Membership changes for one group. A large group may span several
@@ -1435,12 +1490,13 @@ var File_connector_v1_connector_proto protoreflect.FileDescriptor
 const file_connector_v1_connector_proto_rawDesc = "" +
 	"\n" +
 	"\x1cconnector/v1/connector.proto\x12\fconnector.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xa2\x01\n" +
+	"\x0fDescribeRequest\"\xd2\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12>\n" +
-	"\rconfig_fields\x18\x04 \x03(\v2\x19.connector.v1.ConfigFieldR\fconfigFields\"\xdd\x02\n" +
+	"\rconfig_fields\x18\x04 \x03(\v2\x19.connector.v1.ConfigFieldR\fconfigFields\x12.\n" +
+	"\x13default_group_kinds\x18\x05 \x03(\tR\x11defaultGroupKinds\"\xdd\x02\n" +
 	"\vConfigField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1e.connector.v1.ConfigField.TypeR\x04type\x12\x1a\n" +
@@ -1493,7 +1549,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x1a\n" +
 	"\bcomplete\x18\a \x01(\bR\bcomplete\x12#\n" +
 	"\rresync_reason\x18\b \x01(\tR\fresyncReason\x12\x18\n" +
-	"\arestart\x18\t \x01(\bR\arestart\"\xf9\x04\n" +
+	"\arestart\x18\t \x01(\bR\arestart\"\xf7\x05\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tH\x00R\x11userPrincipalName\x88\x01\x01\x12\x17\n" +
@@ -1510,7 +1566,11 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\tuser_type\x18\n" +
 	" \x01(\tH\bR\buserType\x88\x01\x01\x129\n" +
 	"\x16assigned_license_count\x18\v \x01(\x05H\tR\x14assignedLicenseCount\x88\x01\x01\x12/\n" +
-	"\aremoved\x18\f \x01(\v2\x15.connector.v1.RemovalR\aremovedB\x16\n" +
+	"\aremoved\x18\f \x01(\v2\x15.connector.v1.RemovalR\aremoved\x12\x19\n" +
+	"\x05guest\x18\r \x01(\bH\n" +
+	"R\x05guest\x88\x01\x01\x12\x1f\n" +
+	"\blicensed\x18\x0e \x01(\bH\vR\blicensed\x88\x01\x01\x12\x1d\n" +
+	"\aenabled\x18\x0f \x01(\bH\fR\aenabled\x88\x01\x01B\x16\n" +
 	"\x14_user_principal_nameB\a\n" +
 	"\x05_mailB\x0f\n" +
 	"\r_display_nameB\r\n" +
@@ -1523,7 +1583,11 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x10_account_enabledB\f\n" +
 	"\n" +
 	"_user_typeB\x19\n" +
-	"\x17_assigned_license_count\"\xee\x02\n" +
+	"\x17_assigned_license_countB\b\n" +
+	"\x06_guestB\v\n" +
+	"\t_licensedB\n" +
+	"\n" +
+	"\b_enabled\"\x90\x03\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\x17\n" +
@@ -1533,11 +1597,13 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\fmail_enabled\x18\x05 \x01(\bH\x02R\vmailEnabled\x88\x01\x01\x12.\n" +
 	"\x10security_enabled\x18\x06 \x01(\bH\x03R\x0fsecurityEnabled\x88\x01\x01\x12/\n" +
 	"\aremoved\x18\a \x01(\v2\x15.connector.v1.RemovalR\aremoved\x12*\n" +
-	"\x11group_types_known\x18\b \x01(\bR\x0fgroupTypesKnownB\x0f\n" +
+	"\x11group_types_known\x18\b \x01(\bR\x0fgroupTypesKnown\x12\x17\n" +
+	"\x04kind\x18\t \x01(\tH\x04R\x04kind\x88\x01\x01B\x0f\n" +
 	"\r_display_nameB\a\n" +
 	"\x05_mailB\x0f\n" +
 	"\r_mail_enabledB\x13\n" +
-	"\x11_security_enabled\"w\n" +
+	"\x11_security_enabledB\a\n" +
+	"\x05_kind\"w\n" +
 	"\n" +
 	"Membership\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12$\n" +
