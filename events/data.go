@@ -1,6 +1,10 @@
 package events
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Job states, in the order a successful job passes through them.
 const (
@@ -94,10 +98,17 @@ type Summary struct {
 	// by U+FFFD), "control_characters" (removed), "too_long" (cut to 256
 	// characters), "invalid_email" (not a bare address: dropped, so the
 	// user has none), "invalid_value" (outside what the protocol allows).
-	Sanitized     map[string]int64 `json:"sanitized,omitempty"`
-	GraphRequests int64            `json:"graphRequests"`
+	Sanitized map[string]int64 `json:"sanitized,omitempty"`
+	// DirectoryRequests counts the requests the connector made to its
+	// directory (Graph requests, LDAP searches).
+	DirectoryRequests int64 `json:"directoryRequests,omitempty"`
+	// GraphRequests is DirectoryRequests under its first name, kept for
+	// the consumers that read it (it was named when Entra was the only
+	// directory): the same count, whatever the directory.
+	GraphRequests int64 `json:"graphRequests"`
 	// Retries and ThrottleWaitMS count the connector's retried requests
-	// and the time it waited because Graph asked it to (429, 503).
+	// and the time it waited because its directory asked it to (Graph's
+	// 429 and 503, an LDAP server busy).
 	Retries        int64 `json:"retries"`
 	ThrottleWaitMS int64 `json:"throttleWaitMs"`
 	// FullRead is true when the job read the whole directory (a first or
@@ -135,6 +146,10 @@ type Summary struct {
 	DurationMS int64 `json:"durationMs"`
 }
 
+// Requests returns the connector's requests to its directory: a summary
+// recorded before DirectoryRequests has them under GraphRequests only.
+func (s *Summary) Requests() int64 { return max(s.DirectoryRequests, s.GraphRequests) }
+
 // User is a directory user as the directory now describes it (the data of
 // TypeUserChanged): the full state, not only what changed.
 type User struct {
@@ -149,6 +164,79 @@ type User struct {
 	AccountEnabled       bool   `json:"accountEnabled"`
 	UserType             string `json:"userType,omitempty"`
 	AssignedLicenseCount int    `json:"assignedLicenseCount"`
+	// Guest is true for an external account, as the connector says
+	// (connector.v1 User.guest). Events recorded before it carry only
+	// userType and userPrincipalName, which IsGuest reads too.
+	Guest bool `json:"guest,omitempty"`
+	// Licensed is whether the user holds a licence, absent where the
+	// directory has none (LDAP): see IsUnlicensed.
+	Licensed OptBool `json:"licensed,omitempty"`
+}
+
+// IsGuest reports whether u is an external account: the connector said
+// so, or, for a user recorded before connectors said so (always from
+// Entra), Entra's userType is Guest or the UPN is an invited guest's
+// (#EXT#).
+func (u User) IsGuest() bool {
+	return u.Guest || strings.EqualFold(u.UserType, "Guest") || strings.Contains(strings.ToUpper(u.UserPrincipalName), "#EXT#")
+}
+
+// IsUnlicensed reports whether u is known to hold no licence. A user of a
+// directory without licences is not unlicensed. A user recorded before
+// connectors said (always from Entra, which always sends userType) is
+// unlicensed when its assignedLicenseCount is 0.
+func (u User) IsUnlicensed() bool {
+	if u.Licensed != OptUnset {
+		return u.Licensed == OptFalse
+	}
+	return u.UserType != "" && u.AssignedLicenseCount == 0
+}
+
+// OptBool is a boolean a directory may not have: OptUnset (the zero value,
+// left out of JSON by omitempty), OptTrue or OptFalse. Unlike *bool it keeps
+// User comparable with ==, which the sync's change detection relies on.
+type OptBool int8
+
+// The values of an OptBool.
+const (
+	OptUnset OptBool = iota
+	OptTrue
+	OptFalse
+)
+
+// OptBoolOf returns OptTrue or OptFalse for v.
+func OptBoolOf(v bool) OptBool {
+	if v {
+		return OptTrue
+	}
+	return OptFalse
+}
+
+// MarshalJSON writes true or false; OptUnset is left out by omitempty and
+// written as null otherwise.
+func (b OptBool) MarshalJSON() ([]byte, error) {
+	switch b {
+	case OptTrue:
+		return []byte("true"), nil
+	case OptFalse:
+		return []byte("false"), nil
+	}
+	return []byte("null"), nil
+}
+
+// UnmarshalJSON reads true, false or null.
+func (b *OptBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true":
+		*b = OptTrue
+	case "false":
+		*b = OptFalse
+	case "null":
+		*b = OptUnset
+	default:
+		return fmt.Errorf("licensed: want true, false or null, got %.20s", data)
+	}
+	return nil
 }
 
 // Group is a directory group as the directory now describes it (the data
@@ -160,6 +248,37 @@ type Group struct {
 	GroupTypes      []string `json:"groupTypes"`
 	MailEnabled     bool     `json:"mailEnabled"`
 	SecurityEnabled bool     `json:"securityEnabled"`
+	// Kind is the group's kind as its connector classified it
+	// (connector.v1 Group.kind): "unified", "security", "mail_security"
+	// or "distribution". Events recorded before kinds leave it out; see
+	// KindOf.
+	Kind string `json:"kind,omitempty"`
+}
+
+// KindOf returns g's kind: the connector's, or for a group recorded
+// before connectors classified groups (always from Entra, or from a plugin
+// built before kinds), Entra's classification of its groupTypes,
+// mailEnabled and securityEnabled, as the Entra admin center shows it. It
+// returns "" for a group of no kind (neither mail- nor security-enabled),
+// which no policy selects.
+func (g Group) KindOf() string {
+	if g.Kind != "" {
+		return g.Kind
+	}
+	for _, t := range g.GroupTypes {
+		if strings.EqualFold(t, "Unified") {
+			return "unified"
+		}
+	}
+	switch {
+	case g.SecurityEnabled && g.MailEnabled:
+		return "mail_security"
+	case g.SecurityEnabled:
+		return "security"
+	case g.MailEnabled:
+		return "distribution"
+	}
+	return ""
 }
 
 // Removed is the data of TypeUserRemoved and TypeGroupRemoved.

@@ -27,16 +27,23 @@ func samples() map[string]Event {
 	return map[string]Event{
 		"sync_state_completed": New(TypeSyncState, SyncSubject("demo", job), "demo", job, 5, at, SyncState{
 			JobID: job, Connector: "demo", State: StateCompleted, RequestedBy: "cli",
-			Summary: &Summary{UsersRetrieved: 250, GroupsRetrieved: 11, Recipients: 230, RecipientsCreated: 230, DurationMS: 1234,
+			Summary: &Summary{UsersRetrieved: 250, GroupsRetrieved: 11, DirectoryRequests: 9, GraphRequests: 9, Recipients: 230, RecipientsCreated: 230, DurationMS: 1234,
 				Skipped: map[string]int{"no_email": 12, "disabled": 8}, RejectedObjects: 3,
 				Rejected: map[string]int64{"invalid_id": 1, "id_not_guid": 2}, Sanitized: map[string]int64{"control_characters": 2, "invalid_email": 1}},
 		}),
 		"user_changed": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
 			ID: uid, UserPrincipalName: "zoe.muller@contoso.onmicrosoft.com", Mail: "Zoe.Muller@contoso.com",
 			DisplayName: "Zoë Müller", AccountEnabled: true, UserType: "Member", AssignedLicenseCount: 1}),
+		"user_changed_guest": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
+			ID: uid, UserPrincipalName: "zoe_fabrikam.com#EXT#@contoso.onmicrosoft.com", Mail: "zoe@fabrikam.com",
+			AccountEnabled: true, UserType: "Guest", Guest: true, Licensed: OptFalse}),
+		"user_changed_ldap": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
+			ID: uid, UserPrincipalName: "zoe@example.test", Mail: "zoe.muller@example.test", DisplayName: "Zoë Müller"}),
 		"user_removed": New(TypeUserRemoved, DirectorySubject("demo", "user", uid), "demo", job, 0, at, Removed{ID: uid, Reason: "missing"}),
 		"group_changed": New(TypeGroupChanged, DirectorySubject("demo", "group", gid), "demo", job, 0, at, Group{
 			ID: gid, DisplayName: "Marketing Team", Mail: "marketing@contoso.com", GroupTypes: []string{"Unified"}, MailEnabled: true}),
+		"group_changed_kind": New(TypeGroupChanged, DirectorySubject("demo", "group", gid), "demo", job, 0, at, Group{
+			ID: gid, DisplayName: "Engineering", GroupTypes: []string{}, Kind: "security"}),
 		"group_members_changed": New(TypeGroupMembersChanged, DirectorySubject("demo", "group", gid), "demo", job, 0, at,
 			MembersChanged{GroupID: gid, Added: []string{uid}}),
 		"recipient_created": New(TypeRecipientCreated, RecipientSubject("demo", uid), "demo", job, 0, at,

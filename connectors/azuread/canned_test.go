@@ -327,7 +327,7 @@ func TestDeltaAgainstCannedPages(t *testing.T) {
 	}
 	wantUsers := []*connectorv1.User{
 		{Id: "a11ce000-0000-4000-8000-000000000001", Department: ptr("Marketing")},
-		{Id: "b0b00000-0000-4000-8000-000000000002", AccountEnabled: ptr(true), Mail: ptr("")},
+		{Id: "b0b00000-0000-4000-8000-000000000002", AccountEnabled: ptr(true), Enabled: ptr(true), Mail: ptr("")},
 		{Id: "ca201000-0000-4000-8000-000000000003", Removed: &connectorv1.Removal{Reason: "changed"}},
 	}
 	if len(second.users) != len(wantUsers) {

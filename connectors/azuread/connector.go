@@ -71,6 +71,9 @@ func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, er
 		Description:  "Microsoft Entra ID (Azure AD): users, groups (Microsoft 365, security, mail-enabled security, distribution) and their members, read through Microsoft Graph delta queries (a full read first, then only changes) with an app registration's client secret (application permissions User.Read.All and GroupMember.Read.All).",
 		Version:      Version,
 		ConfigFields: ConfigFields(),
+		// Entra's Microsoft 365 groups: what the admin center calls groups
+		// people join, and what dirsync synced before kinds were chosen.
+		DefaultGroupKinds: []string{connector.GroupUnified},
 	}, nil
 }
 

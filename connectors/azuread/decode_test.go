@@ -60,10 +60,17 @@ func TestMapUserPresence(t *testing.T) {
 	}{
 		{"one property", `{"id":"u1","department":"Red Team"}`, &connectorv1.User{Id: "u1", Department: ptr("Red Team")}},
 		{"nulls", `{"id":"u1","mail":null,"jobTitle":null,"accountEnabled":null,"assignedLicenses":null}`,
-			&connectorv1.User{Id: "u1", Mail: ptr(""), JobTitle: ptr(""), AssignedLicenseCount: ptr(int32(0))}},
+			&connectorv1.User{Id: "u1", Mail: ptr(""), JobTitle: ptr(""), AssignedLicenseCount: ptr(int32(0)), Licensed: ptr(false)}},
 		{"licenses", `{"id":"u1","assignedLicenses":[{"skuId":"a","disabledPlans":[]},{"skuId":"b","disabledPlans":["x"]}]}`,
-			&connectorv1.User{Id: "u1", AssignedLicenseCount: ptr(int32(2))}},
-		{"disabled", `{"id":"u1","accountEnabled":false}`, &connectorv1.User{Id: "u1", AccountEnabled: ptr(false)}},
+			&connectorv1.User{Id: "u1", AssignedLicenseCount: ptr(int32(2)), Licensed: ptr(true)}},
+		{"disabled", `{"id":"u1","accountEnabled":false}`, &connectorv1.User{Id: "u1", AccountEnabled: ptr(false), Enabled: ptr(false)}},
+		// The neutral guest: from userType, or from an invited guest's UPN
+		// alone; a UPN alone does not tell a member.
+		{"member", `{"id":"u1","userType":"Member"}`, &connectorv1.User{Id: "u1", UserType: ptr("Member"), Guest: ptr(false)}},
+		{"guest", `{"id":"u1","userType":"Guest"}`, &connectorv1.User{Id: "u1", UserType: ptr("Guest"), Guest: ptr(true)}},
+		{"invited guest by UPN", `{"id":"u1","userType":"Member","userPrincipalName":"z_f.com#EXT#@c.onmicrosoft.com"}`,
+			&connectorv1.User{Id: "u1", UserType: ptr("Member"), UserPrincipalName: ptr("z_f.com#EXT#@c.onmicrosoft.com"), Guest: ptr(true)}},
+		{"UPN alone", `{"id":"u1","userPrincipalName":"ann@c.com"}`, &connectorv1.User{Id: "u1", UserPrincipalName: ptr("ann@c.com")}},
 		{"soft deleted", `{"id":"u1","@removed":{"reason":"changed"}}`, &connectorv1.User{Id: "u1", Removed: &connectorv1.Removal{Reason: "changed"}}},
 		{"deleted", `{"id":"u1","@removed":{"reason":"deleted"},"displayName":"x"}`, &connectorv1.User{Id: "u1", Removed: &connectorv1.Removal{Reason: "deleted"}}},
 		{"removed without reason", `{"id":"u1","@removed":{}}`, &connectorv1.User{Id: "u1", Removed: &connectorv1.Removal{Reason: "changed"}}},

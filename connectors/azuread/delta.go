@@ -14,6 +14,7 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
@@ -454,7 +455,27 @@ func mapUser(u *graphUser) (*connectorv1.User, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("user %s: %w", u.ID, err)
 	}
+	setNeutral(out)
 	return out, nil
+}
+
+// setNeutral sets the neutral fields of connector.v1 from Entra's, where
+// the change carries what they need (an incremental change carries only
+// what changed): enabled is accountEnabled, licensed is a licence count
+// above 0, and a guest has userType Guest or an invited guest's UPN
+// (#EXT#), which Entra gives guests invited before userType existed.
+func setNeutral(u *connectorv1.User) {
+	u.Enabled = u.AccountEnabled
+	if n := u.AssignedLicenseCount; n != nil {
+		u.Licensed = proto.Bool(*n > 0)
+	}
+	extUPN := u.UserPrincipalName != nil && strings.Contains(strings.ToUpper(*u.UserPrincipalName), "#EXT#")
+	switch {
+	case extUPN || (u.UserType != nil && strings.EqualFold(*u.UserType, "Guest")):
+		u.Guest = proto.Bool(true)
+	case u.UserType != nil:
+		u.Guest = proto.Bool(false)
+	}
 }
 
 // readUsers reads users/delta from link and sends every user.
@@ -552,6 +573,9 @@ func mapGroup(g *graphGroup) (*connectorv1.Group, uint8, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, 0, fmt.Errorf("group %s: %w", g.ID, err)
 	}
+	if kind, ok := groupKindOf(out); ok && kind != "" {
+		out.Kind = &kind
+	}
 	return out, props, nil
 }
 
@@ -563,13 +587,13 @@ func groupKindOf(g *connectorv1.Group) (kind string, ok bool) {
 	if !g.GetGroupTypesKnown() {
 		return "", false
 	}
-	if k := connector.GroupKind(g.GetGroupTypes(), false, false); k == connector.GroupUnified {
+	if k := entraKind(g.GetGroupTypes(), false, false); k == connector.GroupUnified {
 		return k, true
 	}
 	if g.MailEnabled == nil || g.SecurityEnabled == nil {
 		return "", false
 	}
-	return connector.GroupKind(g.GetGroupTypes(), g.GetMailEnabled(), g.GetSecurityEnabled()), true
+	return entraKind(g.GetGroupTypes(), g.GetMailEnabled(), g.GetSecurityEnabled()), true
 }
 
 // Kind decisions of groupState.
@@ -590,7 +614,7 @@ type groupState struct {
 //
 // Kind filter. delta takes no $filter, so every group comes and the
 // round keeps the kinds asked for, classifying each group with
-// connector.GroupKind as soon as a fragment carries what that needs
+// entraKind as soon as a fragment carries what that needs
 // (always, in an initial round, where Graph sends every selected
 // property). The decision is remembered for the group's later fragments
 // in the round. A group that cannot be classified (an incremental change

@@ -130,7 +130,7 @@ func (rp *replica) check(t *testing.T, tn *graphsim.Tenant, kinds groupKinds) {
 	}
 	wantGroups := map[string]graphsim.Group{}
 	for _, g := range tn.Groups {
-		if kinds[connector.GroupKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)] {
+		if kinds[entraKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)] {
 			wantGroups[g.ID] = g
 		}
 	}
@@ -201,7 +201,7 @@ func memberDiff(before, after *graphsim.Tenant, kinds groupKinds) (added, remove
 	users := func(tn *graphsim.Tenant) map[string]map[string]bool {
 		out := map[string]map[string]bool{}
 		for _, g := range tn.Groups {
-			if !kinds[connector.GroupKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)] {
+			if !kinds[entraKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)] {
 				continue
 			}
 			set := map[string]bool{}
@@ -389,7 +389,8 @@ func TestDeltaAgainstGraphsim(t *testing.T) {
 			users: func() []*connectorv1.User {
 				return []*connectorv1.User{{Id: added.ID, UserPrincipalName: ptr(added.UserPrincipalName), Mail: ptr(added.Mail),
 					DisplayName: ptr(added.DisplayName), GivenName: ptr("Nova"), Surname: ptr("Newhire"), Department: ptr("Sales"),
-					JobTitle: ptr(""), AccountEnabled: ptr(true), UserType: ptr("Member"), AssignedLicenseCount: ptr(int32(1))}}
+					JobTitle: ptr(""), AccountEnabled: ptr(true), UserType: ptr("Member"), AssignedLicenseCount: ptr(int32(1)),
+					Guest: ptr(false), Licensed: ptr(true), Enabled: ptr(true)}}
 			}},
 		{name: "update one property",
 			change: func() { must(sim.UpdateUser(ids[0], func(u *graphsim.User) { u.Department = "Red Team" })) },
@@ -399,7 +400,7 @@ func TestDeltaAgainstGraphsim(t *testing.T) {
 			users:  func() []*connectorv1.User { return []*connectorv1.User{{Id: ids[1], JobTitle: ptr("")}} }},
 		{name: "disable",
 			change: func() { must(sim.DisableUser(ids[2])) },
-			users:  func() []*connectorv1.User { return []*connectorv1.User{{Id: ids[2], AccountEnabled: ptr(false)}} }},
+			users:  func() []*connectorv1.User { return []*connectorv1.User{{Id: ids[2], AccountEnabled: ptr(false), Enabled: ptr(false)}} }},
 		{name: "soft delete",
 			change: func() { must(sim.DeleteUser(ids[3], false)) },
 			users: func() []*connectorv1.User {
@@ -416,7 +417,7 @@ func TestDeltaAgainstGraphsim(t *testing.T) {
 				must(sim.SetLicenses(ids[5], []string{"c7df2760-2c81-4ef7-b578-5b5392b571df", "f30db892-07e9-47e9-837c-80727f46fd3d", "1f2f344a-700d-42c9-9427-5cea1d5d7ba6"}))
 			},
 			users: func() []*connectorv1.User {
-				return []*connectorv1.User{{Id: ids[5], AssignedLicenseCount: ptr(int32(3))}}
+				return []*connectorv1.User{{Id: ids[5], AssignedLicenseCount: ptr(int32(3)), Licensed: ptr(true)}}
 			}},
 		{name: "member add and remove",
 			change: func() {

@@ -54,3 +54,25 @@ func (k groupKinds) names() []string {
 	}
 	return out
 }
+
+// entraKind classifies an Entra group the way the Entra admin center
+// does. It returns "" for a group that is none of the four kinds (neither
+// mail- nor security-enabled), which no policy selects. The daemon keeps
+// the same rule for the groups it recorded before connectors sent kinds
+// (events.Group.KindOf); a test keeps the two in step.
+func entraKind(groupTypes []string, mailEnabled, securityEnabled bool) string {
+	for _, t := range groupTypes {
+		if strings.EqualFold(t, "Unified") {
+			return connector.GroupUnified
+		}
+	}
+	switch {
+	case securityEnabled && mailEnabled:
+		return connector.GroupMailSecurity
+	case securityEnabled:
+		return connector.GroupSecurity
+	case mailEnabled:
+		return connector.GroupDistribution
+	}
+	return ""
+}

@@ -104,7 +104,7 @@ func TestSyncGroupTypes(t *testing.T) {
 			kindsSeen := map[string]int{}
 			for i := range tenant.Groups {
 				g := &tenant.Groups[i]
-				kind := connector.GroupKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)
+				kind := entraKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)
 				kindsSeen[kind]++
 				if !slices.Contains(tt.want, kind) {
 					continue
@@ -172,7 +172,7 @@ func TestSyncGroupTypes(t *testing.T) {
 					got.SecurityEnabled == nil || got.GetSecurityEnabled() != want.SecurityEnabled {
 					t.Errorf("group %s = %v, want %+v", want.ID, got, want)
 				}
-				if k := connector.GroupKind(got.GetGroupTypes(), got.GetMailEnabled(), got.GetSecurityEnabled()); !slices.Contains(tt.want, k) {
+				if k := entraKind(got.GetGroupTypes(), got.GetMailEnabled(), got.GetSecurityEnabled()); !slices.Contains(tt.want, k) {
 					t.Errorf("group %s sent as kind %q", want.ID, k)
 				}
 			}

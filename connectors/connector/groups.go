@@ -1,8 +1,9 @@
 package connector
 
-import "strings"
-
-// Group kinds, as SyncRequest.group_types and the import policy name them.
+// Group kinds, as SyncRequest.group_types, Group.kind and the import
+// policy name them. Each connector classifies its directory's groups into
+// them (azuread as the Entra admin center does, ldap by Active Directory's
+// groupType); the daemon never looks at a directory's own group fields.
 const (
 	GroupUnified      = "unified"
 	GroupSecurity     = "security"
@@ -13,24 +14,4 @@ const (
 // GroupKinds lists every group kind.
 func GroupKinds() []string {
 	return []string{GroupUnified, GroupSecurity, GroupMailSecurity, GroupDistribution}
-}
-
-// GroupKind classifies a directory group the way the Entra admin center
-// does. It returns "" for a group that is none of the four (neither mail-
-// nor security-enabled), which no policy selects.
-func GroupKind(groupTypes []string, mailEnabled, securityEnabled bool) string {
-	for _, t := range groupTypes {
-		if strings.EqualFold(t, "Unified") {
-			return GroupUnified
-		}
-	}
-	switch {
-	case securityEnabled && mailEnabled:
-		return GroupMailSecurity
-	case securityEnabled:
-		return GroupSecurity
-	case mailEnabled:
-		return GroupDistribution
-	}
-	return ""
 }

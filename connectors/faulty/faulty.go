@@ -319,8 +319,8 @@ func normalUsers(n int) []*connectorv1.User {
 // UserID is the GUID of user n.
 func UserID(n int) string { return fmt.Sprintf("000fa017-0000-4000-8000-%012x", n) }
 
-// NewUser returns normal user n: an enabled member with a GUID id and
-// mail user<n>@faulty.example.
+// NewUser returns normal user n: an enabled member (not a guest) with a
+// GUID id and mail user<n>@faulty.example.
 func NewUser(n int) *connectorv1.User {
 	mail := fmt.Sprintf("user%d@faulty.example", n)
 	return &connectorv1.User{
@@ -328,8 +328,10 @@ func NewUser(n int) *connectorv1.User {
 		UserPrincipalName: &mail,
 		Mail:              &mail,
 		DisplayName:       ptr(fmt.Sprintf("Faulty User %d", n)),
-		AccountEnabled:    ptr(true),
-		UserType:          ptr("Member"),
+		// Only connector.v1's neutral fields, as a connector of a
+		// directory that is not Entra sends them.
+		Enabled: ptr(true),
+		Guest:   ptr(false),
 	}
 }
 

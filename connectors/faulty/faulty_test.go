@@ -82,7 +82,7 @@ func TestSync(t *testing.T) {
 				t.Errorf("ids %v", ids)
 			}
 			u := bs[0].GetUsers()[0]
-			if u.GetMail() != "user1@faulty.example" || !u.GetAccountEnabled() || u.GetUserType() != "Member" || u.GetDisplayName() == "" {
+			if u.GetMail() != "user1@faulty.example" || !u.GetEnabled() || u.Guest == nil || u.GetGuest() || u.GetDisplayName() == "" {
 				t.Errorf("user 1 = %v", u)
 			}
 		}},

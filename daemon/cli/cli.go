@@ -323,8 +323,8 @@ func (a *app) printOutcome(j api.Job) {
 		if s.FullRead {
 			read = "full read"
 		}
-		fmt.Fprintf(a.out, "  %s: retrieved %d users, %d groups, %d memberships in %d Graph requests (%d retried, %.1fs throttled); skipped %d non-user members\n",
-			read, s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.GraphRequests, s.Retries,
+		fmt.Fprintf(a.out, "  %s: retrieved %d users, %d groups, %d memberships in %d directory requests (%d retried, %.1fs throttled); skipped %d non-user members\n",
+			read, s.UsersRetrieved, s.GroupsRetrieved, s.MembershipsRetrieved, s.Requests(), s.Retries,
 			float64(s.ThrottleWaitMS)/1000, s.SkippedMembers)
 		if s.ResyncReason != "" {
 			fmt.Fprintf(a.out, "  resync: %s\n", s.ResyncReason)

@@ -41,7 +41,7 @@ func progressLine(p jobs.Progress) string {
 	if p.Events > 0 {
 		return fmt.Sprintf("saving: %d of %d events stored", p.Saved, p.Events)
 	}
-	return fmt.Sprintf("%s: %d users, %d groups, %d memberships, %d Graph requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
+	return fmt.Sprintf("%s: %d users, %d groups, %d memberships, %d directory requests", p.Phase, p.Users, p.Groups, p.Memberships, p.Requests)
 }
 
 // retryLine describes a connector's wait to retry its directory, or ""

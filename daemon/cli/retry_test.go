@@ -56,7 +56,7 @@ func TestLineViewRetrying(t *testing.T) {
 	want := strings.Join([]string{
 		"  09:00:00.000  RETRIEVING",
 		"           retrying: Graph answered 503 Service Unavailable (attempt 1); next attempt in 1s; 10m0s of the retry budget left, then the job fails",
-		"           users and groups: 10 users, 0 groups, 0 memberships, 2 Graph requests",
+		"           users and groups: 10 users, 0 groups, 0 memberships, 2 directory requests",
 		"           retrying: Graph answered 503 Service Unavailable (attempt 2); next attempt in 1s; 9m59s of the retry budget left, then the job fails",
 		"           retrying: Graph answered 503 Service Unavailable (attempt 1); next attempt in 1s; 9m57s of the retry budget left, then the job fails",
 		"",

@@ -81,9 +81,12 @@ type Import struct {
 	// IncludeGuests imports guest users too (default false).
 	IncludeGuests bool
 	// GroupTypes are the kinds of groups synced and shown on recipients:
-	// unified, security, mail_security, distribution. Default ["unified"];
-	// never empty, no duplicates.
+	// unified, security, mail_security, distribution. Default ["unified"],
+	// which the daemon replaces by the plugin's own default kinds
+	// (WithPluginGroupKinds); never empty, no duplicates.
 	GroupTypes []string
+	// GroupTypesSet is true when the block wrote group_types.
+	GroupTypesSet bool
 	// IncludeGroups and ExcludeGroups are groups by display name or object
 	// ID, as written (surrounding white space trimmed, duplicates
 	// removed). nil when unset or empty: no restriction.
@@ -474,8 +477,30 @@ func (ps *parser) groupTypes(attrs map[string]*hclsyntax.Attribute, where string
 		}
 	}
 	if !bad {
+		im.GroupTypes, im.GroupTypesSet = out, true
+	}
+}
+
+// WithPluginGroupKinds returns im with the group kinds a plugin syncs by
+// default (connector.v1 DescribeResponse.default_group_kinds) when the
+// block did not write group_types: a directory without Microsoft 365
+// groups (Active Directory) has security and distribution groups. Kinds
+// the configuration does not know are ignored, and so is an empty list
+// (a plugin built before defaults): the default stays ["unified"].
+func (im Import) WithPluginGroupKinds(kinds []string) Import {
+	if im.GroupTypesSet {
+		return im
+	}
+	var out []string
+	for _, k := range kinds {
+		if contains(groupTypes(), k) && !contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) > 0 {
 		im.GroupTypes = out
 	}
+	return im
 }
 
 // maxRemovals parses max_removals: a whole number, or a string ParseLimit

@@ -75,6 +75,32 @@ func TestGroupTypesMatchConnector(t *testing.T) {
 	}
 }
 
+// A plugin's default group kinds replace the default ["unified"] only where
+// the import block did not choose.
+func TestWithPluginGroupKinds(t *testing.T) {
+	chosen := DefaultImport()
+	chosen.GroupTypes, chosen.GroupTypesSet = []string{"unified"}, true
+	tests := []struct {
+		name  string
+		im    Import
+		kinds []string
+		want  []string
+	}{
+		{"default, plugin says security and distribution", DefaultImport(), []string{"security", "distribution"}, []string{"security", "distribution"}},
+		{"default, plugin built before defaults", DefaultImport(), nil, []string{"unified"}},
+		{"default, plugin names unknown kinds only", DefaultImport(), []string{"dynamic", ""}, []string{"unified"}},
+		{"default, plugin repeats a kind", DefaultImport(), []string{"security", "security", "x"}, []string{"security"}},
+		{"written by the admin", chosen, []string{"security", "distribution"}, []string{"unified"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.im.WithPluginGroupKinds(tt.kinds).GroupTypes; !slices.Equal(got, tt.want) {
+				t.Errorf("GroupTypes = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestImportValues(t *testing.T) {
 	tests := []struct {
 		body string
@@ -89,12 +115,12 @@ func TestImportValues(t *testing.T) {
 		{`include_disabled = false`, func(*Import) {}},
 		{`include_guests = true`, func(im *Import) { im.IncludeGuests = true }},
 		{`include_guests = false`, func(*Import) {}},
-		{`group_types = ["unified"]`, func(*Import) {}},
-		{`group_types = ["security"]`, func(im *Import) { im.GroupTypes = []string{"security"} }},
-		{`group_types = ["mail_security"]`, func(im *Import) { im.GroupTypes = []string{"mail_security"} }},
-		{`group_types = ["distribution"]`, func(im *Import) { im.GroupTypes = []string{"distribution"} }},
+		{`group_types = ["unified"]`, func(im *Import) { im.GroupTypesSet = true }},
+		{`group_types = ["security"]`, func(im *Import) { im.GroupTypes, im.GroupTypesSet = []string{"security"}, true }},
+		{`group_types = ["mail_security"]`, func(im *Import) { im.GroupTypes, im.GroupTypesSet = []string{"mail_security"}, true }},
+		{`group_types = ["distribution"]`, func(im *Import) { im.GroupTypes, im.GroupTypesSet = []string{"distribution"}, true }},
 		{`group_types = ["distribution", "unified", "security", "mail_security"]`, func(im *Import) {
-			im.GroupTypes = []string{"distribution", "unified", "security", "mail_security"}
+			im.GroupTypes, im.GroupTypesSet = []string{"distribution", "unified", "security", "mail_security"}, true
 		}},
 		{`include_groups = ["All Staff", " 0b8f0c3e-1111-2222-3333-444444444444 ", "All Staff"]`, func(im *Import) {
 			im.IncludeGroups = []string{"All Staff", "0b8f0c3e-1111-2222-3333-444444444444"}
@@ -270,6 +296,7 @@ func TestImportFull(t *testing.T) {
 		IncludeDisabled:   true,
 		IncludeGuests:     true,
 		GroupTypes:        []string{"unified", "security"},
+		GroupTypesSet:     true,
 		IncludeGroups:     []string{"All Staff"},
 		ExcludeGroups:     []string{"Contractors"},
 		IncludeDomains:    []string{"contoso.com"},

@@ -256,7 +256,7 @@ func TestGraphFaults(t *testing.T) {
 	}
 	// The summary agrees with the reason: the requests were made and
 	// retried, not "0 Graph requests".
-	if s := failed.Summary; s == nil || s.GraphRequests == 0 || s.Retries == 0 {
+	if s := failed.Summary; s == nil || s.DirectoryRequests == 0 || s.GraphRequests != s.DirectoryRequests || s.Retries == 0 {
 		t.Errorf("the FAILED job's summary counts no requests or retries: %+v (reason %q)", s, failed.Reason)
 	}
 	var still []recipientJSON

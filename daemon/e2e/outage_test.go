@@ -84,7 +84,7 @@ func TestOutageVisible(t *testing.T) {
 	if !strings.Contains(out.String(), ": COMPLETED") {
 		t.Errorf("the job did not complete:\n%s", out.String())
 	}
-	retried := regexp.MustCompile(`Graph requests \((\d+) retried`).FindStringSubmatch(out.String())
+	retried := regexp.MustCompile(`directory requests \((\d+) retried`).FindStringSubmatch(out.String())
 	if retried == nil {
 		t.Fatalf("no summary line with the retries:\n%s", out.String())
 	}

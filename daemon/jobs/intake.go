@@ -10,7 +10,6 @@ package jobs
 // the snapshot (run.go) applies them and counts what they changed.
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -55,9 +54,8 @@ const (
 	// batch: ten times what connector.MaxBatchObjects asks plugins to
 	// send, so only a faulty plugin reaches it.
 	MaxBatchObjects = 10 * connector.MaxBatchObjects
-	// MaxCursorBytes bounds the cursor stored in the COMPLETED event (the
-	// azuread cursor, two delta links, is a few KiB at most).
-	MaxCursorBytes = 64 << 10
+	// MaxCursorBytes bounds the cursor stored in the COMPLETED event.
+	MaxCursorBytes = connector.MaxCursorBytes
 	// maxMessageRunes bounds plugin text that is not a directory field
 	// (its error messages, resync reasons), which reaches a job's reason.
 	maxMessageRunes = 1024
@@ -76,11 +74,6 @@ const (
 // fails and nothing it read is saved. It is connector.ErrProtocol, which
 // the plugin client's own checks return too.
 var ErrProtocol = connector.ErrProtocol
-
-// violation is a protocol error found by the daemon's checks.
-func violation(format string, args ...any) error {
-	return &connector.ProtocolError{What: fmt.Sprintf(format, args...)}
-}
 
 // fixes is the set of sanitising reasons applied to one field.
 type fixes uint8
@@ -246,7 +239,7 @@ func cleanEmail(s string) (string, fixes) {
 // is not modified: it may be shared with the plugin's client.
 func cleanUser(u *connectorv1.User) (*connectorv1.User, []fixes) {
 	out := &connectorv1.User{Id: u.GetId(), AccountEnabled: u.AccountEnabled, Removed: u.GetRemoved(),
-		AssignedLicenseCount: u.AssignedLicenseCount}
+		AssignedLicenseCount: u.AssignedLicenseCount, Guest: u.Guest, Licensed: u.Licensed, Enabled: u.Enabled}
 	var fx []fixes
 	clean := func(p *string, by func(string) (string, fixes)) *string {
 		if p == nil {
@@ -293,8 +286,14 @@ func cleanUser(u *connectorv1.User) (*connectorv1.User, []fixes) {
 // cleanGroup is cleanUser for a group.
 func cleanGroup(g *connectorv1.Group) (*connectorv1.Group, []fixes) {
 	out := &connectorv1.Group{Id: g.GetId(), MailEnabled: g.MailEnabled, SecurityEnabled: g.SecurityEnabled,
-		Removed: g.GetRemoved(), GroupTypesKnown: g.GetGroupTypesKnown()}
+		Removed: g.GetRemoved(), GroupTypesKnown: g.GetGroupTypesKnown(), Kind: g.Kind}
 	var fx []fixes
+	// A kind connector.v1 does not name would break the group event's
+	// schema: the group is kept without it, as if the plugin had not said.
+	if k := g.Kind; k != nil && !slices.Contains(connector.GroupKinds(), *k) {
+		out.Kind = nil
+		fx = append(fx, fixInvalidValue)
+	}
 	if p := g.DisplayName; p != nil {
 		v, f := cleanText(*p, MaxTextRunes)
 		out.DisplayName = &v
@@ -340,62 +339,13 @@ func cleanRemoval(r *connectorv1.Removal) (*connectorv1.Removal, fixes) {
 	return &connectorv1.Removal{Reason: "deleted"}, fixInvalidValue
 }
 
-// batchObjects counts what a batch holds against MaxBatchObjects: users,
-// groups and member IDs (a Membership without IDs counts as one).
-func batchObjects(b *connectorv1.SyncBatch) int {
-	n := len(b.GetUsers()) + len(b.GetGroups())
-	for _, m := range b.GetMemberships() {
-		n += max(1, len(m.GetAddedUserIds())+len(m.GetRemovedUserIds()))
-	}
-	return n
-}
-
 // checkBatch finds what in b breaks the protocol, given whether the final
-// batch came already and whether the request was a full read.
+// batch came already and whether the request was a full read: the rules of
+// connector.StreamRules, which the conformance suite holds every connector
+// to, with this daemon's tolerance for batch size.
 func checkBatch(b *connectorv1.SyncBatch, done, full bool) error {
-	switch {
-	case done && b.GetDone():
-		return violation("it sent a second final batch")
-	case done && b.GetRestart():
-		return violation("it restarted the read after its final batch")
-	case done:
-		return violation("it sent a batch after its final one")
-	}
-	if n := batchObjects(b); n > MaxBatchObjects {
-		return violation("it sent a batch of %d objects, more than the %d a batch may hold", n, MaxBatchObjects)
-	}
-	if full {
-		for _, u := range b.GetUsers() {
-			if u.GetRemoved() != nil {
-				return violation("it marked %s removed in a full read, which lists only what exists", objectName("user", u.GetId()))
-			}
-		}
-		for _, g := range b.GetGroups() {
-			if g.GetRemoved() != nil {
-				return violation("it marked %s removed in a full read, which lists only what exists", objectName("group", g.GetId()))
-			}
-		}
-	}
-	if !b.GetDone() {
-		return nil
-	}
-	c := b.GetCursor()
-	if len(c) > MaxCursorBytes {
-		return violation("it sent a cursor of %d bytes, more than %d", len(c), MaxCursorBytes)
-	}
-	if _, f := cleanText(c, len(c)); f != 0 {
-		return violation("it sent a cursor that is not printable text")
-	}
-	return nil
-}
-
-// objectName names an object for an admin, with its ID only when the ID
-// is safe to show.
-func objectName(kind, id string) string {
-	if objectID.MatchString(id) {
-		return kind + " " + id
-	}
-	return "a " + kind
+	r := connector.StreamRules{Full: full, MaxObjects: MaxBatchObjects, Ended: done}
+	return r.Check(b)
 }
 
 // pluginReason accepts a plugin's own rejection reason as a summary key.

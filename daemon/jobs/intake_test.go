@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/events"
 )
@@ -197,6 +198,8 @@ func TestCheckBatch(t *testing.T) {
 	}{
 		{"ordinary batch", &connectorv1.SyncBatch{Users: []*connectorv1.User{{Id: "u1"}}}, false, true, ""},
 		{"final batch", &connectorv1.SyncBatch{Done: true, Cursor: `{"v":1,"users":"https://graph/x?$deltatoken=a"}`}, false, false, ""},
+		{"final batch of a full read", &connectorv1.SyncBatch{Done: true, Complete: true}, false, true, ""},
+		{"full read answered incomplete", &connectorv1.SyncBatch{Done: true}, false, true, "it answered a full read with an incomplete one"},
 		{"batch after the final one", &connectorv1.SyncBatch{}, true, false, "it sent a batch after its final one"},
 		{"second final batch", &connectorv1.SyncBatch{Done: true}, true, false, "it sent a second final batch"},
 		{"restart after the final batch", &connectorv1.SyncBatch{Restart: true}, true, false, "restarted the read after its final batch"},
@@ -264,7 +267,7 @@ func TestPluginCounts(t *testing.T) {
 
 // A protocol failure names the connector and the plugin, and says what to do.
 func TestProtocolFailureReason(t *testing.T) {
-	err := protocolFailure("demo", "azuread", violation("it sent a batch after its final one"))
+	err := protocolFailure("demo", "azuread", &connector.ProtocolError{What: "it sent a batch after its final one"})
 	want := `connector demo: plugin "azuread" broke the sync protocol: it sent a batch after its final one; ` +
 		`the plugin is faulty or does not match this dirsyncd version: update it, or report it to its author`
 	if err.Error() != want || !errors.Is(err, ErrProtocol) {
@@ -297,7 +300,7 @@ func TestSnapshotMergesPluginCounts(t *testing.T) {
 		{"the latest progress wins", []*connectorv1.SyncBatch{
 			{Progress: progress(nil, map[string]int64{"invalid_utf8": 1})},
 			{Progress: progress(nil, map[string]int64{"invalid_utf8": 4})},
-			{Done: true}},
+			{Done: true, Complete: true}},
 			nil, 0, map[string]int64{"invalid_utf8": 4}},
 		{"a restart keeps the plugin's counts", []*connectorv1.SyncBatch{
 			{Users: []*connectorv1.User{badName}, Progress: progress(nil, map[string]int64{"invalid_utf8": 1})},

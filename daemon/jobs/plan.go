@@ -438,7 +438,11 @@ func applyUser(u events.User, p *connectorv1.User) events.User {
 	if p.JobTitle != nil {
 		u.JobTitle = p.GetJobTitle()
 	}
-	if p.AccountEnabled != nil {
+	// enabled is account_enabled under its neutral name; a plugin built
+	// before it sends account_enabled only.
+	if p.Enabled != nil {
+		u.AccountEnabled = p.GetEnabled()
+	} else if p.AccountEnabled != nil {
 		u.AccountEnabled = p.GetAccountEnabled()
 	}
 	if p.UserType != nil {
@@ -446,6 +450,15 @@ func applyUser(u events.User, p *connectorv1.User) events.User {
 	}
 	if p.AssignedLicenseCount != nil {
 		u.AssignedLicenseCount = int(p.GetAssignedLicenseCount())
+	}
+	if p.Guest != nil {
+		u.Guest = p.GetGuest()
+	}
+	// A plugin built before licensed sends the licence count only.
+	if p.Licensed != nil {
+		u.Licensed = events.OptBoolOf(p.GetLicensed())
+	} else if p.AssignedLicenseCount != nil {
+		u.Licensed = events.OptBoolOf(p.GetAssignedLicenseCount() > 0)
 	}
 	return u
 }
@@ -470,13 +483,16 @@ func applyGroup(g events.Group, p *connectorv1.Group) events.Group {
 	if p.SecurityEnabled != nil {
 		g.SecurityEnabled = p.GetSecurityEnabled()
 	}
+	if p.Kind != nil {
+		g.Kind = p.GetKind()
+	}
 	return g
 }
 
 func sameGroup(a, b events.Group) bool {
 	return a.ID == b.ID && a.DisplayName == b.DisplayName && a.Mail == b.Mail &&
 		a.MailEnabled == b.MailEnabled && a.SecurityEnabled == b.SecurityEnabled &&
-		slices.Equal(a.GroupTypes, b.GroupTypes)
+		a.Kind == b.Kind && slices.Equal(a.GroupTypes, b.GroupTypes)
 }
 
 // recipientDiff names the fields in which two recipients differ.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
@@ -139,7 +138,8 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 						zap.Int64("attempt", wave.Attempt), zap.Duration("wait", time.Duration(wave.WaitMS)*time.Millisecond),
 						zap.Duration("budgetLeft", time.Duration(wave.BudgetLeftMS)*time.Millisecond))
 				}
-				sum.GraphRequests = count(p.GetRequests())
+				sum.DirectoryRequests = count(p.GetRequests())
+				sum.GraphRequests = sum.DirectoryRequests
 				sum.SkippedMembers = count(p.GetSkippedMembers())
 				sum.Retries = count(p.GetRetries())
 				sum.ThrottleWaitMS = count(p.GetThrottleWaitMs())
@@ -162,9 +162,6 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 	if broke == nil && errors.As(err, &found) {
 		// The plugin client's own checks found it.
 		broke = found
-	}
-	if broke == nil && snap.done && snap.full && !snap.complete {
-		broke = violation("it answered a full read with an incomplete one")
 	}
 	if broke != nil {
 		finish(protocolFailure(j.connector, spec.Plugin, broke))
@@ -372,7 +369,8 @@ func failedRetries(sum *events.Summary, wave *Retrying) {
 		return
 	}
 	n := wave.Attempt
-	sum.GraphRequests = max(sum.GraphRequests, n)
+	sum.DirectoryRequests = max(sum.DirectoryRequests, n)
+	sum.GraphRequests = sum.DirectoryRequests
 	sum.Retries = max(sum.Retries, n-1)
 }
 
@@ -384,10 +382,6 @@ func (j *job) currentState() string {
 	defer j.mu.Unlock()
 	return j.state
 }
-
-// objectID accepts what a directory object ID can be: it becomes a NATS
-// subject token and a KV key, so nothing else may pass.
-var objectID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 // maxExamples bounds the object IDs the intake log line names.
 const maxExamples = 10
@@ -477,7 +471,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		sum.UsersRetrieved, sum.GroupsRetrieved, sum.MembershipsRetrieved = 0, 0, 0
 	}
 	for _, u := range b.GetUsers() {
-		if !objectID.MatchString(u.GetId()) {
+		if !connector.ValidObjectID(u.GetId()) {
 			s.rejected[RejectInvalidID]++
 			continue
 		}
@@ -491,7 +485,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		s.users[u.GetId()] = u
 	}
 	for _, g := range b.GetGroups() {
-		if !objectID.MatchString(g.GetId()) {
+		if !connector.ValidObjectID(g.GetId()) {
 			s.rejected[RejectInvalidID]++
 			continue
 		}
@@ -501,12 +495,12 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		s.groups[g.GetId()] = g
 	}
 	for _, m := range b.GetMemberships() {
-		if !objectID.MatchString(m.GetGroupId()) {
+		if !connector.ValidObjectID(m.GetGroupId()) {
 			s.rejected[RejectInvalidID]++
 			continue
 		}
 		for _, id := range m.GetAddedUserIds() {
-			if !objectID.MatchString(id) {
+			if !connector.ValidObjectID(id) {
 				s.rejected[RejectInvalidID]++
 				continue
 			}
@@ -515,7 +509,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 			delete(s.removed[m.GetGroupId()], id)
 		}
 		for _, id := range m.GetRemovedUserIds() {
-			if !objectID.MatchString(id) {
+			if !connector.ValidObjectID(id) {
 				s.rejected[RejectInvalidID]++
 				continue
 			}
@@ -570,6 +564,15 @@ func mergeUser(dst, u *connectorv1.User) {
 	}
 	if u.AssignedLicenseCount != nil {
 		dst.AssignedLicenseCount = u.AssignedLicenseCount
+	}
+	if u.Guest != nil {
+		dst.Guest = u.Guest
+	}
+	if u.Licensed != nil {
+		dst.Licensed = u.Licensed
+	}
+	if u.Enabled != nil {
+		dst.Enabled = u.Enabled
 	}
 	if u.Removed != nil {
 		dst.Removed = u.Removed

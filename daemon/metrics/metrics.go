@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -40,16 +41,17 @@ type ConnectorState struct {
 type Metrics struct {
 	reg *prometheus.Registry
 
-	jobs          *prometheus.CounterVec
-	jobDuration   *prometheus.HistogramVec
-	objects       *prometheus.CounterVec
-	changes       *prometheus.CounterVec
-	graphRequests *prometheus.CounterVec
-	graphRetries  *prometheus.CounterVec
-	throttleWait  *prometheus.CounterVec
-	pluginStarts  *prometheus.CounterVec
-	pluginCrashes *prometheus.CounterVec
-	pluginRestart *prometheus.CounterVec
+	jobs        *prometheus.CounterVec
+	jobDuration *prometheus.HistogramVec
+	objects     *prometheus.CounterVec
+	changes     *prometheus.CounterVec
+	// directory counts the connectors' requests to their directories;
+	// graph counts the same under the names they had when Entra was the
+	// only directory, for the dashboards and alerts that read them.
+	directory, graph requestCounters
+	pluginStarts     *prometheus.CounterVec
+	pluginCrashes    *prometheus.CounterVec
+	pluginRestart    *prometheus.CounterVec
 }
 
 const ns = "dirsync"
@@ -70,19 +72,16 @@ func New(src Sources) *Metrics {
 	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recipient_changes_total",
 		Help: "Recipient changes stored by sync jobs, by connector and kind (created, updated, archived, restored, deleted)."},
 		[]string{"connector", "kind"})
-	m.graphRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "graph_requests_total",
-		Help: "Microsoft Graph requests made by sync jobs, by connector."}, []string{"connector"})
-	m.graphRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "graph_retries_total",
-		Help: "Microsoft Graph requests retried (throttling, transient errors), by connector."}, []string{"connector"})
-	m.throttleWait = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "graph_throttle_wait_seconds_total",
-		Help: "Time sync jobs waited because Microsoft Graph throttled them (429/503 Retry-After), by connector."}, []string{"connector"})
+	m.directory = newRequestCounters(ns, "directory", "their directories (Graph requests, LDAP searches)", "")
+	m.graph = newRequestCounters(ns, "graph", "their directories", "Deprecated: the same count as dirsync_directory_%s, whatever the directory. ")
 	m.pluginStarts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_starts_total",
 		Help: "Connector plugin processes started (one per job and connection test), by plugin."}, []string{"plugin"})
 	m.pluginCrashes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_crashes_total",
 		Help: "Connector plugin processes that exited on their own before the daemon stopped them, by plugin."}, []string{"plugin"})
 	m.pluginRestart = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_restarts_total",
 		Help: "Connector plugins started again after their previous process crashed, by plugin."}, []string{"plugin"})
-	m.reg.MustRegister(m.jobs, m.jobDuration, m.objects, m.changes, m.graphRequests, m.graphRetries, m.throttleWait,
+	m.reg.MustRegister(m.jobs, m.jobDuration, m.objects, m.changes,
+		m.directory.requests, m.directory.retries, m.directory.wait, m.graph.requests, m.graph.retries, m.graph.wait,
 		m.pluginStarts, m.pluginCrashes, m.pluginRestart,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.EventsPublished != nil {
@@ -121,9 +120,8 @@ func (m *Metrics) Declare(connectors, plugins []string) {
 		for _, k := range []string{"created", "updated", "archived", "restored", "deleted"} {
 			m.changes.WithLabelValues(c, k)
 		}
-		m.graphRequests.WithLabelValues(c)
-		m.graphRetries.WithLabelValues(c)
-		m.throttleWait.WithLabelValues(c)
+		m.directory.with(c)
+		m.graph.with(c)
 	}
 	for _, p := range plugins {
 		m.pluginStarts.WithLabelValues(p)
@@ -143,9 +141,8 @@ func (m *Metrics) JobFinished(connector, state string, sum *events.Summary, took
 	m.objects.WithLabelValues(connector, "user").Add(float64(sum.UsersRetrieved))
 	m.objects.WithLabelValues(connector, "group").Add(float64(sum.GroupsRetrieved))
 	m.objects.WithLabelValues(connector, "membership").Add(float64(sum.MembershipsRetrieved))
-	m.graphRequests.WithLabelValues(connector).Add(float64(sum.GraphRequests))
-	m.graphRetries.WithLabelValues(connector).Add(float64(sum.Retries))
-	m.throttleWait.WithLabelValues(connector).Add(float64(sum.ThrottleWaitMS) / 1000)
+	m.directory.add(connector, sum)
+	m.graph.add(connector, sum)
 	if sum.DryRun || state != events.StateCompleted {
 		// Nothing was stored: the change counts are what would have been.
 		return
@@ -215,4 +212,41 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, running, s.Name)
 	}
+}
+
+// requestCounters are the three counters of a connector's requests to its
+// directory, by connector.
+type requestCounters struct {
+	requests, retries, wait *prometheus.CounterVec
+}
+
+// newRequestCounters names the counters <ns>_<prefix>_requests_total,
+// _retries_total and _throttle_wait_seconds_total; deprecated, when set,
+// starts each help text (with %s for the neutral counter's suffix).
+func newRequestCounters(ns, prefix, what, deprecated string) requestCounters {
+	c := func(name, help string) *prometheus.CounterVec {
+		if deprecated != "" {
+			help = fmt.Sprintf(deprecated, name) + help
+		}
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: prefix + "_" + name, Help: help}, []string{"connector"})
+	}
+	return requestCounters{
+		requests: c("requests_total", "Requests sync jobs' connectors made to "+what+", by connector."),
+		retries:  c("retries_total", "Requests to their directories that connectors retried (throttling, transient errors), by connector."),
+		wait:     c("throttle_wait_seconds_total", "Time sync jobs waited because their directory throttled them (Graph's 429/503 Retry-After, an LDAP server busy), by connector."),
+	}
+}
+
+// with creates connector's series, so that they read 0 before its first job.
+func (c requestCounters) with(connector string) {
+	c.requests.WithLabelValues(connector)
+	c.retries.WithLabelValues(connector)
+	c.wait.WithLabelValues(connector)
+}
+
+// add counts a finished job's requests.
+func (c requestCounters) add(connector string, sum *events.Summary) {
+	c.requests.WithLabelValues(connector).Add(float64(sum.Requests()))
+	c.retries.WithLabelValues(connector).Add(float64(sum.Retries))
+	c.wait.WithLabelValues(connector).Add(float64(sum.ThrottleWaitMS) / 1000)
 }

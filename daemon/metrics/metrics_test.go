@@ -23,10 +23,10 @@ func TestJobFinished(t *testing.T) {
 			return []ConnectorState{{Name: "demo", Active: 240, Archived: 10, LastSyncAt: &last, Running: true}}
 		},
 	})
-	sum := &events.Summary{UsersRetrieved: 250, GroupsRetrieved: 12, MembershipsRetrieved: 300, GraphRequests: 13,
+	sum := &events.Summary{UsersRetrieved: 250, GroupsRetrieved: 12, MembershipsRetrieved: 300, DirectoryRequests: 13, GraphRequests: 13,
 		Retries: 2, ThrottleWaitMS: 1500, RecipientsCreated: 240, RecipientsArchived: 1}
 	m.JobFinished("demo", events.StateCompleted, sum, 2*time.Second)
-	m.JobFinished("demo", events.StateFailed, &events.Summary{GraphRequests: 1, RecipientsCreated: 99}, time.Second)
+	m.JobFinished("demo", events.StateFailed, &events.Summary{DirectoryRequests: 1, GraphRequests: 1, RecipientsCreated: 99}, time.Second)
 	m.JobFinished("demo", events.StateCompleted, &events.Summary{DryRun: true, RecipientsCreated: 7}, time.Second)
 	m.PluginStarted("azuread", false)
 	m.PluginCrashed("azuread")
@@ -40,8 +40,12 @@ func TestJobFinished(t *testing.T) {
 		{"completed jobs", testutil.ToFloat64(m.jobs.WithLabelValues("demo", "COMPLETED")), 2},
 		{"failed jobs", testutil.ToFloat64(m.jobs.WithLabelValues("demo", "FAILED")), 1},
 		{"users retrieved", testutil.ToFloat64(m.objects.WithLabelValues("demo", "user")), 250},
-		{"graph requests", testutil.ToFloat64(m.graphRequests.WithLabelValues("demo")), 14},
-		{"throttle wait", testutil.ToFloat64(m.throttleWait.WithLabelValues("demo")), 1.5},
+		{"directory requests", testutil.ToFloat64(m.directory.requests.WithLabelValues("demo")), 14},
+		{"directory throttle wait", testutil.ToFloat64(m.directory.wait.WithLabelValues("demo")), 1.5},
+		// The deprecated names count the same.
+		{"graph requests", testutil.ToFloat64(m.graph.requests.WithLabelValues("demo")), 14},
+		{"graph retries", testutil.ToFloat64(m.graph.retries.WithLabelValues("demo")), 2},
+		{"graph throttle wait", testutil.ToFloat64(m.graph.wait.WithLabelValues("demo")), 1.5},
 		// Neither a failed job nor a dry run stored a change.
 		{"created", testutil.ToFloat64(m.changes.WithLabelValues("demo", "created")), 240},
 		{"archived", testutil.ToFloat64(m.changes.WithLabelValues("demo", "archived")), 1},
@@ -85,6 +89,8 @@ func TestDeclare(t *testing.T) {
 	for _, want := range []string{
 		`dirsync_jobs_total{connector="demo",state="FAILED"} 0`,
 		`dirsync_recipient_changes_total{connector="demo",kind="created"} 0`,
+		`dirsync_directory_requests_total{connector="demo"} 0`,
+		`dirsync_directory_throttle_wait_seconds_total{connector="demo"} 0`,
 		`dirsync_graph_throttle_wait_seconds_total{connector="demo"} 0`,
 		`dirsync_plugin_crashes_total{plugin="azuread"} 0`,
 		`dirsync_plugin_restarts_total{plugin="azuread"} 0`,

@@ -191,10 +191,10 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 	if !u.AccountEnabled && !p.IncludeDisabled {
 		return SkipDisabled
 	}
-	if (strings.EqualFold(u.UserType, "Guest") || strings.Contains(strings.ToUpper(u.UserPrincipalName), "#EXT#")) && !p.IncludeGuests {
+	if u.IsGuest() && !p.IncludeGuests {
 		return SkipGuest
 	}
-	if p.ExcludeUnlicensed && u.AssignedLicenseCount == 0 {
+	if p.ExcludeUnlicensed && u.IsUnlicensed() {
 		return SkipUnlicensed
 	}
 	lower := strings.ToLower(email)
@@ -224,7 +224,7 @@ func (p Policy) groups(d *projections.Directory, out *Outcome) (map[string][]str
 	shown := map[string][]string{}
 	for gid, members := range d.Members {
 		g, ok := d.Groups[gid]
-		if !ok || !slices.Contains(p.GroupTypes, connector.GroupKind(g.GroupTypes, g.MailEnabled, g.SecurityEnabled)) {
+		if !ok || !slices.Contains(p.GroupTypes, g.KindOf()) {
 			continue
 		}
 		for uid := range members {

@@ -605,7 +605,8 @@ func checkConnector(ctx context.Context, cfg *config.Config, c *config.Connector
 		}
 		out = append(out, fmt.Sprintf("%s: connector %q: config: %s%s", pos(cfg, c), c.Name, field, p.GetMessage()))
 	}
-	return jobs.Spec{Name: c.Name, Plugin: c.Plugin, Config: pc, Policy: policy.Policy{Import: c.Import}, MaxRemovals: c.Import.MaxRemovals,
+	im := c.Import.WithPluginGroupKinds(desc.GetDefaultGroupKinds())
+	return jobs.Spec{Name: c.Name, Plugin: c.Plugin, Config: pc, Policy: policy.Policy{Import: im}, MaxRemovals: im.MaxRemovals,
 		FullSyncInterval: c.FullSyncInterval, RenamedFrom: c.RenamedFrom}, files, out
 }
 
