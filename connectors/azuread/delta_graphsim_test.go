@@ -400,7 +400,9 @@ func TestDeltaAgainstGraphsim(t *testing.T) {
 			users:  func() []*connectorv1.User { return []*connectorv1.User{{Id: ids[1], JobTitle: ptr("")}} }},
 		{name: "disable",
 			change: func() { must(sim.DisableUser(ids[2])) },
-			users:  func() []*connectorv1.User { return []*connectorv1.User{{Id: ids[2], AccountEnabled: ptr(false), Enabled: ptr(false)}} }},
+			users: func() []*connectorv1.User {
+				return []*connectorv1.User{{Id: ids[2], AccountEnabled: ptr(false), Enabled: ptr(false)}}
+			}},
 		{name: "soft delete",
 			change: func() { must(sim.DeleteUser(ids[3], false)) },
 			users: func() []*connectorv1.User {
