@@ -6,6 +6,28 @@ cd "$(dirname "$0")/.."
 
 bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+
+# The LDAP connector's tests start a real slapd and a Samba AD DC
+# (internal/testenv); they skip where those are missing. Install them
+# where apt works; a machine with systemd must not keep them running as
+# services (Samba's tests need port 389 on their own loopback addresses).
+ldap_pkgs=()
+{ command -v slapd || [ -x /usr/sbin/slapd ]; } >/dev/null 2>&1 || ldap_pkgs+=(slapd)
+{ { command -v samba || [ -x /usr/sbin/samba ]; } && command -v samba-tool; } >/dev/null 2>&1 ||
+  ldap_pkgs+=(samba samba-dsdb-modules samba-vfs-modules samba-ad-provision)
+if [ ${#ldap_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo ">> installing ${ldap_pkgs[*]} for the slapd and Samba tests"
+    if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${ldap_pkgs[@]}" >/dev/null); then
+      systemctl disable --now slapd smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
+    else
+      echo "could not install ${ldap_pkgs[*]} with apt-get: the slapd and Samba tests will skip"
+    fi
+  else
+    echo "cannot install ${ldap_pkgs[*]} here (needs root and apt-get): the slapd and Samba tests will skip"
+  fi
+fi
+
 echo ">> go vet"
 go vet ./...
 echo ">> go test (the first run compiles msgraph-sdk-go for the Azure AD connector: minutes)"

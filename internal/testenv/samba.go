@@ -1,0 +1,256 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The domain StartSambaDC provisions. The passwords meet AD's default
+// complexity rules, which a seed's passwords must meet too.
+const (
+	sambaBaseDN         = "DC=example,DC=test"
+	sambaAdminDN        = "CN=Administrator,CN=Users,DC=example,DC=test"
+	sambaAdminPassword  = "Passw0rd!Admin"
+	sambaReaderDN       = "CN=reader,CN=Users,DC=example,DC=test"
+	sambaReaderPassword = "Passw0rd!reader"
+)
+
+// sambaConfig is each instance's smb.conf (@DIR@ its directory, @IP@
+// its loopback address). Samba's LDAP port is fixed at 389, so every
+// instance gets its own 127.0.0.N: "IP/8" is accepted as an interface
+// although only 127.0.0.1 is configured on lo (a bare IP binds nothing).
+// Only the LDAP service runs (the others need winbind, DNS or more
+// ports); simple binds over plain LDAP are allowed, as tests bind so;
+// every path is the instance's, or a second instance would find the
+// first one's pid file; the certificate is the test CA's, because Go
+// rejects the one Samba would generate.
+const sambaConfig = `[global]
+	netbios name = DC1
+	workgroup = EXAMPLE
+	realm = EXAMPLE.TEST
+	server role = active directory domain controller
+	idmap_ldb:use rfc2307 = yes
+	interfaces = @IP@/8
+	bind interfaces only = yes
+	server services = ldap
+	disable netbios = yes
+	ldap server require strong auth = no
+	private dir = @DIR@/private
+	lock directory = @DIR@
+	state directory = @DIR@/state
+	cache directory = @DIR@/cache
+	binddns dir = @DIR@/bind-dns
+	pid directory = @DIR@/run
+	ncalrpc dir = @DIR@/ncalrpc
+	log level = 1
+	tls enabled = yes
+	tls keyfile = @DIR@/tls/server.key
+	tls certfile = @DIR@/tls/server.crt
+	tls cafile = @DIR@/tls/ca.crt
+
+[sysvol]
+	path = @DIR@/state/sysvol
+	read only = No
+
+[netlogon]
+	path = @DIR@/state/sysvol/example.test/scripts
+	read only = No
+`
+
+// StartSambaDC starts a Samba Active Directory domain controller for
+// EXAMPLE.TEST (base DN DC=example,DC=test) on its own loopback address
+// 127.0.0.N, port 389 (LDAPS on 636), and stops it when the test ends.
+// The domain is provisioned once per machine and Samba version and
+// copied for each instance. After the start it adds, as the admin, the
+// reader (a normal domain user) and then seedLDIF ("" for none; entries
+// and changes, as Apply takes them; passwords as unicodePwd:: with
+// UnicodePwd). The test is skipped where Samba is not installed or the
+// test does not run as root (port 389).
+func StartSambaDC(t testing.TB, seedLDIF string) *LDAPServer {
+	t.Helper()
+	bins, err := lookPaths("samba", "samba-tool")
+	if err != nil {
+		t.Skipf("Samba is not installed (%v): apt-get install --no-install-recommends samba samba-dsdb-modules samba-vfs-modules samba-ad-provision (scripts/test.sh does it where apt works)", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a Samba AD DC listens on port 389, which takes root: run the tests as root (CI does)")
+	}
+	template, err := sambaTemplate(bins["samba"], bins["samba-tool"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, release, err := claimLoopbackIP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release) // after the server's stop, which is registered later
+	dir := filepath.Join(shortTempDir(t), "dc")
+	if out, err := exec.Command("cp", "-a", template, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the Samba template %s: %v: %s", template, err, out)
+	}
+	conf := filepath.Join(dir, "etc", "smb.conf")
+	if err := os.WriteFile(conf, []byte(strings.NewReplacer("@DIR@", dir, "@IP@", ip).Replace(sambaConfig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := writeTestTLS(filepath.Join(dir, "tls"), []net.IP{net.ParseIP(ip)}, []string{"dc1.example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &LDAPServer{
+		Flavor: FlavorActiveDirectory, URL: "ldap://" + ip, LDAPSURL: "ldaps://" + ip, CAFile: caFile,
+		BaseDN: sambaBaseDN, AdminDN: sambaAdminDN, AdminPassword: sambaAdminPassword,
+		ReaderDN: sambaReaderDN, ReaderPassword: sambaReaderPassword,
+		name: "samba", out: &LockedBuffer{},
+	}
+	s.start = func() (*ldapChild, error) {
+		// -i: foreground, logging to stdout, and exiting on EOF on stdin;
+		// -M single: one process.
+		c, err := startLDAPChild(s.out, true, bins["samba"], "-i", "-M", "single", "-s", conf)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitLDAPReady(c, s.URL); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	s.run(t)
+	for _, ldif := range []string{sambaReader(), seedLDIF} {
+		if err := s.apply(ldif); err != nil {
+			t.Fatalf("seeding Samba on %s: %v", s.URL, err)
+		}
+	}
+	return s
+}
+
+// sambaReader is the LDIF of the reader: a plain domain user, who may
+// read what Authenticated Users may (nearly everything but secrets).
+func sambaReader() string {
+	return fmt.Sprintf(`dn: %s
+objectClass: user
+sAMAccountName: reader
+userPrincipalName: reader@example.test
+description: a plain domain user, the tests' less privileged bind
+unicodePwd:: %s
+userAccountControl: 512
+`, sambaReaderDN, UnicodePwd(sambaReaderPassword))
+}
+
+// sambaTemplate returns the directory of a provisioned, never started
+// domain, provisioning it first if no test on this machine has. It is
+// shared by the test processes go test runs in parallel: an flock makes
+// one of them provision (5–8 s) while the others wait for it, and the
+// template appears only complete, renamed from the directory it was
+// built in. Its name carries Samba's version, so an upgrade provisions
+// anew.
+func sambaTemplate(samba, sambaTool string) (string, error) {
+	out, err := exec.Command(samba, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("samba --version: %w", err)
+	}
+	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "Version ")
+	version = regexp.MustCompile(`[^A-Za-z0-9.+-]`).ReplaceAllString(version, "_")
+	dir := filepath.Join(os.TempDir(), "dirsync-samba-template-"+version)
+
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("the Samba template lock: %w", err)
+	}
+	defer func() { _ = lock.Close() }() // releases the flock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "private", "sam.ldb")); err == nil {
+		return dir, nil
+	}
+	// Builds that a killed test process left behind; none is running, as
+	// this process holds the lock.
+	stale, _ := filepath.Glob(dir + ".build-*")
+	for _, d := range append(stale, dir) {
+		_ = os.RemoveAll(d)
+	}
+	build, err := os.MkdirTemp(os.TempDir(), filepath.Base(dir)+".build-")
+	if err != nil {
+		return "", fmt.Errorf("the Samba template: %w", err)
+	}
+	// -s /dev/null: without it samba-tool copies Debian's smb.conf
+	// (homes, printers, log files in /var/log) into the domain.
+	cmd := exec.Command(sambaTool, "domain", "provision", "-s", "/dev/null", "--use-rfc2307",
+		"--realm=EXAMPLE.TEST", "--domain=EXAMPLE", "--server-role=dc", "--dns-backend=NONE",
+		"--host-name=dc1", "--adminpass="+sambaAdminPassword, "--targetdir="+build)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(build)
+		return "", fmt.Errorf("provisioning the Samba template in %s: %w\n%s", build, err, tail(string(out), 40))
+	}
+	if err := os.Rename(build, dir); err != nil {
+		_ = os.RemoveAll(build)
+		return "", fmt.Errorf("the Samba template: %w", err)
+	}
+	return dir, nil
+}
+
+// claimLoopbackIP finds an address 127.0.0.N (N from 2 to 254) that no
+// other test process uses and on which Samba's ports are free, and
+// holds an flock on its lock file until release: go test runs
+// packages in parallel processes, each of which may start instances.
+func claimLoopbackIP() (ip string, release func(), err error) {
+	for n := 2; n <= 254; n++ {
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("dirsync-samba-ip-%d.lock", n))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return "", nil, fmt.Errorf("loopback address lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			_ = f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue // another instance has it
+			}
+			return "", nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		ip := fmt.Sprintf("127.0.0.%d", n)
+		// Samba's LDAP service binds LDAP, LDAPS and the global catalog's two.
+		if portsFree(ip, []int{389, 636, 3268, 3269}) {
+			return ip, func() { _ = f.Close() }, nil
+		}
+		_ = f.Close() // something outside these tests listens there
+	}
+	return "", nil, errors.New("no address 127.0.0.2–254 with ports 389, 636, 3268 and 3269 free for a Samba instance " +
+		"(does a system LDAP server listen on *:389? systemctl disable --now slapd samba-ad-dc)")
+}
+
+// portsFree reports whether ip's ports can be listened on now.
+func portsFree(ip string, ports []int) bool {
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, p))
+		if err != nil {
+			return false
+		}
+		_ = ln.Close()
+	}
+	return true
+}
+
+// shortTempDir is t.TempDir() unless its path is so long (a long test
+// name) that Samba's unix sockets below it would pass the 108-byte
+// limit of a socket path; then a shorter directory removed at cleanup.
+func shortTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if len(dir) <= 60 {
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "dirsync-samba-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
