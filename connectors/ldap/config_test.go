@@ -380,12 +380,3 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-func TestNotImplementedYet(t *testing.T) {
-	c := New(nil)
-	if _, err := c.TestConnection(context.Background(), &connectorv1.Config{}); err == nil {
-		t.Error("TestConnection should say it is not implemented")
-	}
-	if err := c.Sync(context.Background(), &connectorv1.SyncRequest{}, nil); err == nil {
-		t.Error("Sync should say it is not implemented")
-	}
-}

@@ -1,0 +1,149 @@
+package ldap
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	"github.com/dirsync/dirsync/connectors/connectortest"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/testenv"
+)
+
+var flavors = []Flavor{FlavorOpenLDAP, FlavorActiveDirectory}
+
+// A full read of the seeded directory sends every user as it was written
+// and every group with its members expanded through nested groups and a
+// cycle, in paged searches the server sees.
+func TestFullRead(t *testing.T) {
+	for _, flavor := range flavors {
+		t.Run(string(flavor), func(t *testing.T) {
+			d := startDirectory(t, flavor, 0)
+			proxy := testenv.StartLDAPProxy(t, d.srv.URL)
+			r, err := connectortest.Collect(context.Background(), New(nil),
+				&connectorv1.SyncRequest{Config: d.config(t, proxy.URL(), nil), GroupTypes: connector.GroupKinds()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range r.Problems {
+				t.Error(p)
+			}
+			if !r.Final.GetComplete() {
+				t.Error("a full read ended incomplete")
+			}
+			byName := map[string]*connectorv1.User{}
+			idKey := map[string]string{}
+			for _, u := range r.Users {
+				byName[u.GetDisplayName()] = u
+			}
+			if len(byName) != len(people) {
+				t.Errorf("read %d users; the directory has %d", len(byName), len(people))
+			}
+			for _, p := range people {
+				u := byName[p.displayName()]
+				if u == nil {
+					t.Errorf("%s: not read", p.displayName())
+					continue
+				}
+				idKey[u.GetId()] = p.key
+				mail := p.mail
+				if mail == "" && flavor == FlavorActiveDirectory && len(p.proxy) > 0 {
+					mail = "dave@example.test" // the primary SMTP proxy address
+				}
+				checks := []struct {
+					field, got, want string
+				}{
+					{"mail", u.GetMail(), mail},
+					{"given name", u.GetGivenName(), p.given},
+					{"surname", u.GetSurname(), p.sn},
+					{"department", u.GetDepartment(), p.dept},
+					{"job title", u.GetJobTitle(), p.title},
+				}
+				for _, c := range checks {
+					if c.got != c.want {
+						t.Errorf("%s: %s %q; want %q", p.displayName(), c.field, c.got, c.want)
+					}
+				}
+				if u.Enabled == nil || u.GetEnabled() == p.disabled || u.GetGuest() || u.Licensed != nil {
+					t.Errorf("%s: enabled %v guest %v licensed %v; want enabled %v, not a guest, no licence", p.displayName(),
+						u.Enabled, u.Guest, u.Licensed, !p.disabled)
+				}
+				if !connector.ValidObjectID(u.GetId()) || len(u.GetId()) != 36 {
+					t.Errorf("%s: ID %q is not a GUID", p.displayName(), u.GetId())
+				}
+			}
+			groups := map[string]*connectorv1.Group{}
+			for _, g := range r.Groups {
+				groups[g.GetDisplayName()] = g
+			}
+			for _, tm := range teams {
+				g := groups[tm.key]
+				if g == nil {
+					t.Errorf("group %s: not read", tm.key)
+					continue
+				}
+				if g.GetKind() != d.wantKind(tm) {
+					t.Errorf("group %s: kind %q; want %q", tm.key, g.GetKind(), d.wantKind(tm))
+				}
+				var got []string
+				for id := range r.Added[g.GetId()] {
+					got = append(got, idKey[id])
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, wantMembers[tm.key]) {
+					t.Errorf("group %s: members %v; want %v", tm.key, got, wantMembers[tm.key])
+				}
+			}
+			// The server saw paged searches (RFC 2696) and no more entries
+			// than the directory holds.
+			paged := 0
+			for _, s := range proxy.Searches() {
+				if slices.Contains(s.Controls, "1.2.840.113556.1.4.319") {
+					paged++
+				}
+			}
+			if paged < 2 {
+				t.Errorf("%d paged searches; want the users' and the groups'", paged)
+			}
+			if n, want := proxy.Entries(), len(people)+len(teams)+1; n > want {
+				t.Errorf("the server sent %d entries; the directory has %d (and its root DSE)", n, want)
+			}
+		})
+	}
+}
+
+// The LDAP connector passes the conformance suite against both servers.
+func TestConformance(t *testing.T) {
+	for _, flavor := range flavors {
+		t.Run(string(flavor), func(t *testing.T) {
+			pad := 0
+			if flavor == FlavorOpenLDAP {
+				// slapadd seeds offline in a blink: enough users for a
+				// full read to span batches, so it can be canceled half
+				// way. Samba adds them online at a few hundred a second.
+				pad = connector.MaxBatchObjects + 100
+			}
+			d := startDirectory(t, flavor, pad)
+			const wrong = "not-the-Reader-password-42"
+			connectortest.Run(t, connectortest.Harness{
+				New:         func() connector.Connector { return New(nil) },
+				Config:      d.config(t, "", nil),
+				GroupKinds:  connector.GroupKinds(),
+				Secrets:     []string{d.srv.ReaderPassword, wrong},
+				WrongSecret: d.config(t, "", map[string]any{"bind_password": wrong}),
+			}, connectortest.Features{Groups: true, MultiBatch: pad > 0})
+		})
+	}
+}
+
+// Secrets stay out of a failed sync's error, whatever failed.
+func TestSyncErrorsNameNoSecret(t *testing.T) {
+	d := startDirectory(t, FlavorOpenLDAP, 0)
+	err := New(nil).Sync(context.Background(), &connectorv1.SyncRequest{
+		Config: d.config(t, "", map[string]any{"bind_password": "Wr0ng-and-s3cret"})}, func(*connectorv1.SyncBatch) error { return nil })
+	if err == nil || strings.Contains(err.Error(), "Wr0ng-and-s3cret") {
+		t.Fatalf("sync with a wrong password: %v", err)
+	}
+}
