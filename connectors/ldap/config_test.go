@@ -379,4 +379,3 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("attr_id description names neither default: %q", fields["attr_id"].GetDescription())
 	}
 }
-

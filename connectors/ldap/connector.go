@@ -97,12 +97,3 @@ var errNotImplemented = errors.New("ldap connector: not implemented yet")
 func (c *Connector) TestConnection(context.Context, *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
 	return nil, errNotImplemented
 }
-
-// Sync implements connector.Connector.
-//
-// TODO(issue 16): paged searches of users and groups (Config.Decoder,
-// Decoder.User/Group/Members, NormalizeDN keys), AD DirSync and OpenLDAP
-// syncrepl cursors, counts into Progress with Tally.Fill.
-func (c *Connector) Sync(context.Context, *connectorv1.SyncRequest, func(*connectorv1.SyncBatch) error) error {
-	return errNotImplemented
-}
