@@ -11,8 +11,8 @@ all: build
 # gigabytes from a cold cache; the other binaries never import it.
 build:
 	@mkdir -p $(BIN)
-	@echo ">> building dirsyncd, dirsync, graphsim, dirsync-faulty (fault tests), recipient-consumer (example)"
-	$(GO) build -o $(BIN)/ ./daemon/cmd/dirsyncd ./daemon/cmd/dirsync ./connectors/cmd/graphsim ./connectors/cmd/dirsync-faulty ./examples/recipient-consumer
+	@echo ">> building dirsyncd, dirsync, graphsim, dirsync-ldap, dirsync-faulty (fault tests), recipient-consumer (example)"
+	$(GO) build -o $(BIN)/ ./daemon/cmd/dirsyncd ./daemon/cmd/dirsync ./connectors/cmd/graphsim ./connectors/cmd/dirsync-ldap ./connectors/cmd/dirsync-faulty ./examples/recipient-consumer
 	@echo ">> building dirsync-azuread (compiles msgraph-sdk-go: 3-4 minutes and ~4.5 GB of memory on a cold cache; later builds take seconds)"
 	@( while sleep 20; do echo "   ... still compiling the Azure AD connector"; done ) & ticker=$$!; \
 	$(GO) build -o $(BIN)/ ./connectors/cmd/dirsync-azuread; rc=$$?; exec 2>/dev/null; pkill -P $$ticker; kill $$ticker; wait; exit $$rc

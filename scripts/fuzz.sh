@@ -21,6 +21,8 @@ targets=(
   "./projections FuzzApply"
   "./daemon/config FuzzParse"
   "./daemon/api FuzzRequests"
+  "./connectors/ldap FuzzDecodeEntry"
+  "./connectors/ldap FuzzNormalizeDN"
 )
 if [ "${FUZZ_AZUREAD:-0}" = 1 ]; then
   targets+=("./connectors/azuread FuzzDeltaPages" "./connectors/azuread FuzzJSONDepth" "./connectors/azuread FuzzInvalidUTF8Count")
