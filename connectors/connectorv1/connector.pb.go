@@ -1171,8 +1171,17 @@ type Membership struct {
 	GroupId        string                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	AddedUserIds   []string               `protobuf:"bytes,2,rep,name=added_user_ids,json=addedUserIds,proto3" json:"added_user_ids,omitempty"`
 	RemovedUserIds []string               `protobuf:"bytes,3,rep,name=removed_user_ids,json=removedUserIds,proto3" json:"removed_user_ids,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// In an incremental read: the added_user_ids of this group's Membership
+	// messages in this sync are all its user members now, and the host
+	// drops the members it holds that are not among them. A directory that
+	// reports a changed group with its whole member list (LDAP: syncrepl
+	// and DirSync send whole entries; nested groups change their parents'
+	// expanded members) sends it, since the connector keeps no state to
+	// tell what the group lost. Meaningless in a complete read, which
+	// lists every member anyway.
+	Replace       bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Membership) Reset() {
@@ -1224,6 +1233,13 @@ func (x *Membership) GetRemovedUserIds() []string {
 		return x.RemovedUserIds
 	}
 	return nil
+}
+
+func (x *Membership) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
 }
 
 type Removal struct {
@@ -1603,12 +1619,13 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x05_mailB\x0f\n" +
 	"\r_mail_enabledB\x13\n" +
 	"\x11_security_enabledB\a\n" +
-	"\x05_kind\"w\n" +
+	"\x05_kind\"\x91\x01\n" +
 	"\n" +
 	"Membership\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12$\n" +
 	"\x0eadded_user_ids\x18\x02 \x03(\tR\faddedUserIds\x12(\n" +
-	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\"!\n" +
+	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\x12\x18\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\"!\n" +
 	"\aRemoval\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xaf\x04\n" +
 	"\bProgress\x12\x14\n" +

@@ -29,6 +29,7 @@ func plan(s *projections.State, connector, jobID string, spec Spec, opts *events
 	if old == nil {
 		old = &projections.Directory{Users: map[string]events.User{}, Groups: map[string]events.Group{}, Members: map[string]map[string]struct{}{}}
 	}
+	snap.replaceMembers(old)
 	pol := spec.Policy.With(opts)
 	// A connector renamed with renamed_from takes over the old one's
 	// active recipients (rename.go): the policy decides among them as

@@ -390,10 +390,14 @@ const maxExamples = 10
 // intake (intake.go): its users, groups and members are checked and
 // cleaned; the cursor is checked and the resync reason cleaned when used.
 type snapshot struct {
-	users        map[string]*connectorv1.User
-	groups       map[string]*connectorv1.Group
-	added        map[string]map[string]struct{}
-	removed      map[string]map[string]struct{}
+	users   map[string]*connectorv1.User
+	groups  map[string]*connectorv1.Group
+	added   map[string]map[string]struct{}
+	removed map[string]map[string]struct{}
+	// replaced are the groups whose whole member list the plugin sent
+	// (Membership.replace): the members it did not list are removed once
+	// the stored members are known (replaceMembers).
+	replaced     map[string]bool
 	done         bool
 	complete     bool
 	full         bool
@@ -410,12 +414,30 @@ type snapshot struct {
 
 // release drops the objects read, keeping the cursor and the counts.
 func (s *snapshot) release() {
-	s.users, s.groups, s.added, s.removed = nil, nil, nil, nil
+	s.users, s.groups, s.added, s.removed, s.replaced = nil, nil, nil, nil, nil
+}
+
+// replaceMembers turns the groups whose whole member list the plugin sent
+// into removals of the members old holds and the list lacks, so that
+// planning sees only additions and removals. A complete snapshot
+// replaces every group's members anyway.
+func (s *snapshot) replaceMembers(old *projections.Directory) {
+	if s.complete {
+		return
+	}
+	for g := range s.replaced {
+		for id := range old.Members[g] {
+			if _, ok := s.added[g][id]; !ok {
+				setAdd(s.removed, g, id)
+			}
+		}
+	}
+	clear(s.replaced)
 }
 
 func newSnapshot() *snapshot {
 	return &snapshot{users: map[string]*connectorv1.User{}, groups: map[string]*connectorv1.Group{},
-		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{},
+		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{}, replaced: map[string]bool{},
 		rejected: tally{}, sanitized: tally{}, pluginRejected: tally{}, pluginSanitized: tally{}}
 }
 
@@ -465,6 +487,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		clear(s.groups)
 		clear(s.added)
 		clear(s.removed)
+		clear(s.replaced)
 		clear(s.rejected)
 		clear(s.sanitized)
 		s.examples = nil
@@ -498,6 +521,9 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		if !connector.ValidObjectID(m.GetGroupId()) {
 			s.rejected[RejectInvalidID]++
 			continue
+		}
+		if m.GetReplace() {
+			s.replaced[m.GetGroupId()] = true
 		}
 		for _, id := range m.GetAddedUserIds() {
 			if !connector.ValidObjectID(id) {
