@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/internal/testenv"
@@ -258,4 +260,24 @@ func (d directory) wantKind(t team) string {
 		return connector.GroupMailSecurity
 	}
 	return connector.GroupSecurity
+}
+
+// id reads the ID the server gave the entry at dn.
+func (d directory) id(t *testing.T, dn string) string {
+	t.Helper()
+	attr := DefaultAttributes(d.flavor).ID
+	res, err := d.srv.Dial(t).Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{attr}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("reading the ID of %s: %v", dn, err)
+	}
+	v := res.Entries[0].GetRawAttributeValue(attr)
+	id, ok := GUIDFromBytes(v)
+	if !ok {
+		id, ok = CanonicalGUID(string(v))
+	}
+	if !ok {
+		t.Fatalf("%s: %s %q is no GUID", dn, attr, v)
+	}
+	return id
 }

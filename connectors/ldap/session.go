@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -70,7 +71,7 @@ func open(ctx context.Context, cfg *Config) (*session, error) {
 	}
 	s.requests++
 	res, err := conn.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, int(cfg.Timeout/time.Second), false,
-		"(objectClass=*)", RootDSEAttributes, nil))
+		"(objectClass=*)", append(slices.Clone(RootDSEAttributes), attrHighestUSN, attrDSServiceName), nil))
 	if err != nil {
 		return fail(StageRootDSE, err)
 	}
@@ -141,6 +142,18 @@ func (s *session) searchPages(ctx context.Context, st Stage, filter string, attr
 		}
 		cookie = p.Cookie
 	}
+}
+
+// search runs one unpaged search under base with scope and controls, for
+// the incremental reads' few entries.
+func (s *session) search(st Stage, base string, scope int, filter string, attrs []string, controls []goldap.Control) ([]*goldap.Entry, error) {
+	res, err := s.conn.Search(goldap.NewSearchRequest(base, scope, goldap.NeverDerefAliases, 0, int(s.cfg.Timeout/time.Second), false,
+		filter, attrs, controls))
+	s.requests++
+	if err != nil {
+		return nil, Classify(st, err, s.cfg, s.password)
+	}
+	return res.Entries, nil
 }
 
 // readBase reads one entry's attributes by DN (the further ranges of an

@@ -41,13 +41,41 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	log := c.log.With(zap.String("job", req.GetJobId()), zap.String("flavor", string(s.flavor)))
 	r := &dirReader{s: s, dec: cfg.Decoder(s.flavor), kinds: kinds, out: &batcher{send: send}, log: log}
 	r.out.progress = r.progress
-	if err := r.full(ctx); err != nil {
+	last, err := r.read(ctx, req)
+	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
 		return err
 	}
-	return r.out.finish(&connectorv1.SyncBatch{Done: true, Complete: true})
+	return r.out.finish(last)
+}
+
+// read reads the changes since the request's cursor, or everything (with
+// the reason when the cursor could not be used), and returns the final
+// batch.
+func (r *dirReader) read(ctx context.Context, req *connectorv1.SyncRequest) (*connectorv1.SyncBatch, error) {
+	var resync string
+	if c := req.GetCursor(); c != "" && !req.GetFull() {
+		reason, next, err := r.incremental(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if reason == "" {
+			r.phase = "done"
+			return &connectorv1.SyncBatch{Done: true, Cursor: next.String()}, nil
+		}
+		r.log.Info("reading the whole directory: the cursor cannot be used", zap.String("reason", reason))
+		resync = reason
+	}
+	mark, err := r.mark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.full(ctx); err != nil {
+		return nil, err
+	}
+	return &connectorv1.SyncBatch{Done: true, Complete: true, Cursor: mark.String(), ResyncReason: resync}, nil
 }
 
 // groupKinds checks SyncRequest.group_types: empty means the connector's
@@ -305,6 +333,22 @@ func (b *batcher) members(groupID string, ids []string) error {
 		k := min(len(ids), connector.MaxBatchObjects-b.n)
 		b.cur.Memberships = append(b.cur.Memberships, &connectorv1.Membership{GroupId: groupID, AddedUserIds: ids[:k]})
 		b.n += k
+		ids = ids[k:]
+	}
+	return nil
+}
+
+// replaceMembers sends a group's whole member list (Membership.replace),
+// split over batches as needed; an empty list is sent too, as it empties
+// the group.
+func (b *batcher) replaceMembers(groupID string, ids []string) error {
+	for first := true; first || len(ids) > 0; first = false {
+		if err := b.room(1); err != nil {
+			return err
+		}
+		k := min(len(ids), connector.MaxBatchObjects-b.n)
+		b.cur.Memberships = append(b.cur.Memberships, &connectorv1.Membership{GroupId: groupID, AddedUserIds: ids[:k], Replace: true})
+		b.n += max(k, 1)
 		ids = ids[k:]
 	}
 	return nil

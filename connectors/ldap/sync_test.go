@@ -2,6 +2,8 @@ package ldap
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -127,13 +129,49 @@ func TestConformance(t *testing.T) {
 			}
 			d := startDirectory(t, flavor, pad)
 			const wrong = "not-the-Reader-password-42"
+			// Active Directory shows deletions only to accounts that may
+			// read the Deleted Objects container (TestADReaderRereads).
+			account := map[string]any{}
+			if flavor == FlavorActiveDirectory {
+				account = map[string]any{"bind_dn": d.srv.AdminDN, "bind_password": d.srv.AdminPassword}
+			}
+			n := 0
 			connectortest.Run(t, connectortest.Harness{
 				New:         func() connector.Connector { return New(nil) },
-				Config:      d.config(t, "", nil),
+				Config:      d.config(t, "", account),
 				GroupKinds:  connector.GroupKinds(),
-				Secrets:     []string{d.srv.ReaderPassword, wrong},
+				Secrets:     []string{d.srv.ReaderPassword, d.srv.AdminPassword, wrong},
 				WrongSecret: d.config(t, "", map[string]any{"bind_password": wrong}),
-			}, connectortest.Features{Groups: true, MultiBatch: pad > 0})
+				Change: func() (connectortest.Changes, error) {
+					n++
+					hire := person{key: fmt.Sprintf("hire%d", n), given: "New", sn: fmt.Sprintf("Hire%d", n), mail: fmt.Sprintf("hire%d@example.test", n)}
+					gone := d.id(t, d.userDN("erin"))
+					d.srv.Apply(t, d.userLDIF(hire)+
+						"dn: "+d.userDN("bob")+"\nchangetype: modify\nreplace: mail\nmail: robert@example.test\n-\n\n"+
+						"dn: "+d.userDN("erin")+"\nchangetype: delete\n\n")
+					// Groups are not checked: a deleted member changes its
+					// groups in Active Directory.
+					return connectortest.Changes{Users: []string{d.id(t, d.userDN(hire.key)), d.id(t, d.userDN("bob"))}, RemovedUsers: []string{gone}}, nil
+				},
+				InvalidateCursor: func(c string) (string, error) {
+					if flavor == FlavorOpenLDAP {
+						// slapd keeps its session log in memory, from the
+						// state it starts in: a cookie older than that
+						// gets the present phase.
+						d.srv.Apply(t, "dn: "+d.userDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Lead\n-\n\n")
+						d.srv.Restart(t)
+						d.srv.Apply(t, "dn: "+d.userDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Head\n-\n\n")
+						return c, nil
+					}
+					// Another domain controller's cursor: USNs are per DC.
+					var cur cursor
+					if err := json.Unmarshal([]byte(c), &cur); err != nil {
+						return "", err
+					}
+					cur.DC = "CN=NTDS Settings,CN=DC2,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=example,DC=test"
+					return cur.String(), nil
+				},
+			}, connectortest.Features{Incremental: true, Groups: true, MultiBatch: pad > 0})
 		})
 	}
 }
