@@ -10,6 +10,7 @@ import (
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	"github.com/dirsync/dirsync/connectors/connectortest"
+	"github.com/dirsync/dirsync/connectors/ldap/ldaptest"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
@@ -23,7 +24,7 @@ func TestFullRead(t *testing.T) {
 	for _, flavor := range flavors {
 		t.Run(string(flavor), func(t *testing.T) {
 			d := startDirectory(t, flavor, 0)
-			proxy := testenv.StartLDAPProxy(t, d.srv.URL)
+			proxy := testenv.StartLDAPProxy(t, d.Srv.URL)
 			r, err := connectortest.Collect(context.Background(), New(nil),
 				&connectorv1.SyncRequest{Config: d.config(t, proxy.URL(), nil), GroupTypes: connector.GroupKinds()}, nil)
 			if err != nil {
@@ -40,62 +41,59 @@ func TestFullRead(t *testing.T) {
 			for _, u := range r.Users {
 				byName[u.GetDisplayName()] = u
 			}
-			if len(byName) != len(people) {
-				t.Errorf("read %d users; the directory has %d", len(byName), len(people))
+			if len(byName) != len(ldaptest.People()) {
+				t.Errorf("read %d users; the directory has %d", len(byName), len(ldaptest.People()))
 			}
-			for _, p := range people {
-				u := byName[p.displayName()]
+			for _, p := range ldaptest.People() {
+				u := byName[p.DisplayName()]
 				if u == nil {
-					t.Errorf("%s: not read", p.displayName())
+					t.Errorf("%s: not read", p.DisplayName())
 					continue
 				}
-				idKey[u.GetId()] = p.key
-				mail := p.mail
-				if mail == "" && flavor == FlavorActiveDirectory && len(p.proxy) > 0 {
-					mail = "dave@example.test" // the primary SMTP proxy address
-				}
+				idKey[u.GetId()] = p.Key
+				mail := d.Email(p)
 				checks := []struct {
 					field, got, want string
 				}{
 					{"mail", u.GetMail(), mail},
-					{"given name", u.GetGivenName(), p.given},
-					{"surname", u.GetSurname(), p.sn},
-					{"department", u.GetDepartment(), p.dept},
-					{"job title", u.GetJobTitle(), p.title},
+					{"given name", u.GetGivenName(), p.Given},
+					{"surname", u.GetSurname(), p.SN},
+					{"department", u.GetDepartment(), p.Dept},
+					{"job title", u.GetJobTitle(), p.Title},
 				}
 				for _, c := range checks {
 					if c.got != c.want {
-						t.Errorf("%s: %s %q; want %q", p.displayName(), c.field, c.got, c.want)
+						t.Errorf("%s: %s %q; want %q", p.DisplayName(), c.field, c.got, c.want)
 					}
 				}
-				if u.Enabled == nil || u.GetEnabled() == p.disabled || u.GetGuest() || u.Licensed != nil {
-					t.Errorf("%s: enabled %v guest %v licensed %v; want enabled %v, not a guest, no licence", p.displayName(),
-						u.Enabled, u.Guest, u.Licensed, !p.disabled)
+				if u.Enabled == nil || u.GetEnabled() == p.Disabled || u.GetGuest() || u.Licensed != nil {
+					t.Errorf("%s: enabled %v guest %v licensed %v; want enabled %v, not a guest, no licence", p.DisplayName(),
+						u.Enabled, u.Guest, u.Licensed, !p.Disabled)
 				}
 				if !connector.ValidObjectID(u.GetId()) || len(u.GetId()) != 36 {
-					t.Errorf("%s: ID %q is not a GUID", p.displayName(), u.GetId())
+					t.Errorf("%s: ID %q is not a GUID", p.DisplayName(), u.GetId())
 				}
 			}
 			groups := map[string]*connectorv1.Group{}
 			for _, g := range r.Groups {
 				groups[g.GetDisplayName()] = g
 			}
-			for _, tm := range teams {
-				g := groups[tm.key]
+			for _, tm := range ldaptest.Teams() {
+				g := groups[tm.Key]
 				if g == nil {
-					t.Errorf("group %s: not read", tm.key)
+					t.Errorf("group %s: not read", tm.Key)
 					continue
 				}
-				if g.GetKind() != d.wantKind(tm) {
-					t.Errorf("group %s: kind %q; want %q", tm.key, g.GetKind(), d.wantKind(tm))
+				if g.GetKind() != d.Kind(tm) {
+					t.Errorf("group %s: kind %q; want %q", tm.Key, g.GetKind(), d.Kind(tm))
 				}
 				var got []string
 				for id := range r.Added[g.GetId()] {
 					got = append(got, idKey[id])
 				}
 				slices.Sort(got)
-				if !slices.Equal(got, wantMembers[tm.key]) {
-					t.Errorf("group %s: members %v; want %v", tm.key, got, wantMembers[tm.key])
+				if !slices.Equal(got, ldaptest.WantMembers()[tm.Key]) {
+					t.Errorf("group %s: members %v; want %v", tm.Key, got, ldaptest.WantMembers()[tm.Key])
 				}
 			}
 			// The server saw paged searches (RFC 2696) and no more entries
@@ -109,7 +107,7 @@ func TestFullRead(t *testing.T) {
 			if paged < 2 {
 				t.Errorf("%d paged searches; want the users' and the groups'", paged)
 			}
-			if n, want := proxy.Entries(), len(people)+len(teams)+1; n > want {
+			if n, want := proxy.Entries(), len(ldaptest.People())+len(ldaptest.Teams())+1; n > want {
 				t.Errorf("the server sent %d entries; the directory has %d (and its root DSE)", n, want)
 			}
 		})
@@ -133,34 +131,34 @@ func TestConformance(t *testing.T) {
 			// read the Deleted Objects container (TestADReaderRereads).
 			account := map[string]any{}
 			if flavor == FlavorActiveDirectory {
-				account = map[string]any{"bind_dn": d.srv.AdminDN, "bind_password": d.srv.AdminPassword}
+				account = map[string]any{"bind_dn": d.Srv.AdminDN, "bind_password": d.Srv.AdminPassword}
 			}
 			n := 0
 			connectortest.Run(t, connectortest.Harness{
 				New:         func() connector.Connector { return New(nil) },
 				Config:      d.config(t, "", account),
 				GroupKinds:  connector.GroupKinds(),
-				Secrets:     []string{d.srv.ReaderPassword, d.srv.AdminPassword, wrong},
+				Secrets:     []string{d.Srv.ReaderPassword, d.Srv.AdminPassword, wrong},
 				WrongSecret: d.config(t, "", map[string]any{"bind_password": wrong}),
 				Change: func() (connectortest.Changes, error) {
 					n++
-					hire := person{key: fmt.Sprintf("hire%d", n), given: "New", sn: fmt.Sprintf("Hire%d", n), mail: fmt.Sprintf("hire%d@example.test", n)}
-					gone := d.id(t, d.userDN("erin"))
-					d.srv.Apply(t, d.userLDIF(hire)+
-						"dn: "+d.userDN("bob")+"\nchangetype: modify\nreplace: mail\nmail: robert@example.test\n-\n\n"+
-						"dn: "+d.userDN("erin")+"\nchangetype: delete\n\n")
+					hire := ldaptest.Person{Key: fmt.Sprintf("hire%d", n), Given: "New", SN: fmt.Sprintf("Hire%d", n), Mail: fmt.Sprintf("hire%d@example.test", n)}
+					gone := idOf(t, d, d.UserDN("erin"))
+					d.Srv.Apply(t, d.UserLDIF(hire)+
+						"dn: "+d.UserDN("bob")+"\nchangetype: modify\nreplace: mail\nmail: robert@example.test\n-\n\n"+
+						"dn: "+d.UserDN("erin")+"\nchangetype: delete\n\n")
 					// Groups are not checked: a deleted member changes its
 					// groups in Active Directory.
-					return connectortest.Changes{Users: []string{d.id(t, d.userDN(hire.key)), d.id(t, d.userDN("bob"))}, RemovedUsers: []string{gone}}, nil
+					return connectortest.Changes{Users: []string{idOf(t, d, d.UserDN(hire.Key)), idOf(t, d, d.UserDN("bob"))}, RemovedUsers: []string{gone}}, nil
 				},
 				InvalidateCursor: func(c string) (string, error) {
 					if flavor == FlavorOpenLDAP {
 						// slapd keeps its session log in memory, from the
 						// state it starts in: a cookie older than that
 						// gets the present phase.
-						d.srv.Apply(t, "dn: "+d.userDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Lead\n-\n\n")
-						d.srv.Restart(t)
-						d.srv.Apply(t, "dn: "+d.userDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Head\n-\n\n")
+						d.Srv.Apply(t, "dn: "+d.UserDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Lead\n-\n\n")
+						d.Srv.Restart(t)
+						d.Srv.Apply(t, "dn: "+d.UserDN("alice")+"\nchangetype: modify\nreplace: title\ntitle: Head\n-\n\n")
 						return c, nil
 					}
 					// Another domain controller's cursor: USNs are per DC.

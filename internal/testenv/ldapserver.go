@@ -60,6 +60,7 @@ type LDAPServer struct {
 	ReaderPassword string
 
 	name  string                     // "slapd" or "samba", for messages
+	data  string                     // the folder holding the directory's database, for Backup
 	out   *LockedBuffer              // every run's output, for failure messages
 	start func() (*ldapChild, error) // one run: starts the process and waits until it answers
 
@@ -177,6 +178,51 @@ func (s *LDAPServer) Restart(t testing.TB) {
 		t.Fatalf("restarting %s: %v", s.name, err)
 	}
 	s.child = c
+}
+
+// Backup copies the server's database now (stopping the server for the
+// copy) and returns what puts it back: the directory as it was, as a
+// domain controller restored from a backup is. The restore stops and
+// starts the server again.
+func (s *LDAPServer) Backup(t testing.TB) (restore func(t testing.TB)) {
+	t.Helper()
+	copyDir := filepath.Join(t.TempDir(), "backup")
+	s.swap(t, func() error { return copyTree(s.data, copyDir) })
+	return func(t testing.TB) {
+		t.Helper()
+		s.swap(t, func() error {
+			if err := os.RemoveAll(s.data); err != nil {
+				return err
+			}
+			return copyTree(copyDir, s.data)
+		})
+	}
+}
+
+// swap runs fn while the server is stopped.
+func (s *LDAPServer) swap(t testing.TB, fn func() error) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.child.stop(); err != nil {
+		t.Fatalf("stopping %s: %v", s.name, err)
+	}
+	if err := fn(); err != nil {
+		t.Fatalf("%s's database: %v", s.name, err)
+	}
+	c, err := s.start()
+	if err != nil {
+		t.Fatalf("starting %s again: %v", s.name, err)
+	}
+	s.child = c
+}
+
+// copyTree copies a folder with its modes (cp -a).
+func copyTree(from, to string) error {
+	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp -a %s %s: %v: %s", from, to, err, out)
+	}
+	return nil
 }
 
 // UnicodePwd is an Active Directory password as an LDIF base64 value,

@@ -108,7 +108,7 @@ func StartSambaDC(t testing.TB, seedLDIF string) *LDAPServer {
 		Flavor: FlavorActiveDirectory, URL: "ldap://" + ip, LDAPSURL: "ldaps://" + ip, CAFile: caFile,
 		BaseDN: sambaBaseDN, AdminDN: sambaAdminDN, AdminPassword: sambaAdminPassword,
 		ReaderDN: sambaReaderDN, ReaderPassword: sambaReaderPassword,
-		name: "samba", out: &LockedBuffer{},
+		name: "samba", out: &LockedBuffer{}, data: filepath.Join(dir, "private"),
 	}
 	s.start = func() (*ldapChild, error) {
 		// -i: foreground, logging to stdout, and exiting on EOF on stdin;

@@ -153,7 +153,7 @@ func StartSlapd(t testing.TB, seedLDIF string) *LDAPServer {
 		Flavor: FlavorOpenLDAP, CAFile: caFile, BaseDN: slapdBaseDN,
 		AdminDN: slapdAdminDN, AdminPassword: slapdAdminPassword,
 		ReaderDN: slapdReaderDN, ReaderPassword: slapdReaderPassword,
-		name: "slapd", out: &LockedBuffer{},
+		name: "slapd", out: &LockedBuffer{}, data: filepath.Join(dir, "data"),
 	}
 	s.start = func() (*ldapChild, error) {
 		if s.URL != "" { // a restart: the URLs stay what the test knows
