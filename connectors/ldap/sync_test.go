@@ -10,8 +10,8 @@ import (
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	"github.com/dirsync/dirsync/connectors/connectortest"
-	"github.com/dirsync/dirsync/connectors/ldap/ldaptest"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/connectors/ldap/ldaptest"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
 
