@@ -85,15 +85,3 @@ func (c *Connector) ValidateConfig(_ context.Context, raw *connectorv1.Config) (
 		return nil, err
 	}
 }
-
-// errNotImplemented is what the parts not written yet return.
-var errNotImplemented = errors.New("ldap connector: not implemented yet")
-
-// TestConnection implements connector.Connector.
-//
-// TODO(issue 16): dial (ldaps:// or StartTLS with Config.CertPool), bind,
-// read the rootDSE (DetectFlavor), read one user and one group; explain
-// failures with Classify, FlavorUnknownFailure and MissingReadAccess.
-func (c *Connector) TestConnection(context.Context, *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
-	return nil, errNotImplemented
-}

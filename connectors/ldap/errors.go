@@ -33,6 +33,9 @@ const (
 	CodeBaseDNReferral = "base_dn_referral"
 	CodeFilterInvalid  = "filter_invalid"
 	CodeMissingAccess  = "missing_read_access"
+	// CodeNoUsers is a user_filter that matched no user under base_dn: a
+	// sync would read an empty directory.
+	CodeNoUsers = "no_users"
 
 	// CodeInvalidCredentials is a bind refused without a reason (OpenLDAP
 	// answers so for a wrong password, an unknown DN and a locked
@@ -78,6 +81,9 @@ type Failure struct {
 	// Remedy says what the admin must change.
 	Remedy string
 	err    error
+	// stage is where it happened ("" before talking to the server), so
+	// that TestConnection files it under the right check.
+	stage Stage
 }
 
 // Error returns the detail and the remedy as sentences.
@@ -109,7 +115,7 @@ func Classify(st Stage, err error, cfg *Config, password string) *Failure {
 		return nil
 	}
 	f := classify(st, err, cfg)
-	f.err = err
+	f.err, f.stage = err, st
 	f.Detail = redact(f.Detail, password)
 	f.Remedy = redact(f.Remedy, password)
 	return f
@@ -122,6 +128,7 @@ func FlavorUnknownFailure(cfg *Config) *Failure {
 		Code:   CodeFlavorUnknown,
 		Detail: fmt.Sprintf("%s does not say whether it is Active Directory or OpenLDAP (its rootDSE has neither forestFunctionality nor the OpenLDAProotDSE class)", server(cfg)),
 		Remedy: `Set flavor = "active_directory" or flavor = "openldap" in the connector's config block.`,
+		stage:  StageRootDSE,
 	}
 }
 
@@ -133,6 +140,7 @@ func MissingReadAccess(st Stage, attrs []string, cfg *Config) *Failure {
 		Code:   CodeMissingAccess,
 		Detail: fmt.Sprintf("the %s returned lack %s: %s may not read %s", stageObjects(st), plural(len(attrs), "the attribute", "the attributes"), account(cfg), strings.Join(attrs, ", ")),
 		Remedy: fmt.Sprintf("Grant %s read access to %s of users and groups under base_dn (Active Directory: Read permission via Delegate Control; OpenLDAP: an olcAccess rule \"by dn=... read\"), or set the matching attr_* key if this schema keeps them elsewhere.", account(cfg), strings.Join(attrs, ", ")),
+		stage:  st,
 	}
 }
 
