@@ -3,13 +3,15 @@
 // members with simple binds over ldaps://, StartTLS or plain ldap://,
 // and serves them through the connector.v1 plugin contract.
 //
-// What is written so far is the connector's pure layer, none of which
-// needs a server: the config and Describe (config.go), the flavors'
+// Where things are: the config and Describe (config.go), the flavors'
 // defaults and their detection from the rootDSE (flavor.go), decoding
 // entries into connector.v1 users and groups: GUIDs, disabled accounts,
-// group kinds (decode.go), member ranges and DN keys (members.go), and
-// explaining LDAP errors to an admin (errors.go). TestConnection and Sync,
-// which talk to a server, are not written yet.
+// group kinds (decode.go), member ranges and DN keys (members.go),
+// explaining LDAP errors to an admin (errors.go), the connection to the
+// server (session.go), the connection test (testconnection.go), the full
+// read with nested groups expanded (sync.go) and the incremental reads:
+// syncrepl cookies for OpenLDAP, uSNChanged marks for Active Directory
+// (incremental.go).
 //
 // It imports github.com/go-ldap/ldap/v3 as goldap, since this package is
 // named ldap too.

@@ -36,7 +36,7 @@ var (
 	buildErr  error
 )
 
-// binaries builds dirsyncd, dirsync, the plugins (dirsync-azuread, and
+// binaries builds dirsyncd, dirsync, the plugins (dirsync-azuread, dirsync-ldap, and
 // dirsync-faulty for the fault tests) and graphsim once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
@@ -50,7 +50,7 @@ func binaries(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread", "./connectors/cmd/dirsync-faulty", "./connectors/cmd/graphsim")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./daemon/cmd/dirsyncd", "./daemon/cmd/dirsync", "./connectors/cmd/dirsync-azuread", "./connectors/cmd/dirsync-ldap", "./connectors/cmd/dirsync-faulty", "./connectors/cmd/graphsim")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
