@@ -207,7 +207,7 @@ func explainResult(st Stage, le *goldap.Error, cfg *Config) *Failure {
 		return &Failure{
 			Code:   CodeBaseDNReferral,
 			Detail: withDiag(fmt.Sprintf("%s holds no copy of base_dn %q and referred the search to another server", server(cfg), baseDN(cfg))),
-			Remedy: "Point url at a server (domain controller) of the domain or naming context holding base_dn, or set follow_referrals = true.",
+			Remedy: "Point url at a server (domain controller) of the domain or naming context holding base_dn.",
 		}
 	case goldap.LDAPResultFilterError:
 		return filterFailure(st, cfg, diag)

@@ -78,7 +78,7 @@ func classifyCases() []classifyCase {
 			CodeNeedsTLS, "unencrypted", "ldaps://"},
 		{"base DN not found", StageBaseDN, &goldap.Error{ResultCode: 32, MatchedDN: "DC=corp,DC=example,DC=com",
 			Err: errors.New("0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)")}, CodeBaseDNNotFound, "deepest part that exists is \"DC=corp,DC=example,DC=com\"", "base_dn"},
-		{"referral", StageUsers, goldap.NewError(10, errors.New("0000202B: RefErr: DSID-0310082F")), CodeBaseDNReferral, "referred", "follow_referrals"},
+		{"referral", StageUsers, goldap.NewError(10, errors.New("0000202B: RefErr: DSID-0310082F")), CodeBaseDNReferral, "referred", "url"},
 		{"user filter compile", StageUsers, filterErr, CodeFilterInvalid, "user_filter", "user_filter"},
 		{"group filter refused", StageGroups, goldap.NewError(87, errors.New("bad filter")), CodeFilterInvalid, "group_filter", "group_filter"},
 		{"disabled filter refused", StageDisabled, goldap.NewError(87, errors.New("")), CodeFilterInvalid, "disabled_filter", "disabled_filter"},

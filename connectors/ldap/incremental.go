@@ -372,7 +372,10 @@ func (r *dirReader) sendChanges(ctx context.Context, ch *changes) error {
 			return err
 		}
 		if !n.keep {
-			continue
+			// A group no longer of a kind the sync reads (its groupType
+			// changed): gone from this connector's view, as a full read
+			// would leave it out.
+			grp = &connectorv1.Group{Id: grp.GetId(), Removed: &connectorv1.Removal{Reason: "changed"}}
 		}
 		r.groups++
 		if err := r.out.group(grp); err != nil {

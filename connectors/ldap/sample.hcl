@@ -62,8 +62,8 @@
 #     ## below the server's limit (Active Directory's MaxPageSize is 1000).
 #     # page_size = 500
 #
-#     ## Chase referrals to other servers (e.g. a base_dn in another
-#     ## domain), binding there with the same account.
+#     ## Reserved: chasing referrals to other servers is not supported
+#     ## yet (true is refused); referrals are skipped.
 #     # follow_referrals = false
 #
 #     ## How long one LDAP operation (connecting, binding, one page) may

@@ -249,10 +249,6 @@ func serverVersion(rootDSE *goldap.Entry) string {
 func (s *session) checkBaseDN(context.Context) (string, error) {
 	e, err := s.readBase(StageBaseDN, s.cfg.BaseDN, []string{"objectClass"})
 	if err != nil {
-		var f *Failure
-		if errors.As(err, &f) && f.Code == CodeBaseDNReferral && s.cfg.FollowReferrals {
-			f.Detail += " (follow_referrals is set, but the connection test asks only the server in url)"
-		}
 		return "", err
 	}
 	classes := e.GetEqualFoldAttributeValues("objectClass")
