@@ -13,6 +13,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/dirsync/dirsync/connectors/connector"
+	"github.com/dirsync/dirsync/internal/secret"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
@@ -65,16 +67,7 @@ type Problem struct {
 // Error returns the detail and the remedy as sentences: "<detail>. To
 // fix: <remedy>". The detail is a phrase without a final period; one is
 // added only when it lacks one, so that the remedy never runs on from it.
-func (p *Problem) Error() string {
-	if p.Remedy == "" {
-		return p.Detail
-	}
-	detail := strings.TrimRight(p.Detail, " ")
-	if !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") && !strings.HasSuffix(detail, "!") {
-		detail += "."
-	}
-	return detail + " To fix: " + p.Remedy
-}
+func (p *Problem) Error() string { return connector.Explain(p.Detail, p.Remedy) }
 
 // Unwrap returns the underlying error: a *GraphError or *EntraError when
 // the service answered, else the transport or context error.
@@ -286,7 +279,7 @@ func transportDetail(err error) string {
 }
 
 // explain turns an error of a stage into a Problem an admin can act on.
-// secret is redacted from every text, whatever the error says.
+// secret is secret.Redacted from every text, whatever the error says.
 func explain(err error, st stage, cfg *Config, secret string) *Problem {
 	p := classify(err, st, cfg, secret)
 	if p.err == nil {
@@ -500,9 +493,9 @@ func consentRemedy(permission string) string {
 }
 
 // redact removes the secret from s.
-func redact(s, secret string) string {
-	if len(secret) < 4 {
+func redact(s, value string) string {
+	if len(value) < 4 {
 		return s
 	}
-	return strings.ReplaceAll(s, secret, redacted)
+	return strings.ReplaceAll(s, value, secret.Redacted)
 }

@@ -20,6 +20,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/secret"
 )
 
 // Config keys of the connector's config {} block.
@@ -73,29 +74,8 @@ const (
 // bind_password_file.
 const passwordGroup = "bind_password"
 
-// Secret is a sensitive string. Its String, GoString and MarshalJSON forms
-// are redacted, so printing or logging a Config never shows the value; use
-// Reveal where the value itself is needed.
-type Secret string
-
-const redacted = "[redacted]"
-
-// String implements fmt.Stringer with a redacted value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString implements fmt.GoStringer with a redacted value.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalJSON encodes the redacted value.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a sensitive string that prints as "[redacted]".
+type Secret = secret.Value
 
 // Config is a parsed and validated ldap config block: paths are absolute,
 // and the flavor-independent defaults are applied. What depends on the

@@ -13,7 +13,9 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/secret"
 )
 
 // Failure codes: stable, machine-readable reasons a connection check (or
@@ -87,16 +89,7 @@ type Failure struct {
 }
 
 // Error returns the detail and the remedy as sentences.
-func (f *Failure) Error() string {
-	if f.Remedy == "" {
-		return f.Detail
-	}
-	detail := strings.TrimRight(f.Detail, " ")
-	if !strings.HasSuffix(detail, ".") {
-		detail += "."
-	}
-	return detail + " To fix: " + f.Remedy
-}
+func (f *Failure) Error() string { return connector.Explain(f.Detail, f.Remedy) }
 
 // Unwrap returns the error explained.
 func (f *Failure) Unwrap() error { return f.err }
@@ -108,7 +101,7 @@ func (f *Failure) Check(name string) *connectorv1.Check {
 
 // Classify explains an error of stage st in terms of what the admin must
 // change. cfg names the server, account and base DN in the texts (nil:
-// the texts stay generic). password is redacted from every text, whatever
+// the texts stay generic). password is secret.Redacted from every text, whatever
 // the server or the error said.
 func Classify(st Stage, err error, cfg *Config, password string) *Failure {
 	if err == nil {
@@ -487,5 +480,5 @@ func redact(s, password string) string {
 	if len(password) < 4 {
 		return s
 	}
-	return strings.ReplaceAll(s, password, redacted)
+	return strings.ReplaceAll(s, password, secret.Redacted)
 }
