@@ -246,7 +246,7 @@ connector "corp" {
 			want[name] = events.TypeRecipientArchived
 		}
 	}
-	got := jobRecipientEvents(t, f, second.JobID)
+	got := jobRecipientEvents(t, f, second.JobID, password)
 	t.Logf("the changes' recipient events: %v", got)
 	if !mapsEqual(got, want) {
 		t.Errorf("the second sync's recipient events:\n got %v\nwant %v", got, want)
@@ -298,8 +298,9 @@ func syncCorp(t *testing.T, f *fixture) syncSummary {
 
 // jobRecipientEvents returns the recipient events job stored, as event
 // type by recipient display name, read from the daemon's store while it
-// is stopped; the daemon is started again.
-func jobRecipientEvents(t *testing.T, f *fixture, job string) map[string]string {
+// is stopped; the daemon is started again. No stored event may hold the
+// bind password.
+func jobRecipientEvents(t *testing.T, f *fixture, job, password string) map[string]string {
 	t.Helper()
 	if err := f.stop(); err != nil {
 		t.Fatalf("stopping dirsyncd: %v", err)
@@ -307,6 +308,9 @@ func jobRecipientEvents(t *testing.T, f *fixture, job string) map[string]string 
 	b := testenv.JetStream(t, filepath.Join(f.dir, "data"))
 	out := map[string]string{}
 	forEachStored(t, b.JS, func(subject string, data []byte) {
+		if strings.Contains(string(data), password) {
+			t.Errorf("the event on %s holds the bind password", subject)
+		}
 		e, err := events.Decode(data)
 		if err != nil || e.JobID != job || !strings.HasPrefix(e.Type, "io.dirsync.recipient.") {
 			return
