@@ -101,9 +101,24 @@ func (r *dirReader) mark(ctx context.Context) (cursor, error) {
 	// A search that matches nothing: syncprov still answers with its
 	// cookie, the directory's state now.
 	ch, err := r.syncrepl(ctx, "(&(objectClass=*)(!(objectClass=*)))", []string{"1.1"}, "")
+	if noSyncprov(err) {
+		// Without syncprov there is no cookie: every sync reads all.
+		return c, nil
+	}
 	c.Users, c.Groups = ch.cookie, ch.cookie
 	return c, err
 }
+
+// noSyncprov reports a server that does not offer content
+// synchronization (RFC 4533): slapd without the syncprov overlay refuses
+// the critical sync request control.
+func noSyncprov(err error) bool {
+	var le *goldap.Error
+	return errors.As(err, &le) && le.ResultCode == goldap.LDAPResultUnavailableCriticalExtension
+}
+
+// reasonNoSyncprov is the resync reason of a server without syncprov.
+const reasonNoSyncprov = "the server offers no content synchronization (RFC 4533): add the syncprov overlay to its database (olcOverlay=syncprov with olcSpSessionlog) to read only changes"
 
 // usnMark reads the DC's name and highest USN from the rootDSE read at
 // bind.
@@ -156,6 +171,9 @@ func (r *dirReader) incremental(ctx context.Context, raw string) (string, cursor
 
 // syncreplChanges reads OpenLDAP's changes with the cursor's cookies.
 func (r *dirReader) syncreplChanges(ctx context.Context, from cursor) (*changes, string, error) {
+	if from.Users == "" || from.Groups == "" {
+		return nil, reasonNoSyncprov, nil
+	}
 	ch := &changes{next: from}
 	r.phase = "reading changed users"
 	u, err := r.syncrepl(ctx, r.s.cfg.UserFilter(r.s.flavor), r.dec.UserAttributes(), from.Users)
@@ -284,19 +302,13 @@ func (r *dirReader) usnChanges(ctx context.Context, from cursor) (*changes, stri
 		return nil, "", err
 	}
 	r.phase = "reading deleted objects"
-	nc := r.s.rootDSE.GetEqualFoldAttributeValue("defaultNamingContext")
-	// Only accounts granted it may read the Deleted Objects container
-	// (Domain Admins by default): to any other, it looks empty, and
-	// deletions would go unseen.
-	box, err := r.s.search(StageUsers, "CN=Deleted Objects,"+nc, goldap.ScopeBaseObject, "(objectClass=*)", []string{"objectClass"},
-		[]goldap.Control{goldap.NewControlMicrosoftShowDeleted()})
-	if err != nil {
+	switch ok, err := r.s.readsDeleted(); {
+	case err != nil:
 		return nil, "", err
-	}
-	if len(box) == 0 || len(box[0].GetAttributeValues("objectClass")) == 0 {
+	case !ok:
 		return nil, deletedObjectsHidden(r.s.cfg), nil
 	}
-	tombs, err := r.s.search(StageUsers, "CN=Deleted Objects,"+nc, goldap.ScopeWholeSubtree,
+	tombs, err := r.s.search(StageUsers, r.s.deletedObjects(), goldap.ScopeWholeSubtree,
 		"(&(isDeleted=TRUE)"+since+"(|(objectClass=user)(objectClass=group)))", []string{r.dec.Attrs.ID, "objectClass", attrIsDeleted},
 		[]goldap.Control{goldap.NewControlMicrosoftShowDeleted()})
 	if err != nil {
@@ -314,6 +326,23 @@ func (r *dirReader) usnChanges(ctx context.Context, from cursor) (*changes, stri
 		}
 	}
 	return ch, "", nil
+}
+
+// deletedObjects is the DN of the domain's Deleted Objects container.
+func (s *session) deletedObjects() string {
+	return "CN=Deleted Objects," + s.rootDSE.GetEqualFoldAttributeValue("defaultNamingContext")
+}
+
+// readsDeleted reports whether the account may read the Deleted Objects
+// container. Only accounts granted it may (Domain Admins by default); to
+// any other it looks empty, and deletions would go unseen.
+func (s *session) readsDeleted() (bool, error) {
+	box, err := s.search(StageUsers, s.deletedObjects(), goldap.ScopeBaseObject, "(objectClass=*)", []string{"objectClass"},
+		[]goldap.Control{goldap.NewControlMicrosoftShowDeleted()})
+	if err != nil {
+		return false, err
+	}
+	return len(box) > 0 && len(box[0].GetAttributeValues("objectClass")) > 0, nil
 }
 
 // deletedObjectsHidden is the resync reason of an account that may not

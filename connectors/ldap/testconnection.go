@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,10 +24,14 @@ const (
 	CheckBaseDN  = "base_dn" // base_dn exists on this server
 	CheckUsers   = "users"   // user_filter finds a user whose ID and mail can be read
 	CheckGroups  = "groups"  // group_filter runs; a group found has a readable ID
+	// CheckChanges says whether syncs after the first can read only the
+	// changes. It never fails: without that, every sync reads the whole
+	// directory, which works, and its detail says what to grant.
+	CheckChanges = "changes"
 )
 
 // TestConnection implements connector.Connector. It runs the checks
-// config, connect, bind, flavor, base_dn, users and groups in order and
+// config, connect, bind, flavor, base_dn, users, groups and changes in order and
 // stops at the first that fails, since each needs the ones before; the
 // response is ok only when all passed. What the admin can fix is a
 // failed check; the error is for a ctx canceled or expired, when the test
@@ -70,6 +75,7 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 		{CheckBaseDN, s.checkBaseDN},
 		{CheckUsers, s.checkUsers},
 		{CheckGroups, s.checkGroups},
+		{CheckChanges, s.checkChanges},
 	} {
 		detail, err := step.run(ctx)
 		if ctx.Err() != nil {
@@ -326,6 +332,32 @@ func (s *session) checkGroups(ctx context.Context) (string, error) {
 		return "", f
 	}
 	return fmt.Sprintf("group_filter %s finds groups under base_dn, e.g. %q", filter, e.DN), nil
+}
+
+// checkChanges tells whether incremental syncs will read only changes:
+// slapd's syncprov answers a sync request with a cookie; an Active
+// Directory account must be able to read the Deleted Objects container.
+func (s *session) checkChanges(ctx context.Context) (string, error) {
+	if s.flavor == FlavorActiveDirectory {
+		ok, err := s.readsDeleted()
+		switch {
+		case err != nil:
+			return "", err
+		case !ok:
+			return "syncs after the first will read the whole directory: " + deletedObjectsHidden(s.cfg), nil
+		}
+		usn, _ := strconv.ParseInt(s.rootDSE.GetEqualFoldAttributeValue(attrHighestUSN), 10, 64)
+		return fmt.Sprintf("syncs after the first read only changes: entries with a uSNChanged above the last sync's (this DC is at %d) and the tombstones in %s", usn, s.deletedObjects()), nil
+	}
+	r := &dirReader{s: s, dec: s.cfg.Decoder(s.flavor)}
+	c, err := r.mark(ctx)
+	switch {
+	case err != nil:
+		return "", err
+	case c.Users == "":
+		return "syncs after the first will read the whole directory: " + reasonNoSyncprov, nil
+	}
+	return "syncs after the first read only changes: the server's syncprov overlay answers content synchronization (RFC 4533) with a cookie", nil
 }
 
 // checkID explains an entry whose ID attribute is missing (not readable)

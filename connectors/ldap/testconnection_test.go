@@ -18,7 +18,7 @@ import (
 )
 
 // allChecks are TestConnection's checks in their order.
-var allChecks = []string{CheckConfig, CheckConnect, CheckBind, CheckFlavor, CheckBaseDN, CheckUsers, CheckGroups}
+var allChecks = []string{CheckConfig, CheckConnect, CheckBind, CheckFlavor, CheckBaseDN, CheckUsers, CheckGroups, CheckChanges}
 
 // connCase is one connection test against a seeded directory.
 type connCase struct {
@@ -145,6 +145,7 @@ func TestConnectionSlapd(t *testing.T) {
 			check:    CheckFlavor, says: []string{"OpenLDAP (configured by flavor)"}},
 		{name: "no group matches", override: map[string]any{"group_filter": "(cn=no-such-group)"},
 			check: CheckGroups, says: []string{"matched no group"}},
+		{name: "changes through syncprov", check: CheckChanges, says: []string{"read only changes", "syncprov"}},
 		{name: "closed port", override: map[string]any{"url": "ldap://" + closed, "ca_file": nil},
 			failed: CheckConnect, code: CodeUnreachable, says: []string{closed, "url"}},
 		{name: "ldaps without ca_file", override: map[string]any{"ca_file": nil},
@@ -256,6 +257,11 @@ func TestConnectionSamba(t *testing.T) {
 			says: []string{"Active Directory (detected from the rootDSE)", "Samba", "functional level"}},
 		{name: "reader by UPN over plain ldap", override: map[string]any{"url": d.srv.URL, "ca_file": nil, "bind_dn": "reader@example.test"},
 			check: CheckBind, says: []string{"reader@example.test"}},
+		// A plain domain user may not read Deleted Objects: the test
+		// passes and says what every sync will cost, and how to grant it.
+		{name: "reader: deletions hidden", check: CheckChanges, says: []string{"whole directory", "Deleted Objects", "dsacls"}},
+		{name: "administrator: changes by USN", override: map[string]any{"bind_dn": d.srv.AdminDN, "bind_password": d.srv.AdminPassword},
+			check: CheckChanges, says: []string{"read only changes", "uSNChanged"}},
 		{name: "wrong password", override: map[string]any{"bind_password": "Wr0ng!Reader-pw"},
 			failed: CheckBind, code: CodeWrongPassword, says: []string{"52e", "bind_password"}},
 		// Samba, like Active Directory, does not tell an unknown account
