@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run run-cluster test test-faults test-short bench fuzz proto lint clean graphsim-run
+.PHONY: all build run run-ad run-cluster test test-faults test-short bench fuzz proto lint clean graphsim-run
 
 all: build
 
@@ -29,6 +29,17 @@ $(BIN)/nats-server: go.mod go.sum
 
 run: build
 	@./scripts/run.sh
+
+# make run's demo beside Active Directory: a Samba AD DC with the LDAP
+# connector's demo directory (connectors/cmd/ldapdemo) on 127.0.0.N,
+# graphsim, and dirsyncd with both connectors, in data/run-ad/. Needs
+# Samba and root (port 389): it says so, and how to install Samba, before
+# building anything.
+run-ad:
+	@./scripts/run-ad.sh --preflight
+	@$(MAKE) --no-print-directory build
+	$(GO) build -o $(BIN)/ldapdemo ./connectors/cmd/ldapdemo
+	@./scripts/run-ad.sh
 
 # Failover on one machine: three nats-server (bin/nats-server, go.mod's
 # version), graphsim and two dirsyncd replicas, in data/run-cluster/.

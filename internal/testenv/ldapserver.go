@@ -63,28 +63,38 @@ type LDAPServer struct {
 	data  string                     // the folder holding the directory's database, for Backup
 	out   *LockedBuffer              // every run's output, for failure messages
 	start func() (*ldapChild, error) // one run: starts the process and waits until it answers
+	// release gives up what the server holds besides its process (a
+	// Samba instance's loopback address), at Close.
+	release func()
 
 	mu    sync.Mutex
 	child *ldapChild
 }
 
-// run starts the server the first time and registers its stop, so that
-// StartSlapd and StartSambaDC share the lifecycle.
-func (s *LDAPServer) run(t testing.TB) {
-	t.Helper()
-	c, err := s.start()
-	if err != nil {
-		t.Fatal(err)
+// Close stops the server and gives up what it held, for a server a
+// Launch function started (a test's stops when the test ends). Closing
+// it again does nothing.
+func (s *LDAPServer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.child != nil {
+		err = s.child.stop()
 	}
-	s.child = c
-	t.Cleanup(func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.child.stop(); err != nil {
-			t.Errorf("stopping %s: %v", s.name, err)
-		}
-	})
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+	return err
 }
+
+// DialAdmin returns a connection to URL bound as the admin; the caller
+// closes it. Tests use Dial.
+func (s *LDAPServer) DialAdmin() (*ldap.Conn, error) { return s.dialAdmin() }
+
+// ApplyLDIF is Apply for a caller without a test: it returns the error
+// of the first record the server refuses.
+func (s *LDAPServer) ApplyLDIF(ldif string) error { return s.apply(ldif) }
 
 // Dial returns a connection to URL bound as the admin, closed when the
 // test ends.

@@ -51,6 +51,7 @@ const sambaConfig = `[global]
 	pid directory = @DIR@/run
 	ncalrpc dir = @DIR@/ncalrpc
 	log level = 1
+	ldb:nosync = true
 	tls enabled = yes
 	tls keyfile = @DIR@/tls/server.key
 	tls certfile = @DIR@/tls/server.crt
@@ -76,33 +77,86 @@ const sambaConfig = `[global]
 // test does not run as root (port 389).
 func StartSambaDC(t testing.TB, seedLDIF string) *LDAPServer {
 	t.Helper()
+	dir := shortTempDir(t)
+	s, err := LaunchSambaDC(dir, seedLDIF)
+	if errors.Is(err, ErrSambaUnavailable) {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered after shortTempDir's removal, so it runs first: Samba
+	// must have exited before its folder goes.
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("stopping %s: %v", s.name, err)
+		}
+	})
+	return s
+}
+
+// ErrSambaUnavailable is LaunchSambaDC's error where no domain
+// controller can run here: Samba is not installed, or the process is not
+// root. Tests skip on it; the benchmark says how to install Samba.
+var ErrSambaUnavailable = errors.New("no Samba AD DC can run here")
+
+// SambaInstall is the command that installs what LaunchSambaDC needs on
+// Debian and Ubuntu.
+const SambaInstall = "apt-get install --no-install-recommends samba samba-dsdb-modules samba-vfs-modules samba-ad-provision"
+
+// LaunchSambaDC is StartSambaDC for a caller without a test (the
+// benchmark): it starts the domain controller with its files in
+// dir/dc, seeds it, and returns it running; the caller stops it with
+// Close. Where Samba is not installed or the process is not root, the
+// error wraps ErrSambaUnavailable and says what to do.
+func LaunchSambaDC(dir, seedLDIF string) (*LDAPServer, error) {
 	bins, err := lookPaths("samba", "samba-tool")
 	if err != nil {
-		t.Skipf("Samba is not installed (%v): apt-get install --no-install-recommends samba samba-dsdb-modules samba-vfs-modules samba-ad-provision (scripts/test.sh does it where apt works)", err)
+		return nil, fmt.Errorf("%w: Samba is not installed (%v): %s (scripts/test.sh does it where apt works)", ErrSambaUnavailable, err, SambaInstall)
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("a Samba AD DC listens on port 389, which takes root: run the tests as root (CI does)")
+		return nil, fmt.Errorf("%w: a Samba AD DC listens on port 389, which takes root: run as root (CI does)", ErrSambaUnavailable)
 	}
 	template, err := sambaTemplate(bins["samba"], bins["samba-tool"])
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ip, release, err := claimLoopbackIP()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(release) // after the server's stop, which is registered later
-	dir := filepath.Join(shortTempDir(t), "dc")
+	s, err := newSambaDC(bins["samba"], template, filepath.Join(dir, "dc"), ip)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	s.release = release
+	if s.child, err = s.start(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	for _, ldif := range []string{sambaReader(), seedLDIF} {
+		if err := s.apply(ldif); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("seeding Samba on %s: %w", s.URL, err)
+		}
+	}
+	return s, nil
+}
+
+// newSambaDC copies the template to dir and configures an instance on
+// ip there, not yet started.
+func newSambaDC(samba, template, dir, ip string) (*LDAPServer, error) {
 	if out, err := exec.Command("cp", "-a", template, dir).CombinedOutput(); err != nil {
-		t.Fatalf("copying the Samba template %s: %v: %s", template, err, out)
+		return nil, fmt.Errorf("copying the Samba template %s: %w: %s", template, err, out)
 	}
 	conf := filepath.Join(dir, "etc", "smb.conf")
 	if err := os.WriteFile(conf, []byte(strings.NewReplacer("@DIR@", dir, "@IP@", ip).Replace(sambaConfig)), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	caFile, err := writeTestTLS(filepath.Join(dir, "tls"), []net.IP{net.ParseIP(ip)}, []string{"dc1.example.test"})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &LDAPServer{
 		Flavor: FlavorActiveDirectory, URL: "ldap://" + ip, LDAPSURL: "ldaps://" + ip, CAFile: caFile,
@@ -113,7 +167,7 @@ func StartSambaDC(t testing.TB, seedLDIF string) *LDAPServer {
 	s.start = func() (*ldapChild, error) {
 		// -i: foreground, logging to stdout, and exiting on EOF on stdin;
 		// -M single: one process.
-		c, err := startLDAPChild(s.out, true, bins["samba"], "-i", "-M", "single", "-s", conf)
+		c, err := startLDAPChild(s.out, true, samba, "-i", "-M", "single", "-s", conf)
 		if err != nil {
 			return nil, err
 		}
@@ -122,13 +176,7 @@ func StartSambaDC(t testing.TB, seedLDIF string) *LDAPServer {
 		}
 		return c, nil
 	}
-	s.run(t)
-	for _, ldif := range []string{sambaReader(), seedLDIF} {
-		if err := s.apply(ldif); err != nil {
-			t.Fatalf("seeding Samba on %s: %v", s.URL, err)
-		}
-	}
-	return s
+	return s, nil
 }
 
 // sambaReader is the LDIF of the reader: a plain domain user, who may

@@ -140,43 +140,19 @@ var errPortBusy = errors.New("port already in use")
 // slapd is not installed.
 func StartSlapd(t testing.TB, seedLDIF string) *LDAPServer {
 	t.Helper()
-	bins, err := lookPaths("slapd", "slapadd")
-	if err != nil {
-		t.Skipf("slapd is not installed (%v): apt-get install slapd (scripts/test.sh does it where apt works)", err)
+	s, err := LaunchSlapd(t.TempDir(), seedLDIF)
+	if errors.Is(err, ErrSlapdUnavailable) {
+		t.Skip(err.Error())
 	}
-	dir := t.TempDir()
-	caFile, err := prepareSlapd(bins["slapadd"], dir, seedLDIF)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &LDAPServer{
-		Flavor: FlavorOpenLDAP, CAFile: caFile, BaseDN: slapdBaseDN,
-		AdminDN: slapdAdminDN, AdminPassword: slapdAdminPassword,
-		ReaderDN: slapdReaderDN, ReaderPassword: slapdReaderPassword,
-		name: "slapd", out: &LockedBuffer{}, data: filepath.Join(dir, "data"),
-	}
-	s.start = func() (*ldapChild, error) {
-		if s.URL != "" { // a restart: the URLs stay what the test knows
-			return startSlapd(bins["slapd"], dir, s.URL, s.LDAPSURL, s.out)
+	// Registered after t.TempDir's removal, so it runs first.
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("stopping %s: %v", s.name, err)
 		}
-		for attempt := 1; ; attempt++ {
-			ldapAddr, err1 := FreeLoopbackAddr()
-			ldapsAddr, err2 := FreeLoopbackAddr()
-			if err := errors.Join(err1, err2); err != nil {
-				return nil, err
-			}
-			url, ldapsURL := "ldap://"+ldapAddr, "ldaps://"+ldapsAddr
-			c, err := startSlapd(bins["slapd"], dir, url, ldapsURL, s.out)
-			if errors.Is(err, errPortBusy) && attempt < 5 {
-				continue
-			}
-			if err == nil {
-				s.URL, s.LDAPSURL = url, ldapsURL
-			}
-			return c, err
-		}
-	}
-	s.run(t)
+	})
 	return s
 }
 
