@@ -3,7 +3,6 @@ package azuread
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/capool"
 )
 
 // isMicrosoftAuthorityHost reports Microsoft's own Entra authority hosts,
@@ -151,18 +151,9 @@ func (g *graphClient) close() { g.base.CloseIdleConnections() }
 
 // tlsConfig returns TLS settings trusting the system pool plus ca_file.
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if c.CAFile != "" {
-		certs, err := loadCAFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		for _, cert := range certs {
-			pool.AddCert(cert)
-		}
+	pool, err := capool.WithSystem(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -2,10 +2,7 @@ package azuread
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/capool"
 	"github.com/dirsync/dirsync/internal/secret"
 )
 
@@ -355,7 +353,7 @@ func (c *Config) Validate() []*connectorv1.ConfigProblem {
 	}
 
 	if c.CAFile != "" {
-		if _, err := loadCAFile(c.CAFile); err != nil {
+		if _, err := capool.Load(c.CAFile); err != nil {
 			add(KeyCAFile, "%v", err)
 		}
 	}
@@ -398,34 +396,4 @@ func (c *Config) ReadSecret() (string, error) {
 		return "", fmt.Errorf("secret file %s is empty", c.ClientSecretFile)
 	}
 	return s, nil
-}
-
-// loadCAFile reads a PEM file and returns its certificates; it fails when
-// the file holds none.
-func loadCAFile(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the CA file: %w", err)
-	}
-	var certs []*x509.Certificate
-	rest := b
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s holds a certificate that does not parse: %w", path, err)
-		}
-		certs = append(certs, cert)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New(path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
-	}
-	return certs, nil
 }

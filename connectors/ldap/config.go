@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
@@ -20,6 +19,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/internal/capool"
 	"github.com/dirsync/dirsync/internal/secret"
 )
 
@@ -421,7 +421,7 @@ func (c *Config) validateConnection(add problemFunc) {
 	}
 
 	if c.CAFile != "" {
-		if _, err := loadCAFile(c.CAFile); err != nil {
+		if _, err := capool.Load(c.CAFile); err != nil {
 			add(KeyCAFile, "%v", err)
 		}
 	}
@@ -646,52 +646,6 @@ func (c *Config) Decoder(f Flavor) *Decoder {
 	return d
 }
 
-// loadCAFile reads a PEM file and returns its certificates; it fails when
-// the file holds none.
-func loadCAFile(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the CA file: %w", err)
-	}
-	var certs []*x509.Certificate
-	rest := b
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s holds a certificate that does not parse: %w", path, err)
-		}
-		certs = append(certs, cert)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New(path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
-	}
-	return certs, nil
-}
-
 // CertPool returns the system's trusted roots plus ca_file's certificates,
 // for the TLS configuration of ldaps:// and start_tls.
-func (c *Config) CertPool() (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if c.CAFile == "" {
-		return pool, nil
-	}
-	certs, err := loadCAFile(c.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	for _, cert := range certs {
-		pool.AddCert(cert)
-	}
-	return pool, nil
-}
+func (c *Config) CertPool() (*x509.CertPool, error) { return capool.WithSystem(c.CAFile) }
