@@ -4,7 +4,8 @@
 // number of Graph requests) and the target the issue sets.
 //
 // The scenarios run real parts: graphsim over HTTPS, the dirsyncd and
-// dirsync-azuread binaries as processes, and an embedded nats-server.
+// dirsync-azuread binaries as processes, and an embedded nats-server;
+// the ldap scenario a Samba AD domain controller and dirsync-ldap.
 // cmd/dirsync-bench runs them and writes BENCHMARKS.md; a test runs each
 // at a tiny size so the code cannot rot.
 package bench
@@ -51,6 +52,10 @@ type Sizes struct {
 	// Failovers how many times at each.
 	LeaseTTLs []time.Duration
 	Failovers int
+	// LDAPUsers is the size of the Samba AD directory the ldap scenario
+	// syncs (a group per 100 users; see ldapDir); its incremental sync
+	// follows Changes changes.
+	LDAPUsers int
 }
 
 // Full is the size the issue sets. The 5,000,000-event stream is left
@@ -59,14 +64,14 @@ type Sizes struct {
 func Full() Sizes {
 	return Sizes{Users: 100_000, Groups: 5_000, GrowthUsers: 10_000, Latency: 80 * time.Millisecond, Changes: 100,
 		Events: []int{100_000, 1_000_000}, Idle: time.Minute, RestWait: true,
-		LeaseTTLs: []time.Duration{6 * time.Second, 24 * time.Second}, Failovers: 3}
+		LeaseTTLs: []time.Duration{6 * time.Second, 24 * time.Second}, Failovers: 3, LDAPUsers: 20_000}
 }
 
 // Tiny runs every scenario in seconds, for make test.
 func Tiny() Sizes {
 	return Sizes{Users: 300, Groups: 20, GrowthUsers: 100, Latency: 5 * time.Millisecond, Changes: 10,
 		Events: []int{500, 2_000, 5_000}, Idle: 2 * time.Second,
-		LeaseTTLs: []time.Duration{3 * time.Second}, Failovers: 1}
+		LeaseTTLs: []time.Duration{3 * time.Second}, Failovers: 1, LDAPUsers: 500}
 }
 
 // growth is s at the size of its GrowthUsers tenant: groups in the same
@@ -103,6 +108,9 @@ func (s Sizes) Command(only string) string {
 		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle)
 	if only == "failover" {
 		c += fmt.Sprintf(" -lease-ttls %s -failovers %d", s.TTLList(), s.Failovers)
+	}
+	if only == "ldap" || only == "" {
+		c += fmt.Sprintf(" -ldap-users %d", s.LDAPUsers)
 	}
 	if only != "" {
 		c += " -only " + only
@@ -144,7 +152,7 @@ func (r Row) Ratio() float64 {
 // Env is what the scenarios share: the built binaries and where to put
 // temporary files.
 type Env struct {
-	// Bin holds dirsyncd, dirsync and dirsync-azuread.
+	// Bin holds dirsyncd, dirsync, dirsync-azuread and dirsync-ldap.
 	Bin string
 	// Dir is a scratch directory, removed by the caller.
 	Dir string
@@ -171,6 +179,16 @@ func startNATSCluster(ctx context.Context, env *Env, dir string) (*testenv.Clust
 	}
 	return testenv.LaunchCluster(ctx, bin, dir, 3)
 }
+
+// Skipped is a scenario's error when it cannot run here (a server it
+// needs is not installed): cmd/dirsync-bench says why and goes on
+// without failing the run, and the tests skip it.
+type Skipped struct {
+	// Reason says what is missing and how to install it.
+	Reason string
+}
+
+func (e *Skipped) Error() string { return "skipped: " + e.Reason }
 
 // Scenario is one benchmark; it returns its rows.
 type Scenario struct {

@@ -1,9 +1,9 @@
 package bench
 
 // Scenarios lists every scenario in the order of the issue, then the
-// cluster's: fenced appends and failover.
+// cluster's (fenced appends and failover), then the LDAP connector's.
 func Scenarios() []Scenario {
-	return append(append(syncScenarios(), storeScenarios()...), clusterScenarios()...)
+	return append(append(append(syncScenarios(), storeScenarios()...), clusterScenarios()...), ldapScenarios()...)
 }
 
 // clusterScenarios measure what several replicas on a JetStream cluster

@@ -120,7 +120,9 @@ func memberships(t *graphsim.Tenant) int {
 	return n
 }
 
-// syncRig is a simulated tenant and a fresh daemon syncing it.
+// syncRig is a simulated tenant and a fresh daemon syncing it; or,
+// with sim nil, a daemon syncing another directory (ldap.go's Samba DC),
+// whose requests the job summary counts.
 type syncRig struct {
 	sim   *graphsim.Sim
 	d     *Daemon
@@ -161,7 +163,9 @@ func (r *syncRig) stopPeaks() {
 func (r *syncRig) close() {
 	r.stopPeaks()
 	_ = r.d.Stop()
-	_ = r.sim.Close()
+	if r.sim != nil {
+		_ = r.sim.Close()
+	}
 }
 
 // syncRun is one measured sync.
@@ -169,7 +173,8 @@ type syncRun struct {
 	job api.Job
 	// wall is from the request to COMPLETED, measured here.
 	wall time.Duration
-	// requests are the Graph requests graphsim served during the sync.
+	// requests are the Graph requests graphsim served during the sync;
+	// without a sim, the job summary's directoryRequests.
 	requests int64
 	// daemonCPU and pluginCPU are the CPU time (user+system) the daemon
 	// and its plugin processes used during the sync.
@@ -184,7 +189,9 @@ func (r syncRun) cpuNote() string {
 // sync requests a sync, waits for COMPLETED and measures it; graphsim's
 // counters are reset first. It logs the job's progress while it runs.
 func (r *syncRig) sync(ctx context.Context, env *Env, full bool, what string) (syncRun, error) {
-	r.sim.ResetCounters()
+	if r.sim != nil {
+		r.sim.ResetCounters()
+	}
 	pid := r.d.Cmd.Process.Pid
 	cpu0, _ := CPUTime(pid)
 	stopProgress := r.logProgress(ctx, env, what)
@@ -198,8 +205,15 @@ func (r *syncRig) sync(ctx context.Context, env *Env, full bool, what string) (s
 		return syncRun{}, fmt.Errorf("%s: %w (%s)\ndaemon log (end):\n%s", what, err, r.daemonState(), tail(r.d.Log(), 4000))
 	}
 	cpu1, _ := CPUTime(pid)
-	run := syncRun{job: j, wall: wall, requests: r.sim.Requests(), daemonCPU: cpu1 - cpu0, pluginCPU: pluginCPU}
-	env.Logf("%s COMPLETED in %.2f s, %d Graph requests (%s; %s)", what, wall.Seconds(), run.requests, phases(j), run.cpuNote())
+	run := syncRun{job: j, wall: wall, daemonCPU: cpu1 - cpu0, pluginCPU: pluginCPU}
+	kind := "Graph"
+	if r.sim != nil {
+		run.requests = r.sim.Requests()
+	} else {
+		sum := summary(j)
+		run.requests, kind = sum.Requests(), "directory"
+	}
+	env.Logf("%s COMPLETED in %.2f s, %d %s requests (%s; %s)", what, wall.Seconds(), run.requests, kind, phases(j), run.cpuNote())
 	return run, nil
 }
 
@@ -293,7 +307,10 @@ func (r *syncRig) logProgress(ctx context.Context, env *Env, what string) (stop 
 					line += fmt.Sprintf(", %d/%d events saved", p.Saved, p.Events)
 				}
 			}
-			env.Logf("%s; graphsim served %d Graph requests", line, r.sim.Requests())
+			if r.sim != nil {
+				line += fmt.Sprintf("; graphsim served %d Graph requests", r.sim.Requests())
+			}
+			env.Logf("%s", line)
 		}
 	}()
 	return func() { close(done); <-finished }

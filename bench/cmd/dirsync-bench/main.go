@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -34,9 +35,10 @@ func run() int {
 	idle := flag.Duration("idle", 0, "how long the idle scenario watches (full: 1m)")
 	ttls := flag.String("lease-ttls", "", "comma-separated lease TTLs (daemon { lease_ttl }, 3s to 5m) the failover scenario kills the holder at (full: 6s,24s)")
 	failovers := flag.Int("failovers", 0, "kills at each lease TTL in the failover scenario (full: 3)")
+	ldapUsers := flag.Int("ldap-users", 0, "users of the Samba AD directory the ldap scenario syncs, a group per 100 (full: 20000)")
 	only := flag.String("only", "", "comma-separated scenarios to run (default all): "+names())
-	bin := flag.String("bin", "bin", "folder with dirsyncd, dirsync and dirsync-azuread (make build)")
-	out := flag.String("out", "BENCHMARKS.md", "Markdown report to write; - for none")
+	bin := flag.String("bin", "bin", "folder with dirsyncd, dirsync, dirsync-azuread and dirsync-ldap (make build)")
+	out := flag.String("out", "BENCHMARKS.md", "Markdown report to write; - for none. With -only, the rows of the scenarios run replace theirs in an existing report, and the other rows stay")
 	flag.Parse()
 	switch *size {
 	case "full":
@@ -75,6 +77,7 @@ func run() int {
 		s.LeaseTTLs = list
 	}
 	set(&s.Failovers, *failovers)
+	set(&s.LDAPUsers, *ldapUsers)
 	if *latency > 0 {
 		s.Latency = *latency
 	}
@@ -101,6 +104,7 @@ func run() int {
 	defer stop()
 
 	var rows []bench.Row
+	var ran []string
 	failed := false
 	started := time.Now()
 	for _, sc := range bench.Scenarios() {
@@ -116,6 +120,10 @@ func run() int {
 		e := *env
 		e.Dir = dir
 		r, err := sc.Run(ctx, &e, s)
+		if skip := (*bench.Skipped)(nil); errors.As(err, &skip) {
+			env.Logf("-- %s skipped: %s", sc.Name, skip.Reason)
+			continue
+		}
 		if err != nil {
 			env.Logf("!! %s failed: %v", sc.Name, err)
 			failed = true
@@ -127,16 +135,29 @@ func run() int {
 			}
 		}
 		rows = append(rows, r...)
+		ran = append(ran, sc.Name)
 		_ = os.RemoveAll(dir)
 	}
 	table := bench.Table(rows)
 	fmt.Println(table)
 	if *out != "-" && len(rows) > 0 {
-		if err := os.WriteFile(*out, []byte(report(s, rows, table, time.Since(started))), 0o644); err != nil {
+		text := report(s, rows, table, time.Since(started))
+		what := "wrote"
+		if old, err := os.ReadFile(*out); err == nil && *only != "" {
+			// A partial run: its scenarios' rows replace theirs, and
+			// the report keeps the others (a full run takes half an hour).
+			text, err = merge(string(old), ran, rows, time.Now(), time.Since(started))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "dirsync-bench: %s: %v; -out FILE writes this run's rows alone\n", *out, err)
+				return 1
+			}
+			what = fmt.Sprintf("updated the rows of %s in", strings.Join(ran, ", "))
+		}
+		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "dirsync-bench:", err)
 			return 1
 		}
-		env.Logf("wrote %s", *out)
+		env.Logf("%s %s", what, *out)
 	}
 	if failed {
 		return 1
@@ -149,13 +170,21 @@ func report(s bench.Sizes, rows []bench.Row, table string, took time.Duration) s
 	fmt.Fprintf(&b, "# dirsync benchmarks\n\nWritten by `make bench` (`go run ./bench/cmd/dirsync-bench`) on %s, in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", bench.Machine())
-	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), the full sync also at %d users, %s Graph latency in the latency scenario, %d changes before the delta sync, streams of %s events in the rebuild scenario, %s idle, failovers at lease_ttl %s (%d kills each).\n\n",
-		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle, s.TTLList(), s.Failovers)
-	b.WriteString("Every floor is measured in the same run, on the same machine, against the same graphsim or NATS server. The ratio is dirsync ÷ floor: for times and sizes lower is better; for rates (events/s) it is the fraction of the floor's rate reached.\n\n")
+	fmt.Fprintf(&b, "Sizes: %d users, %d Unified groups (about 30 members each), the full sync also at %d users, %s Graph latency in the latency scenario, %d changes before the delta sync, streams of %s events in the rebuild scenario, %s idle, failovers at lease_ttl %s (%d kills each), a Samba AD directory of %d users (a group per 100) in the ldap scenario, changed %d times before its incremental sync.\n\n",
+		s.Users, s.Groups, s.GrowthUsers, s.Latency, s.Changes, s.EventList(), s.Idle, s.TTLList(), s.Failovers, s.LDAPUsers, s.Changes)
+	b.WriteString("Every floor is measured in the same run, on the same machine, against the same graphsim, NATS server or Samba DC. The ratio is dirsync ÷ floor: for times and sizes lower is better; for rates (events/s) it is the fraction of the floor's rate reached.\n\n")
 	b.WriteString(table)
 	b.WriteString("\n## Reproduce a row\n\n")
-	// One line per command, naming every scenario it reproduces (the
-	// rebuild row and the start rows of its stream share one).
+	for _, l := range reproduceLines(rows) {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// reproduceLines are the report's "Reproduce a row" list: one line per
+// command, naming every scenario it reproduces (the rebuild row and the
+// start rows of its stream share one).
+func reproduceLines(rows []bench.Row) []string {
 	var commands []string
 	labels := map[string][]string{}
 	for _, r := range rows {
@@ -166,10 +195,11 @@ func report(s bench.Sizes, rows []bench.Row, table string, took time.Duration) s
 			labels[r.Command] = append(labels[r.Command], r.Scenario)
 		}
 	}
-	for _, c := range commands {
-		fmt.Fprintf(&b, "- %s: `%s`\n", strings.Join(labels[c], "; "), c)
+	lines := make([]string, len(commands))
+	for i, c := range commands {
+		lines[i] = fmt.Sprintf("- %s: `%s`", strings.Join(labels[c], "; "), c)
 	}
-	return b.String()
+	return lines
 }
 
 // eventList parses -events: positive counts separated by commas.
