@@ -165,14 +165,27 @@ func (r *Runner) Lost(connector string, epoch uint64, cause error) {
 	r.log.Info("connector given up", zap.String("connector", connector), zap.Uint64("epoch", epoch), zap.NamedError("cause", cause))
 }
 
-// Idle reports whether the connector runs and waits for no job
-// (leases.Idler): such a connector may change replica without failing
-// a job.
-func (r *Runner) Idle(connector string) bool {
+// Yield reports whether the connector runs and waits for no job, and
+// if so makes later requests for it go to the replica it is handed to
+// (leases.Yielder): such a connector may change replica without failing
+// a job. A request being recorded (reqMu held) makes it busy: the
+// request was accepted here and its job must run here.
+func (r *Runner) Yield(connector string) bool {
+	if !r.reqMu.TryLock() {
+		return false
+	}
+	defer r.reqMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l := r.lanes[connector]
-	return l == nil || (l.current == nil && len(l.queue) == 0)
+	if l == nil {
+		return true
+	}
+	if l.current != nil || len(l.queue) > 0 {
+		return false
+	}
+	l.yielding = true
+	return true
 }
 
 // Writes reports whether this replica writes the connector's read
@@ -242,7 +255,8 @@ func (r *Runner) heldElsewhere(connector string, req Request) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, configured := r.specs[connector]
-	return configured && !r.stopping && r.baseCtx != nil && r.lanes[connector] == nil
+	l := r.lanes[connector]
+	return configured && !r.stopping && r.baseCtx != nil && (l == nil || l.yielding)
 }
 
 // laneFor returns the lane of a connector this replica does not run yet:

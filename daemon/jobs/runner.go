@@ -178,6 +178,9 @@ type lane struct {
 	// lease is the epoch of the lease the lane runs under (0 without
 	// leases), which Lost names.
 	lease uint64
+	// yielding says the connector is being handed to another replica
+	// (Yield): requests go there, none joins the queue.
+	yielding bool
 }
 
 type job struct {
@@ -509,6 +512,22 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 		// itself, a moment later, once its take-over is done.
 		return r.forward.Request(ctx, connectorName, req)
 	}
+	id, err := r.request(ctx, connectorName, req)
+	if errors.Is(err, errYielding) && !req.Forwarded && r.forward != nil {
+		// Handed over between the check above and this request's turn.
+		return r.forward.Request(ctx, connectorName, req)
+	}
+	return id, err
+}
+
+// errYielding is request's answer for a connector this replica is
+// handing to another (Yield), beside ErrNotHolder, which a forwarded
+// request's caller hears and asks the new holder.
+var errYielding = errors.New("it is being handed to another replica")
+
+// request is Request for a connector this replica runs, or one it takes
+// over for a retire job.
+func (r *Runner) request(ctx context.Context, connectorName string, req Request) (string, error) {
 	r.reqMu.Lock()
 	defer r.reqMu.Unlock()
 	r.mu.Lock()
@@ -527,7 +546,13 @@ func (r *Runner) Request(ctx context.Context, connectorName string, req Request)
 	}
 	l := r.lanes[connectorName]
 	started := r.baseCtx != nil
+	yielding := l != nil && l.yielding
 	r.mu.Unlock()
+	if yielding {
+		// Set under reqMu, which this request holds: it stays set until
+		// the lane is gone, and no job of this request may join it.
+		return "", fmt.Errorf("%w %s: %w", ErrNotHolder, connectorName, errYielding)
+	}
 	if l == nil && started {
 		var err error
 		if l, err = r.laneFor(ctx, connectorName, req); err != nil || l == nil {

@@ -114,6 +114,13 @@ type env struct {
 
 func startEnv(t *testing.T, d *dir) *env {
 	t.Helper()
+	return startEnvWith(t, d, nil)
+}
+
+// startEnvWith is startEnv with before called on the runner before it
+// starts (UseLeases).
+func startEnvWith(t *testing.T, d *dir, before func(*Runner)) *env {
+	t.Helper()
 	log := zaptest.NewLogger(t)
 	ctx := context.Background()
 	b := testenv.JetStream(t, "")
@@ -132,6 +139,9 @@ func startEnv(t *testing.T, d *dir) *env {
 	}
 	e.runner = New(st, e.proj.Projector, launch, []Spec{{Name: "demo", Config: &connectorv1.Config{}, Policy: policy.Default()}}, log)
 	e.runner.KeepDryRunsIn(dry)
+	if before != nil {
+		before(e.runner)
+	}
 	if err := e.runner.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

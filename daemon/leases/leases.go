@@ -60,11 +60,13 @@ type Lease struct {
 // before it campaigns.
 const settle = 500 * time.Millisecond
 
-// Idler is an optional part of a Handler: whether a held connector runs
-// no job now, so that a replica with more than its share can hand it to
-// one with less without failing a job.
-type Idler interface {
-	Idle(connector string) bool
+// Yielder is an optional part of a Handler: whether a held connector
+// runs no job now and, if so, a promise to start none until it is
+// released, so that a replica with more than its share can hand it to
+// one with less without failing a job. A Handler without it has its
+// connectors handed over at any time.
+type Yielder interface {
+	Yield(connector string) bool
 }
 
 // Handler hears when this replica takes or loses a connector. Acquired
@@ -349,10 +351,10 @@ func (l *Leases) step(ctx context.Context) {
 	l.mu.Lock()
 	wanted := slices.Clone(l.wanted)
 	var renew []string
-	idler, _ := l.handler.(Idler)
+	yielder, _ := l.handler.(Yielder)
 	for c, h := range l.held {
 		// A connector taken for one job (TryAcquire) goes once idle.
-		if !slices.Contains(wanted, c) && (idler == nil || idler.Idle(c)) && now.Sub(h.lease.Since) > settle {
+		if !slices.Contains(wanted, c) && now.Sub(h.lease.Since) > settle && (yielder == nil || yielder.Yield(c)) {
 			l.mu.Unlock()
 			l.release(c, errors.New("connector no longer in plugins.hcl"))
 			l.mu.Lock()
@@ -407,11 +409,11 @@ func (l *Leases) step(ctx context.Context) {
 	}
 }
 
-// surplus returns an idle connector this replica should hand over: it
-// holds more than its fair share while another replica holds less. l.mu
-// is held.
+// surplus returns an idle connector this replica should hand over, and
+// has its handler promise to start no job for it (Yield): it holds more
+// than its fair share while another replica holds less. l.mu is held.
 func (l *Leases) surplus(fair int) string {
-	idler, ok := l.handler.(Idler)
+	yielder, ok := l.handler.(Yielder)
 	if !ok || len(l.held) <= fair {
 		return ""
 	}
@@ -432,7 +434,7 @@ func (l *Leases) surplus(fair int) string {
 		return ""
 	}
 	for _, c := range slices.Sorted(maps.Keys(l.held)) {
-		if idler.Idle(c) {
+		if yielder.Yield(c) {
 			return c
 		}
 	}

@@ -37,8 +37,8 @@ func (r *recorder) Lost(c string, epoch uint64, _ error) {
 	r.log = append(r.log, fmt.Sprintf("-%s@%d", c, epoch))
 }
 
-// Idle: the recorder runs no jobs.
-func (r *recorder) Idle(string) bool { return true }
+// Yield: the recorder runs no jobs.
+func (r *recorder) Yield(string) bool { return true }
 
 func (r *recorder) holds() map[string]uint64 {
 	r.mu.Lock()

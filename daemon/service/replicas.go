@@ -137,6 +137,14 @@ func (f forwarder) call(ctx context.Context, connector, op string, req rpcReques
 				err = fmt.Errorf("the replica holding connector %s did not answer within %s", connector, attemptWait)
 			}
 		}
+		if err == nil && time.Now().Before(handover) {
+			// A holder handing the connector over (leases.Yielder)
+			// answers that it no longer holds it: ask the next.
+			var rep rpcReply
+			if json.Unmarshal(msg.Data, &rep) == nil && rep.Kind == "not-holder" {
+				err = nats.ErrNoResponders
+			}
+		}
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(handover) {
 			break
 		}
@@ -229,8 +237,8 @@ func (h *holder) Lost(connector string, epoch uint64, cause error) {
 	h.runner.Lost(connector, epoch, cause)
 }
 
-// Idle implements leases.Idler.
-func (h *holder) Idle(connector string) bool { return h.runner.Idle(connector) }
+// Yield implements leases.Yielder.
+func (h *holder) Yield(connector string) bool { return h.runner.Yield(connector) }
 
 // answer runs op for a forwarded request (off the subscription's
 // goroutine: it waits on the store) and replies.
