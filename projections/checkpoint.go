@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -382,9 +384,16 @@ func decodeState(data []byte) (*State, error) {
 // bucket: one object, replaced whole. The Object Store writes the new
 // chunks before the new metadata and removes the old chunks only after,
 // so a crash while writing leaves the previous checkpoint readable.
+//
+// Each writer has its object: CheckpointObject, or CheckpointObject and
+// "." and the writer's name (WithCheckpointWriter; a replica's identity).
+// Replicas stopping together each write their final checkpoint, and one
+// object would keep whichever write ended last, older or not; Load takes
+// the newest valid checkpoint of any writer.
 type Checkpoints struct {
-	obs jetstream.ObjectStore
-	st  *store.Store
+	obs  jetstream.ObjectStore
+	st   *store.Store
+	name string
 }
 
 // OpenCheckpoints creates the checkpoint bucket if missing.
@@ -399,7 +408,16 @@ func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, st *store.Stor
 	if err != nil {
 		return nil, fmt.Errorf("creating object store %s: %w", CheckpointBucket, err)
 	}
-	return &Checkpoints{obs: obs, st: st}, nil
+	return &Checkpoints{obs: obs, st: st, name: CheckpointObject}, nil
+}
+
+// CheckpointObjectOf is the object a writer named writer keeps its
+// checkpoint in ("" is CheckpointObject).
+func CheckpointObjectOf(writer string) string {
+	if writer == "" {
+		return CheckpointObject
+	}
+	return CheckpointObject + "." + writer
 }
 
 // checkpointIO bounds writing or reading a checkpoint. The Object Store
@@ -436,7 +454,7 @@ func (c *Checkpoints) Put(ctx context.Context, e Encoded) error {
 		return fmt.Errorf("writing the read-model checkpoint: %w", err)
 	}
 	_, err = c.obs.Put(ctx, jetstream.ObjectMeta{
-		Name:        CheckpointObject,
+		Name:        c.name,
 		Description: "read models at event " + strconv.FormatUint(e.Seq, 10),
 		Metadata: map[string]string{
 			metaVersion: strconv.Itoa(SchemaVersion),
@@ -450,19 +468,52 @@ func (c *Checkpoints) Put(ctx context.Context, e Encoded) error {
 	return nil
 }
 
-// Load returns the checkpointed state when it is of this schema version
-// and of this stream (the event it reflects is stored at its sequence, with
-// its ID), or an error wrapping ErrNoCheckpoint that says why not.
+// Load returns the newest checkpointed state of any writer that is of
+// this schema version and of this stream (the event it reflects is stored
+// at its sequence, with its ID), or an error wrapping ErrNoCheckpoint that
+// says why none is.
 func (c *Checkpoints) Load(ctx context.Context) (*State, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkpointIO)
 	defer cancel()
-	info, err := c.obs.GetInfo(ctx, CheckpointObject)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
+	infos, err := c.obs.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, fmt.Errorf("%w: none written yet", ErrNoCheckpoint)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the read-model checkpoint: %w", err)
+		return nil, fmt.Errorf("reading the read-model checkpoints: %w", err)
 	}
+	seqOf := func(info *jetstream.ObjectInfo) uint64 {
+		n, _ := strconv.ParseUint(info.Metadata[metaSeq], 10, 64)
+		return n
+	}
+	var cands []*jetstream.ObjectInfo
+	for _, info := range infos {
+		if info.Name == CheckpointObject || strings.HasPrefix(info.Name, CheckpointObject+".") {
+			cands = append(cands, info)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: none written yet", ErrNoCheckpoint)
+	}
+	slices.SortStableFunc(cands, func(a, b *jetstream.ObjectInfo) int { return cmp.Compare(seqOf(b), seqOf(a)) })
+	var first error
+	for _, info := range cands {
+		s, err := c.load(ctx, info)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, ErrNoCheckpoint) {
+			return nil, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// load reads one writer's checkpoint and checks it against the stream.
+func (c *Checkpoints) load(ctx context.Context, info *jetstream.ObjectInfo) (*State, error) {
 	if v := info.Metadata[metaVersion]; v != strconv.Itoa(SchemaVersion) {
 		return nil, fmt.Errorf("%w: it was written for read-model schema version %q, this build folds version %d", ErrNoCheckpoint, v, SchemaVersion)
 	}
@@ -481,7 +532,7 @@ func (c *Checkpoints) Load(ctx context.Context) (*State, error) {
 	}
 	// Read whole, then decoded: the Object Store's reader must not wait
 	// on the decoder, and the compressed bytes are a fraction of the state.
-	data, err := c.obs.GetBytes(ctx, CheckpointObject)
+	data, err := c.obs.GetBytes(ctx, info.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading it: %w", ErrNoCheckpoint, err)
 	}

@@ -394,3 +394,51 @@ func TestCheckpointStartRefillsNewBucket(t *testing.T) {
 	}
 	assertEqualsRebuild(t, ctx, b.JS, st, again.Projector)
 }
+
+// Replicas stopping together each write a final checkpoint: one that
+// folded less, written last, must not hide the newer one (a shared object
+// kept whichever write ended last), and a damaged newest checkpoint
+// leaves the next newest to load.
+func TestCheckpointsOfSeveralWriters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Writer "" (the object projections) at the end of two rounds.
+	b, st, w, older := checkpointedAfter(t, ctx, 2)
+	// Writer a folds a third round and stops.
+	w.sync(ctx, 2)
+	newer, _ := st.LastSeq(ctx)
+	a := start(t, b.JS, st, projections.WithCheckpointWriter("a"))
+	if err := a.WaitFor(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	a.stop(t, true)
+	// The first writer's older checkpoint is written again, last.
+	obs, err := b.JS.ObjectStore(ctx, projections.CheckpointBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obs.GetInfo(ctx, projections.CheckpointObjectOf(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, ctx, obs, info, nil, nil)
+	if s, err := loadCheckpoint(ctx, b, st); err != nil || s.LastSeq != newer {
+		t.Fatalf("loaded the checkpoint at %v (%v); want writer a's at %d, the newest", lastSeq(s), err, newer)
+	}
+	// Writer a's is damaged: the older one loads.
+	ainfo, err := obs.GetInfo(ctx, projections.CheckpointObjectOf("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, ctx, obs, ainfo, map[string]string{"event-id": "not-the-event"}, nil)
+	if s, err := loadCheckpoint(ctx, b, st); err != nil || s.LastSeq != older {
+		t.Fatalf("with the newest damaged, loaded the checkpoint at %v (%v); want the older at %d", lastSeq(s), err, older)
+	}
+}
+
+func lastSeq(s *projections.State) any {
+	if s == nil {
+		return "none"
+	}
+	return s.LastSeq
+}

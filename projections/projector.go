@@ -43,11 +43,13 @@ type Projector struct {
 	cp         *Checkpoints
 	cpEvery    uint64
 	cpInterval time.Duration
-	cpMu       sync.Mutex
-	cpSeq      uint64
-	cpAt       time.Time
-	cpWriting  chan struct{}
-	cpStop     context.CancelFunc
+	// cpWriter names this projector's checkpoint object (CheckpointObjectOf).
+	cpWriter  string
+	cpMu      sync.Mutex
+	cpSeq     uint64
+	cpAt      time.Time
+	cpWriting chan struct{}
+	cpStop    context.CancelFunc
 	// from is the checkpoint's sequence Run started from (0: the whole
 	// stream was replayed); set before Ready closes.
 	from uint64
@@ -88,6 +90,13 @@ const (
 
 // Option configures a Projector.
 type Option func(*Projector)
+
+// WithCheckpointWriter names the object this projector writes its
+// checkpoints in (CheckpointObjectOf): a replica's own, so that replicas
+// never overwrite one another's.
+func WithCheckpointWriter(writer string) Option {
+	return func(p *Projector) { p.cpWriter = writer }
+}
 
 // WithCheckpoints sets how often checkpoints are written; every 0 turns
 // them off (each start replays the whole stream).
@@ -157,6 +166,7 @@ func New(ctx context.Context, js jetstream.JetStream, st *store.Store, replicas 
 		if err != nil {
 			return nil, err
 		}
+		cp.name = CheckpointObjectOf(p.cpWriter)
 		p.cp = cp
 	}
 	for _, b := range Buckets() {

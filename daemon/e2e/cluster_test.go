@@ -481,7 +481,9 @@ func TestReplicaPausedIsFenced(t *testing.T) {
 	}
 	// It may hold demo again later (the two share the connectors), but
 	// only through a newer lease and claim than the one that fenced it.
-	if h := holder.holders(t)["demo"]; h.Replica != survivor.name && h.Epoch <= took.Epoch {
+	// Read once the replicas agree: a handover between them leaves demo
+	// without a holder for a moment.
+	if h := rs.agreedHolders(t, []string{"demo"}, 60*time.Second)["demo"]; h.Replica != survivor.name && h.Epoch <= took.Epoch {
 		t.Errorf("after waking, %s sees demo held by %s at epoch %d; want %s's, or a newer epoch than %d", holder.name, h.Replica, h.Epoch, survivor.name, took.Epoch)
 	}
 	// And the recipients converge on the next sync.

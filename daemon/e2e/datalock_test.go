@@ -135,10 +135,15 @@ func checkpointSettled(t *testing.T, js jetstream.JetStream) {
 		if err != nil {
 			return err
 		}
-		info, err := obs.GetInfo(ctx, projections.CheckpointObject)
+		// One daemon writes one checkpoint object (its own).
+		infos, err := obs.List(ctx)
 		if err != nil {
 			return err
 		}
+		if len(infos) != 1 {
+			return fmt.Errorf("the checkpoint bucket holds %d objects; want the daemon's one", len(infos))
+		}
+		info := infos[0]
 		bucket, err := js.Stream(ctx, "OBJ_"+projections.CheckpointBucket)
 		if err != nil {
 			return err

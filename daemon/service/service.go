@@ -108,6 +108,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	proj, err := settingUp(ctx, "the read models' buckets", log, func(ctx context.Context) (*projections.Projector, error) {
 		return projections.New(ctx, b.JS, st, cfg.NATS.Replicas, log.Named("projections"),
 			projections.WithCheckpoints(uint64(cfg.Daemon.CheckpointEvents), cfg.Daemon.CheckpointInterval),
+			projections.WithCheckpointWriter(replicaIdentity(cfg.Daemon.DataDir)),
 			projections.WriteKVFor(writesKV))
 	})
 	if err != nil {
