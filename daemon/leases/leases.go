@@ -380,8 +380,11 @@ func (l *Leases) step(ctx context.Context) {
 	for _, c := range wanted {
 		_, mine := l.held[c]
 		le, taken := l.view[c]
-		if taken && le.Identity == l.opts.Identity && le.Instance != l.instance {
-			// This replica's predecessor's: taken back at once.
+		if taken && !mine && le.Identity == l.opts.Identity {
+			// This replica's predecessor's, or its own that it let go
+			// when a renewal failed (NATS did not answer) and no other
+			// replica has taken since: taken back at once, at a new
+			// epoch, rather than left unrun until the TTL ends.
 			free = append(free, c)
 			continue
 		}
@@ -462,8 +465,14 @@ func (l *Leases) acquire(ctx context.Context, connector string, now time.Time) {
 			return
 		}
 		var old Lease
-		if json.Unmarshal(entry.Value(), &old) != nil || old.Identity != l.opts.Identity || old.Instance == l.instance {
+		if json.Unmarshal(entry.Value(), &old) != nil || old.Identity != l.opts.Identity {
 			return // another replica's
+		}
+		l.mu.Lock()
+		_, held := l.held[connector]
+		l.mu.Unlock()
+		if held {
+			return
 		}
 		rev, err = l.kv.Update(octx, key, value(le), entry.Revision())
 	}

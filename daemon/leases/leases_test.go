@@ -2,6 +2,7 @@ package leases_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -33,7 +34,10 @@ func (r *recorder) Acquired(_ context.Context, c string, epoch uint64) error {
 func (r *recorder) Lost(c string, epoch uint64, _ error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.held, c)
+	// A lease taken again may be Acquired before the old one is Lost.
+	if r.held[c] == epoch {
+		delete(r.held, c)
+	}
 	r.log = append(r.log, fmt.Sprintf("-%s@%d", c, epoch))
 }
 
@@ -159,4 +163,42 @@ func TestRestartTakesOwnLeasesBack(t *testing.T) {
 	if !slices.Contains(again.l.Replicas(), "z") {
 		t.Errorf("Replicas() = %v, want z among them", again.l.Replicas())
 	}
+}
+
+// A replica that let a lease go because renewing it failed (NATS did not
+// answer in time), and whose lease no other replica has taken, takes it
+// back at once at a new epoch, instead of leaving the connector unrun
+// for the rest of the TTL (a sync asked meanwhile found no holder).
+func TestOwnLostLeaseTakenBack(t *testing.T) {
+	b := testenv.JetStream(t, "")
+	rec := &recorder{held: map[string]uint64{}}
+	l, err := leases.Open(context.Background(), b.JS, leases.Options{Replica: "a", Identity: "host-a:/d", TTL: time.Minute}, rec, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Want([]string{"c1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var first uint64
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var ok bool
+		if first, ok = rec.holds()["c1"]; !ok {
+			return fmt.Errorf("a holds %v", rec.holds())
+		}
+		return nil
+	})
+	// What a failed renewal does: the lease is let go here, and stays in
+	// the bucket for the rest of its TTL (a minute).
+	l.Drop("c1", errors.New("renewal failed"))
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if e := rec.holds()["c1"]; e <= first {
+			return fmt.Errorf("c1 held at epoch %d; want it taken back above %d well within the TTL", e, first)
+		}
+		return nil
+	})
 }

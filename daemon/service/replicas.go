@@ -39,10 +39,12 @@ func rpcSubject(connector, instance, op string) string {
 // PENDING event and waits for its read models, as a local request does.
 const forwardTimeout = 30 * time.Second
 
-// handoverWait is how long a forwarded request waits for a connector
-// that has no holder: a handover between live replicas takes well under
-// a second; a replica that died leaves its connectors for a lease TTL,
-// and the request fails rather than wait that long.
+// handoverWait is how long, beyond the lease TTL, a forwarded request
+// waits for a connector that has no holder answering: a handover between
+// live replicas takes well under a second, but a replica taking a
+// connector over answers only once its claim is folded (seconds on a
+// busy cluster), and a lease its holder let go when NATS did not answer
+// is taken back or times out within the TTL.
 const handoverWait = 5 * time.Second
 
 // attemptWait bounds one attempt of a forwarded request: the holder
@@ -103,6 +105,9 @@ type forwarder struct {
 	// holder returns the instance holding connector's lease, as this
 	// replica last saw it.
 	holder func(connector string) (instance string, ok bool)
+	// wait bounds the wait for a holder that answers: the lease TTL and
+	// handoverWait.
+	wait time.Duration
 }
 
 func (f forwarder) call(ctx context.Context, connector, op string, req rpcRequest) (rpcReply, error) {
@@ -119,7 +124,7 @@ func (f forwarder) call(ctx context.Context, connector, op string, req rpcReques
 	// that is taking place) has no holder answering for a moment: ask
 	// again, of the holder as the lease then says, for a little while.
 	var msg *nats.Msg
-	handover := time.Now().Add(handoverWait)
+	handover := time.Now().Add(max(f.wait, handoverWait))
 	for {
 		err = nats.ErrNoResponders
 		instance, ok := f.holder(connector)
@@ -293,7 +298,7 @@ func startLeases(ctx context.Context, js jetstream.JetStream, replica, dataDir s
 		return nil, err
 	}
 	h.instance = l.Instance()
-	runner.UseLeases(replica, l, forwarder{nc: nc, holder: func(c string) (string, bool) {
+	runner.UseLeases(replica, l, forwarder{nc: nc, wait: l.TTL() + handoverWait, holder: func(c string) (string, bool) {
 		le, ok := l.Holder(c)
 		return le.Instance, ok && le.Epoch != 0
 	}})
