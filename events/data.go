@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -171,6 +172,51 @@ type User struct {
 	// Licensed is whether the user holds a licence, absent where the
 	// directory has none (LDAP): see IsUnlicensed.
 	Licensed OptBool `json:"licensed,omitempty"`
+	// ProxyAddresses are the user's SMTP addresses as the directory
+	// writes them: "SMTP:" before the primary address, "smtp:" before
+	// each alias (connector.v1 User.proxy_addresses; other types are not
+	// kept). See PrimarySMTP and Addresses.
+	ProxyAddresses StringList `json:"proxyAddresses,omitempty"`
+	// MailboxPurpose is what the user's mailbox is for, as the connector
+	// read it: "user", "shared", "room", "equipment", "linked", "others";
+	// empty when not read.
+	MailboxPurpose string `json:"mailboxPurpose,omitempty"`
+	// Attributes are the attributes the import policy asked the
+	// connector for, by connector.Attributes' names ("manager" holds the
+	// manager's object ID).
+	Attributes StringMap `json:"attributes,omitempty"`
+}
+
+// PrimarySMTP returns the address of u's "SMTP:" proxy address, or "".
+func (u User) PrimarySMTP() string {
+	for a := range u.ProxyAddresses.All() {
+		if v, ok := strings.CutPrefix(a, "SMTP:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Addresses returns every address u is known by, lower-cased, each once:
+// mail, user principal name and SMTP proxy addresses. Mail for any of
+// them reaches the same person, so exclusions and duplicate detection
+// match them all.
+func (u User) Addresses() []string {
+	var out []string
+	add := func(a string) {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != "" && strings.Contains(a, "@") && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	add(u.Mail)
+	add(u.UserPrincipalName)
+	for a := range u.ProxyAddresses.All() {
+		if len(a) > 5 && strings.EqualFold(a[:5], "smtp:") {
+			add(a[5:])
+		}
+	}
+	return out
 }
 
 // IsGuest reports whether u is an external account: the connector said
@@ -349,6 +395,22 @@ type Recipient struct {
 	Status      string   `json:"status"`
 	// UpdatedAt is the time of the event that last changed the recipient.
 	UpdatedAt time.Time `json:"updatedAt"`
+	// Aliases are the user's other SMTP addresses (its proxyAddresses
+	// but the one in Email), lower-cased, sorted. Mail to them reaches
+	// the same person.
+	Aliases []string `json:"aliases,omitempty"`
+	// Language is the user's preferred language (a BCP 47 tag such as
+	// "en-US"), for training in that language.
+	Language string `json:"language,omitempty"`
+	// ManagerID is the object ID of the user's manager in the same
+	// directory; ManagerEmail the manager's email when the manager is a
+	// directory user with one.
+	ManagerID    string `json:"managerId,omitempty"`
+	ManagerEmail string `json:"managerEmail,omitempty"`
+	// Attributes are the fields the import policy's attributes block
+	// maps from directory attributes, by the block's names (e.g. "site"
+	// from officeLocation).
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // RecipientChange is the data of the recipient event types: the recipient

@@ -23,6 +23,21 @@ type Directory struct {
 	Groups map[string]events.Group
 	// Members maps a group ID to the IDs of its user members.
 	Members map[string]map[string]struct{}
+	// Others, when set, finds the users of the connector's directory that
+	// Users leaves out: a directory cut down to the users an incremental
+	// plan decides about still names their managers.
+	Others func(id string) (events.User, bool)
+}
+
+// User returns the user id of the directory, in Users or Others.
+func (d *Directory) User(id string) (events.User, bool) {
+	if u, ok := d.Users[id]; ok {
+		return u, true
+	}
+	if d.Others != nil {
+		return d.Others(id)
+	}
+	return events.User{}, false
 }
 
 // UserID returns the directory's own copy of a user's ID (its key in

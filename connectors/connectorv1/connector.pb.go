@@ -136,8 +136,15 @@ type DescribeResponse struct {
 	// for Active Directory). Empty from a plugin built before it: the
 	// daemon then uses ["unified"].
 	DefaultGroupKinds []string `protobuf:"bytes,5,rep,name=default_group_kinds,json=defaultGroupKinds,proto3" json:"default_group_kinds,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The user attributes (connector.Attributes' names) this connector
+	// reads when SyncRequest.attributes asks for them. Empty from a plugin
+	// built before attributes: it reads none.
+	Attributes []string `protobuf:"bytes,6,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// Whether the connector reads a mailbox's purpose (User.mailbox_purpose)
+	// when SyncRequest.mailbox_purpose asks for it.
+	MailboxPurpose bool `protobuf:"varint,7,opt,name=mailbox_purpose,json=mailboxPurpose,proto3" json:"mailbox_purpose,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -203,6 +210,20 @@ func (x *DescribeResponse) GetDefaultGroupKinds() []string {
 		return x.DefaultGroupKinds
 	}
 	return nil
+}
+
+func (x *DescribeResponse) GetAttributes() []string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetMailboxPurpose() bool {
+	if x != nil {
+		return x.MailboxPurpose
+	}
+	return false
 }
 
 type ConfigField struct {
@@ -691,9 +712,18 @@ type SyncRequest struct {
 	//	security:      securityEnabled, not mailEnabled, not Unified
 	//	mail_security: securityEnabled and mailEnabled, not Unified
 	//	distribution:  mailEnabled, not securityEnabled, not Unified
-	GroupTypes    []string `protobuf:"bytes,5,rep,name=group_types,json=groupTypes,proto3" json:"group_types,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GroupTypes []string `protobuf:"bytes,5,rep,name=group_types,json=groupTypes,proto3" json:"group_types,omitempty"`
+	// The user attributes the host wants (connector.Attributes' names; see
+	// User.attributes). A connector reads these and no others, since each
+	// costs the directory work; a name it does not read is left out.
+	// Asking for other attributes than the cursor was made with may need a
+	// full read, which the connector makes with a resync reason.
+	Attributes []string `protobuf:"bytes,6,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// Classify users' mailboxes (User.mailbox_purpose), where the directory
+	// can say and the connector may ask it (Graph: MailboxSettings.Read).
+	MailboxPurpose bool `protobuf:"varint,7,opt,name=mailbox_purpose,json=mailboxPurpose,proto3" json:"mailbox_purpose,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SyncRequest) Reset() {
@@ -759,6 +789,20 @@ func (x *SyncRequest) GetGroupTypes() []string {
 		return x.GroupTypes
 	}
 	return nil
+}
+
+func (x *SyncRequest) GetAttributes() []string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *SyncRequest) GetMailboxPurpose() bool {
+	if x != nil {
+		return x.MailboxPurpose
+	}
+	return false
 }
 
 // SyncBatch is one bounded slice of the directory.
@@ -906,7 +950,25 @@ type User struct {
 	Licensed *bool `protobuf:"varint,14,opt,name=licensed,proto3,oneof" json:"licensed,omitempty"`
 	// Whether the account may sign in (Entra's accountEnabled, Active
 	// Directory's userAccountControl ACCOUNTDISABLE bit, an OpenLDAP lock).
-	Enabled       *bool `protobuf:"varint,15,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Enabled *bool `protobuf:"varint,15,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	// The user's SMTP addresses as the directory writes them (Entra's and
+	// Active Directory's proxyAddresses): "SMTP:" before the primary address,
+	// "smtp:" before each alias. Addresses of other types ("SIP:", "X500:")
+	// may be sent; the host keeps the SMTP ones. Meaningful only with
+	// proxy_addresses_known, since an incremental change may not say.
+	ProxyAddresses      []string `protobuf:"bytes,16,rep,name=proxy_addresses,json=proxyAddresses,proto3" json:"proxy_addresses,omitempty"`
+	ProxyAddressesKnown bool     `protobuf:"varint,17,opt,name=proxy_addresses_known,json=proxyAddressesKnown,proto3" json:"proxy_addresses_known,omitempty"`
+	// What the user's mailbox is for, in Exchange's words: "user",
+	// "shared", "room", "equipment", "linked" or "others". Absent when the
+	// connector did not read it (not asked, not permitted) or the user has
+	// no mailbox it could read.
+	MailboxPurpose *string `protobuf:"bytes,18,opt,name=mailbox_purpose,json=mailboxPurpose,proto3,oneof" json:"mailbox_purpose,omitempty"`
+	// The attributes SyncRequest.attributes asked for, by connector.Attributes'
+	// names ("preferredLanguage", "manager", "officeLocation", ...): a name
+	// present carries its value now, "" when the directory has none; a name
+	// absent is one the directory did not say (an incremental change of
+	// other fields). "manager" holds the manager's object ID.
+	Attributes    map[string]string `protobuf:"bytes,19,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,6 +1106,34 @@ func (x *User) GetEnabled() bool {
 		return *x.Enabled
 	}
 	return false
+}
+
+func (x *User) GetProxyAddresses() []string {
+	if x != nil {
+		return x.ProxyAddresses
+	}
+	return nil
+}
+
+func (x *User) GetProxyAddressesKnown() bool {
+	if x != nil {
+		return x.ProxyAddressesKnown
+	}
+	return false
+}
+
+func (x *User) GetMailboxPurpose() string {
+	if x != nil && x.MailboxPurpose != nil {
+		return *x.MailboxPurpose
+	}
+	return ""
+}
+
+func (x *User) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
 }
 
 type Group struct {
@@ -1506,13 +1596,17 @@ var File_connector_v1_connector_proto protoreflect.FileDescriptor
 const file_connector_v1_connector_proto_rawDesc = "" +
 	"\n" +
 	"\x1cconnector/v1/connector.proto\x12\fconnector.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xd2\x01\n" +
+	"\x0fDescribeRequest\"\x9b\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12>\n" +
 	"\rconfig_fields\x18\x04 \x03(\v2\x19.connector.v1.ConfigFieldR\fconfigFields\x12.\n" +
-	"\x13default_group_kinds\x18\x05 \x03(\tR\x11defaultGroupKinds\"\xdd\x02\n" +
+	"\x13default_group_kinds\x18\x05 \x03(\tR\x11defaultGroupKinds\x12\x1e\n" +
+	"\n" +
+	"attributes\x18\x06 \x03(\tR\n" +
+	"attributes\x12'\n" +
+	"\x0fmailbox_purpose\x18\a \x01(\bR\x0emailboxPurpose\"\xdd\x02\n" +
 	"\vConfigField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1e.connector.v1.ConfigField.TypeR\x04type\x12\x1a\n" +
@@ -1548,14 +1642,18 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x16\n" +
 	"\x06remedy\x18\x04 \x01(\tR\x06remedy\x12\x12\n" +
-	"\x04code\x18\x05 \x01(\tR\x04code\"\x9f\x01\n" +
+	"\x04code\x18\x05 \x01(\tR\x04code\"\xe8\x01\n" +
 	"\vSyncRequest\x12,\n" +
 	"\x06config\x18\x01 \x01(\v2\x14.connector.v1.ConfigR\x06config\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
 	"\x04full\x18\x03 \x01(\bR\x04full\x12\x15\n" +
 	"\x06job_id\x18\x04 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vgroup_types\x18\x05 \x03(\tR\n" +
-	"groupTypes\"\xd9\x02\n" +
+	"groupTypes\x12\x1e\n" +
+	"\n" +
+	"attributes\x18\x06 \x03(\tR\n" +
+	"attributes\x12'\n" +
+	"\x0fmailbox_purpose\x18\a \x01(\bR\x0emailboxPurpose\"\xd9\x02\n" +
 	"\tSyncBatch\x12(\n" +
 	"\x05users\x18\x01 \x03(\v2\x12.connector.v1.UserR\x05users\x12+\n" +
 	"\x06groups\x18\x02 \x03(\v2\x13.connector.v1.GroupR\x06groups\x12:\n" +
@@ -1565,7 +1663,7 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x1a\n" +
 	"\bcomplete\x18\a \x01(\bR\bcomplete\x12#\n" +
 	"\rresync_reason\x18\b \x01(\tR\fresyncReason\x12\x18\n" +
-	"\arestart\x18\t \x01(\bR\arestart\"\xf7\x05\n" +
+	"\arestart\x18\t \x01(\bR\arestart\"\x99\b\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tH\x00R\x11userPrincipalName\x88\x01\x01\x12\x17\n" +
@@ -1586,7 +1684,16 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x05guest\x18\r \x01(\bH\n" +
 	"R\x05guest\x88\x01\x01\x12\x1f\n" +
 	"\blicensed\x18\x0e \x01(\bH\vR\blicensed\x88\x01\x01\x12\x1d\n" +
-	"\aenabled\x18\x0f \x01(\bH\fR\aenabled\x88\x01\x01B\x16\n" +
+	"\aenabled\x18\x0f \x01(\bH\fR\aenabled\x88\x01\x01\x12'\n" +
+	"\x0fproxy_addresses\x18\x10 \x03(\tR\x0eproxyAddresses\x122\n" +
+	"\x15proxy_addresses_known\x18\x11 \x01(\bR\x13proxyAddressesKnown\x12,\n" +
+	"\x0fmailbox_purpose\x18\x12 \x01(\tH\rR\x0emailboxPurpose\x88\x01\x01\x12B\n" +
+	"\n" +
+	"attributes\x18\x13 \x03(\v2\".connector.v1.User.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x16\n" +
 	"\x14_user_principal_nameB\a\n" +
 	"\x05_mailB\x0f\n" +
 	"\r_display_nameB\r\n" +
@@ -1603,7 +1710,8 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x06_guestB\v\n" +
 	"\t_licensedB\n" +
 	"\n" +
-	"\b_enabled\"\x90\x03\n" +
+	"\b_enabledB\x12\n" +
+	"\x10_mailbox_purpose\"\x90\x03\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\x17\n" +
@@ -1671,7 +1779,7 @@ func file_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_connector_v1_connector_proto_goTypes = []any{
 	(ConfigField_Type)(0),          // 0: connector.v1.ConfigField.Type
 	(*DescribeRequest)(nil),        // 1: connector.v1.DescribeRequest
@@ -1692,8 +1800,9 @@ var file_connector_v1_connector_proto_goTypes = []any{
 	(*Removal)(nil),                // 16: connector.v1.Removal
 	(*Progress)(nil),               // 17: connector.v1.Progress
 	(*Retrying)(nil),               // 18: connector.v1.Retrying
-	nil,                            // 19: connector.v1.Progress.RejectedEntry
-	nil,                            // 20: connector.v1.Progress.SanitizedEntry
+	nil,                            // 19: connector.v1.User.AttributesEntry
+	nil,                            // 20: connector.v1.Progress.RejectedEntry
+	nil,                            // 21: connector.v1.Progress.SanitizedEntry
 }
 var file_connector_v1_connector_proto_depIdxs = []int32{
 	3,  // 0: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
@@ -1708,23 +1817,24 @@ var file_connector_v1_connector_proto_depIdxs = []int32{
 	15, // 9: connector.v1.SyncBatch.memberships:type_name -> connector.v1.Membership
 	17, // 10: connector.v1.SyncBatch.progress:type_name -> connector.v1.Progress
 	16, // 11: connector.v1.User.removed:type_name -> connector.v1.Removal
-	16, // 12: connector.v1.Group.removed:type_name -> connector.v1.Removal
-	19, // 13: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
-	20, // 14: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
-	18, // 15: connector.v1.Progress.retrying:type_name -> connector.v1.Retrying
-	1,  // 16: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
-	5,  // 17: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
-	8,  // 18: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
-	11, // 19: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
-	2,  // 20: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
-	6,  // 21: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
-	9,  // 22: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
-	12, // 23: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 12: connector.v1.User.attributes:type_name -> connector.v1.User.AttributesEntry
+	16, // 13: connector.v1.Group.removed:type_name -> connector.v1.Removal
+	20, // 14: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
+	21, // 15: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
+	18, // 16: connector.v1.Progress.retrying:type_name -> connector.v1.Retrying
+	1,  // 17: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
+	5,  // 18: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
+	8,  // 19: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
+	11, // 20: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
+	2,  // 21: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
+	6,  // 22: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
+	9,  // 23: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
+	12, // 24: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
+	21, // [21:25] is the sub-list for method output_type
+	17, // [17:21] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_connector_v1_connector_proto_init() }
@@ -1740,7 +1850,7 @@ func file_connector_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_v1_connector_proto_rawDesc), len(file_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

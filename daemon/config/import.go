@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,7 +21,36 @@ const (
 	// EmailFromUPN takes it from userPrincipalName, for tenants without
 	// Exchange.
 	EmailFromUPN = "userPrincipalName"
+	// EmailFromPrimarySMTP takes it from the user's primary SMTP proxy
+	// address ("SMTP:"), which Exchange delivers to and which may differ
+	// from mail in a hybrid directory.
+	EmailFromPrimarySMTP = "primary_smtp"
 )
+
+// mailboxPurposes are the accepted exclude_mailboxes values: the mailbox
+// purposes of connectors/connector (MailboxPurposes), repeated here as
+// groupTypes is; a test keeps them in step.
+func mailboxPurposes() []string {
+	return []string{"user", "shared", "room", "equipment", "linked", "others"}
+}
+
+// DefaultExcludeMailboxes are the mailboxes that are not people's: a
+// shared mailbox (reception@, info@), a meeting room, a projector.
+func DefaultExcludeMailboxes() []string { return []string{"shared", "room", "equipment"} }
+
+// attributeNames are the directory attributes an attributes block may
+// map: connectors/connector's Attributes, repeated as groupTypes is.
+func attributeNames() []string {
+	names := []string{"preferredLanguage", "manager", "employeeId", "employeeType", "companyName",
+		"officeLocation", "city", "country", "usageLocation", "mobilePhone"}
+	for n := 1; n <= 15; n++ {
+		names = append(names, "extensionAttribute"+strconv.Itoa(n))
+	}
+	return names
+}
+
+// MaxAttributes bounds the fields of an attributes block.
+const MaxAttributes = 32
 
 // Values of Import.TagMode.
 const (
@@ -64,16 +94,26 @@ func importKeys() []string {
 	return []string{
 		"email_from", "exclude_unlicensed", "include_disabled", "include_guests",
 		"group_types", "include_groups", "exclude_groups", "include_domains",
-		"exclude_domains", "exclude_users", "tags", "tag_mode", "update_existing",
-		"on_removed", "max_removals",
+		"exclude_domains", "exclude_users", "exclude_mailboxes", "tags", "tag_mode",
+		"update_existing", "on_removed", "max_removals",
 	}
 }
 
 // Import is a connector's import policy block, with defaults applied: which
 // directory users become recipients, and how.
 type Import struct {
-	// EmailFrom is EmailFromMail (default) or EmailFromUPN.
+	// EmailFrom is EmailFromMail (default), EmailFromUPN or
+	// EmailFromPrimarySMTP.
 	EmailFrom string
+	// ExcludeMailboxes are the mailbox purposes ("shared", "room",
+	// "equipment", ...) whose users are not imported; default
+	// DefaultExcludeMailboxes, an empty list excludes none (and the
+	// connector is not asked to read them).
+	ExcludeMailboxes []string
+	// Attributes maps recipient attribute names to the directory
+	// attributes they carry (connector.Attributes' names), from the
+	// attributes block: {"site": "officeLocation"}. nil without one.
+	Attributes map[string]string
 	// ExcludeUnlicensed leaves out users without a license (default false).
 	ExcludeUnlicensed bool
 	// IncludeDisabled imports disabled accounts too (default false).
@@ -121,11 +161,12 @@ type Import struct {
 // block.
 func DefaultImport() Import {
 	return Import{
-		EmailFrom:      EmailFromMail,
-		GroupTypes:     []string{"unified"},
-		TagMode:        TagModeAppend,
-		UpdateExisting: true,
-		OnRemoved:      OnRemovedArchive,
+		EmailFrom:        EmailFromMail,
+		ExcludeMailboxes: DefaultExcludeMailboxes(),
+		GroupTypes:       []string{"unified"},
+		TagMode:          TagModeAppend,
+		UpdateExisting:   true,
+		OnRemoved:        OnRemovedArchive,
 	}
 }
 
@@ -233,9 +274,11 @@ func (ps *parser) importBlock(cn *Connector, b *hclsyntax.Block) {
 	}
 	im.Range = b.DefRange()
 	where := fmt.Sprintf("import block of connector %q", cn.Name)
-	attrs := ps.attrs(b.Body, where, importKeys(), nil)
+	attrs := ps.attrs(b.Body, where, importKeys(), []string{"attributes"})
 
-	ps.enum(attrs, "email_from", where, &im.EmailFrom, EmailFromMail, EmailFromUPN)
+	ps.enum(attrs, "email_from", where, &im.EmailFrom, EmailFromMail, EmailFromUPN, EmailFromPrimarySMTP)
+	ps.mailboxes(attrs, where, &im)
+	ps.attributesBlock(b.Body, where, &im)
 	ps.boolean(attrs, "exclude_unlicensed", where, &im.ExcludeUnlicensed)
 	ps.boolean(attrs, "include_disabled", where, &im.IncludeDisabled)
 	ps.boolean(attrs, "include_guests", where, &im.IncludeGuests)
@@ -588,4 +631,85 @@ func isGUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// mailboxes parses exclude_mailboxes.
+func (ps *parser) mailboxes(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {
+	const key = "exclude_mailboxes"
+	items, set := ps.list(attrs, key, where)
+	if !set {
+		return
+	}
+	allowed := mailboxPurposes()
+	out := []string{}
+	seen := map[string]bool{}
+	for _, it := range items {
+		s, ok := ps.cleanItem(it, key, where, "a mailbox purpose")
+		if !ok {
+			continue
+		}
+		if !contains(allowed, strings.ToLower(s)) {
+			ps.at(it.pos, "%s in %s: %q is not a mailbox purpose; give any of %s, or [] to exclude none", key, where, it.s, strings.Join(allowed, ", "))
+			continue
+		}
+		out = dedupe(out, seen, strings.ToLower(s))
+	}
+	im.ExcludeMailboxes = out
+}
+
+// attributeFieldRE is a recipient attribute's name: what a platform's
+// field is called, safe as a JSON key and a CSV header.
+var attributeFieldRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
+
+// attributesBlock parses the import block's attributes blocks: each key a
+// recipient attribute, each value the directory attribute it carries.
+func (ps *parser) attributesBlock(body *hclsyntax.Body, where string, im *Import) {
+	names := attributeNames()
+	for _, b := range body.Blocks {
+		if b.Type != "attributes" {
+			continue
+		}
+		bw := "attributes block in " + where
+		if len(b.Labels) > 0 {
+			ps.at(b.LabelRanges[0].Start, "the %s takes no label; write attributes { site = \"officeLocation\" }", bw)
+			continue
+		}
+		if im.Attributes != nil {
+			ps.at(b.TypeRange.Start, "%s has a second attributes block; put every mapping in one", where)
+			continue
+		}
+		im.Attributes = map[string]string{}
+		for _, b := range b.Body.Blocks {
+			ps.at(b.TypeRange.Start, "unexpected block %q in the %s; it takes only keys, e.g. site = \"officeLocation\"", b.Type, bw)
+		}
+		for _, a := range sortedAttrs(b.Body) {
+			if !attributeFieldRE.MatchString(a.Name) {
+				ps.at(a.NameRange.Start, "%q in the %s is not a field name: use letters, digits and _, starting with a letter, at most 64", a.Name, bw)
+				continue
+			}
+			v, ok := ps.literal(a.Expr, "", "")
+			if !ok || v.IsNull() {
+				continue
+			}
+			if v.Type() != cty.String {
+				ps.at(a.Expr.Range().Start, "%s in the %s must be a directory attribute's name as a string, e.g. \"officeLocation\", got %s", a.Name, bw, typeName(v.Type()))
+				continue
+			}
+			src := strings.TrimSpace(v.AsString())
+			canonical := ""
+			for _, n := range names {
+				if strings.EqualFold(n, src) {
+					canonical = n
+				}
+			}
+			if canonical == "" {
+				ps.at(a.Expr.Range().Start, "%s in the %s: %q is not a directory attribute dirsync reads; give one of %s", a.Name, bw, src, strings.Join(names, ", "))
+				continue
+			}
+			im.Attributes[a.Name] = canonical
+		}
+		if len(im.Attributes) > MaxAttributes {
+			ps.at(b.TypeRange.Start, "the %s maps %d attributes; map at most %d", bw, len(im.Attributes), MaxAttributes)
+		}
+	}
 }

@@ -30,11 +30,12 @@ func parseImport(t *testing.T, body string) Import {
 
 func TestDefaultImport(t *testing.T) {
 	want := Import{
-		EmailFrom:      "mail",
-		GroupTypes:     []string{"unified"},
-		TagMode:        "append",
-		UpdateExisting: true,
-		OnRemoved:      "archive",
+		EmailFrom:        "mail",
+		ExcludeMailboxes: []string{"shared", "room", "equipment"},
+		GroupTypes:       []string{"unified"},
+		TagMode:          "append",
+		UpdateExisting:   true,
+		OnRemoved:        "archive",
 	}
 	if got := DefaultImport(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultImport() = %+v; want %+v", got, want)
@@ -173,8 +174,8 @@ func TestImportErrors(t *testing.T) {
 	const in = `in import block of connector "demo"`
 	tests := []struct{ body, want string }{
 		// email_from: value at column 18.
-		{`email_from = "upn"`, `7:18: email_from ` + in + ` must be "mail" (the default) or "userPrincipalName", got "upn"`},
-		{`email_from = "Mail"`, `7:18: email_from ` + in + ` must be "mail" (the default) or "userPrincipalName", got "Mail"`},
+		{`email_from = "upn"`, `7:18: email_from ` + in + ` must be "mail" (the default), "userPrincipalName" or "primary_smtp", got "upn"`},
+		{`email_from = "Mail"`, `7:18: email_from ` + in + ` must be "mail" (the default), "userPrincipalName" or "primary_smtp", got "Mail"`},
 		{`email_from = true`, `7:18: email_from ` + in + ` must be a string, got a bool`},
 		// bools
 		{`exclude_unlicensed = "yes"`, `7:26: exclude_unlicensed ` + in + ` must be a bool (true or false), got a string`},
@@ -228,8 +229,18 @@ func TestImportErrors(t *testing.T) {
 		{`max_removals = "-5"`, `7:20: max_removals ` + in + `: count "-5" is negative: it must be 0 or more`},
 		{`max_removals = "x%"`, `7:20: max_removals ` + in + `: "x%" is not a percentage; use a count such as 25 or a percentage such as "10%"`},
 		// unknown keys, blocks, variables
-		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, include_domains, exclude_domains, exclude_users, tags, tag_mode, update_existing, on_removed, max_removals`},
-		{"scope {\n    }", `7:5: unexpected block "scope" ` + in + `; it takes no blocks, only keys: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, include_domains, exclude_domains, exclude_users, tags, tag_mode, update_existing, on_removed, max_removals`},
+		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, include_domains, exclude_domains, exclude_users, exclude_mailboxes, tags, tag_mode, update_existing, on_removed, max_removals`},
+		{"scope {\n    }", `7:5: unexpected block "scope" ` + in + `; allowed blocks: attributes`},
+		// exclude_mailboxes: value at column 25.
+		{`exclude_mailboxes = ["shared", "kitchen"]`, `7:36: exclude_mailboxes ` + in + `: "kitchen" is not a mailbox purpose; give any of user, shared, room, equipment, linked, others, or [] to exclude none`},
+		{`exclude_mailboxes = "room"`, `7:25: exclude_mailboxes ` + in + ` must be a list of strings, e.g. ["a", "b"], got a string (write ["…"] for a single value)`},
+		// attributes blocks: keys at column 7 of line 8.
+		{"attributes {\n      site = \"desk\"\n    }", `8:14: site in the attributes block ` + in + `: "desk" is not a directory attribute dirsync reads; give one of preferredLanguage, manager, employeeId, employeeType, companyName, officeLocation, city, country, usageLocation, mobilePhone, extensionAttribute1, extensionAttribute2, extensionAttribute3, extensionAttribute4, extensionAttribute5, extensionAttribute6, extensionAttribute7, extensionAttribute8, extensionAttribute9, extensionAttribute10, extensionAttribute11, extensionAttribute12, extensionAttribute13, extensionAttribute14, extensionAttribute15`},
+		{"attributes {\n      site = 3\n    }", `8:14: site in the attributes block ` + in + ` must be a directory attribute's name as a string, e.g. "officeLocation", got a number`},
+		{"attributes {\n      _site = \"city\"\n    }", `8:7: "_site" in the attributes block ` + in + ` is not a field name: use letters, digits and _, starting with a letter, at most 64`},
+		{"attributes \"x\" {\n    }", `7:16: the attributes block ` + in + ` takes no label; write attributes { site = "officeLocation" }`},
+		{"attributes {\n    }\n    attributes {\n    }", `9:5: import block of connector "demo" has a second attributes block; put every mapping in one`},
+		{"attributes {\n      more {\n      }\n    }", `8:7: unexpected block "more" in the attributes block ` + in + `; it takes only keys, e.g. site = "officeLocation"`},
 		{`tags = [var.tag]`, `7:13: variables are not supported in plugins.hcl (found var.tag); write the value itself, as a quoted string, number, bool or list`},
 	}
 	for _, tt := range tests {
@@ -284,11 +295,17 @@ func TestImportFull(t *testing.T) {
     include_domains    = ["contoso.com"]
     exclude_domains    = ["partner.contoso.com"]
     exclude_users      = ["ceo@contoso.com"]
+    exclude_mailboxes  = ["Room", "shared", "room"]
     tags               = ["azure", "vip"]
     tag_mode           = "replace"
     update_existing    = false
     on_removed         = "delete"
-    max_removals       = "10%"`)
+    max_removals       = "10%"
+    attributes {
+      site         = "officeLocation"
+      cost_center  = "ExtensionAttribute3"
+      language     = "preferredLanguage"
+    }`)
 	got.Range = hcl.Range{}
 	want := Import{
 		EmailFrom:         "userPrincipalName",
@@ -302,6 +319,8 @@ func TestImportFull(t *testing.T) {
 		IncludeDomains:    []string{"contoso.com"},
 		ExcludeDomains:    []string{"partner.contoso.com"},
 		ExcludeUsers:      []string{"ceo@contoso.com"},
+		ExcludeMailboxes:  []string{"room", "shared"},
+		Attributes:        map[string]string{"site": "officeLocation", "cost_center": "extensionAttribute3", "language": "preferredLanguage"},
 		Tags:              []string{"azure", "vip"},
 		TagMode:           "replace",
 		UpdateExisting:    false,

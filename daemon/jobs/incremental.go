@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dirsync/dirsync/connectors/connector"
 	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
@@ -172,6 +173,7 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 	}
 	groups, moved := d.directoryEvents(ev, connector)
 	affected := d.affected(groups, moved)
+	d.addReports(pol, affected)
 	cur := s.Recipients[connector]
 	d.closeOverEmails(pol, cur, affected, memo.emails)
 
@@ -271,6 +273,37 @@ func (d overlay) affected(groups map[string]bool, moved map[string]memberDelta) 
 		}
 	}
 	return out
+}
+
+// addReports adds to affected the users whose manager the snapshot gave
+// another email, added or removed: their recipients carry the manager's
+// email. Only then does it read the whole directory.
+func (o overlay) addReports(pol policy.Policy, affected map[string]bool) {
+	changed := map[string]bool{}
+	for id := range o.snap.users {
+		ou, had := o.old.Users[id]
+		nu, has := o.user(id)
+		if had != has || pol.Email(ou) != pol.Email(nu) {
+			changed[id] = true
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	managedBy := func(u events.User) bool {
+		m, ok := u.Attributes.Get(connector.AttrManager)
+		return ok && changed[m]
+	}
+	for id, u := range o.old.Users {
+		if managedBy(u) {
+			affected[id] = true
+		}
+	}
+	for id := range o.snap.users {
+		if u, ok := o.user(id); ok && managedBy(u) {
+			affected[id] = true
+		}
+	}
 }
 
 // steady reports whether the recipients have (the users of) was as the
@@ -486,8 +519,10 @@ func (o overlay) sub(ids map[string]bool, moved map[string]memberDelta) *project
 		u, ok := o.old.Users[id]
 		return u, ok
 	}
+	d.Others = user
 	if moved != nil {
 		user = o.user
+		d.Others = o.user
 		if len(o.snap.groups) > 0 {
 			d.Groups = maps.Clone(o.old.Groups)
 			for id := range o.snap.groups {

@@ -37,6 +37,9 @@ func TestIncrementalPlanEqualsWholePlan(t *testing.T) {
 		"unlicensed,guests,delete": func(p *policy.Policy) {
 			p.ExcludeUnlicensed, p.IncludeGuests, p.OnRemoved = true, true, policy.OnRemovedDelete
 		},
+		"primary_smtp,attributes,exclude an alias": func(p *policy.Policy) {
+			p.EmailFrom, p.Attributes, p.ExcludeUsers = policy.EmailFromPrimary, map[string]string{"lang": "preferredLanguage"}, []string{"m3@contoso.com"}
+		},
 		"include_domains,tag replace": func(p *policy.Policy) {
 			p.IncludeDomains, p.Tags, p.TagMode = []string{"contoso.com"}, []string{"imp"}, policy.TagModeReplace
 		},
@@ -109,9 +112,29 @@ func (w *deltaWorld) randomUser(id string) events.User {
 	if w.rng.IntN(3) == 0 {
 		upn = w.randomMail()
 	}
-	return events.User{ID: id, UserPrincipalName: upn, Mail: w.randomMail(), DisplayName: "User " + id,
+	u := events.User{ID: id, UserPrincipalName: upn, Mail: w.randomMail(), DisplayName: "User " + id,
 		Department: []string{"Sales", "Ops"}[w.rng.IntN(2)], AccountEnabled: w.rng.IntN(6) != 0,
 		UserType: []string{"Member", "Member", "Member", "Guest"}[w.rng.IntN(4)], AssignedLicenseCount: w.rng.IntN(3)}
+	w.randomIdentity(&u)
+	return u
+}
+
+// randomIdentity gives u a manager (perhaps no user, perhaps itself), a
+// language and proxy addresses that may collide with others' mails.
+func (w *deltaWorld) randomIdentity(u *events.User) {
+	attrs := map[string]string{"manager": fmt.Sprintf("u%02d", w.rng.IntN(12))}
+	if w.rng.IntN(3) > 0 {
+		attrs["preferredLanguage"] = []string{"en-US", "de-DE", "fr-FR"}[w.rng.IntN(3)]
+	}
+	u.Attributes = events.MapOf(attrs)
+	var proxies []string
+	if w.rng.IntN(4) > 0 {
+		proxies = append(proxies, "SMTP:"+w.randomMail())
+	}
+	if w.rng.IntN(3) == 0 {
+		proxies = append(proxies, "smtp:"+w.randomMail())
+	}
+	u.ProxyAddresses = events.ListOf(proxies...)
 }
 
 func (w *deltaWorld) randomGroup(id string) events.Group {
@@ -146,7 +169,7 @@ func (w *deltaWorld) change(op int) {
 		op = 0
 	}
 	if op < 0 {
-		op = w.rng.IntN(10)
+		op = w.rng.IntN(11)
 	}
 	user := func() events.User { return w.users[uids[w.rng.IntN(len(uids))]] }
 	group := func() events.Group { return w.groups[gids[w.rng.IntN(len(gids))]] }
@@ -222,6 +245,11 @@ func (w *deltaWorld) change(op int) {
 		}
 		w.members[g.ID][u.ID] = struct{}{}
 		w.note("group %s gains %s", g.ID, u.ID)
+	case 10: // a manager, language or aliases changed
+		u := user()
+		w.randomIdentity(&u)
+		w.setUser(u)
+		w.note("user %s attributes %q proxies %q", u.ID, u.Attributes, u.ProxyAddresses)
 	case 8, 9: // a member removed
 		g := group()
 		if ids := slices.Sorted(maps.Keys(w.members[g.ID])); len(ids) > 0 {
@@ -239,7 +267,8 @@ func (w *deltaWorld) snapshot() *snapshot {
 	user := func(u events.User) *connectorv1.User {
 		return &connectorv1.User{Id: u.ID, UserPrincipalName: ptr(u.UserPrincipalName), Mail: ptr(u.Mail), DisplayName: ptr(u.DisplayName),
 			Department: ptr(u.Department), AccountEnabled: ptr(u.AccountEnabled), UserType: ptr(u.UserType),
-			AssignedLicenseCount: ptr(int32(u.AssignedLicenseCount))}
+			AssignedLicenseCount: ptr(int32(u.AssignedLicenseCount)),
+			ProxyAddresses:       u.ProxyAddresses.Strings(), ProxyAddressesKnown: true, Attributes: u.Attributes.Map()}
 	}
 	group := func(g events.Group) *connectorv1.Group {
 		return &connectorv1.Group{Id: g.ID, DisplayName: ptr(g.DisplayName), GroupTypes: g.GroupTypes, GroupTypesKnown: true,

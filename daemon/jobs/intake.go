@@ -61,6 +61,9 @@ const (
 	maxMessageRunes = 1024
 	// maxGroupTypes bounds a group's groupTypes (Graph knows two values).
 	maxGroupTypes = 32
+	// maxProxyAddresses bounds the SMTP addresses kept for one user
+	// (Exchange allows about 400 proxy addresses; a person has a few).
+	maxProxyAddresses = 64
 	// maxPluginReasons bounds the plugin's own reasons kept in a
 	// summary, of rejected objects and of sanitized values each; the rest
 	// are counted under "other".
@@ -280,7 +283,70 @@ func cleanUser(u *connectorv1.User) (*connectorv1.User, []fixes) {
 		out.Removed = r
 		fx = append(fx, f)
 	}
+	if u.GetProxyAddressesKnown() {
+		var f fixes
+		out.ProxyAddressesKnown = true
+		out.ProxyAddresses, f = cleanProxyAddresses(u.GetProxyAddresses())
+		if f != 0 {
+			fx = append(fx, f)
+		}
+	}
+	if p := u.MailboxPurpose; p != nil {
+		// A purpose connector.v1 does not name is dropped, as if the
+		// plugin had not read it: the policy must not guess from it.
+		if slices.Contains(connector.MailboxPurposes(), *p) {
+			out.MailboxPurpose = p
+		} else {
+			fx = append(fx, fixInvalidValue)
+		}
+	}
+	if len(u.GetAttributes()) > 0 {
+		out.Attributes = make(map[string]string, len(u.GetAttributes()))
+		for k, v := range u.GetAttributes() {
+			if !connector.IsAttribute(k) {
+				fx = append(fx, fixInvalidValue)
+				continue
+			}
+			v, f := cleanText(v, MaxTextRunes)
+			if f != 0 {
+				fx = append(fx, f)
+			}
+			out.Attributes[k] = v
+		}
+	}
 	return out, fx
+}
+
+// cleanProxyAddresses keeps the SMTP addresses of a user's proxy
+// addresses, as "SMTP:" (the first primary) or "smtp:" and a valid
+// address, each address once, at most maxProxyAddresses. Other types
+// (SIP, X500) have no use here and are dropped without a count.
+func cleanProxyAddresses(in []string) ([]string, fixes) {
+	var out []string
+	var f fixes
+	seen := map[string]bool{}
+	primary := false
+	for _, a := range in {
+		if len(a) < 5 || !strings.EqualFold(a[:5], "smtp:") {
+			continue
+		}
+		addr, af := cleanEmail(a[5:])
+		f |= af
+		if addr == "" || seen[strings.ToLower(addr)] {
+			continue
+		}
+		if len(out) == maxProxyAddresses {
+			f |= fixTooLong
+			break
+		}
+		seen[strings.ToLower(addr)] = true
+		prefix := "smtp:"
+		if a[:5] == "SMTP:" && !primary {
+			prefix, primary = "SMTP:", true
+		}
+		out = append(out, prefix+addr)
+	}
+	return out, f
 }
 
 // cleanGroup is cleanUser for a group.

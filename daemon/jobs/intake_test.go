@@ -162,6 +162,54 @@ func TestCleanUser(t *testing.T) {
 	}
 }
 
+// A user's proxy addresses keep their SMTP ones, valid, once each, the
+// first "SMTP:" as the primary; a mailbox purpose or an attribute that
+// connector.v1 does not name is dropped; attribute values are cleaned.
+func TestCleanUserIdentity(t *testing.T) {
+	many := []string{}
+	for i := range maxProxyAddresses + 5 {
+		many = append(many, fmt.Sprintf("smtp:a%d@contoso.com", i))
+	}
+	tests := []struct {
+		name  string
+		in    *connectorv1.User
+		want  *connectorv1.User
+		fixes tally
+	}{
+		{"proxy addresses",
+			&connectorv1.User{Id: "u", ProxyAddressesKnown: true, ProxyAddresses: []string{"SIP:ann@contoso.com", "SMTP:Ann@contoso.com", "smtp:ann@CONTOSO.com",
+				"X500:/o=ExchangeLabs/cn=Recipients", "SMTP:second@contoso.com", "smtp:Eve <eve@contoso.com>", "smtp:", "Smtp:al@contoso.com"}},
+			&connectorv1.User{Id: "u", ProxyAddressesKnown: true, ProxyAddresses: []string{"SMTP:Ann@contoso.com", "smtp:second@contoso.com", "smtp:al@contoso.com"}},
+			tally{"invalid_email": 1}},
+		{"too many proxy addresses", &connectorv1.User{Id: "u", ProxyAddressesKnown: true, ProxyAddresses: many},
+			&connectorv1.User{Id: "u", ProxyAddressesKnown: true, ProxyAddresses: many[:maxProxyAddresses]}, tally{"too_long": 1}},
+		{"proxy addresses not known are not read", &connectorv1.User{Id: "u", ProxyAddresses: []string{"SMTP:a@contoso.com"}},
+			&connectorv1.User{Id: "u"}, tally{}},
+		{"mailbox purpose", &connectorv1.User{Id: "u", MailboxPurpose: proto.String("room")},
+			&connectorv1.User{Id: "u", MailboxPurpose: proto.String("room")}, tally{}},
+		{"unknown mailbox purpose", &connectorv1.User{Id: "u", MailboxPurpose: proto.String("Room\n")},
+			&connectorv1.User{Id: "u"}, tally{"invalid_value": 1}},
+		{"attributes", &connectorv1.User{Id: "u", Attributes: map[string]string{"preferredLanguage": "de-DE\u202e", "manager": "", "password": "x"}},
+			&connectorv1.User{Id: "u", Attributes: map[string]string{"preferredLanguage": "de-DE", "manager": ""}},
+			tally{"invalid_value": 1, "control_characters": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, fx := cleanUser(tt.in)
+			if !proto.Equal(got, tt.want) {
+				t.Errorf("cleanUser = %v\nwant %v", got, tt.want)
+			}
+			counts := tally{}
+			for _, f := range fx {
+				counts.add(f)
+			}
+			if !maps.Equal(counts, tt.fixes) {
+				t.Errorf("fixes %v, want %v", counts, tt.fixes)
+			}
+		})
+	}
+}
+
 func TestCleanGroup(t *testing.T) {
 	types := []string{"Unified", "Dynamic\nMembership"}
 	for range maxGroupTypes {

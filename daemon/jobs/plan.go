@@ -461,6 +461,14 @@ func applyUser(u events.User, p *connectorv1.User) events.User {
 	} else if p.AssignedLicenseCount != nil {
 		u.Licensed = events.OptBoolOf(p.GetAssignedLicenseCount() > 0)
 	}
+	if p.GetProxyAddressesKnown() {
+		u.ProxyAddresses = events.ListOf(p.GetProxyAddresses()...)
+	}
+	if p.MailboxPurpose != nil {
+		u.MailboxPurpose = p.GetMailboxPurpose()
+	}
+	// Attributes a change does not name keep their values.
+	u.Attributes = u.Attributes.With(p.GetAttributes())
 	return u
 }
 
@@ -513,6 +521,11 @@ func recipientDiff(a, b events.Recipient) []string {
 	add("groups", slices.Equal(a.Groups, b.Groups))
 	add("tags", slices.Equal(a.Tags, b.Tags))
 	add("status", a.Status == b.Status)
+	add("aliases", slices.Equal(a.Aliases, b.Aliases))
+	add("language", a.Language == b.Language)
+	add("managerId", a.ManagerID == b.ManagerID)
+	add("managerEmail", a.ManagerEmail == b.ManagerEmail)
+	add("attributes", maps.Equal(a.Attributes, b.Attributes))
 	return c
 }
 
@@ -531,6 +544,15 @@ func skipText(reason string) string {
 		return "out of the import scope (groups, domains or excluded users)"
 	case policy.SkipDuplicateEmail:
 		return "another user has the same email address"
+	case policy.SkipSharedMailbox:
+		return "shared mailbox (exclude_mailboxes)"
+	case policy.SkipRoom:
+		return "room mailbox (exclude_mailboxes)"
+	case policy.SkipEquipment:
+		return "equipment mailbox (exclude_mailboxes)"
+	}
+	if p, ok := strings.CutPrefix(reason, "mailbox_"); ok {
+		return p + " mailbox (exclude_mailboxes)"
 	}
 	return reason
 }

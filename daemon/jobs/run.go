@@ -116,7 +116,7 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 	// replace the callback's error, and a broken protocol must say so.
 	var broke error
 	err = conn.Sync(ctx, &connectorv1.SyncRequest{Config: spec.Config, Cursor: cursor, Full: full,
-		JobId: j.id, GroupTypes: pol.ReadGroupTypes()},
+		JobId: j.id, GroupTypes: pol.ReadGroupTypes(), Attributes: pol.ReadAttributes(), MailboxPurpose: pol.ReadMailboxPurpose()},
 		func(b *connectorv1.SyncBatch) error {
 			if err := snap.add(b, sum); err != nil {
 				broke = err

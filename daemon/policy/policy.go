@@ -21,6 +21,7 @@ import (
 const (
 	EmailFromMail    = config.EmailFromMail
 	EmailFromUPN     = config.EmailFromUPN
+	EmailFromPrimary = config.EmailFromPrimarySMTP
 	TagModeAppend    = config.TagModeAppend
 	TagModeReplace   = config.TagModeReplace
 	OnRemovedArchive = config.OnRemovedArchive
@@ -36,7 +37,27 @@ const (
 	SkipUnlicensed     = "unlicensed"
 	SkipOutOfScope     = "out_of_scope"
 	SkipDuplicateEmail = "duplicate_email"
+	// SkipSharedMailbox, SkipRoom and SkipEquipment: a mailbox that is
+	// not a person's (exclude_mailboxes); another excluded purpose is
+	// counted as "mailbox_" and the purpose.
+	SkipSharedMailbox = "shared_mailbox"
+	SkipRoom          = "room"
+	SkipEquipment     = "equipment"
 )
+
+// SkipMailbox returns the skip reason of a user whose mailbox purpose the
+// policy excludes.
+func SkipMailbox(purpose string) string {
+	switch purpose {
+	case "shared":
+		return SkipSharedMailbox
+	case "room":
+		return SkipRoom
+	case "equipment":
+		return SkipEquipment
+	}
+	return "mailbox_" + purpose
+}
 
 // Policy is a connector's import policy: the import {} block of
 // plugins.hcl (whose keys and defaults config.Import defines) with a job's
@@ -71,6 +92,27 @@ func (p Policy) With(o *events.JobOptions) Policy {
 	}
 	return p
 }
+
+// ReadAttributes is what the connector must read of each user: the
+// preferred language and the manager, which every recipient carries, and
+// the sources of the attributes block, each once, in a fixed order.
+func (p Policy) ReadAttributes() []string {
+	want := map[string]bool{connector.AttrPreferredLanguage: true, connector.AttrManager: true}
+	for _, src := range p.Attributes {
+		want[src] = true
+	}
+	var out []string
+	for _, a := range connector.Attributes() {
+		if want[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ReadMailboxPurpose reports whether the connector must classify
+// mailboxes: some purpose is excluded.
+func (p Policy) ReadMailboxPurpose() bool { return len(p.ExcludeMailboxes) > 0 }
 
 // ReadGroupTypes is what the connector must read: the synced group kinds,
 // or every kind when group scopes are set, since a scope may name a group
@@ -156,26 +198,66 @@ func (p Policy) DecideAmong(connectorName string, d *projections.Directory, reci
 		if tags == nil {
 			tags = []string{}
 		}
-		out.Wanted[id] = Want{
-			Recipient: events.Recipient{
-				ID: RecipientID(connectorName, id), Connector: connectorName, ObjectID: id,
-				Email: email, DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname,
-				Department: u.Department, JobTitle: u.JobTitle, Groups: groups, Tags: tags,
-				Status: events.RecipientActive,
-			},
-			Reason: "user passes the import policy",
+		r := events.Recipient{
+			ID: RecipientID(connectorName, id), Connector: connectorName, ObjectID: id,
+			Email: email, DisplayName: u.DisplayName, GivenName: u.GivenName, Surname: u.Surname,
+			Department: u.Department, JobTitle: u.JobTitle, Groups: groups, Tags: tags,
+			Status: events.RecipientActive,
 		}
+		p.carry(&r, u, d)
+		out.Wanted[id] = Want{Recipient: r, Reason: "user passes the import policy"}
 	}
 	p.oneRecipientPerEmail(connectorName, recipients, &out)
 	out.Duplicates = ListDuplicates(out.DuplicateOf)
 	return out
 }
 
+// carry sets what a recipient carries besides its identity: its
+// aliases, language, manager and the attributes block's fields.
+func (p Policy) carry(r *events.Recipient, u events.User, d *projections.Directory) {
+	for _, a := range u.Addresses() {
+		if a != strings.ToLower(r.Email) && (a != strings.ToLower(u.UserPrincipalName) || isSMTP(u, a)) {
+			r.Aliases = append(r.Aliases, a)
+		}
+	}
+	sort.Strings(r.Aliases)
+	r.Language, _ = u.Attributes.Get(connector.AttrPreferredLanguage)
+	if m, ok := u.Attributes.Get(connector.AttrManager); ok && m != "" {
+		r.ManagerID = m
+		if mu, ok := d.User(m); ok {
+			r.ManagerEmail = p.Email(mu)
+		}
+	}
+	for field, src := range p.Attributes {
+		if v, ok := u.Attributes.Get(src); ok && v != "" {
+			if r.Attributes == nil {
+				r.Attributes = map[string]string{}
+			}
+			r.Attributes[field] = v
+		}
+	}
+}
+
+// isSMTP reports whether address a (lower case) is one of u's SMTP proxy
+// addresses: a UPN that is no mail address is not an alias.
+func isSMTP(u events.User, a string) bool {
+	for x := range u.ProxyAddresses.All() {
+		if strings.EqualFold(x[5:], a) {
+			return true
+		}
+	}
+	return strings.EqualFold(u.Mail, a)
+}
+
 // Email is the email a user's recipient gets from the directory: its
-// mail, or its user principal name under email_from = "upn".
+// mail, its user principal name under email_from = "userPrincipalName",
+// or its primary SMTP address under email_from = "primary_smtp".
 func (p Policy) Email(u events.User) string {
-	if p.EmailFrom == EmailFromUPN {
+	switch p.EmailFrom {
+	case EmailFromUPN:
 		return strings.TrimSpace(u.UserPrincipalName)
+	case EmailFromPrimary:
+		return u.PrimarySMTP()
 	}
 	return strings.TrimSpace(u.Mail)
 }
@@ -188,6 +270,12 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 	if email == "" || !strings.Contains(email, "@") {
 		return SkipNoEmail
 	}
+	// Before disabled: Exchange creates shared and resource mailboxes
+	// with sign-in blocked, and the admin should see them counted as
+	// what they are.
+	if u.MailboxPurpose != "" && slices.Contains(p.ExcludeMailboxes, u.MailboxPurpose) {
+		return SkipMailbox(u.MailboxPurpose)
+	}
 	if !u.AccountEnabled && !p.IncludeDisabled {
 		return SkipDisabled
 	}
@@ -198,9 +286,14 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 		return SkipUnlicensed
 	}
 	lower := strings.ToLower(email)
-	for _, x := range p.ExcludeUsers {
-		if x == id || strings.EqualFold(x, email) {
-			return SkipOutOfScope
+	if len(p.ExcludeUsers) > 0 {
+		// Any address of the user: an admin names the one they know,
+		// which may be an alias.
+		addrs := append(u.Addresses(), lower)
+		for _, x := range p.ExcludeUsers {
+			if x == id || slices.Contains(addrs, strings.ToLower(x)) {
+				return SkipOutOfScope
+			}
 		}
 	}
 	domain := lower[strings.LastIndex(lower, "@")+1:]
