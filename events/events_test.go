@@ -39,6 +39,13 @@ func samples() map[string]Event {
 			AccountEnabled: true, UserType: "Guest", Guest: true, Licensed: OptFalse}),
 		"user_changed_ldap": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
 			ID: uid, UserPrincipalName: "zoe@example.test", Mail: "zoe.muller@example.test", DisplayName: "Zoë Müller"}),
+		"user_changed_identity": New(TypeUserChanged, DirectorySubject("demo", "user", uid), "demo", job, 0, at, User{
+			ID: uid, UserPrincipalName: "zoe.muller@contoso.onmicrosoft.com", Mail: "Zoe.Muller@contoso.com", DisplayName: "Zoë Müller",
+			AccountEnabled: true, UserType: "Member", AssignedLicenseCount: 1, Licensed: OptTrue,
+			ProxyAddresses: ListOf("SMTP:Zoe.Muller@contoso.com", "smtp:zm@contoso.com"), MailboxPurpose: "user",
+			Attributes: MapOf(map[string]string{"preferredLanguage": "de-DE", "manager": gid, "officeLocation": "Oslo HQ"})}),
+		"recipient_updated_identity": New(TypeRecipientUpdated, RecipientSubject("demo", uid), "demo", job, 0, at,
+			RecipientChange{Recipient: withIdentity(rec, gid), Changed: []string{"language", "managerId", "managerEmail"}, Reason: "user passes the import policy"}),
 		"user_removed": New(TypeUserRemoved, DirectorySubject("demo", "user", uid), "demo", job, 0, at, Removed{ID: uid, Reason: "missing"}),
 		"group_changed": New(TypeGroupChanged, DirectorySubject("demo", "group", gid), "demo", job, 0, at, Group{
 			ID: gid, DisplayName: "Marketing Team", Mail: "marketing@contoso.com", GroupTypes: []string{"Unified"}, MailEnabled: true}),
@@ -64,6 +71,15 @@ func samples() map[string]Event {
 		"recipient_removed": New(TypeRecipientRemoved, RecipientSubject("demo", uid), "demo", job, 0, at,
 			RecipientChange{Recipient: rec, Reason: "user is no longer in the directory"}),
 	}
+}
+
+// withIdentity is r with aliases, a language, a manager and attributes.
+func withIdentity(r Recipient, manager string) Recipient {
+	r.Aliases = []string{"zm@contoso.com"}
+	r.Language = "de-DE"
+	r.ManagerID, r.ManagerEmail = manager, "max.mustermann@contoso.com"
+	r.Attributes = map[string]string{"site": "Oslo HQ"}
+	return r
 }
 
 // fenced is e appended under a claim of epoch.
