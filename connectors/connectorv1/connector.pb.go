@@ -1269,9 +1269,18 @@ type Membership struct {
 	// expanded members) sends it, since the connector keeps no state to
 	// tell what the group lost. Meaningless in a complete read, which
 	// lists every member anyway.
-	Replace       bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Replace bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	// Groups that are direct members of this group (nesting), as
+	// added_user_ids are its user members: in a complete read their union is
+	// every group member; replace covers them too. The host expands nesting
+	// itself (import { nested_groups }), through the groups it holds, so a
+	// connector sends nested groups as groups too, with their own members,
+	// and does not expand them. A connector that expands nesting itself
+	// (ldap) sends none.
+	AddedGroupIds   []string `protobuf:"bytes,5,rep,name=added_group_ids,json=addedGroupIds,proto3" json:"added_group_ids,omitempty"`
+	RemovedGroupIds []string `protobuf:"bytes,6,rep,name=removed_group_ids,json=removedGroupIds,proto3" json:"removed_group_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Membership) Reset() {
@@ -1330,6 +1339,20 @@ func (x *Membership) GetReplace() bool {
 		return x.Replace
 	}
 	return false
+}
+
+func (x *Membership) GetAddedGroupIds() []string {
+	if x != nil {
+		return x.AddedGroupIds
+	}
+	return nil
+}
+
+func (x *Membership) GetRemovedGroupIds() []string {
+	if x != nil {
+		return x.RemovedGroupIds
+	}
+	return nil
 }
 
 type Removal struct {
@@ -1727,13 +1750,15 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x05_mailB\x0f\n" +
 	"\r_mail_enabledB\x13\n" +
 	"\x11_security_enabledB\a\n" +
-	"\x05_kind\"\x91\x01\n" +
+	"\x05_kind\"\xe5\x01\n" +
 	"\n" +
 	"Membership\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12$\n" +
 	"\x0eadded_user_ids\x18\x02 \x03(\tR\faddedUserIds\x12(\n" +
 	"\x10removed_user_ids\x18\x03 \x03(\tR\x0eremovedUserIds\x12\x18\n" +
-	"\areplace\x18\x04 \x01(\bR\areplace\"!\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\x12&\n" +
+	"\x0fadded_group_ids\x18\x05 \x03(\tR\raddedGroupIds\x12*\n" +
+	"\x11removed_group_ids\x18\x06 \x03(\tR\x0fremovedGroupIds\"!\n" +
 	"\aRemoval\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xaf\x04\n" +
 	"\bProgress\x12\x14\n" +
