@@ -341,6 +341,11 @@ type MembersChanged struct {
 	GroupID string   `json:"groupId"`
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
+	// AddedGroups and RemovedGroups are group object IDs: groups nested
+	// in this one as direct members (connector.v1 Membership's
+	// added_group_ids). The import policy expands them (nested_groups).
+	AddedGroups   []string `json:"addedGroups,omitempty"`
+	RemovedGroups []string `json:"removedGroups,omitempty"`
 }
 
 // MaxMembersPerEvent keeps membership events far below NATS's 1 MiB

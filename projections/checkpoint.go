@@ -30,7 +30,7 @@ import (
 // A checkpoint written under another version is not loaded (the start
 // replays the whole stream instead), so bump it with every change to
 // State.Apply or to a read model's JSON form.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // CheckpointBucket is the JetStream Object Store bucket holding the read
 // models' checkpoint, and CheckpointObject the object's name in it.
@@ -72,6 +72,7 @@ type snapshotDirectory struct {
 	Users   map[string]events.User  `json:"users"`
 	Groups  map[string]events.Group `json:"groups"`
 	Members map[string][]string     `json:"members"`
+	Nested  map[string][]string     `json:"nested"`
 }
 
 // state is the State a decoded checkpoint holds, its strings compacted
@@ -84,7 +85,7 @@ func (sn snapshot) state() *State {
 	}
 	in := interned{}
 	for c, sd := range sn.Directories {
-		if sd.Users == nil && sd.Groups == nil && sd.Members == nil {
+		if sd.Users == nil && sd.Groups == nil && sd.Members == nil && sd.Nested == nil {
 			// A connector with recipients and no directory: a live
 			// directory always has its maps, empty or not.
 			continue
@@ -110,6 +111,13 @@ func (sn snapshot) state() *State {
 				set[d.UserID(id)] = struct{}{}
 			}
 			d.Members[g] = set
+		}
+		for g, ids := range sd.Nested {
+			set := make(map[string]struct{}, len(ids))
+			for _, id := range ids {
+				set[id] = struct{}{}
+			}
+			d.Nested[g] = set
 		}
 		s.Directories[c] = d
 	}
@@ -172,7 +180,7 @@ type checkpointHeader struct {
 func decodeTargets(connectors int) []any {
 	var out []any
 	for range connectors {
-		out = append(out, &map[string]events.User{}, &map[string]events.Group{}, &map[string][]string{}, &map[string]events.Recipient{})
+		out = append(out, &map[string]events.User{}, &map[string]events.Group{}, &map[string][]string{}, &map[string][]string{}, &map[string]events.Recipient{})
 	}
 	return append(out, &map[string]*Job{}, &map[string]*SyncStatus{}, &map[string]string{}, &map[string][]string{}, &map[string]ChangeSpan{})
 }
@@ -205,10 +213,13 @@ func writeCheckpointForm(w io.Writer, s *State) error {
 			cw.null()
 			cw.null()
 			cw.null()
+			cw.null()
 		} else {
+			sorted := func(set map[string]struct{}) any { return slices.Sorted(maps.Keys(set)) }
 			writeSection(cw, d.Users)
 			writeSection(cw, d.Groups)
-			writeSection(cw, d.Members, func(set map[string]struct{}) any { return slices.Sorted(maps.Keys(set)) })
+			writeSection(cw, d.Members, sorted)
+			writeSection(cw, d.Nested, sorted)
 		}
 		writeSection(cw, s.Recipients[c])
 	}
@@ -369,12 +380,12 @@ func decodeState(data []byte) (*State, error) {
 	sn := snapshot{Version: h.Version, Seq: h.Seq, Malformed: h.Malformed, Claims: h.Claims, Superseded: h.Superseded,
 		Directories: map[string]snapshotDirectory{}, Recipients: map[string]map[string]events.Recipient{}}
 	for i, c := range h.Connectors {
-		t := targets[4*i : 4*i+4]
+		t := targets[5*i : 5*i+5]
 		sn.Directories[c] = snapshotDirectory{Users: *t[0].(*map[string]events.User), Groups: *t[1].(*map[string]events.Group),
-			Members: *t[2].(*map[string][]string)}
-		sn.Recipients[c] = *t[3].(*map[string]events.Recipient)
+			Members: *t[2].(*map[string][]string), Nested: *t[3].(*map[string][]string)}
+		sn.Recipients[c] = *t[4].(*map[string]events.Recipient)
 	}
-	rest := targets[4*len(h.Connectors):]
+	rest := targets[5*len(h.Connectors):]
 	sn.Jobs, sn.Status, sn.Cursors = *rest[0].(*map[string]*Job), *rest[1].(*map[string]*SyncStatus), *rest[2].(*map[string]string)
 	sn.FormerEmails, sn.Spans = *rest[3].(*map[string][]string), *rest[4].(*map[string]ChangeSpan)
 	return sn.state(), nil

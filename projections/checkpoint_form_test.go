@@ -50,17 +50,20 @@ func referenceForm(t *testing.T, s *State) []byte {
 // snapshot is s in the checkpoint's decoded shape.
 func (s *State) snapshot() snapshot {
 	dirs := make(map[string]snapshotDirectory, len(s.Directories))
-	for c, d := range s.Directories {
-		members := make(map[string][]string, len(d.Members))
-		for g, set := range d.Members {
+	lists := func(m map[string]map[string]struct{}) map[string][]string {
+		out := make(map[string][]string, len(m))
+		for g, set := range m {
 			ids := make([]string, 0, len(set))
 			for id := range set {
 				ids = append(ids, id)
 			}
 			slices.Sort(ids)
-			members[g] = ids
+			out[g] = ids
 		}
-		dirs[c] = snapshotDirectory{Users: d.Users, Groups: d.Groups, Members: members}
+		return out
+	}
+	for c, d := range s.Directories {
+		dirs[c] = snapshotDirectory{Users: d.Users, Groups: d.Groups, Members: lists(d.Members), Nested: lists(d.Nested)}
 	}
 	sn := snapshot{Version: SchemaVersion, Seq: s.LastSeq, Malformed: s.Malformed, Directories: dirs,
 		Recipients: s.Recipients, Jobs: s.Jobs, Status: s.Status, Cursors: s.Cursors,
@@ -77,7 +80,7 @@ func (sn *snapshot) sections(connectors []string) []any {
 	var out []any
 	for _, c := range connectors {
 		d := sn.Directories[c]
-		out = append(out, d.Users, d.Groups, d.Members, sn.Recipients[c])
+		out = append(out, d.Users, d.Groups, d.Members, d.Nested, sn.Recipients[c])
 	}
 	return append(out, sn.Jobs, sn.Status, sn.Cursors, sn.FormerEmails, sn.Spans)
 }

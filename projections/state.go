@@ -23,6 +23,9 @@ type Directory struct {
 	Groups map[string]events.Group
 	// Members maps a group ID to the IDs of its user members.
 	Members map[string]map[string]struct{}
+	// Nested maps a group ID to the IDs of the groups that are its direct
+	// members; nil or empty without nesting.
+	Nested map[string]map[string]struct{}
 	// Others, when set, finds the users of the connector's directory that
 	// Users leaves out: a directory cut down to the users an incremental
 	// plan decides about still names their managers.
@@ -56,6 +59,7 @@ func newDirectory() *Directory {
 		Users:   map[string]events.User{},
 		Groups:  map[string]events.Group{},
 		Members: map[string]map[string]struct{}{},
+		Nested:  map[string]map[string]struct{}{},
 	}
 }
 
@@ -474,6 +478,15 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 		d := s.Directory(connector)
 		delete(d.Groups, r.ID)
 		delete(d.Members, r.ID)
+		// A group gone is nobody's member either: its parents, which a
+		// later event may not name, no longer reach through it.
+		delete(d.Nested, r.ID)
+		for g, set := range d.Nested {
+			delete(set, r.ID)
+			if len(set) == 0 {
+				delete(d.Nested, g)
+			}
+		}
 		return []Key{{BucketGroups, connector + "." + r.ID}, {BucketSync, connector}}, nil
 	case events.TypeGroupMembersChanged:
 		m, err := data[events.MembersChanged](e)
@@ -494,6 +507,25 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 		}
 		if len(set) == 0 {
 			delete(d.Members, m.GroupID)
+		}
+		if len(m.AddedGroups) > 0 || len(m.RemovedGroups) > 0 {
+			if d.Nested == nil {
+				d.Nested = map[string]map[string]struct{}{}
+			}
+			nested, ok := d.Nested[m.GroupID]
+			if !ok {
+				nested = map[string]struct{}{}
+				d.Nested[m.GroupID] = nested
+			}
+			for _, id := range m.AddedGroups {
+				nested[id] = struct{}{}
+			}
+			for _, id := range m.RemovedGroups {
+				delete(nested, id)
+			}
+			if len(nested) == 0 {
+				delete(d.Nested, m.GroupID)
+			}
 		}
 		return []Key{{BucketGroups, connector + "." + m.GroupID}}, nil
 	case events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientRemoved,

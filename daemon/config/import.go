@@ -93,7 +93,7 @@ func groupTypes() []string { return []string{"unified", "security", "mail_securi
 func importKeys() []string {
 	return []string{
 		"email_from", "exclude_unlicensed", "include_disabled", "include_guests",
-		"group_types", "include_groups", "exclude_groups", "include_domains",
+		"group_types", "include_groups", "exclude_groups", "nested_groups", "include_domains",
 		"exclude_domains", "exclude_users", "exclude_mailboxes", "tags", "tag_mode",
 		"update_existing", "on_removed", "max_removals",
 	}
@@ -131,6 +131,10 @@ type Import struct {
 	// ID, as written (surrounding white space trimmed, duplicates
 	// removed). nil when unset or empty: no restriction.
 	IncludeGroups, ExcludeGroups []string
+	// NestedGroups counts a group's members through the groups nested in
+	// it, at any depth, for the group scopes and the groups shown on a
+	// recipient (default true).
+	NestedGroups bool
 	// IncludeDomains and ExcludeDomains are mail domains, lower-cased,
 	// without a leading "@", duplicates removed. nil when unset or empty.
 	IncludeDomains, ExcludeDomains []string
@@ -163,6 +167,7 @@ func DefaultImport() Import {
 	return Import{
 		EmailFrom:        EmailFromMail,
 		ExcludeMailboxes: DefaultExcludeMailboxes(),
+		NestedGroups:     true,
 		GroupTypes:       []string{"unified"},
 		TagMode:          TagModeAppend,
 		UpdateExisting:   true,
@@ -285,6 +290,7 @@ func (ps *parser) importBlock(cn *Connector, b *hclsyntax.Block) {
 	ps.groupTypes(attrs, where, &im)
 	im.IncludeGroups = ps.names(attrs, "include_groups", where, "a group's display name or object ID")
 	im.ExcludeGroups = ps.names(attrs, "exclude_groups", where, "a group's display name or object ID")
+	ps.boolean(attrs, "nested_groups", where, &im.NestedGroups)
 	im.IncludeDomains = ps.domains(attrs, "include_domains", where)
 	im.ExcludeDomains = ps.domains(attrs, "exclude_domains", where)
 	im.ExcludeUsers = ps.users(attrs, "exclude_users", where)

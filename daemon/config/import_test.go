@@ -32,6 +32,7 @@ func TestDefaultImport(t *testing.T) {
 	want := Import{
 		EmailFrom:        "mail",
 		ExcludeMailboxes: []string{"shared", "room", "equipment"},
+		NestedGroups:     true,
 		GroupTypes:       []string{"unified"},
 		TagMode:          "append",
 		UpdateExisting:   true,
@@ -229,7 +230,7 @@ func TestImportErrors(t *testing.T) {
 		{`max_removals = "-5"`, `7:20: max_removals ` + in + `: count "-5" is negative: it must be 0 or more`},
 		{`max_removals = "x%"`, `7:20: max_removals ` + in + `: "x%" is not a percentage; use a count such as 25 or a percentage such as "10%"`},
 		// unknown keys, blocks, variables
-		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, include_domains, exclude_domains, exclude_users, exclude_mailboxes, tags, tag_mode, update_existing, on_removed, max_removals`},
+		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, nested_groups, include_domains, exclude_domains, exclude_users, exclude_mailboxes, tags, tag_mode, update_existing, on_removed, max_removals`},
 		{"scope {\n    }", `7:5: unexpected block "scope" ` + in + `; allowed blocks: attributes`},
 		// exclude_mailboxes: value at column 25.
 		{`exclude_mailboxes = ["shared", "kitchen"]`, `7:36: exclude_mailboxes ` + in + `: "kitchen" is not a mailbox purpose; give any of user, shared, room, equipment, linked, others, or [] to exclude none`},
@@ -292,6 +293,7 @@ func TestImportFull(t *testing.T) {
     group_types        = ["unified", "security"]
     include_groups     = ["All Staff"]
     exclude_groups     = ["Contractors"]
+    nested_groups      = false
     include_domains    = ["contoso.com"]
     exclude_domains    = ["partner.contoso.com"]
     exclude_users      = ["ceo@contoso.com"]

@@ -163,7 +163,7 @@ func memoable(s *projections.State, connector string, pol policy.Policy, ad *ado
 // its decision, and its recipient, already brought in line by the
 // memo's plan, gets no event.
 func planDelta(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, snap *snapshot, now time.Time, sum *events.Summary, memo *planMemo) ([]events.Event, *planMemo) {
-	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) {
+	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) || touchesNesting(old, snap) {
 		return nil, nil
 	}
 	d := overlay{old: old, snap: snap}
@@ -206,6 +206,39 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 	return evs, next
 }
 
+// touchesNesting reports whether the snapshot changes nesting or a group
+// nested in another or holding one: its members' groups and scopes
+// reach further than the users it names, and the whole plan decides.
+// Nesting is rare and changes seldom; most incremental syncs touch none.
+func touchesNesting(old *projections.Directory, snap *snapshot) bool {
+	if len(snap.addedGroups) > 0 || len(snap.removedGroups) > 0 {
+		return true
+	}
+	if len(old.Nested) == 0 {
+		return false
+	}
+	nested := map[string]bool{}
+	for g, set := range old.Nested {
+		nested[g] = true
+		for c := range set {
+			nested[c] = true
+		}
+	}
+	for _, m := range []map[string]map[string]struct{}{snap.added, snap.removed} {
+		for g := range m {
+			if nested[g] {
+				return true
+			}
+		}
+	}
+	for g := range snap.groups {
+		if nested[g] {
+			return true
+		}
+	}
+	return false
+}
+
 // directoryEvents adds the snapshot's directory events in planFull's
 // order (changed users, removed users, changed groups with their member
 // changes, removed groups) and returns the groups it may change and the
@@ -236,7 +269,7 @@ func (d overlay) directoryEvents(ev func(typ, subject string, part int, data any
 			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
 		}
 		moved[id] = d.moved(id, gone)
-		addMemberEvents(ev, connector, id, sortedKeys(moved[id].added), sortedKeys(moved[id].removed))
+		addMemberEvents(ev, connector, id, sortedKeys(moved[id].added), sortedKeys(moved[id].removed), nil, nil)
 	}
 	for _, id := range sortedKeys(groups) {
 		if _, ok := d.group(id); !ok {
@@ -514,7 +547,9 @@ func (o overlay) closeOverEmails(pol policy.Policy, cur map[string]events.Recipi
 // nil) or as the snapshot leaves it (moved: the member changes of the
 // groups it touched that remain). Groups stay whole: a scope names them.
 func (o overlay) sub(ids map[string]bool, moved map[string]memberDelta) *projections.Directory {
-	d := &projections.Directory{Users: map[string]events.User{}, Groups: o.old.Groups, Members: map[string]map[string]struct{}{}}
+	// Nesting as it was: planDelta runs only when the snapshot changes
+	// none (touchesNesting).
+	d := &projections.Directory{Users: map[string]events.User{}, Groups: o.old.Groups, Members: map[string]map[string]struct{}{}, Nested: o.old.Nested}
 	user := func(id string) (events.User, bool) {
 		u, ok := o.old.Users[id]
 		return u, ok

@@ -87,7 +87,8 @@ func planFull(s *projections.State, old *projections.Directory, connector, jobID
 		if o, ok := old.Groups[id]; !ok || !sameGroup(o, g) {
 			ev(events.TypeGroupChanged, events.DirectorySubject(connector, "group", id), 0, g)
 		}
-		addMemberEvents(ev, connector, id, setDiff(nd.Members[id], old.Members[id]), setDiff(old.Members[id], nd.Members[id]))
+		addMemberEvents(ev, connector, id, setDiff(nd.Members[id], old.Members[id]), setDiff(old.Members[id], nd.Members[id]),
+			setDiff(nd.Nested[id], old.Nested[id]), setDiff(old.Nested[id], nd.Nested[id]))
 	}
 	for _, id := range sortedWhere(old.Groups, func(id string, _ events.Group) bool {
 		_, ok := nd.Groups[id]
@@ -127,9 +128,12 @@ func planFull(s *projections.State, old *projections.Directory, connector, jobID
 }
 
 // addMemberEvents adds the events that add and remove members (sorted)
-// of a group, at most events.MaxMembersPerEvent IDs each.
-func addMemberEvents(ev func(typ, subject string, part int, data any), connector, id string, added, removed []string) {
-	for part := 0; len(added) > 0 || len(removed) > 0; part++ {
+// of a group, users then nested groups, at most
+// events.MaxMembersPerEvent IDs each.
+func addMemberEvents(ev func(typ, subject string, part int, data any), connector, id string, added, removed, addedGroups, removedGroups []string) {
+	// One sequence of parts: an event's ID derives from its part.
+	part := 0
+	for ; len(added) > 0 || len(removed) > 0; part++ {
 		n := min(len(added), events.MaxMembersPerEvent)
 		a := added[:n]
 		added = added[n:]
@@ -138,6 +142,16 @@ func addMemberEvents(ev func(typ, subject string, part int, data any), connector
 		removed = removed[m:]
 		ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
 			events.MembersChanged{GroupID: id, Added: a, Removed: rm})
+	}
+	for ; len(addedGroups) > 0 || len(removedGroups) > 0; part++ {
+		n := min(len(addedGroups), events.MaxMembersPerEvent)
+		a := addedGroups[:n]
+		addedGroups = addedGroups[n:]
+		m := min(len(removedGroups), events.MaxMembersPerEvent-n)
+		rm := removedGroups[:m]
+		removedGroups = removedGroups[m:]
+		ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
+			events.MembersChanged{GroupID: id, AddedGroups: a, RemovedGroups: rm})
 	}
 }
 
@@ -363,12 +377,15 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 		nu, ng = nu+len(old.Users), ng+len(old.Groups)
 	}
 	nd := &projections.Directory{Users: make(map[string]events.User, nu), Groups: make(map[string]events.Group, ng),
-		Members: make(map[string]map[string]struct{}, ng)}
+		Members: make(map[string]map[string]struct{}, ng), Nested: map[string]map[string]struct{}{}}
 	if !snap.complete {
 		maps.Copy(nd.Users, old.Users)
 		maps.Copy(nd.Groups, old.Groups)
 		for g, set := range old.Members {
 			nd.Members[g] = maps.Clone(set)
+		}
+		for g, set := range old.Nested {
+			nd.Nested[g] = maps.Clone(set)
 		}
 	}
 	for id, u := range snap.users {
@@ -395,6 +412,33 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 	for g, set := range snap.removed {
 		for id := range set {
 			delete(nd.Members[g], id)
+		}
+	}
+	for g, set := range snap.addedGroups {
+		for id := range set {
+			setAdd(nd.Nested, g, id)
+		}
+	}
+	for g, set := range snap.removedGroups {
+		for id := range set {
+			delete(nd.Nested[g], id)
+		}
+	}
+	// Nesting is kept between groups of the directory: a group gone, or
+	// one not read (a kind not asked for), nests nothing and is nested
+	// in nothing, as the fold of a group's removal leaves it.
+	for g, set := range nd.Nested {
+		if _, ok := nd.Groups[g]; !ok {
+			delete(nd.Nested, g)
+			continue
+		}
+		for id := range set {
+			if _, ok := nd.Groups[id]; !ok {
+				delete(set, id)
+			}
+		}
+		if len(set) == 0 {
+			delete(nd.Nested, g)
 		}
 	}
 	for g, set := range nd.Members {

@@ -397,12 +397,15 @@ type snapshot struct {
 	// replaced are the groups whose whole member list the plugin sent
 	// (Membership.replace): the members it did not list are removed once
 	// the stored members are known (replaceMembers).
-	replaced     map[string]bool
-	done         bool
-	complete     bool
-	full         bool
-	cursor       string
-	resyncReason string
+	replaced map[string]bool
+	// addedGroups and removedGroups are the nesting changes: group ID to
+	// the IDs of groups that became or stopped being its direct members.
+	addedGroups, removedGroups map[string]map[string]struct{}
+	done                       bool
+	complete                   bool
+	full                       bool
+	cursor                     string
+	resyncReason               string
 	// rejected and sanitized count the daemon's reasons since the read
 	// (re)started; pluginRejected and pluginSanitized are the plugin's
 	// latest Progress.rejected and Progress.sanitized (the plugin counts
@@ -414,7 +417,7 @@ type snapshot struct {
 
 // release drops the objects read, keeping the cursor and the counts.
 func (s *snapshot) release() {
-	s.users, s.groups, s.added, s.removed, s.replaced = nil, nil, nil, nil, nil
+	s.users, s.groups, s.added, s.removed, s.replaced, s.addedGroups, s.removedGroups = nil, nil, nil, nil, nil, nil, nil
 }
 
 // replaceMembers turns the groups whose whole member list the plugin sent
@@ -431,6 +434,11 @@ func (s *snapshot) replaceMembers(old *projections.Directory) {
 				setAdd(s.removed, g, id)
 			}
 		}
+		for id := range old.Nested[g] {
+			if _, ok := s.addedGroups[g][id]; !ok {
+				setAdd(s.removedGroups, g, id)
+			}
+		}
 	}
 	clear(s.replaced)
 }
@@ -438,6 +446,7 @@ func (s *snapshot) replaceMembers(old *projections.Directory) {
 func newSnapshot() *snapshot {
 	return &snapshot{users: map[string]*connectorv1.User{}, groups: map[string]*connectorv1.Group{},
 		added: map[string]map[string]struct{}{}, removed: map[string]map[string]struct{}{}, replaced: map[string]bool{},
+		addedGroups: map[string]map[string]struct{}{}, removedGroups: map[string]map[string]struct{}{},
 		rejected: tally{}, sanitized: tally{}, pluginRejected: tally{}, pluginSanitized: tally{}}
 }
 
@@ -488,6 +497,8 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		clear(s.added)
 		clear(s.removed)
 		clear(s.replaced)
+		clear(s.addedGroups)
+		clear(s.removedGroups)
 		clear(s.rejected)
 		clear(s.sanitized)
 		s.examples = nil
@@ -541,6 +552,23 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 			}
 			setAdd(s.removed, m.GetGroupId(), id)
 			delete(s.added[m.GetGroupId()], id)
+		}
+		for _, id := range m.GetAddedGroupIds() {
+			if !connector.ValidObjectID(id) {
+				s.rejected[RejectInvalidID]++
+				continue
+			}
+			sum.MembershipsRetrieved++
+			setAdd(s.addedGroups, m.GetGroupId(), id)
+			delete(s.removedGroups[m.GetGroupId()], id)
+		}
+		for _, id := range m.GetRemovedGroupIds() {
+			if !connector.ValidObjectID(id) {
+				s.rejected[RejectInvalidID]++
+				continue
+			}
+			setAdd(s.removedGroups, m.GetGroupId(), id)
+			delete(s.addedGroups[m.GetGroupId()], id)
 		}
 	}
 	if b.GetDone() {

@@ -7,6 +7,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -119,6 +120,11 @@ func (p Policy) ReadMailboxPurpose() bool { return len(p.ExcludeMailboxes) > 0 }
 // of a kind that is not shown on recipients.
 func (p Policy) ReadGroupTypes() []string {
 	if len(p.IncludeGroups) > 0 || len(p.ExcludeGroups) > 0 {
+		return connector.GroupKinds()
+	}
+	// A group of a kind shown may hold groups of any other kind (Entra's
+	// Microsoft 365 groups hold no groups): their members count too.
+	if p.NestedGroups && slices.ContainsFunc(p.GroupTypes, func(k string) bool { return k != connector.GroupUnified }) {
 		return connector.GroupKinds()
 	}
 	return slices.Clone(p.GroupTypes)
@@ -315,12 +321,12 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 // are set) and false for users in an excluded group.
 func (p Policy) groups(d *projections.Directory, out *Outcome) (map[string][]string, map[string]bool) {
 	shown := map[string][]string{}
-	for gid, members := range d.Members {
-		g, ok := d.Groups[gid]
-		if !ok || !slices.Contains(p.GroupTypes, g.KindOf()) {
+	members := p.membersOf(d)
+	for gid, g := range d.Groups {
+		if !slices.Contains(p.GroupTypes, g.KindOf()) {
 			continue
 		}
-		for uid := range members {
+		for uid := range members(gid) {
 			shown[uid] = append(shown[uid], g.DisplayName)
 		}
 	}
@@ -351,16 +357,49 @@ func (p Policy) groups(d *projections.Directory, out *Outcome) (map[string][]str
 		}
 	}
 	for gid := range incl {
-		for uid := range d.Members[gid] {
+		for uid := range members(gid) {
 			scope[uid] = true
 		}
 	}
 	for gid := range excl {
-		for uid := range d.Members[gid] {
+		for uid := range members(gid) {
 			scope[uid] = false
 		}
 	}
 	return shown, scope
+}
+
+// membersOf returns what gives a group's user members under the policy:
+// its direct members, and with nested_groups those of every group nested
+// in it at any depth, each once; a cycle of nesting ends where it
+// started.
+func (p Policy) membersOf(d *projections.Directory) func(gid string) map[string]struct{} {
+	return func(gid string) map[string]struct{} {
+		if !p.NestedGroups || len(d.Nested[gid]) == 0 {
+			return d.Members[gid]
+		}
+		out := maps.Clone(d.Members[gid])
+		if out == nil {
+			out = map[string]struct{}{}
+		}
+		seen := map[string]bool{gid: true}
+		queue := slices.Collect(maps.Keys(d.Nested[gid]))
+		for len(queue) > 0 {
+			g := queue[len(queue)-1]
+			queue = queue[:len(queue)-1]
+			if seen[g] {
+				continue
+			}
+			seen[g] = true
+			maps.Copy(out, d.Members[g])
+			for c := range d.Nested[g] {
+				if !seen[c] {
+					queue = append(queue, c)
+				}
+			}
+		}
+		return out
+	}
 }
 
 // Cut counts what Merge left off a recipient to keep it within the
