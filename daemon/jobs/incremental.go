@@ -82,16 +82,37 @@ func (x emailIndex) remove(email, id string) {
 func indexEmails(pol policy.Policy, users map[string]events.User, cur map[string]events.Recipient, changes []change) emailIndex {
 	x := emailIndex{}
 	for id, u := range users {
-		x.add(pol.Email(u), id)
+		x.addUser(pol, u, id)
 	}
 	after := newRecipientsAfter(cur, changes)
 	for id := range cur {
-		x.add(after.email(id), id)
+		x.addAll(after.addresses(id), id)
 	}
 	for _, c := range changes {
-		x.add(after.email(c.id), c.id)
+		x.addAll(after.addresses(c.id), c.id)
 	}
 	return x
+}
+
+// addUser files id under every address of u: the email the policy takes
+// and the others, since an alias counts in duplicate detection too.
+func (x emailIndex) addUser(pol policy.Policy, u events.User, id string) {
+	x.add(pol.Email(u), id)
+	x.addAll(u.Addresses(), id)
+}
+
+// removeUser takes id off every address of u.
+func (x emailIndex) removeUser(pol policy.Policy, u events.User, id string) {
+	x.remove(pol.Email(u), id)
+	for _, a := range u.Addresses() {
+		x.remove(a, id)
+	}
+}
+
+func (x emailIndex) addAll(emails []string, id string) {
+	for _, e := range emails {
+		x.add(e, id)
+	}
 }
 
 // recipientsAfter is a connector's recipients (cur) as a plan's changes
@@ -109,16 +130,20 @@ func newRecipientsAfter(cur map[string]events.Recipient, changes []change) recip
 	return a
 }
 
-// email returns a recipient's email once the changes are made: "" when
-// it has none, or is removed.
-func (a recipientsAfter) email(id string) string {
+// addresses returns a recipient's email and aliases once the changes
+// are made: none when it is removed.
+func (a recipientsAfter) addresses(id string) []string {
 	if c, ok := a.changed[id]; ok {
 		if c.typ == events.TypeRecipientRemoved {
-			return ""
+			return nil
 		}
-		return c.r.Email
+		return append([]string{c.r.Email}, c.r.Aliases...)
 	}
-	return a.cur[id].Email
+	r, ok := a.cur[id]
+	if !ok {
+		return nil
+	}
+	return append([]string{r.Email}, r.Aliases...)
 }
 
 // policyKey tells policies apart for a memo: every key of the import
@@ -393,13 +418,18 @@ func (d overlay) reindex(pol policy.Policy, cur map[string]events.Recipient, aff
 	after := newRecipientsAfter(cur, changes)
 	for id := range affected {
 		if u, ok := d.old.Users[id]; ok {
-			x.remove(pol.Email(u), id)
+			x.removeUser(pol, u, id)
 		}
-		x.remove(cur[id].Email, id)
+		if r, ok := cur[id]; ok {
+			x.remove(r.Email, id)
+			for _, a := range r.Aliases {
+				x.remove(a, id)
+			}
+		}
 		if u, ok := d.user(id); ok {
-			x.add(pol.Email(u), id)
+			x.addUser(pol, u, id)
 		}
-		x.add(after.email(id), id)
+		x.addAll(after.addresses(id), id)
 	}
 }
 
@@ -518,14 +548,19 @@ func (o overlay) closeOverEmails(pol policy.Policy, cur map[string]events.Recipi
 		}
 	}
 	keysOf := func(id string) {
-		if u, ok := o.old.Users[id]; ok {
-			add(pol.Email(u))
-		}
-		if u, ok := o.user(id); ok {
-			add(pol.Email(u))
+		for _, u := range []func(string) (events.User, bool){func(id string) (events.User, bool) { u, ok := o.old.Users[id]; return u, ok }, o.user} {
+			if u, ok := u(id); ok {
+				add(pol.Email(u))
+				for _, a := range u.Addresses() {
+					add(a)
+				}
+			}
 		}
 		if r, ok := cur[id]; ok {
 			add(r.Email)
+			for _, a := range r.Aliases {
+				add(a)
+			}
 		}
 	}
 	for id := range affected {

@@ -29,6 +29,11 @@ type holder struct{ id, connector string }
 // the directory no longer gives its user still counts as taken. Who gets
 // an email that several want, in this order:
 //
+//  0. (Aliases.) An address is one person's: mail to an alias reaches
+//     the mailbox whose alias it is. A user wanting as its email another
+//     wanted user's alias, or an alias of another connector's active
+//     recipient, is skipped as duplicate_email: that mail would reach
+//     the alias's owner, not the user.
 //  1. An active recipient of another connector keeps it; this connector's
 //     users that want it are skipped. A connector renamed or removed in
 //     plugins.hcl and not retired shows up this way (counted, and one
@@ -50,12 +55,23 @@ type holder struct{ id, connector string }
 // not depend on map order.
 func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string]map[string]events.Recipient, out *Outcome) {
 	current := recipients[connectorName]
-	elsewhere := heldElsewhere(connectorName, recipients)
+	elsewhere := heldElsewhere(connectorName, recipients, func(r events.Recipient) []string { return []string{r.Email} })
 	claims := make(map[string][]string, len(out.Wanted))
 	for id, w := range out.Wanted {
 		k := EmailKey(p.emailOf(w.Recipient, current))
 		claims[k] = append(claims[k], id)
 	}
+	// The aliases of this connector's wanted users and of the other
+	// connectors' active recipients, by key: the lowest ID that has it.
+	aliasOf := map[string]string{}
+	for id, w := range out.Wanted {
+		for _, a := range w.Recipient.Aliases {
+			if o, ok := aliasOf[EmailKey(a)]; !ok || id < o {
+				aliasOf[EmailKey(a)] = id
+			}
+		}
+	}
+	elsewhereAlias := heldElsewhere(connectorName, recipients, func(r events.Recipient) []string { return r.Aliases })
 	byConnector := map[string]int{}
 	owner := make(map[string]string, len(claims)) // email key → object ID whose recipient gets it
 	for _, k := range slices.Sorted(maps.Keys(claims)) {
@@ -64,6 +80,15 @@ func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string
 		if h, ok := elsewhere[k]; ok {
 			out.skipDuplicates(k, fmt.Sprintf("recipient %s of connector %q", h.id, h.connector), ids)
 			byConnector[h.connector] += len(ids)
+			continue
+		}
+		if h, ok := elsewhereAlias[k]; ok {
+			out.skipDuplicates(k, fmt.Sprintf("recipient %s of connector %q, an alias of it", h.id, h.connector), ids)
+			byConnector[h.connector] += len(ids)
+			continue
+		}
+		if o, ok := aliasOf[k]; ok {
+			out.skipDuplicates(k, fmt.Sprintf("user %s, an alias of it", o), ids)
 			continue
 		}
 		keep := ids[0]
@@ -119,9 +144,10 @@ func (p Policy) emailOf(want events.Recipient, current map[string]events.Recipie
 	return want.Email
 }
 
-// heldElsewhere maps the email keys of other connectors' active recipients
-// to the recipient with the lowest ID among those that have it.
-func heldElsewhere(connectorName string, recipients map[string]map[string]events.Recipient) map[string]holder {
+// heldElsewhere maps the keys of the addresses (their emails, or their
+// aliases) of other connectors' active recipients to the recipient with
+// the lowest ID among those that have it.
+func heldElsewhere(connectorName string, recipients map[string]map[string]events.Recipient, addresses func(events.Recipient) []string) map[string]holder {
 	held := map[string]holder{}
 	for c, rs := range recipients {
 		if c == connectorName {
@@ -131,9 +157,11 @@ func heldElsewhere(connectorName string, recipients map[string]map[string]events
 			if r.Status != events.RecipientActive {
 				continue
 			}
-			k := EmailKey(r.Email)
-			if h, ok := held[k]; !ok || r.ID < h.id {
-				held[k] = holder{r.ID, c}
+			for _, a := range addresses(r) {
+				k := EmailKey(a)
+				if h, ok := held[k]; !ok || r.ID < h.id {
+					held[k] = holder{r.ID, c}
+				}
 			}
 		}
 	}

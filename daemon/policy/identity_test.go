@@ -135,3 +135,34 @@ func TestReadAttributes(t *testing.T) {
 		t.Error("exclude_mailboxes = [] still asks for mailbox purposes")
 	}
 }
+
+// An address is one person's: a user whose email is another user's
+// alias, or an alias of another connector's active recipient, is a
+// duplicate, since mail to it reaches the alias's owner.
+func TestAliasesCollide(t *testing.T) {
+	d := people()
+	// Old mail left on a leaver's successor: kim's mail is ann's alias.
+	d.Users["kim"] = events.User{ID: "kim", Mail: "al@contoso.com", DisplayName: "kim", AccountEnabled: true, UserType: "Member", AssignedLicenseCount: 1}
+	p := Default()
+	o := p.Decide("demo", d, nil)
+	if o.Skipped["kim"] != SkipDuplicateEmail || o.HeldBy["kim"] != "user ann, an alias of it" {
+		t.Errorf("kim: skipped %q held by %q; want duplicate_email held by ann, whose alias it is", o.Skipped["kim"], o.HeldBy["kim"])
+	}
+	if _, ok := o.Wanted["ann"]; !ok {
+		t.Error("ann, whose alias kim wants, is not a recipient")
+	}
+	// Another connector's recipient has max's address as an alias (the
+	// same person in Active Directory and Entra).
+	other := map[string]events.Recipient{"x1": {ID: "onprem.x1", Connector: "onprem", ObjectID: "x1", Email: "m.smith@contoso.com",
+		Aliases: []string{"max@contoso.com"}, Status: events.RecipientActive}}
+	o = p.DecideAmong("demo", people(), map[string]map[string]events.Recipient{"onprem": other})
+	if o.Skipped["max"] != SkipDuplicateEmail || o.HeldBy["max"] != `recipient onprem.x1 of connector "onprem", an alias of it` {
+		t.Errorf("max: skipped %q held by %q; want duplicate_email held by onprem.x1", o.Skipped["max"], o.HeldBy["max"])
+	}
+	// An archived recipient holds nothing.
+	other["x1"] = events.Recipient{ID: "onprem.x1", Connector: "onprem", ObjectID: "x1", Email: "m.smith@contoso.com",
+		Aliases: []string{"max@contoso.com"}, Status: events.RecipientArchived}
+	if o = p.DecideAmong("demo", people(), map[string]map[string]events.Recipient{"onprem": other}); o.Skipped["max"] != "" {
+		t.Errorf("max skipped %q by an archived recipient's alias", o.Skipped["max"])
+	}
+}
