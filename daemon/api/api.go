@@ -455,7 +455,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 // named, for the message that lists the configured ones.
 func (s *Server) fail(w http.ResponseWriter, err error, connector string) {
 	switch {
-	case errors.Is(err, jobs.ErrUnknownJob):
+	case errors.Is(err, jobs.ErrUnknownJob), errors.Is(err, jobs.ErrNoSuchUser):
 		writeErr(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, jobs.ErrNotCancelable):
 		writeErr(w, http.StatusConflict, err.Error())

@@ -266,6 +266,17 @@ func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
 }
 
 // History returns every change of the recipients that have or had an email.
+// Explain asks why the directory users with object ID or address user are
+// or are not recipients; connector "" asks of every connector.
+func (c *Client) Explain(ctx context.Context, user, connector string) (Explanations, error) {
+	q := url.Values{"user": {user}}
+	if connector != "" {
+		q.Set("connector", connector)
+	}
+	var ex Explanations
+	return ex, c.do(ctx, http.MethodGet, "/v1/recipients/explain?"+q.Encode(), nil, &ex)
+}
+
 func (c *Client) History(ctx context.Context, email string) (History, error) {
 	var h History
 	return h, c.do(ctx, http.MethodGet, "/v1/recipients/history?"+url.Values{"email": {email}}.Encode(), nil, &h)

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -384,4 +385,35 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Explainer is the part of a JobRunner that says why directory users are
+// or are not recipients (jobs.Runner.Explain).
+type Explainer interface {
+	Explain(user, connector string) ([]policy.Explanation, error)
+}
+
+// Explanations is the answer to GET /v1/recipients/explain.
+type Explanations struct {
+	Explanations []policy.Explanation `json:"explanations"`
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	user := strings.TrimSpace(r.URL.Query().Get("user"))
+	if user == "" {
+		writeErr(w, http.StatusBadRequest, "user is required: an email address (any of the user's addresses) or an object ID")
+		return
+	}
+	ex, ok := s.runner.(Explainer)
+	if !ok {
+		writeErr(w, http.StatusNotImplemented, "this dirsyncd cannot explain decisions")
+		return
+	}
+	connector := r.URL.Query().Get("connector")
+	out, err := ex.Explain(user, connector)
+	if err != nil {
+		s.fail(w, err, connector)
+		return
+	}
+	writeJSON(w, http.StatusOK, Explanations{Explanations: out})
 }

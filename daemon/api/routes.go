@@ -48,6 +48,7 @@ func routeTable() []route {
 		r(http.MethodGet, "/v1/recipients", (*Server).recipients),
 		r(http.MethodGet, "/v1/recipients/history", (*Server).history),
 		r(http.MethodGet, "/v1/recipients/export", (*Server).export),
+		r(http.MethodGet, "/v1/recipients/explain", (*Server).explain),
 		r(http.MethodGet, "/v1/recipients/{id}", (*Server).recipient),
 
 		r(http.MethodGet, "/v1/groups", (*Server).groups),

@@ -501,8 +501,56 @@ func (a *app) recipientsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(list, a.recipientGetCmd(), history, a.recipientExportCmd())
+	root.AddCommand(list, a.recipientGetCmd(), history, a.recipientExportCmd(), a.recipientExplainCmd())
 	return root
+}
+
+func (a *app) recipientExplainCmd() *cobra.Command {
+	var connector string
+	cmd := &cobra.Command{
+		Use:   "explain <email|object-id>",
+		Short: "Say why a directory user is or is not a recipient: every rule of the import policy and its verdict",
+		Long: `Applies the import policy of plugins.hcl (not a job's one-time options) to the
+directory users with this object ID or address (any of theirs, aliases too),
+as the read models hold them after the last sync, and prints each rule's
+verdict and the decision. A skip count in a job summary or a dry run names
+the reason; this names the rule and, for a group scope, the nesting path.`,
+		Example: `  dirsync recipients explain jane.doe@contoso.com
+  dirsync recipients explain 6e5b2ac0-1b84-4a4c-9f0e-5c2d1f1c3a10 --connector demo -o json`,
+		Args: oneArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ex, err := c.Explain(cmd.Context(), args[0], connector)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(ex)
+			}
+			for i, e := range ex.Explanations {
+				if i > 0 {
+					fmt.Fprintln(a.out)
+				}
+				name := ""
+				if e.DisplayName != "" {
+					name = " (" + e.DisplayName + ")"
+				}
+				fmt.Fprintf(a.out, "connector %s, user %s%s\n", e.Connector, e.ObjectID, name)
+				a.table("RULE\tVERDICT\tDETAIL", func(w io.Writer) {
+					for _, v := range e.Rules {
+						fmt.Fprintf(w, "%s\t%s\t%s\n", v.Rule, v.Verdict, v.Detail)
+					}
+				})
+				fmt.Fprintf(a.out, "decision: %s\n", e.Decision)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&connector, "connector", "", "only this connector's directory")
+	return cmd
 }
 
 func (a *app) connectorCmd() *cobra.Command {

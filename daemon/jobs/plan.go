@@ -574,32 +574,7 @@ func recipientDiff(a, b events.Recipient) []string {
 }
 
 // skipText explains a skip reason to an admin.
-func skipText(reason string) string {
-	switch reason {
-	case policy.SkipNoEmail:
-		return "no email address"
-	case policy.SkipDisabled:
-		return "account disabled (include_disabled = false)"
-	case policy.SkipGuest:
-		return "guest account (include_guests = false)"
-	case policy.SkipUnlicensed:
-		return "no license assigned (exclude_unlicensed = true)"
-	case policy.SkipOutOfScope:
-		return "out of the import scope (groups, domains or excluded users)"
-	case policy.SkipDuplicateEmail:
-		return "another user has the same email address"
-	case policy.SkipSharedMailbox:
-		return "shared mailbox (exclude_mailboxes)"
-	case policy.SkipRoom:
-		return "room mailbox (exclude_mailboxes)"
-	case policy.SkipEquipment:
-		return "equipment mailbox (exclude_mailboxes)"
-	}
-	if p, ok := strings.CutPrefix(reason, "mailbox_"); ok {
-		return p + " mailbox (exclude_mailboxes)"
-	}
-	return reason
-}
+func skipText(reason string) string { return policy.DescribeSkip(reason) }
 
 func removalReason(u *connectorv1.User) string {
 	if u != nil && u.GetRemoved() != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
 )
 
 // maxDuplicates bounds Outcome.Duplicates: a summary names the first
@@ -29,11 +30,12 @@ type holder struct{ id, connector string }
 // the directory no longer gives its user still counts as taken. Who gets
 // an email that several want, in this order:
 //
-//  0. (Aliases.) An address is one person's: mail to an alias reaches
-//     the mailbox whose alias it is. A user wanting as its email another
-//     wanted user's alias, or an alias of another connector's active
-//     recipient, is skipped as duplicate_email: that mail would reach
-//     the alias's owner, not the user.
+//  0. (Aliases.) An address is one mailbox's: mail to an alias reaches
+//     the mailbox whose alias it is, whether or not its user is a
+//     recipient. A user wanting as its email another directory user's
+//     alias (an SMTP proxy address other than that user's own email), or
+//     an alias of another connector's active recipient, is skipped as
+//     duplicate_email: that mail would reach the alias's owner.
 //  1. An active recipient of another connector keeps it; this connector's
 //     users that want it are skipped. A connector renamed or removed in
 //     plugins.hcl and not retired shows up this way (counted, and one
@@ -53,7 +55,7 @@ type holder struct{ id, connector string }
 //
 // Emails are visited in order and object IDs sorted, so the outcome does
 // not depend on map order.
-func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string]map[string]events.Recipient, out *Outcome) {
+func (p Policy) oneRecipientPerEmail(connectorName string, d *projections.Directory, recipients map[string]map[string]events.Recipient, out *Outcome) {
 	current := recipients[connectorName]
 	elsewhere := heldElsewhere(connectorName, recipients, func(r events.Recipient) []string { return []string{r.Email} })
 	claims := make(map[string][]string, len(out.Wanted))
@@ -61,13 +63,19 @@ func (p Policy) oneRecipientPerEmail(connectorName string, recipients map[string
 		k := EmailKey(p.emailOf(w.Recipient, current))
 		claims[k] = append(claims[k], id)
 	}
-	// The aliases of this connector's wanted users and of the other
+	// The aliases of this connector's users and of the other
 	// connectors' active recipients, by key: the lowest ID that has it.
 	aliasOf := map[string]string{}
-	for id, w := range out.Wanted {
-		for _, a := range w.Recipient.Aliases {
-			if o, ok := aliasOf[EmailKey(a)]; !ok || id < o {
-				aliasOf[EmailKey(a)] = id
+	for id, u := range d.Users {
+		if u.ProxyAddresses == "" {
+			continue
+		}
+		own := EmailKey(p.Email(u))
+		for a := range u.ProxyAddresses.All() {
+			if k := EmailKey(a[5:]); k != own {
+				if o, ok := aliasOf[k]; !ok || id < o {
+					aliasOf[k] = id
+				}
 			}
 		}
 	}

@@ -136,7 +136,7 @@ func TestReadAttributes(t *testing.T) {
 	}
 }
 
-// An address is one person's: a user whose email is another user's
+// An address is one mailbox's: a user whose email is another user's
 // alias, or an alias of another connector's active recipient, is a
 // duplicate, since mail to it reaches the alias's owner.
 func TestAliasesCollide(t *testing.T) {
@@ -150,6 +150,13 @@ func TestAliasesCollide(t *testing.T) {
 	}
 	if _, ok := o.Wanted["ann"]; !ok {
 		t.Error("ann, whose alias kim wants, is not a recipient")
+	}
+	// The alias is ann's mailbox's whether or not ann is a recipient.
+	ann := d.Users["ann"]
+	ann.AccountEnabled = false
+	d.Users["ann"] = ann
+	if o = p.Decide("demo", d, nil); o.Skipped["kim"] != SkipDuplicateEmail {
+		t.Errorf("with ann disabled, kim is skipped as %q; want duplicate_email", o.Skipped["kim"])
 	}
 	// Another connector's recipient has max's address as an alias (the
 	// same person in Active Directory and Entra).

@@ -213,7 +213,7 @@ func (p Policy) DecideAmong(connectorName string, d *projections.Directory, reci
 		p.carry(&r, u, d)
 		out.Wanted[id] = Want{Recipient: r, Reason: "user passes the import policy"}
 	}
-	p.oneRecipientPerEmail(connectorName, recipients, &out)
+	p.oneRecipientPerEmail(connectorName, d, recipients, &out)
 	out.Duplicates = ListDuplicates(out.DuplicateOf)
 	return out
 }
