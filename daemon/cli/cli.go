@@ -240,6 +240,9 @@ func (a *app) syncCmd() *cobra.Command {
 					a.printOutcome(final)
 					fmt.Fprintf(a.out, "dry run: nothing was changed; a real sync would make these %d changes:\n", len(ch.Changes))
 					a.printChanges(ch.Changes)
+					if len(ch.Changes) > 0 {
+						fmt.Fprintln(a.out, "why a user is in or out: dirsync recipients explain <email>")
+					}
 				}
 				return nil
 			}
@@ -337,7 +340,7 @@ func (a *app) printOutcome(j api.Job) {
 			for _, k := range slices.Sorted(maps.Keys(s.Skipped)) {
 				parts = append(parts, fmt.Sprintf("%s %d", k, s.Skipped[k]))
 			}
-			fmt.Fprintf(a.out, "  users skipped: %s\n", strings.Join(parts, ", "))
+			fmt.Fprintf(a.out, "  users skipped: %s (why one is: dirsync recipients explain <email>)\n", strings.Join(parts, ", "))
 		}
 		for _, d := range s.DuplicateEmails {
 			fmt.Fprintf(a.out, "  duplicate email: %s\n", d)
