@@ -10,6 +10,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
@@ -30,6 +31,17 @@ type Connector interface {
 	// last one with Done set. It stops when ctx is canceled or send fails.
 	Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error
 }
+
+// MailboxClassifier is the optional part of a Connector that says what
+// users' mailboxes are for (connector.v1 ClassifyMailboxes); its Describe
+// sets mailbox_purpose. A Connector without it answers UNIMPLEMENTED.
+type MailboxClassifier interface {
+	ClassifyMailboxes(ctx context.Context, req *connectorv1.ClassifyMailboxesRequest) (*connectorv1.ClassifyMailboxesResponse, error)
+}
+
+// ErrNotSupported is what the host's Client answers for a call the plugin
+// does not implement (a plugin built before it).
+var ErrNotSupported = errors.New("the plugin does not support this call")
 
 // MaxBatchObjects bounds the users, groups and member IDs of one batch, so
 // no message approaches gRPC's 4 MiB default limit whatever the tenant size.

@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -103,6 +104,14 @@ func (s *server) Sync(req *connectorv1.SyncRequest, stream connectorv1.Connector
 	return s.impl.Sync(stream.Context(), req, stream.Send)
 }
 
+func (s *server) ClassifyMailboxes(ctx context.Context, req *connectorv1.ClassifyMailboxesRequest) (*connectorv1.ClassifyMailboxesResponse, error) {
+	mc, ok := s.impl.(MailboxClassifier)
+	if !ok {
+		return s.UnimplementedConnectorServer.ClassifyMailboxes(ctx, req)
+	}
+	return mc.ClassifyMailboxes(ctx, req)
+}
+
 // Client is the host's view of a plugin: a Connector backed by gRPC calls.
 type Client struct {
 	rpc connectorv1.ConnectorClient
@@ -131,6 +140,19 @@ func (c *Client) ValidateConfig(ctx context.Context, cfg *connectorv1.Config) ([
 // TestConnection implements Connector.
 func (c *Client) TestConnection(ctx context.Context, cfg *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
 	resp, err := c.rpc.TestConnection(ctx, &connectorv1.TestConnectionRequest{Config: cfg})
+	if err != nil {
+		return nil, fromRPC(err)
+	}
+	return resp, nil
+}
+
+// ClassifyMailboxes implements MailboxClassifier; a plugin built before
+// the call answers ErrNotSupported.
+func (c *Client) ClassifyMailboxes(ctx context.Context, req *connectorv1.ClassifyMailboxesRequest) (*connectorv1.ClassifyMailboxesResponse, error) {
+	resp, err := c.rpc.ClassifyMailboxes(ctx, req)
+	if status.Code(err) == codes.Unimplemented {
+		return nil, fmt.Errorf("%w: ClassifyMailboxes", ErrNotSupported)
+	}
 	if err != nil {
 		return nil, fromRPC(err)
 	}

@@ -82,7 +82,154 @@ func (x ConfigField_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfigField_Type.Descriptor instead.
 func (ConfigField_Type) EnumDescriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{2, 0}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{4, 0}
+}
+
+type ClassifyMailboxesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// At most 1000 (connector.MaxBatchObjects) user object IDs.
+	UserIds []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// The job this serves, for logs and correlation.
+	JobId         string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassifyMailboxesRequest) Reset() {
+	*x = ClassifyMailboxesRequest{}
+	mi := &file_connector_v1_connector_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassifyMailboxesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassifyMailboxesRequest) ProtoMessage() {}
+
+func (x *ClassifyMailboxesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_v1_connector_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassifyMailboxesRequest.ProtoReflect.Descriptor instead.
+func (*ClassifyMailboxesRequest) Descriptor() ([]byte, []int) {
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ClassifyMailboxesRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ClassifyMailboxesRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *ClassifyMailboxesRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type ClassifyMailboxesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// User ID to its mailbox's purpose ("user", "shared", "room",
+	// "equipment", "linked", "others"); a user left out has no mailbox the
+	// connector could read (Graph: not an Exchange Online mailbox).
+	Purposes map[string]string `protobuf:"bytes,1,rep,name=purposes,proto3" json:"purposes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Set when the directory would not say for anyone (Graph: the app lacks
+	// MailboxSettings.Read): why, in words naming the fix. The host then
+	// tells shared, room and equipment mailboxes apart by nothing, and says
+	// so in the job's warnings.
+	Unavailable string `protobuf:"bytes,2,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// Requests made to the directory, retried, and time waited on
+	// throttling, as Progress counts them for a sync.
+	Requests       int64 `protobuf:"varint,3,opt,name=requests,proto3" json:"requests,omitempty"`
+	Retries        int64 `protobuf:"varint,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	ThrottleWaitMs int64 `protobuf:"varint,5,opt,name=throttle_wait_ms,json=throttleWaitMs,proto3" json:"throttle_wait_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ClassifyMailboxesResponse) Reset() {
+	*x = ClassifyMailboxesResponse{}
+	mi := &file_connector_v1_connector_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassifyMailboxesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassifyMailboxesResponse) ProtoMessage() {}
+
+func (x *ClassifyMailboxesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_v1_connector_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassifyMailboxesResponse.ProtoReflect.Descriptor instead.
+func (*ClassifyMailboxesResponse) Descriptor() ([]byte, []int) {
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClassifyMailboxesResponse) GetPurposes() map[string]string {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *ClassifyMailboxesResponse) GetUnavailable() string {
+	if x != nil {
+		return x.Unavailable
+	}
+	return ""
+}
+
+func (x *ClassifyMailboxesResponse) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *ClassifyMailboxesResponse) GetRetries() int64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *ClassifyMailboxesResponse) GetThrottleWaitMs() int64 {
+	if x != nil {
+		return x.ThrottleWaitMs
+	}
+	return 0
 }
 
 type DescribeRequest struct {
@@ -93,7 +240,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_connector_v1_connector_proto_msgTypes[0]
+	mi := &file_connector_v1_connector_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -105,7 +252,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[0]
+	mi := &file_connector_v1_connector_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -118,7 +265,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{0}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{2}
 }
 
 type DescribeResponse struct {
@@ -149,7 +296,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_connector_v1_connector_proto_msgTypes[1]
+	mi := &file_connector_v1_connector_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +308,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[1]
+	mi := &file_connector_v1_connector_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +321,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{1}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DescribeResponse) GetName() string {
@@ -245,7 +392,7 @@ type ConfigField struct {
 
 func (x *ConfigField) Reset() {
 	*x = ConfigField{}
-	mi := &file_connector_v1_connector_proto_msgTypes[2]
+	mi := &file_connector_v1_connector_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +404,7 @@ func (x *ConfigField) String() string {
 func (*ConfigField) ProtoMessage() {}
 
 func (x *ConfigField) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[2]
+	mi := &file_connector_v1_connector_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +417,7 @@ func (x *ConfigField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigField.ProtoReflect.Descriptor instead.
 func (*ConfigField) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{2}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigField) GetName() string {
@@ -337,7 +484,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_connector_v1_connector_proto_msgTypes[3]
+	mi := &file_connector_v1_connector_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +496,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[3]
+	mi := &file_connector_v1_connector_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +509,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{3}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Config) GetJson() []byte {
@@ -388,7 +535,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_connector_v1_connector_proto_msgTypes[4]
+	mi := &file_connector_v1_connector_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +547,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[4]
+	mi := &file_connector_v1_connector_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +560,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{4}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateConfigRequest) GetConfig() *Config {
@@ -432,7 +579,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_connector_v1_connector_proto_msgTypes[5]
+	mi := &file_connector_v1_connector_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +591,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[5]
+	mi := &file_connector_v1_connector_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +604,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{5}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidateConfigResponse) GetProblems() []*ConfigProblem {
@@ -478,7 +625,7 @@ type ConfigProblem struct {
 
 func (x *ConfigProblem) Reset() {
 	*x = ConfigProblem{}
-	mi := &file_connector_v1_connector_proto_msgTypes[6]
+	mi := &file_connector_v1_connector_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +637,7 @@ func (x *ConfigProblem) String() string {
 func (*ConfigProblem) ProtoMessage() {}
 
 func (x *ConfigProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[6]
+	mi := &file_connector_v1_connector_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +650,7 @@ func (x *ConfigProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigProblem.ProtoReflect.Descriptor instead.
 func (*ConfigProblem) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{6}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigProblem) GetField() string {
@@ -529,7 +676,7 @@ type TestConnectionRequest struct {
 
 func (x *TestConnectionRequest) Reset() {
 	*x = TestConnectionRequest{}
-	mi := &file_connector_v1_connector_proto_msgTypes[7]
+	mi := &file_connector_v1_connector_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +688,7 @@ func (x *TestConnectionRequest) String() string {
 func (*TestConnectionRequest) ProtoMessage() {}
 
 func (x *TestConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[7]
+	mi := &file_connector_v1_connector_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +701,7 @@ func (x *TestConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestConnectionRequest.ProtoReflect.Descriptor instead.
 func (*TestConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{7}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TestConnectionRequest) GetConfig() *Config {
@@ -575,7 +722,7 @@ type TestConnectionResponse struct {
 
 func (x *TestConnectionResponse) Reset() {
 	*x = TestConnectionResponse{}
-	mi := &file_connector_v1_connector_proto_msgTypes[8]
+	mi := &file_connector_v1_connector_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +734,7 @@ func (x *TestConnectionResponse) String() string {
 func (*TestConnectionResponse) ProtoMessage() {}
 
 func (x *TestConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[8]
+	mi := &file_connector_v1_connector_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +747,7 @@ func (x *TestConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestConnectionResponse.ProtoReflect.Descriptor instead.
 func (*TestConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{8}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TestConnectionResponse) GetOk() bool {
@@ -633,7 +780,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_connector_v1_connector_proto_msgTypes[9]
+	mi := &file_connector_v1_connector_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +792,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[9]
+	mi := &file_connector_v1_connector_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +805,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{9}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Check) GetName() string {
@@ -728,7 +875,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_connector_v1_connector_proto_msgTypes[10]
+	mi := &file_connector_v1_connector_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +887,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[10]
+	mi := &file_connector_v1_connector_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +900,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{10}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SyncRequest) GetConfig() *Config {
@@ -832,7 +979,7 @@ type SyncBatch struct {
 
 func (x *SyncBatch) Reset() {
 	*x = SyncBatch{}
-	mi := &file_connector_v1_connector_proto_msgTypes[11]
+	mi := &file_connector_v1_connector_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +991,7 @@ func (x *SyncBatch) String() string {
 func (*SyncBatch) ProtoMessage() {}
 
 func (x *SyncBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[11]
+	mi := &file_connector_v1_connector_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1004,7 @@ func (x *SyncBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncBatch.ProtoReflect.Descriptor instead.
 func (*SyncBatch) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{11}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncBatch) GetUsers() []*User {
@@ -975,7 +1122,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_connector_v1_connector_proto_msgTypes[12]
+	mi := &file_connector_v1_connector_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1134,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[12]
+	mi := &file_connector_v1_connector_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1147,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{12}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *User) GetId() string {
@@ -1161,7 +1308,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_connector_v1_connector_proto_msgTypes[13]
+	mi := &file_connector_v1_connector_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1320,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[13]
+	mi := &file_connector_v1_connector_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1333,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{13}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Group) GetId() string {
@@ -1285,7 +1432,7 @@ type Membership struct {
 
 func (x *Membership) Reset() {
 	*x = Membership{}
-	mi := &file_connector_v1_connector_proto_msgTypes[14]
+	mi := &file_connector_v1_connector_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1444,7 @@ func (x *Membership) String() string {
 func (*Membership) ProtoMessage() {}
 
 func (x *Membership) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[14]
+	mi := &file_connector_v1_connector_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1457,7 @@ func (x *Membership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Membership.ProtoReflect.Descriptor instead.
 func (*Membership) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{14}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Membership) GetGroupId() string {
@@ -1365,7 +1512,7 @@ type Removal struct {
 
 func (x *Removal) Reset() {
 	*x = Removal{}
-	mi := &file_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_connector_v1_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1524,7 @@ func (x *Removal) String() string {
 func (*Removal) ProtoMessage() {}
 
 func (x *Removal) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[15]
+	mi := &file_connector_v1_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1537,7 @@ func (x *Removal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Removal.ProtoReflect.Descriptor instead.
 func (*Removal) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{15}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Removal) GetReason() string {
@@ -1433,7 +1580,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_connector_v1_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1592,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[16]
+	mi := &file_connector_v1_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1605,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{16}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Progress) GetPhase() string {
@@ -1558,7 +1705,7 @@ type Retrying struct {
 
 func (x *Retrying) Reset() {
 	*x = Retrying{}
-	mi := &file_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_connector_v1_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1717,7 @@ func (x *Retrying) String() string {
 func (*Retrying) ProtoMessage() {}
 
 func (x *Retrying) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_v1_connector_proto_msgTypes[17]
+	mi := &file_connector_v1_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1730,7 @@ func (x *Retrying) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retrying.ProtoReflect.Descriptor instead.
 func (*Retrying) Descriptor() ([]byte, []int) {
-	return file_connector_v1_connector_proto_rawDescGZIP(), []int{17}
+	return file_connector_v1_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Retrying) GetCause() string {
@@ -1618,7 +1765,20 @@ var File_connector_v1_connector_proto protoreflect.FileDescriptor
 
 const file_connector_v1_connector_proto_rawDesc = "" +
 	"\n" +
-	"\x1cconnector/v1/connector.proto\x12\fconnector.v1\"\x11\n" +
+	"\x1cconnector/v1/connector.proto\x12\fconnector.v1\"z\n" +
+	"\x18ClassifyMailboxesRequest\x12,\n" +
+	"\x06config\x18\x01 \x01(\v2\x14.connector.v1.ConfigR\x06config\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\"\xad\x02\n" +
+	"\x19ClassifyMailboxesResponse\x12Q\n" +
+	"\bpurposes\x18\x01 \x03(\v25.connector.v1.ClassifyMailboxesResponse.PurposesEntryR\bpurposes\x12 \n" +
+	"\vunavailable\x18\x02 \x01(\tR\vunavailable\x12\x1a\n" +
+	"\brequests\x18\x03 \x01(\x03R\brequests\x12\x18\n" +
+	"\aretries\x18\x04 \x01(\x03R\aretries\x12(\n" +
+	"\x10throttle_wait_ms\x18\x05 \x01(\x03R\x0ethrottleWaitMs\x1a;\n" +
+	"\rPurposesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x11\n" +
 	"\x0fDescribeRequest\"\x9b\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -1784,12 +1944,13 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x05cause\x18\x01 \x01(\tR\x05cause\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12\x17\n" +
 	"\await_ms\x18\x03 \x01(\x03R\x06waitMs\x12$\n" +
-	"\x0ebudget_left_ms\x18\x04 \x01(\x03R\fbudgetLeftMs2\xce\x02\n" +
+	"\x0ebudget_left_ms\x18\x04 \x01(\x03R\fbudgetLeftMs2\xb4\x03\n" +
 	"\tConnector\x12I\n" +
 	"\bDescribe\x12\x1d.connector.v1.DescribeRequest\x1a\x1e.connector.v1.DescribeResponse\x12[\n" +
 	"\x0eValidateConfig\x12#.connector.v1.ValidateConfigRequest\x1a$.connector.v1.ValidateConfigResponse\x12[\n" +
 	"\x0eTestConnection\x12#.connector.v1.TestConnectionRequest\x1a$.connector.v1.TestConnectionResponse\x12<\n" +
-	"\x04Sync\x12\x19.connector.v1.SyncRequest\x1a\x17.connector.v1.SyncBatch0\x01B?Z=github.com/dirsync/dirsync/connectors/connectorv1;connectorv1b\x06proto3"
+	"\x04Sync\x12\x19.connector.v1.SyncRequest\x1a\x17.connector.v1.SyncBatch0\x01\x12d\n" +
+	"\x11ClassifyMailboxes\x12&.connector.v1.ClassifyMailboxesRequest\x1a'.connector.v1.ClassifyMailboxesResponseB?Z=github.com/dirsync/dirsync/connectors/connectorv1;connectorv1b\x06proto3"
 
 var (
 	file_connector_v1_connector_proto_rawDescOnce sync.Once
@@ -1804,62 +1965,69 @@ func file_connector_v1_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_v1_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_connector_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_connector_v1_connector_proto_goTypes = []any{
-	(ConfigField_Type)(0),          // 0: connector.v1.ConfigField.Type
-	(*DescribeRequest)(nil),        // 1: connector.v1.DescribeRequest
-	(*DescribeResponse)(nil),       // 2: connector.v1.DescribeResponse
-	(*ConfigField)(nil),            // 3: connector.v1.ConfigField
-	(*Config)(nil),                 // 4: connector.v1.Config
-	(*ValidateConfigRequest)(nil),  // 5: connector.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil), // 6: connector.v1.ValidateConfigResponse
-	(*ConfigProblem)(nil),          // 7: connector.v1.ConfigProblem
-	(*TestConnectionRequest)(nil),  // 8: connector.v1.TestConnectionRequest
-	(*TestConnectionResponse)(nil), // 9: connector.v1.TestConnectionResponse
-	(*Check)(nil),                  // 10: connector.v1.Check
-	(*SyncRequest)(nil),            // 11: connector.v1.SyncRequest
-	(*SyncBatch)(nil),              // 12: connector.v1.SyncBatch
-	(*User)(nil),                   // 13: connector.v1.User
-	(*Group)(nil),                  // 14: connector.v1.Group
-	(*Membership)(nil),             // 15: connector.v1.Membership
-	(*Removal)(nil),                // 16: connector.v1.Removal
-	(*Progress)(nil),               // 17: connector.v1.Progress
-	(*Retrying)(nil),               // 18: connector.v1.Retrying
-	nil,                            // 19: connector.v1.User.AttributesEntry
-	nil,                            // 20: connector.v1.Progress.RejectedEntry
-	nil,                            // 21: connector.v1.Progress.SanitizedEntry
+	(ConfigField_Type)(0),             // 0: connector.v1.ConfigField.Type
+	(*ClassifyMailboxesRequest)(nil),  // 1: connector.v1.ClassifyMailboxesRequest
+	(*ClassifyMailboxesResponse)(nil), // 2: connector.v1.ClassifyMailboxesResponse
+	(*DescribeRequest)(nil),           // 3: connector.v1.DescribeRequest
+	(*DescribeResponse)(nil),          // 4: connector.v1.DescribeResponse
+	(*ConfigField)(nil),               // 5: connector.v1.ConfigField
+	(*Config)(nil),                    // 6: connector.v1.Config
+	(*ValidateConfigRequest)(nil),     // 7: connector.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),    // 8: connector.v1.ValidateConfigResponse
+	(*ConfigProblem)(nil),             // 9: connector.v1.ConfigProblem
+	(*TestConnectionRequest)(nil),     // 10: connector.v1.TestConnectionRequest
+	(*TestConnectionResponse)(nil),    // 11: connector.v1.TestConnectionResponse
+	(*Check)(nil),                     // 12: connector.v1.Check
+	(*SyncRequest)(nil),               // 13: connector.v1.SyncRequest
+	(*SyncBatch)(nil),                 // 14: connector.v1.SyncBatch
+	(*User)(nil),                      // 15: connector.v1.User
+	(*Group)(nil),                     // 16: connector.v1.Group
+	(*Membership)(nil),                // 17: connector.v1.Membership
+	(*Removal)(nil),                   // 18: connector.v1.Removal
+	(*Progress)(nil),                  // 19: connector.v1.Progress
+	(*Retrying)(nil),                  // 20: connector.v1.Retrying
+	nil,                               // 21: connector.v1.ClassifyMailboxesResponse.PurposesEntry
+	nil,                               // 22: connector.v1.User.AttributesEntry
+	nil,                               // 23: connector.v1.Progress.RejectedEntry
+	nil,                               // 24: connector.v1.Progress.SanitizedEntry
 }
 var file_connector_v1_connector_proto_depIdxs = []int32{
-	3,  // 0: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
-	0,  // 1: connector.v1.ConfigField.type:type_name -> connector.v1.ConfigField.Type
-	4,  // 2: connector.v1.ValidateConfigRequest.config:type_name -> connector.v1.Config
-	7,  // 3: connector.v1.ValidateConfigResponse.problems:type_name -> connector.v1.ConfigProblem
-	4,  // 4: connector.v1.TestConnectionRequest.config:type_name -> connector.v1.Config
-	10, // 5: connector.v1.TestConnectionResponse.checks:type_name -> connector.v1.Check
-	4,  // 6: connector.v1.SyncRequest.config:type_name -> connector.v1.Config
-	13, // 7: connector.v1.SyncBatch.users:type_name -> connector.v1.User
-	14, // 8: connector.v1.SyncBatch.groups:type_name -> connector.v1.Group
-	15, // 9: connector.v1.SyncBatch.memberships:type_name -> connector.v1.Membership
-	17, // 10: connector.v1.SyncBatch.progress:type_name -> connector.v1.Progress
-	16, // 11: connector.v1.User.removed:type_name -> connector.v1.Removal
-	19, // 12: connector.v1.User.attributes:type_name -> connector.v1.User.AttributesEntry
-	16, // 13: connector.v1.Group.removed:type_name -> connector.v1.Removal
-	20, // 14: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
-	21, // 15: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
-	18, // 16: connector.v1.Progress.retrying:type_name -> connector.v1.Retrying
-	1,  // 17: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
-	5,  // 18: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
-	8,  // 19: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
-	11, // 20: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
-	2,  // 21: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
-	6,  // 22: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
-	9,  // 23: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
-	12, // 24: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	6,  // 0: connector.v1.ClassifyMailboxesRequest.config:type_name -> connector.v1.Config
+	21, // 1: connector.v1.ClassifyMailboxesResponse.purposes:type_name -> connector.v1.ClassifyMailboxesResponse.PurposesEntry
+	5,  // 2: connector.v1.DescribeResponse.config_fields:type_name -> connector.v1.ConfigField
+	0,  // 3: connector.v1.ConfigField.type:type_name -> connector.v1.ConfigField.Type
+	6,  // 4: connector.v1.ValidateConfigRequest.config:type_name -> connector.v1.Config
+	9,  // 5: connector.v1.ValidateConfigResponse.problems:type_name -> connector.v1.ConfigProblem
+	6,  // 6: connector.v1.TestConnectionRequest.config:type_name -> connector.v1.Config
+	12, // 7: connector.v1.TestConnectionResponse.checks:type_name -> connector.v1.Check
+	6,  // 8: connector.v1.SyncRequest.config:type_name -> connector.v1.Config
+	15, // 9: connector.v1.SyncBatch.users:type_name -> connector.v1.User
+	16, // 10: connector.v1.SyncBatch.groups:type_name -> connector.v1.Group
+	17, // 11: connector.v1.SyncBatch.memberships:type_name -> connector.v1.Membership
+	19, // 12: connector.v1.SyncBatch.progress:type_name -> connector.v1.Progress
+	18, // 13: connector.v1.User.removed:type_name -> connector.v1.Removal
+	22, // 14: connector.v1.User.attributes:type_name -> connector.v1.User.AttributesEntry
+	18, // 15: connector.v1.Group.removed:type_name -> connector.v1.Removal
+	23, // 16: connector.v1.Progress.rejected:type_name -> connector.v1.Progress.RejectedEntry
+	24, // 17: connector.v1.Progress.sanitized:type_name -> connector.v1.Progress.SanitizedEntry
+	20, // 18: connector.v1.Progress.retrying:type_name -> connector.v1.Retrying
+	3,  // 19: connector.v1.Connector.Describe:input_type -> connector.v1.DescribeRequest
+	7,  // 20: connector.v1.Connector.ValidateConfig:input_type -> connector.v1.ValidateConfigRequest
+	10, // 21: connector.v1.Connector.TestConnection:input_type -> connector.v1.TestConnectionRequest
+	13, // 22: connector.v1.Connector.Sync:input_type -> connector.v1.SyncRequest
+	1,  // 23: connector.v1.Connector.ClassifyMailboxes:input_type -> connector.v1.ClassifyMailboxesRequest
+	4,  // 24: connector.v1.Connector.Describe:output_type -> connector.v1.DescribeResponse
+	8,  // 25: connector.v1.Connector.ValidateConfig:output_type -> connector.v1.ValidateConfigResponse
+	11, // 26: connector.v1.Connector.TestConnection:output_type -> connector.v1.TestConnectionResponse
+	14, // 27: connector.v1.Connector.Sync:output_type -> connector.v1.SyncBatch
+	2,  // 28: connector.v1.Connector.ClassifyMailboxes:output_type -> connector.v1.ClassifyMailboxesResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_connector_v1_connector_proto_init() }
@@ -1867,15 +2035,15 @@ func file_connector_v1_connector_proto_init() {
 	if File_connector_v1_connector_proto != nil {
 		return
 	}
-	file_connector_v1_connector_proto_msgTypes[12].OneofWrappers = []any{}
-	file_connector_v1_connector_proto_msgTypes[13].OneofWrappers = []any{}
+	file_connector_v1_connector_proto_msgTypes[14].OneofWrappers = []any{}
+	file_connector_v1_connector_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_v1_connector_proto_rawDesc), len(file_connector_v1_connector_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

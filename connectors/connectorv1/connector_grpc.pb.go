@@ -28,10 +28,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Connector_Describe_FullMethodName       = "/connector.v1.Connector/Describe"
-	Connector_ValidateConfig_FullMethodName = "/connector.v1.Connector/ValidateConfig"
-	Connector_TestConnection_FullMethodName = "/connector.v1.Connector/TestConnection"
-	Connector_Sync_FullMethodName           = "/connector.v1.Connector/Sync"
+	Connector_Describe_FullMethodName          = "/connector.v1.Connector/Describe"
+	Connector_ValidateConfig_FullMethodName    = "/connector.v1.Connector/ValidateConfig"
+	Connector_TestConnection_FullMethodName    = "/connector.v1.Connector/TestConnection"
+	Connector_Sync_FullMethodName              = "/connector.v1.Connector/Sync"
+	Connector_ClassifyMailboxes_FullMethodName = "/connector.v1.Connector/ClassifyMailboxes"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -50,6 +51,14 @@ type ConnectorClient interface {
 	// Sync streams the directory in bounded batches. The last message has
 	// done = true and carries the cursor for the next incremental sync.
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SyncBatch], error)
+	// ClassifyMailboxes says what the given users' mailboxes are for, for a
+	// connector whose Describe sets mailbox_purpose. The host asks after a
+	// sync's read, only for the users the rest of the import policy keeps
+	// that are new or changed, and keeps the answers: the directory says it
+	// per user (Graph: mailboxSettings, a request each), too dear to ask of
+	// everyone at every sync. A plugin built before it answers
+	// UNIMPLEMENTED.
+	ClassifyMailboxes(ctx context.Context, in *ClassifyMailboxesRequest, opts ...grpc.CallOption) (*ClassifyMailboxesResponse, error)
 }
 
 type connectorClient struct {
@@ -109,6 +118,16 @@ func (c *connectorClient) Sync(ctx context.Context, in *SyncRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_SyncClient = grpc.ServerStreamingClient[SyncBatch]
 
+func (c *connectorClient) ClassifyMailboxes(ctx context.Context, in *ClassifyMailboxesRequest, opts ...grpc.CallOption) (*ClassifyMailboxesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClassifyMailboxesResponse)
+	err := c.cc.Invoke(ctx, Connector_ClassifyMailboxes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -125,6 +144,14 @@ type ConnectorServer interface {
 	// Sync streams the directory in bounded batches. The last message has
 	// done = true and carries the cursor for the next incremental sync.
 	Sync(*SyncRequest, grpc.ServerStreamingServer[SyncBatch]) error
+	// ClassifyMailboxes says what the given users' mailboxes are for, for a
+	// connector whose Describe sets mailbox_purpose. The host asks after a
+	// sync's read, only for the users the rest of the import policy keeps
+	// that are new or changed, and keeps the answers: the directory says it
+	// per user (Graph: mailboxSettings, a request each), too dear to ask of
+	// everyone at every sync. A plugin built before it answers
+	// UNIMPLEMENTED.
+	ClassifyMailboxes(context.Context, *ClassifyMailboxesRequest) (*ClassifyMailboxesResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -146,6 +173,9 @@ func (UnimplementedConnectorServer) TestConnection(context.Context, *TestConnect
 }
 func (UnimplementedConnectorServer) Sync(*SyncRequest, grpc.ServerStreamingServer[SyncBatch]) error {
 	return status.Error(codes.Unimplemented, "method Sync not implemented")
+}
+func (UnimplementedConnectorServer) ClassifyMailboxes(context.Context, *ClassifyMailboxesRequest) (*ClassifyMailboxesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClassifyMailboxes not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -233,6 +263,24 @@ func _Connector_Sync_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_SyncServer = grpc.ServerStreamingServer[SyncBatch]
 
+func _Connector_ClassifyMailboxes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClassifyMailboxesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).ClassifyMailboxes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_ClassifyMailboxes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).ClassifyMailboxes(ctx, req.(*ClassifyMailboxesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -251,6 +299,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TestConnection",
 			Handler:    _Connector_TestConnection_Handler,
+		},
+		{
+			MethodName: "ClassifyMailboxes",
+			Handler:    _Connector_ClassifyMailboxes_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -393,7 +393,14 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 			delete(nd.Users, id)
 			continue
 		}
-		nd.Users[id] = applyUser(nd.Users[id], u)
+		base := nd.Users[id]
+		if snap.complete && u.MailboxPurpose == nil {
+			// A mailbox's purpose is asked of the directory only when a
+			// user is new or changes (classifyMailboxes): a full read
+			// keeps what it said before.
+			base.MailboxPurpose = old.Users[id].MailboxPurpose
+		}
+		nd.Users[id] = applyUser(base, u)
 	}
 	for id, g := range snap.groups {
 		if g.GetRemoved() != nil {

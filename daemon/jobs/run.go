@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -175,6 +176,12 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 		finish(fmt.Errorf("%s: the plugin ended the sync without its final batch", who))
 		return
 	}
+	mailboxWarning, err := r.classifyMailboxes(ctx, conn, j, spec, pol, snap, sum, log)
+	if err != nil {
+		finish(err)
+		return
+	}
+	snap.report(sum)
 	sum.FullRead, sum.ResyncReason = snap.complete, cleanMessage(snap.resyncReason)
 	if snap.complete {
 		// An incremental sync the connector turned into a full read (an
@@ -206,6 +213,9 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 		evs, memo = plan(s, j.connector, j.id, spec, j.req.Options, snap, r.now(), sum, last)
 		active = s.SyncStatus(j.connector).Recipients
 	})
+	if mailboxWarning != "" {
+		sum.Warnings = append([]string{mailboxWarning}, sum.Warnings...)
+	}
 	// What the plugin sent is in evs now: let the collector have it
 	// before SAVING, the job's memory peak.
 	snap.release()
@@ -630,6 +640,18 @@ func mergeUser(dst, u *connectorv1.User) {
 	}
 	if u.Removed != nil {
 		dst.Removed = u.Removed
+	}
+	if u.GetProxyAddressesKnown() {
+		dst.ProxyAddresses, dst.ProxyAddressesKnown = u.ProxyAddresses, true
+	}
+	if u.MailboxPurpose != nil {
+		dst.MailboxPurpose = u.MailboxPurpose
+	}
+	if len(u.Attributes) > 0 {
+		if dst.Attributes == nil {
+			dst.Attributes = map[string]string{}
+		}
+		maps.Copy(dst.Attributes, u.Attributes)
 	}
 }
 

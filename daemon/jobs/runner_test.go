@@ -119,7 +119,7 @@ func startEnv(t *testing.T, d *dir) *env {
 
 // startEnvWith is startEnv with before called on the runner before it
 // starts (UseLeases).
-func startEnvWith(t *testing.T, d *dir, before func(*Runner)) *env {
+func startEnvWith(t *testing.T, d connector.Connector, before func(*Runner)) *env {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	ctx := context.Background()

@@ -111,6 +111,16 @@ func (p Policy) ReadAttributes() []string {
 	return out
 }
 
+// PassesUserRules reports whether u passes the rules that read only the
+// user: an address, enabled, guest, licence, exclude_users and the
+// domains (not the group scopes, the mailbox purpose or duplicates). Only
+// such users' mailboxes are worth a request to classify.
+func (p Policy) PassesUserRules(id string, u events.User) bool {
+	q := p
+	q.ExcludeMailboxes = nil
+	return q.skip(id, u, p.Email(u), nil) == ""
+}
+
 // ReadMailboxPurpose reports whether the connector must classify
 // mailboxes: some purpose is excluded.
 func (p Policy) ReadMailboxPurpose() bool { return len(p.ExcludeMailboxes) > 0 }

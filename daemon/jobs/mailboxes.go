@@ -1,0 +1,101 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/daemon/policy"
+	"github.com/dirsync/dirsync/events"
+	"github.com/dirsync/dirsync/projections"
+)
+
+// classifyMailboxes asks the connector what the mailboxes of the users
+// this read brought are for, when the policy excludes some purposes: only
+// users that pass the rules reading the user alone (policy.PassesUserRules)
+// and that are new, changed, or never classified, since the directory
+// answers per user (Graph: a mailboxSettings request each, 20 to a
+// $batch). The answers go into the snapshot's users, and the directory
+// keeps them (nextDirectory), so a later sync asks only about changes.
+// A connector without the call (LDAP, a plugin built before it) is not
+// asked; one that may not ask its directory says so, and the warning
+// returned goes into the job's summary.
+func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector, j *job, spec Spec, pol policy.Policy, snap *snapshot, sum *events.Summary, log *zap.Logger) (string, error) {
+	mc, ok := conn.(connector.MailboxClassifier)
+	if !ok || !pol.ReadMailboxPurpose() {
+		return "", nil
+	}
+	var ids []string
+	r.proj.View(func(s *projections.State) {
+		old := s.Directories[j.connector]
+		for id, pu := range snap.users {
+			if pu.GetRemoved() != nil || pu.MailboxPurpose != nil {
+				continue
+			}
+			var ou events.User
+			had := false
+			if old != nil {
+				ou, had = old.Users[id]
+			}
+			nu := applyUser(ou, pu)
+			if !pol.PassesUserRules(id, nu) {
+				continue
+			}
+			if had && ou.MailboxPurpose != "" && nu == ou {
+				continue // classified, and unchanged since
+			}
+			ids = append(ids, id)
+		}
+	})
+	if len(ids) == 0 {
+		return "", nil
+	}
+	slices.Sort(ids)
+	j.mu.Lock()
+	j.progress.Phase = fmt.Sprintf("classifying %d mailboxes", len(ids))
+	j.touchLocked(r.now())
+	j.mu.Unlock()
+	classified := 0
+	for batch := range slices.Chunk(ids, connector.MaxBatchObjects) {
+		resp, err := mc.ClassifyMailboxes(ctx, &connectorv1.ClassifyMailboxesRequest{Config: spec.Config, UserIds: batch, JobId: j.id})
+		if errors.Is(err, connector.ErrNotSupported) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("connector %s: classifying mailboxes (shared, room, equipment): %w", j.connector, &pluginError{err: err})
+		}
+		sum.DirectoryRequests += resp.GetRequests()
+		sum.GraphRequests = sum.DirectoryRequests
+		sum.Retries += resp.GetRetries()
+		sum.ThrottleWaitMS += resp.GetThrottleWaitMs()
+		if why := resp.GetUnavailable(); why != "" {
+			why = cleanMessage(why)
+			log.Warn("mailbox purposes not read", zap.String("why", why))
+			return "mailbox purposes not read, so shared, room and equipment mailboxes are not told apart from people's: " + why, nil
+		}
+		// A user asked about and left out has no mailbox the connector
+		// could read: what was said of it before no longer holds.
+		none := ""
+		for _, id := range batch {
+			if _, ok := resp.GetPurposes()[id]; !ok {
+				snap.users[id].MailboxPurpose = &none
+			}
+		}
+		for id, purpose := range resp.GetPurposes() {
+			u, ok := snap.users[id]
+			if !ok || !slices.Contains(batch, id) || !slices.Contains(connector.MailboxPurposes(), purpose) {
+				snap.sanitized.add(fixInvalidValue)
+				continue
+			}
+			u.MailboxPurpose = &purpose
+			classified++
+		}
+	}
+	log.Info("mailboxes classified", zap.Int("asked", len(ids)), zap.Int("classified", classified))
+	return "", nil
+}
