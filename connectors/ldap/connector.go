@@ -70,6 +70,9 @@ func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, er
 		Version:           Version,
 		ConfigFields:      ConfigFields(),
 		DefaultGroupKinds: []string{connector.GroupSecurity, connector.GroupDistribution},
+		Attributes:        ReadableAttributes(),
+		// Active Directory with Exchange says it in msExchRecipientTypeDetails.
+		MailboxPurpose: true,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package ldap
 import (
 	"encoding/hex"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -92,6 +93,12 @@ type Decoder struct {
 	Flavor Flavor
 	// Attrs names the attributes read.
 	Attrs Attributes
+	// Want maps the user attributes a sync asked for (connector.Attributes'
+	// names) to the directory's attributes that hold them.
+	Want map[string]string
+	// MailboxPurpose reads Exchange's msExchRecipientTypeDetails (Active
+	// Directory) into User.mailbox_purpose.
+	MailboxPurpose bool
 	// DisabledAttr (OpenLDAP) is the attribute whose presence marks a
 	// disabled user, when disabled_filter is a presence filter such as the
 	// default (pwdAccountLockedTime=*); "" when the caller must tell (see
@@ -130,8 +137,34 @@ func (d *Decoder) UserAttributes() []string {
 	switch d.Flavor {
 	case FlavorActiveDirectory:
 		out = append(out, attrProxyAddresses, attrUserAccountControl)
+		if d.MailboxPurpose {
+			out = append(out, attrRecipientTypeDetails)
+		}
 	case FlavorOpenLDAP:
 		out = append(out, nonEmpty(d.DisabledAttr)...)
+	}
+	for _, a := range sortedValues(d.Want) {
+		out = append(out, a)
+	}
+	return out
+}
+
+// WantAttributes sets the user attributes a sync asks for (connector
+// names), keeping those this flavor can read.
+func (d *Decoder) WantAttributes(names []string) {
+	m := attributeMap(d.Flavor)
+	d.Want = map[string]string{}
+	for _, n := range names {
+		if a := m[n]; a != "" {
+			d.Want[n] = a
+		}
+	}
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
 	}
 	return out
 }
@@ -193,6 +226,33 @@ func (d *Decoder) User(e *goldap.Entry, opts EntryOptions, t *Tally) (*connector
 	}
 	if enabled := d.enabled(&r, opts); enabled != nil {
 		u.Enabled, u.AccountEnabled = ptr(*enabled), ptr(*enabled)
+	}
+	if d.Flavor == FlavorActiveDirectory {
+		if vals, present := r.values(attrProxyAddresses); present || !opts.Partial {
+			u.ProxyAddressesKnown = true
+			for _, v := range vals {
+				u.ProxyAddresses = append(u.ProxyAddresses, r.clean(v))
+			}
+		}
+		if d.MailboxPurpose {
+			if v, present := r.first(attrRecipientTypeDetails); present || !opts.Partial {
+				p, _ := MailboxPurpose(v)
+				u.MailboxPurpose = ptr(p)
+				if p == "" {
+					// No mailbox of a purpose: the host is told nothing,
+					// as for a user without a mailbox.
+					u.MailboxPurpose = nil
+				}
+			}
+		}
+	}
+	for name, attr := range d.Want {
+		if v := r.opt(attr); v != nil {
+			if u.Attributes == nil {
+				u.Attributes = map[string]string{}
+			}
+			u.Attributes[name] = *v
+		}
 	}
 	return u, true
 }

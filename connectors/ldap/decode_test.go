@@ -3,6 +3,8 @@ package ldap
 import (
 	"bytes"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -119,6 +121,7 @@ func TestDecodeADUser(t *testing.T) {
 		DisplayName: ptr("Frank Foster"), GivenName: ptr("Frank"), Surname: ptr("Foster"),
 		Department: ptr("Engineering"), JobTitle: ptr("Engineer"),
 		AccountEnabled: ptr(true), Enabled: ptr(true), Guest: ptr(false),
+		ProxyAddresses: []string{"smtp:ff@example.test", "SMTP:frank@example.test"}, ProxyAddressesKnown: true,
 	}
 	if !proto.Equal(u, want) {
 		t.Errorf("user\n %v\nwant\n %v", u, want)
@@ -487,4 +490,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// The attributes a sync asks for are read under each flavor's names, an
+// absent one as empty in a full read and unknown in a change; Exchange's
+// recipient type gives the mailbox's purpose.
+func TestDecodeIdentity(t *testing.T) {
+	d := adDecoder()
+	d.WantAttributes([]string{"preferredLanguage", "companyName", "extensionAttribute3", "manager", "usageLocation"})
+	d.MailboxPurpose = true
+	for _, a := range []string{"preferredLanguage", "company", "extensionAttribute3", "msExchRecipientTypeDetails"} {
+		if !slices.Contains(d.UserAttributes(), a) {
+			t.Errorf("the user search does not ask for %s: %v", a, d.UserAttributes())
+		}
+	}
+	u, _ := d.User(adUser(t, map[string][]string{"preferredLanguage": {"de-DE"}, "company": {"Contoso"}, "msExchRecipientTypeDetails": {"4"}}), EntryOptions{}, nil)
+	if want := map[string]string{"preferredLanguage": "de-DE", "companyName": "Contoso", "extensionAttribute3": ""}; !maps.Equal(u.GetAttributes(), want) {
+		t.Errorf("attributes %v; want %v (manager and usageLocation are not read)", u.GetAttributes(), want)
+	}
+	if u.GetMailboxPurpose() != "shared" {
+		t.Errorf("mailbox purpose %v; want shared", u.MailboxPurpose)
+	}
+	// A change that does not carry them leaves them unknown.
+	e := goldap.NewEntry("CN=Bob", map[string][]string{"objectGUID": {string(mustHex(t, guidHex))}, "company": {"Fabrikam"}})
+	if u, _ := d.User(e, EntryOptions{Partial: true}, nil); !maps.Equal(u.GetAttributes(), map[string]string{"companyName": "Fabrikam"}) || u.MailboxPurpose != nil || u.ProxyAddressesKnown {
+		t.Errorf("partial: attributes %v, purpose %v, proxies known %v", u.GetAttributes(), u.MailboxPurpose, u.ProxyAddressesKnown)
+	}
+	// OpenLDAP: employeeNumber is the employee ID; no proxy addresses.
+	o := olDecoder()
+	o.WantAttributes([]string{"employeeId", "extensionAttribute3"})
+	ou, _ := o.User(goldap.NewEntry("uid=alice,ou=people,dc=example,dc=com", map[string][]string{
+		"entryUUID": {"4C65828E-846D-1041-8668-47C1C14030F6"}, "cn": {"Alice Anders"}, "employeeNumber": {"E-17"},
+	}), EntryOptions{}, nil)
+	if !maps.Equal(ou.GetAttributes(), map[string]string{"employeeId": "E-17"}) || ou.ProxyAddressesKnown {
+		t.Errorf("OpenLDAP: attributes %v, proxies known %v", ou.GetAttributes(), ou.ProxyAddressesKnown)
+	}
+}
+
+func TestMailboxPurpose(t *testing.T) {
+	for v, want := range map[string]string{"1": "user", "2": "linked", "4": "shared", "16": "room", "32": "equipment",
+		"2147483648": "user", "34359738368": "shared", "8589934592": "room", "17179869184": "equipment", "128": "", "": "", "x": ""} {
+		if got, _ := MailboxPurpose(v); got != want {
+			t.Errorf("MailboxPurpose(%q) = %q; want %q", v, got, want)
+		}
+	}
 }

@@ -84,8 +84,11 @@ func (c cursor) String() string {
 // scope digests what a cursor covers.
 func (r *dirReader) scope() string {
 	cfg := r.s.cfg
+	// The attributes read are part of it: an entry that did not change
+	// since would never bring an attribute asked for later.
 	h := sha256.Sum256([]byte(strings.Join([]string{string(r.s.flavor), strings.ToLower(cfg.BaseDN),
-		cfg.UserFilter(r.s.flavor), cfg.GroupFilter(r.s.flavor), cfg.DisabledFilter}, "\x00")))
+		cfg.UserFilter(r.s.flavor), cfg.GroupFilter(r.s.flavor), cfg.DisabledFilter,
+		strings.Join(r.dec.UserAttributes(), ",")}, "\x00")))
 	return hex.EncodeToString(h[:8])
 }
 

@@ -39,7 +39,10 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	}
 	defer s.close()
 	log := c.log.With(zap.String("job", req.GetJobId()), zap.String("flavor", string(s.flavor)))
-	r := &dirReader{s: s, dec: cfg.Decoder(s.flavor), kinds: kinds, out: &batcher{send: send}, log: log}
+	dec := cfg.Decoder(s.flavor)
+	dec.WantAttributes(req.GetAttributes())
+	dec.MailboxPurpose = req.GetMailboxPurpose()
+	r := &dirReader{s: s, dec: dec, kinds: kinds, out: &batcher{send: send}, log: log}
 	r.out.progress = r.progress
 	last, err := r.read(ctx, req)
 	if err != nil {
