@@ -494,38 +494,12 @@ func (s *State) apply(e events.Event) ([]Key, error) {
 			return nil, err
 		}
 		d := s.Directory(connector)
-		set, ok := d.Members[m.GroupID]
-		if !ok {
-			set = map[string]struct{}{}
-			d.Members[m.GroupID] = set
-		}
-		for _, id := range m.Added {
-			set[id] = struct{}{}
-		}
-		for _, id := range m.Removed {
-			delete(set, id)
-		}
-		if len(set) == 0 {
-			delete(d.Members, m.GroupID)
-		}
+		applySet(d.Members, m.GroupID, m.Added, m.Removed)
 		if len(m.AddedGroups) > 0 || len(m.RemovedGroups) > 0 {
 			if d.Nested == nil {
 				d.Nested = map[string]map[string]struct{}{}
 			}
-			nested, ok := d.Nested[m.GroupID]
-			if !ok {
-				nested = map[string]struct{}{}
-				d.Nested[m.GroupID] = nested
-			}
-			for _, id := range m.AddedGroups {
-				nested[id] = struct{}{}
-			}
-			for _, id := range m.RemovedGroups {
-				delete(nested, id)
-			}
-			if len(nested) == 0 {
-				delete(d.Nested, m.GroupID)
-			}
+			applySet(d.Nested, m.GroupID, m.AddedGroups, m.RemovedGroups)
 		}
 		return []Key{{BucketGroups, connector + "." + m.GroupID}}, nil
 	case events.TypeRecipientCreated, events.TypeRecipientUpdated, events.TypeRecipientRemoved,
@@ -800,4 +774,23 @@ func (s *State) Keys() []Key {
 		return keys[i].Key < keys[j].Key
 	})
 	return keys
+}
+
+// applySet adds and removes IDs of the set under key k, which goes when
+// it is left empty.
+func applySet(m map[string]map[string]struct{}, k string, added, removed []string) {
+	set, ok := m[k]
+	if !ok {
+		set = map[string]struct{}{}
+		m[k] = set
+	}
+	for _, id := range added {
+		set[id] = struct{}{}
+	}
+	for _, id := range removed {
+		delete(set, id)
+	}
+	if len(set) == 0 {
+		delete(m, k)
+	}
 }

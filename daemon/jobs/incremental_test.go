@@ -315,42 +315,8 @@ func (w *deltaWorld) snapshot() *snapshot {
 			}
 		}
 	}
-	for g, set := range w.members {
-		if _, ok := w.groups[g]; !ok {
-			continue
-		}
-		for id := range set {
-			if _, was := w.synced[g][id]; snap.complete || !was {
-				setAdd(snap.added, g, id)
-			}
-		}
-		if snap.complete {
-			continue
-		}
-		for id := range w.synced[g] {
-			if _, is := set[id]; !is {
-				setAdd(snap.removed, g, id)
-			}
-		}
-	}
-	for g, set := range w.nested {
-		if _, ok := w.groups[g]; !ok {
-			continue
-		}
-		for id := range set {
-			if _, was := w.syncedNested[g][id]; snap.complete || !was {
-				setAdd(snap.addedGroups, g, id)
-			}
-		}
-		if snap.complete {
-			continue
-		}
-		for id := range w.syncedNested[g] {
-			if _, is := set[id]; !is {
-				setAdd(snap.removedGroups, g, id)
-			}
-		}
-	}
+	w.diff(w.members, w.synced, snap.complete, snap.added, snap.removed)
+	w.diff(w.nested, w.syncedNested, snap.complete, snap.addedGroups, snap.removedGroups)
 	clear(w.changedUsers)
 	clear(w.changedGroups)
 	w.synced = map[string]map[string]struct{}{}
@@ -362,6 +328,30 @@ func (w *deltaWorld) snapshot() *snapshot {
 		w.syncedNested[g] = maps.Clone(set)
 	}
 	return snap
+}
+
+// diff files into added and removed what a read sends of sets (group to
+// member IDs) now against synced, as of the last read: everything in a
+// complete one.
+func (w *deltaWorld) diff(now, synced map[string]map[string]struct{}, complete bool, added, removed map[string]map[string]struct{}) {
+	for g, set := range now {
+		if _, ok := w.groups[g]; !ok {
+			continue
+		}
+		for id := range set {
+			if _, was := synced[g][id]; complete || !was {
+				setAdd(added, g, id)
+			}
+		}
+		if complete {
+			continue
+		}
+		for id := range synced[g] {
+			if _, is := set[id]; !is {
+				setAdd(removed, g, id)
+			}
+		}
+	}
 }
 
 // run makes steps rounds of changes and syncs, comparing each

@@ -133,26 +133,20 @@ func planFull(s *projections.State, old *projections.Directory, connector, jobID
 func addMemberEvents(ev func(typ, subject string, part int, data any), connector, id string, added, removed, addedGroups, removedGroups []string) {
 	// One sequence of parts: an event's ID derives from its part.
 	part := 0
-	for ; len(added) > 0 || len(removed) > 0; part++ {
-		n := min(len(added), events.MaxMembersPerEvent)
-		a := added[:n]
-		added = added[n:]
-		m := min(len(removed), events.MaxMembersPerEvent-n)
-		rm := removed[:m]
-		removed = removed[m:]
-		ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
-			events.MembersChanged{GroupID: id, Added: a, Removed: rm})
+	emit := func(added, removed []string, data func(a, rm []string) events.MembersChanged) {
+		for ; len(added) > 0 || len(removed) > 0; part++ {
+			n := min(len(added), events.MaxMembersPerEvent)
+			m := min(len(removed), events.MaxMembersPerEvent-n)
+			ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part, data(added[:n], removed[:m]))
+			added, removed = added[n:], removed[m:]
+		}
 	}
-	for ; len(addedGroups) > 0 || len(removedGroups) > 0; part++ {
-		n := min(len(addedGroups), events.MaxMembersPerEvent)
-		a := addedGroups[:n]
-		addedGroups = addedGroups[n:]
-		m := min(len(removedGroups), events.MaxMembersPerEvent-n)
-		rm := removedGroups[:m]
-		removedGroups = removedGroups[m:]
-		ev(events.TypeGroupMembersChanged, events.DirectorySubject(connector, "group", id), part,
-			events.MembersChanged{GroupID: id, AddedGroups: a, RemovedGroups: rm})
-	}
+	emit(added, removed, func(a, rm []string) events.MembersChanged {
+		return events.MembersChanged{GroupID: id, Added: a, Removed: rm}
+	})
+	emit(addedGroups, removedGroups, func(a, rm []string) events.MembersChanged {
+		return events.MembersChanged{GroupID: id, AddedGroups: a, RemovedGroups: rm}
+	})
 }
 
 // addRecipientEvents adds the events of a job's recipient changes.
