@@ -29,6 +29,7 @@ import (
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"google.golang.org/protobuf/proto"
 )
 
 // T is what the checks need of a test: *testing.T has it, and the suite's
@@ -228,6 +229,13 @@ func Collect(ctx context.Context, c connector.Connector, req *connectorv1.SyncRe
 				r.RemovedUsers[u.GetId()] = u
 				delete(r.Users, u.GetId())
 			} else {
+				// A user sent again (in parts) adds up, as the daemon
+				// merges it.
+				if prev, ok := r.Users[u.GetId()]; ok {
+					merged := proto.Clone(prev).(*connectorv1.User)
+					connector.MergeUser(merged, u)
+					u = merged
+				}
 				r.Users[u.GetId()] = u
 				delete(r.RemovedUsers, u.GetId())
 			}

@@ -505,11 +505,20 @@ func TestDecodeIdentity(t *testing.T) {
 		}
 	}
 	u, _ := d.User(adUser(t, map[string][]string{"preferredLanguage": {"de-DE"}, "company": {"Contoso"}, "msExchRecipientTypeDetails": {"4"}}), EntryOptions{}, nil)
-	if want := map[string]string{"preferredLanguage": "de-DE", "companyName": "Contoso", "extensionAttribute3": ""}; !maps.Equal(u.GetAttributes(), want) {
-		t.Errorf("attributes %v; want %v (manager and usageLocation are not read)", u.GetAttributes(), want)
+	if want := map[string]string{"preferredLanguage": "de-DE", "companyName": "Contoso", "extensionAttribute3": "", "manager": ""}; !maps.Equal(u.GetAttributes(), want) {
+		t.Errorf("attributes %v; want %v (usageLocation is not read)", u.GetAttributes(), want)
 	}
 	if u.GetMailboxPurpose() != "shared" {
 		t.Errorf("mailbox purpose %v; want shared", u.MailboxPurpose)
+	}
+	// A manager's DN is taken out, to be resolved to its ID.
+	u, _ = d.User(adUser(t, map[string][]string{"manager": {"CN=Max Mustermann,OU=Staff,DC=example,DC=test"}}), EntryOptions{}, nil)
+	ref, ok := takeManager(u)
+	if !ok || ref.user != guidString || ref.dn != normalOrRaw("cn=max mustermann,ou=staff,dc=example,dc=test") {
+		t.Errorf("manager reference %+v, %v", ref, ok)
+	}
+	if _, still := u.GetAttributes()["manager"]; still {
+		t.Error("the manager's DN is still among the attributes sent")
 	}
 	// A change that does not carry them leaves them unknown.
 	e := goldap.NewEntry("CN=Bob", map[string][]string{"objectGUID": {string(mustHex(t, guidHex))}, "company": {"Fabrikam"}})

@@ -1,18 +1,23 @@
 package ldap
 
 import (
+	"context"
 	"strconv"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/dirsync/dirsync/connectors/connector"
+	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 )
 
 // The user attributes (connector.Attributes' names) this connector reads
 // when a sync asks for them, by flavor: Active Directory's own attribute
-// for each, and OpenLDAP's inetOrgPerson one where it has one. manager is
-// not among them yet: it holds a DN, which would need resolving to an
-// object ID across reads.
+// for each, and OpenLDAP's inetOrgPerson one where it has one. manager
+// holds a DN, which the reader resolves to the manager's object ID
+// (resolveManagers).
 func attributeMap(f Flavor) map[string]string {
 	m := map[string]string{
+		connector.AttrManager:           "manager",
 		connector.AttrPreferredLanguage: "preferredLanguage",
 		connector.AttrEmployeeType:      "employeeType",
 		connector.AttrOfficeLocation:    "physicalDeliveryOfficeName",
@@ -76,4 +81,61 @@ func MailboxPurpose(recipientTypeDetails string) (string, bool) {
 		return connector.MailboxEquipment, true
 	}
 	return "", false
+}
+
+// managerRef is a user whose manager's DN is still to resolve.
+type managerRef struct{ user, dn string }
+
+// takeManager removes a user's manager DN from its attributes, to send
+// once resolved, and returns the reference (false when there is none to
+// resolve: not asked for, not said, or no manager).
+func takeManager(u *connectorv1.User) (managerRef, bool) {
+	dn, ok := u.GetAttributes()[connector.AttrManager]
+	if !ok || dn == "" {
+		return managerRef{}, false
+	}
+	delete(u.Attributes, connector.AttrManager)
+	if len(u.Attributes) == 0 {
+		u.Attributes = nil
+	}
+	return managerRef{user: u.GetId(), dn: normalOrRaw(dn)}, true
+}
+
+// resolveManagers sends, for each user of refs, its manager's object ID
+// (as a change of that attribute alone, which the host merges into the
+// user): from known (user DN key to ID) where the manager was read, else
+// by searching the DNs; a DN that names no entry with an ID (a manager
+// deleted since) gives "".
+func (r *dirReader) resolveManagers(ctx context.Context, refs []managerRef, known map[string]string) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	ids := map[string]string{}
+	var search []string
+	for _, ref := range refs {
+		if id, ok := known[ref.dn]; ok {
+			ids[ref.dn] = id
+		} else if _, asked := ids[ref.dn]; !asked {
+			ids[ref.dn] = ""
+			search = append(search, ref.dn)
+		}
+	}
+	if len(search) > 0 {
+		err := r.byDN(ctx, StageUsers, "(objectClass=*)", search, []string{r.dec.Attrs.ID}, func(e *goldap.Entry) error {
+			if id, ok := r.dec.id(e); ok {
+				ids[normalOrRaw(e.DN)] = id
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, ref := range refs {
+		u := &connectorv1.User{Id: ref.user, Attributes: map[string]string{connector.AttrManager: ids[ref.dn]}}
+		if err := r.out.user(u); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -372,6 +372,7 @@ func (r *dirReader) sendChanges(ctx context.Context, ch *changes) error {
 	if err != nil {
 		return err
 	}
+	var managers []managerRef
 	for _, e := range ch.users {
 		var opts EntryOptions
 		if disabled != nil {
@@ -382,10 +383,16 @@ func (r *dirReader) sendChanges(ctx context.Context, ch *changes) error {
 		if !ok {
 			continue
 		}
+		if ref, ok := takeManager(u); ok {
+			managers = append(managers, ref)
+		}
 		r.users++
 		if err := r.out.user(u); err != nil {
 			return err
 		}
+	}
+	if err := r.resolveManagers(ctx, managers, nil); err != nil {
+		return err
 	}
 	for _, id := range ch.deletedUsers {
 		r.users++

@@ -130,6 +130,7 @@ type node struct {
 // them.
 func (r *dirReader) full(ctx context.Context) error {
 	userByDN := map[string]string{}
+	var managers []managerRef
 	disabled, err := r.disabledSet(ctx)
 	if err != nil {
 		return err
@@ -146,10 +147,16 @@ func (r *dirReader) full(ctx context.Context) error {
 			return nil
 		}
 		userByDN[normalOrRaw(e.DN)] = u.GetId()
+		if ref, ok := takeManager(u); ok {
+			managers = append(managers, ref)
+		}
 		r.users++
 		return r.out.user(u)
 	})
 	if err != nil {
+		return err
+	}
+	if err := r.resolveManagers(ctx, managers, userByDN); err != nil {
 		return err
 	}
 	r.phase = "reading groups"

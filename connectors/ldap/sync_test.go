@@ -26,7 +26,8 @@ func TestFullRead(t *testing.T) {
 			d := startDirectory(t, flavor, 0)
 			proxy := testenv.StartLDAPProxy(t, d.Srv.URL)
 			r, err := connectortest.Collect(context.Background(), New(nil),
-				&connectorv1.SyncRequest{Config: d.config(t, proxy.URL(), nil), GroupTypes: connector.GroupKinds()}, nil)
+				&connectorv1.SyncRequest{Config: d.config(t, proxy.URL(), nil), GroupTypes: connector.GroupKinds(),
+					Attributes: []string{connector.AttrManager, connector.AttrPreferredLanguage}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,6 +73,24 @@ func TestFullRead(t *testing.T) {
 				}
 				if !connector.ValidObjectID(u.GetId()) || len(u.GetId()) != 36 {
 					t.Errorf("%s: ID %q is not a GUID", p.DisplayName(), u.GetId())
+				}
+			}
+			// The manager's DN resolved to its ID (a user read in the
+			// same search, sent again once known); no manager is "".
+			keyID := map[string]string{}
+			for id, k := range idKey {
+				keyID[k] = id
+			}
+			for _, p := range ldaptest.People() {
+				u := byName[p.DisplayName()]
+				if u == nil {
+					continue
+				}
+				if got, want := u.GetAttributes()[connector.AttrManager], keyID[p.Manager]; got != want {
+					t.Errorf("%s: manager %q; want %q (%s)", p.DisplayName(), got, want, p.Manager)
+				}
+				if got := u.GetAttributes()[connector.AttrPreferredLanguage]; got != p.Language {
+					t.Errorf("%s: preferred language %q; want %q", p.DisplayName(), got, p.Language)
 				}
 			}
 			groups := map[string]*connectorv1.Group{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -523,7 +522,7 @@ func (s *snapshot) add(b *connectorv1.SyncBatch, sum *events.Summary) error {
 		s.cleaned(u.GetId(), fx)
 		sum.UsersRetrieved++
 		if old, ok := s.users[u.GetId()]; ok {
-			mergeUser(old, u)
+			connector.MergeUser(old, u)
 			continue
 		}
 		s.users[u.GetId()] = u
@@ -594,65 +593,6 @@ func setAdd(m map[string]map[string]struct{}, k, v string) {
 		m[k] = set
 	}
 	set[v] = struct{}{}
-}
-
-// mergeUser lays the fields present in u over dst: an absent field keeps
-// its value, it is never read as empty.
-func mergeUser(dst, u *connectorv1.User) {
-	if u.UserPrincipalName != nil {
-		dst.UserPrincipalName = u.UserPrincipalName
-	}
-	if u.Mail != nil {
-		dst.Mail = u.Mail
-	}
-	if u.DisplayName != nil {
-		dst.DisplayName = u.DisplayName
-	}
-	if u.GivenName != nil {
-		dst.GivenName = u.GivenName
-	}
-	if u.Surname != nil {
-		dst.Surname = u.Surname
-	}
-	if u.Department != nil {
-		dst.Department = u.Department
-	}
-	if u.JobTitle != nil {
-		dst.JobTitle = u.JobTitle
-	}
-	if u.AccountEnabled != nil {
-		dst.AccountEnabled = u.AccountEnabled
-	}
-	if u.UserType != nil {
-		dst.UserType = u.UserType
-	}
-	if u.AssignedLicenseCount != nil {
-		dst.AssignedLicenseCount = u.AssignedLicenseCount
-	}
-	if u.Guest != nil {
-		dst.Guest = u.Guest
-	}
-	if u.Licensed != nil {
-		dst.Licensed = u.Licensed
-	}
-	if u.Enabled != nil {
-		dst.Enabled = u.Enabled
-	}
-	if u.Removed != nil {
-		dst.Removed = u.Removed
-	}
-	if u.GetProxyAddressesKnown() {
-		dst.ProxyAddresses, dst.ProxyAddressesKnown = u.ProxyAddresses, true
-	}
-	if u.MailboxPurpose != nil {
-		dst.MailboxPurpose = u.MailboxPurpose
-	}
-	if len(u.Attributes) > 0 {
-		if dst.Attributes == nil {
-			dst.Attributes = map[string]string{}
-		}
-		maps.Copy(dst.Attributes, u.Attributes)
-	}
 }
 
 // retrying turns a plugin's report of a retry wave into the job's live

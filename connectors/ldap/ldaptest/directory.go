@@ -25,6 +25,10 @@ type Person struct {
 	Disabled                          bool
 	// Proxy is Active Directory's proxyAddresses; OpenLDAP has none.
 	Proxy []string
+	// Manager is the key of the person's manager, who comes earlier in
+	// People (Active Directory refuses a manager DN that names no entry);
+	// Language its preferredLanguage.
+	Manager, Language string
 }
 
 // DisplayName is what the directory shows of p.
@@ -43,7 +47,7 @@ type Team struct {
 func People() []Person {
 	return []Person{
 		{Key: "alice", Given: "Alice", SN: "Anders", Mail: "alice@example.test", Dept: "Engineering", Title: "Engineer"},
-		{Key: "bob", Given: "Bob", SN: "Brown", Mail: "bob@example.test", Dept: "Engineering"},
+		{Key: "bob", Given: "Bob", SN: "Brown", Mail: "bob@example.test", Dept: "Engineering", Manager: "alice", Language: "de-DE"},
 		{Key: "carol", Given: "Carol", SN: "Clark", Mail: "carol@example.test", Disabled: true},
 		{Key: "dave", Given: "Dave", SN: "Dunn", Proxy: []string{"smtp:dd@example.test", "SMTP:dave@example.test"}},
 		{Key: "zoe", Given: "Zoë", SN: "Müller", Mail: "zoe.muller@example.test", Dept: "Ventes"},
@@ -167,6 +171,12 @@ func (d Directory) UserLDIF(p Person) string {
 	}
 	if p.Title != "" {
 		b.WriteString("title: " + p.Title + "\n")
+	}
+	if p.Manager != "" {
+		b.WriteString(value("manager", d.UserDN(p.Manager)))
+	}
+	if p.Language != "" {
+		b.WriteString("preferredLanguage: " + p.Language + "\n")
 	}
 	return b.String() + "\n"
 }
