@@ -143,10 +143,7 @@ func (d *Decoder) UserAttributes() []string {
 	case FlavorOpenLDAP:
 		out = append(out, nonEmpty(d.DisabledAttr)...)
 	}
-	for _, a := range sortedValues(d.Want) {
-		out = append(out, a)
-	}
-	return out
+	return append(out, sortedValues(d.Want)...)
 }
 
 // WantAttributes sets the user attributes a sync asks for (connector
