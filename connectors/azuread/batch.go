@@ -138,13 +138,24 @@ func (b *batcher) group(g *connectorv1.Group) error {
 	return nil
 }
 
-// members adds and removes user members of a group, spreading them over
-// as many Membership messages and batches as needed (the contract lets
-// them add up).
-func (b *batcher) members(groupID string, added, removed []string) error {
+// memberChanges are the member IDs of one group a delta fragment added
+// and removed, users and groups (nesting) apart.
+type memberChanges struct {
+	addedUsers, removedUsers, addedGroups, removedGroups []string
+}
+
+// len counts the IDs.
+func (ch *memberChanges) len() int {
+	return len(ch.addedUsers) + len(ch.removedUsers) + len(ch.addedGroups) + len(ch.removedGroups)
+}
+
+// members sends the member changes of a group, spreading them over as
+// many Membership messages and batches as needed (the contract lets them
+// add up).
+func (b *batcher) members(groupID string, ch memberChanges) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for len(added) > 0 || len(removed) > 0 {
+	for ch.len() > 0 {
 		if b.full() {
 			if err := b.flush(false); err != nil {
 				return err
@@ -152,16 +163,19 @@ func (b *batcher) members(groupID string, added, removed []string) error {
 		}
 		room := b.max - b.n
 		m := &connectorv1.Membership{GroupId: groupID}
-		if k := min(room, len(added)); k > 0 {
-			m.AddedUserIds = append([]string(nil), added[:k]...)
-			added = added[k:]
-			room -= k
+		// take moves up to room IDs of a list into the message.
+		take := func(dst, src *[]string) {
+			if k := min(room, len(*src)); k > 0 {
+				*dst = append([]string(nil), (*src)[:k]...)
+				*src = (*src)[k:]
+				room -= k
+			}
 		}
-		if k := min(room, len(removed)); k > 0 {
-			m.RemovedUserIds = append([]string(nil), removed[:k]...)
-			removed = removed[k:]
-		}
-		k := len(m.AddedUserIds) + len(m.RemovedUserIds)
+		take(&m.AddedUserIds, &ch.addedUsers)
+		take(&m.RemovedUserIds, &ch.removedUsers)
+		take(&m.AddedGroupIds, &ch.addedGroups)
+		take(&m.RemovedGroupIds, &ch.removedGroups)
+		k := len(m.AddedUserIds) + len(m.RemovedUserIds) + len(m.AddedGroupIds) + len(m.RemovedGroupIds)
 		b.cur.Memberships = append(b.cur.Memberships, m)
 		b.n += k
 		b.progress.Memberships += int64(k)

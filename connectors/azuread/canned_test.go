@@ -44,6 +44,8 @@ type cannedGraph struct {
 	// attempt is 0 for a first attempt, n for the n-th retry.
 	fault func(w http.ResponseWriter, r *http.Request, key string, attempt int) bool
 	hits  []string // keys of the Graph requests, in order (faults too)
+	// attrs are the attributes the initial users request must select.
+	attrs userAttrs
 }
 
 // pageKey names a delta request: "users:initial", "users:skip:<token>",
@@ -86,6 +88,7 @@ func (c *cannedGraph) serve(w http.ResponseWriter, r *http.Request) {
 	c.hits = append(c.hits, key)
 	resp, ok := c.pages[key]
 	fault := c.fault
+	attrs := c.attrs
 	c.mu.Unlock()
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ey") {
 		c.t.Errorf("%s: no bearer token", key)
@@ -95,7 +98,7 @@ func (c *cannedGraph) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasSuffix(key, ":initial") {
 		sel := strings.Split(r.URL.Query().Get("$select"), ",")
-		want := userSelect()
+		want := userSelect(attrs)
 		if strings.HasPrefix(key, "groups") {
 			want = groupSelect()
 		}
@@ -353,7 +356,11 @@ func TestDeltaAgainstCannedPages(t *testing.T) {
 	if !slices.Equal(second.added["6a000001-0000-4000-8000-000000000001"], []string{"da7e0000-0000-4000-8000-000000000004"}) || !slices.Equal(second.removed["6a000001-0000-4000-8000-000000000001"], []string{"a11ce000-0000-4000-8000-000000000001"}) {
 		t.Errorf("member changes +%v -%v", second.added["6a000001-0000-4000-8000-000000000001"], second.removed["6a000001-0000-4000-8000-000000000001"])
 	}
-	if p := second.last.GetProgress(); p.GetSkippedMembers() != 1 || p.GetRequests() != 2 || p.GetRetries() != 0 {
+	// A group member is nesting, sent for the host to expand, not skipped.
+	if got := second.addedGroups["6a000001-0000-4000-8000-000000000001"]; !slices.Equal(got, []string{"6a000002-0000-4000-8000-000000000002"}) {
+		t.Errorf("group members added %v", got)
+	}
+	if p := second.last.GetProgress(); p.GetSkippedMembers() != 0 || p.GetMemberships() != 3 || p.GetRequests() != 2 || p.GetRetries() != 0 {
 		t.Errorf("progress %v", p)
 	}
 

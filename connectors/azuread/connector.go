@@ -1,7 +1,7 @@
 // Package azuread is the Microsoft Entra ID (Azure AD) directory connector:
 // it reads users, groups of the kinds a sync asks for (Microsoft 365,
 // security, mail-enabled security, distribution; by default Microsoft 365
-// only) and their user members from Microsoft Graph with an app
+// only) and their user and group members from Microsoft Graph with an app
 // registration's client secret, and serves them through the connector.v1
 // plugin contract. It reads with Graph delta queries: the first sync reads
 // the whole directory and returns delta links as its cursor, later syncs
@@ -74,6 +74,10 @@ func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, er
 		// Entra's Microsoft 365 groups: what the admin center calls groups
 		// people join, and what dirsync synced before kinds were chosen.
 		DefaultGroupKinds: []string{connector.GroupUnified},
+		Attributes:        ReadableAttributes(),
+		// Not yet: Graph says a mailbox's purpose only per user
+		// (mailboxSettings), which ClassifyMailboxes is for.
+		MailboxPurpose: false,
 	}, nil
 }
 
@@ -194,15 +198,17 @@ func tokenRoles(token string) []string {
 //     directory; the last batch has complete = true and the cursor.
 //   - A cursor: a round from its delta links sends only what changed; the
 //     last batch has complete = false and the next cursor.
-//   - A cursor that cannot be used (unreadable, of another tenant or
-//     group types) or that Graph refuses (expired delta token: 410,
+//   - A cursor that cannot be used (unreadable, of another tenant, group
+//     types or attributes) or that Graph refuses (expired delta token: 410,
 //     syncStateNotFound, resyncRequired): a full read inside the same
 //     Sync, ending complete = true with resync_reason saying why. A batch
 //     with restart = true first tells the host to forget what was sent
 //     before Graph refused.
 //
-// Groups are those of the kinds in req.group_types (empty: Microsoft 365
-// groups only); a kind that connector.GroupKinds does not list fails the
+// Users carry their proxyAddresses and the attributes of
+// req.attributes that this connector reads (see attributes.go). Groups
+// are those of the kinds in req.group_types (empty: Microsoft 365
+// groups only), with their user and group members (nesting); a kind that connector.GroupKinds does not list fails the
 // sync with ErrUnknownGroupType before anything is read. A failure sends
 // no final batch: the daemon keeps its cursor for the next sync.
 func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(*connectorv1.SyncBatch) error) error {
@@ -222,25 +228,26 @@ func (c *Connector) Sync(ctx context.Context, req *connectorv1.SyncRequest, send
 	}
 	defer g.close()
 
+	attrs := wantAttributes(req.GetAttributes())
 	var from *cursor
 	reason := ""
 	switch {
 	case req.GetFull():
 	case req.GetCursor() == "":
 	default:
-		from, reason = parseCursor(req.GetCursor(), cfg, kinds)
+		from, reason = parseCursor(req.GetCursor(), cfg, kinds, attrs)
 	}
 	mode := "incremental"
 	if from == nil {
 		mode = "full"
 	}
 	log.Info("sync started", zap.String("mode", mode), zap.Bool("requestedFull", req.GetFull()), zap.String("graph", cfg.GraphURL),
-		zap.Strings("groupTypes", kinds.names()), zap.Duration("retryBudget", cfg.RetryBudget))
+		zap.Strings("groupTypes", kinds.names()), zap.Strings("attributes", attrs), zap.Duration("retryBudget", cfg.RetryBudget))
 	if reason != "" {
 		log.Info("reading the whole directory", zap.String("reason", reason))
 	}
 
-	r := &deltaReader{g: g, log: log, kinds: kinds}
+	r := &deltaReader{g: g, log: log, kinds: kinds, attrs: attrs}
 	out := newBatcher(send, g.stats)
 	out.ctx = ctx
 	g.stats.onRetry = out.sendProgress

@@ -81,14 +81,14 @@ func TestMapUserPresence(t *testing.T) {
 		if err := json.Unmarshal([]byte(tt.json), &u); err != nil {
 			t.Fatal(err)
 		}
-		got, err := mapUser(&u)
+		got, err := mapUser(&u, nil, false)
 		if err != nil || got.String() != tt.want.String() {
 			t.Errorf("%s: got %v (%v), want %v", tt.name, got, err, tt.want)
 		}
 	}
 	var u graphUser
 	_ = json.Unmarshal([]byte(`{"id":"u1","mail":42,"accountEnabled":"yes"}`), &u)
-	if _, err := mapUser(&u); err == nil {
+	if _, err := mapUser(&u, nil, false); err == nil {
 		t.Error("a number as mail was accepted")
 	}
 }
@@ -175,19 +175,19 @@ func TestGroupRoundMerges(t *testing.T) {
 func TestParseCursor(t *testing.T) {
 	cfg := &Config{Tenant: "contoso.onmicrosoft.com", GraphURL: "https://graph.microsoft.com/v1.0"}
 	kinds := groupKinds{connector.GroupUnified: true}
-	good := &cursor{V: 1, Tenant: "Contoso.onmicrosoft.com", Kinds: []string{"unified"},
+	good := &cursor{V: cursorVersion, Tenant: "Contoso.onmicrosoft.com", Kinds: []string{"unified"},
 		Users: "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=a", Groups: "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=b"}
-	if c, reason := parseCursor(good.encode(), cfg, kinds); c == nil || reason != "" || c.Users != good.Users {
+	if c, reason := parseCursor(good.encode(), cfg, kinds, nil); c == nil || reason != "" || c.Users != good.Users {
 		t.Errorf("good cursor: %v %q", c, reason)
 	}
 	for _, bad := range []string{"", "x", "{}", `{"v":1}`, `[1]`, `{"v":1,"users":"a"}`} {
-		if c, reason := parseCursor(bad, cfg, kinds); c != nil || reason != reasonCursorUnreadable {
+		if c, reason := parseCursor(bad, cfg, kinds, nil); c != nil || reason != reasonCursorUnreadable {
 			t.Errorf("%q: %v %q", bad, c, reason)
 		}
 	}
 	httpLink := *good
 	httpLink.Users = "http://graph.microsoft.com/v1.0/users/delta"
-	if c, reason := parseCursor(httpLink.encode(), cfg, kinds); c != nil || reason == "" {
+	if c, reason := parseCursor(httpLink.encode(), cfg, kinds, nil); c != nil || reason == "" {
 		t.Errorf("http link accepted: %q", reason)
 	}
 }

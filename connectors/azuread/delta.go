@@ -48,17 +48,20 @@ const (
 	// no $top).
 	preferPageSize = "odata.maxpagesize=999"
 	// cursorVersion changes when the $select or the meaning of the cursor
-	// changes: a cursor of another version makes a full resync.
-	cursorVersion = 1
+	// changes: a cursor of another version makes a full resync. 2:
+	// proxyAddresses selected, the attributes read recorded.
+	cursorVersion = 2
 	// maxFullRestarts bounds how often a full read that Graph answers with
 	// "resync" (a skip token expired between two pages) starts over.
 	maxFullRestarts = 1
 )
 
 // userSelect is the $select of users/delta: every property the import
-// policy needs.
-func userSelect() []string {
-	return []string{"id", "userPrincipalName", "mail", "displayName", "givenName", "surname", "department", "jobTitle", "accountEnabled", "userType", "assignedLicenses"}
+// policy needs (proxyAddresses decides aliases and email_from =
+// primary_smtp), and the properties of the attributes asked for.
+func userSelect(attrs userAttrs) []string {
+	return append([]string{"id", "userPrincipalName", "mail", "displayName", "givenName", "surname", "department", "jobTitle",
+		"accountEnabled", "userType", "assignedLicenses", "proxyAddresses"}, attrs.selectProps()...)
 }
 
 // groupSelect is the $select of groups/delta: what classifies a group
@@ -83,8 +86,12 @@ type cursor struct {
 	V      int      `json:"v"`
 	Tenant string   `json:"tenant"`
 	Kinds  []string `json:"kinds"`
-	Users  string   `json:"users"`
-	Groups string   `json:"groups"`
+	// Attrs are the attributes the users link selects: a delta link keeps
+	// the $select of the round that made it, so a sync asking for others
+	// cannot go on from it.
+	Attrs  userAttrs `json:"attrs,omitempty"`
+	Users  string    `json:"users"`
+	Groups string    `json:"groups"`
 }
 
 // encode returns the cursor as SyncBatch.cursor.
@@ -98,7 +105,7 @@ func (c *cursor) encode() string {
 
 // parseCursor decodes a stored cursor and checks that it fits this sync.
 // It returns nil and why when a full read is needed instead.
-func parseCursor(s string, cfg *Config, kinds groupKinds) (*cursor, string) {
+func parseCursor(s string, cfg *Config, kinds groupKinds, attrs userAttrs) (*cursor, string) {
 	var c cursor
 	if err := json.Unmarshal([]byte(s), &c); err != nil || c.V == 0 || c.Users == "" || c.Groups == "" {
 		return nil, reasonCursorUnreadable
@@ -111,6 +118,9 @@ func parseCursor(s string, cfg *Config, kinds groupKinds) (*cursor, string) {
 	}
 	if want := kinds.names(); !slices.Equal(c.Kinds, want) {
 		return nil, fmt.Sprintf("the group types to read changed from [%s] to [%s]", strings.Join(c.Kinds, ", "), strings.Join(want, ", "))
+	}
+	if !slices.Equal(c.Attrs, attrs) {
+		return nil, fmt.Sprintf("the user attributes to read changed from [%s] to [%s]", c.Attrs, attrs)
 	}
 	for _, link := range []string{c.Users, c.Groups} {
 		if err := checkLink(link, cfg); err != nil {
@@ -172,12 +182,13 @@ type deltaReader struct {
 	g     *graphClient
 	log   *zap.Logger
 	kinds groupKinds
+	attrs userAttrs
 }
 
 // initialLinks are the first URLs of an initial round.
 func (r *deltaReader) initialLinks() (users, groups string) {
 	base := r.g.cfg.GraphURL
-	return base + "/users/delta?$select=" + strings.Join(userSelect(), ","),
+	return base + "/users/delta?$select=" + strings.Join(userSelect(r.attrs), ","),
 		base + "/groups/delta?$select=" + strings.Join(groupSelect(), ",")
 }
 
@@ -212,7 +223,7 @@ func (r *deltaReader) round(ctx context.Context, out *batcher, from *cursor) (*c
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if usersNext, usersErr = r.readUsers(rctx, out, users); usersErr != nil {
+		if usersNext, usersErr = r.readUsers(rctx, out, users, from == nil); usersErr != nil {
 			failed(usersErr)
 		}
 	}()
@@ -226,7 +237,7 @@ func (r *deltaReader) round(ctx context.Context, out *batcher, from *cursor) (*c
 	if err := roundError(first, usersErr, groupsErr); err != nil {
 		return nil, err
 	}
-	return &cursor{V: cursorVersion, Tenant: r.g.cfg.Tenant, Kinds: r.kinds.names(), Users: usersNext, Groups: groupsNext}, nil
+	return &cursor{V: cursorVersion, Tenant: r.g.cfg.Tenant, Kinds: r.kinds.names(), Attrs: r.attrs, Users: usersNext, Groups: groupsNext}, nil
 }
 
 // roundError picks the error a round reports when a reader failed: an
@@ -378,7 +389,21 @@ type graphUser struct {
 	AccountEnabled    json.RawMessage `json:"accountEnabled"`
 	UserType          json.RawMessage `json:"userType"`
 	AssignedLicenses  json.RawMessage `json:"assignedLicenses"`
+	ProxyAddresses    json.RawMessage `json:"proxyAddresses"`
 	Removed           *graphRemoval   `json:"@removed"`
+
+	// The attributes (see attributes.go), selected only when asked for.
+	PreferredLanguage   json.RawMessage `json:"preferredLanguage"`
+	EmployeeID          json.RawMessage `json:"employeeId"`
+	EmployeeType        json.RawMessage `json:"employeeType"`
+	CompanyName         json.RawMessage `json:"companyName"`
+	OfficeLocation      json.RawMessage `json:"officeLocation"`
+	City                json.RawMessage `json:"city"`
+	Country             json.RawMessage `json:"country"`
+	UsageLocation       json.RawMessage `json:"usageLocation"`
+	MobilePhone         json.RawMessage `json:"mobilePhone"`
+	ExtensionAttributes json.RawMessage `json:"onPremisesExtensionAttributes"`
+	Manager             json.RawMessage `json:"manager@delta"`
 }
 
 // isNull reports a JSON null.
@@ -426,8 +451,9 @@ func optCount(name string, raw json.RawMessage) (*int32, error) {
 }
 
 // mapUser turns a delta user into a User holding exactly the properties
-// Graph sent.
-func mapUser(u *graphUser) (*connectorv1.User, error) {
+// Graph sent, and of the attributes those of attrs. full says the user
+// comes from a full read (see userAttrs.decode).
+func mapUser(u *graphUser, attrs userAttrs, full bool) (*connectorv1.User, error) {
 	out := &connectorv1.User{Id: u.ID}
 	if u.Removed != nil {
 		out.Removed = removal(u.Removed)
@@ -451,6 +477,10 @@ func mapUser(u *graphUser) (*connectorv1.User, error) {
 	out.AccountEnabled, err = optBool("accountEnabled", u.AccountEnabled)
 	errs = append(errs, err)
 	out.AssignedLicenseCount, err = optCount("assignedLicenses", u.AssignedLicenses)
+	errs = append(errs, err)
+	out.ProxyAddresses, out.ProxyAddressesKnown, err = proxyAddresses(u.ProxyAddresses)
+	errs = append(errs, err)
+	out.Attributes, err = attrs.decode(u, full)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("user %s: %w", u.ID, err)
@@ -478,8 +508,9 @@ func setNeutral(u *connectorv1.User) {
 	}
 }
 
-// readUsers reads users/delta from link and sends every user.
-func (r *deltaReader) readUsers(ctx context.Context, out *batcher, link string) (string, error) {
+// readUsers reads users/delta from link and sends every user; full says
+// the link starts a full read.
+func (r *deltaReader) readUsers(ctx context.Context, out *batcher, link string, full bool) (string, error) {
 	r.log.Info("reading users")
 	n, removed := 0, 0
 	next, err := pages(ctx, r, "users", stageUsers, link, func(values []graphUser) error {
@@ -489,7 +520,7 @@ func (r *deltaReader) readUsers(ctx context.Context, out *batcher, link string) 
 				rejectObject(out, r.log, RejectIDNotGUID, "user", u.ID)
 				continue
 			}
-			m, err := mapUser(u)
+			m, err := mapUser(u, r.attrs, full)
 			if err != nil {
 				return fmt.Errorf("reading users: %w", err)
 			}
@@ -672,27 +703,44 @@ func (gr *groupRound) add(out *batcher, g *graphGroup) error {
 			return err
 		}
 	}
-	var added, removed []string
-	skipped := 0
+	ch, skipped := gr.memberChanges(out, g)
+	out.skipMembers(skipped)
+	return out.members(g.ID, ch)
+}
+
+// memberChanges sorts a group's members@delta into user and group
+// members added and removed, and counts the members of other types
+// (devices, contacts, service principals), which are skipped. Group
+// members are passed on for the host to expand nesting; a group of a
+// kind not asked for is passed on too, as the host expands through the
+// groups it holds and asks for every kind when nesting crosses kinds.
+func (gr *groupRound) memberChanges(out *batcher, g *graphGroup) (ch memberChanges, skipped int) {
 	for _, m := range g.Members {
 		isUser := strings.EqualFold(m.ODataType, userODataType)
+		isGroup := strings.EqualFold(m.ODataType, groupODataType)
 		switch {
 		case m.ID == "":
 			rejectObject(out, gr.log, RejectMemberWithoutID, "member of group "+g.ID, "")
 		case !isGUID(m.ID):
 			rejectObject(out, gr.log, RejectIDNotGUID, "member of group "+g.ID, m.ID)
-		case m.Removed != nil && (isUser || m.ODataType == ""):
-			// A removal without a type is passed on: removing a user who
-			// is no member changes nothing.
-			removed = append(removed, m.ID)
-		case isUser && m.Removed == nil:
-			added = append(added, m.ID)
+		case m.Removed != nil && m.ODataType == "":
+			// A removal without a type is passed on as both: removing a
+			// user or group that is no member changes nothing.
+			ch.removedUsers = append(ch.removedUsers, m.ID)
+			ch.removedGroups = append(ch.removedGroups, m.ID)
+		case isUser && m.Removed != nil:
+			ch.removedUsers = append(ch.removedUsers, m.ID)
+		case isUser:
+			ch.addedUsers = append(ch.addedUsers, m.ID)
+		case isGroup && m.Removed != nil:
+			ch.removedGroups = append(ch.removedGroups, m.ID)
+		case isGroup:
+			ch.addedGroups = append(ch.addedGroups, m.ID)
 		default:
 			skipped++
 		}
 	}
-	out.skipMembers(skipped)
-	return out.members(g.ID, added, removed)
+	return ch, skipped
 }
 
 // maxRejectLogs is how many objects of one reject reason a sync logs; the

@@ -19,6 +19,8 @@ func FuzzDeltaPages(f *testing.F) {
 		`{"value":[{"id":"g2","@removed":{"reason":"deleted"}},{"id":"","displayName":"x"}]}`,
 		`{"error":{"code":"resyncRequired","message":"Resync required."}}`,
 		`{"value":[{"id":"u4","accountEnabled":"yes","assignedLicenses":{}}]}`,
+		`{"value":[{"id":"u6","proxyAddresses":["SMTP:a@contoso.com"],"preferredLanguage":null,"onPremisesExtensionAttributes":{"extensionAttribute1":"x"},"manager@delta":[{"@odata.type":"#microsoft.graph.user","id":"m"}]}]}`,
+		`{"value":[{"id":"g3","members@delta":[{"@odata.type":"#microsoft.graph.group","id":"g4"},{"id":"g5","@removed":{"reason":"deleted"}}]}]}`,
 		`[[[[[[[[[[]]]]]]]]]]`,
 		"{\"value\":[{\"id\":\"u5\",\"displayName\":\"\\u0000\\ud800\"}]}",
 	} {
@@ -28,7 +30,7 @@ func FuzzDeltaPages(f *testing.F) {
 		send := func(b *connectorv1.SyncBatch) error {
 			n := len(b.GetUsers()) + len(b.GetGroups())
 			for _, m := range b.GetMemberships() {
-				n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds())
+				n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds()) + len(m.GetAddedGroupIds()) + len(m.GetRemovedGroupIds())
 			}
 			if n > connector.MaxBatchObjects {
 				t.Fatalf("batch of %d objects", n)
@@ -39,7 +41,7 @@ func FuzzDeltaPages(f *testing.F) {
 		var users deltaPage[graphUser]
 		if json.Unmarshal(body, &users) == nil {
 			for i := range users.Value {
-				if u, err := mapUser(&users.Value[i]); err == nil {
+				if u, err := mapUser(&users.Value[i], wantAttributes(connector.Attributes()), i%2 == 0); err == nil {
 					_ = out.user(u)
 				}
 			}

@@ -13,8 +13,9 @@ import (
 const (
 	// unifiedFilter selects Microsoft 365 groups in a groups listing
 	// (TestConnection; delta takes no $filter).
-	unifiedFilter = "groupTypes/any(c:c eq 'Unified')"
-	userODataType = "#microsoft.graph.user"
+	unifiedFilter  = "groupTypes/any(c:c eq 'Unified')"
+	userODataType  = "#microsoft.graph.user"
+	groupODataType = "#microsoft.graph.group"
 )
 
 // ErrUnknownGroupType is wrapped by the error of a Sync whose

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -100,7 +101,7 @@ func TestSyncGroupTypes(t *testing.T) {
 			// What graphsim holds of the requested kinds, in listing order.
 			var wantGroups []*graphsim.Group
 			var wantSkipped int64
-			wantMembers := map[string][]string{}
+			wantMembers, wantNested := map[string][]string{}, map[string][]string{}
 			kindsSeen := map[string]int{}
 			for i := range tenant.Groups {
 				g := &tenant.Groups[i]
@@ -111,9 +112,12 @@ func TestSyncGroupTypes(t *testing.T) {
 				}
 				wantGroups = append(wantGroups, g)
 				for _, m := range g.Members {
-					if m.ODataType == graphsim.TypeUser {
+					switch m.ODataType {
+					case graphsim.TypeUser:
 						wantMembers[g.ID] = append(wantMembers[g.ID], m.ID)
-					} else {
+					case graphsim.TypeGroup:
+						wantNested[g.ID] = append(wantNested[g.ID], m.ID)
+					default:
 						wantSkipped++
 					}
 				}
@@ -128,15 +132,18 @@ func TestSyncGroupTypes(t *testing.T) {
 			}
 
 			var gotGroups []*connectorv1.Group
-			gotMembers := map[string][]string{}
+			gotMembers, gotNested := map[string][]string{}, map[string][]string{}
 			users := 0
 			for i, b := range batches {
 				n := len(b.GetUsers()) + len(b.GetGroups())
 				users += len(b.GetUsers())
 				gotGroups = append(gotGroups, b.GetGroups()...)
 				for _, m := range b.GetMemberships() {
-					n += len(m.GetAddedUserIds())
+					n += len(m.GetAddedUserIds()) + len(m.GetAddedGroupIds())
 					gotMembers[m.GetGroupId()] = append(gotMembers[m.GetGroupId()], m.GetAddedUserIds()...)
+					if ids := m.GetAddedGroupIds(); len(ids) > 0 {
+						gotNested[m.GetGroupId()] = append(gotNested[m.GetGroupId()], ids...)
+					}
 				}
 				if n > connector.MaxBatchObjects {
 					t.Errorf("batch %d holds %d objects", i, n)
@@ -195,6 +202,12 @@ func TestSyncGroupTypes(t *testing.T) {
 				if len(gotMembers[id]) == 0 && len(want) > 0 {
 					t.Errorf("group %s: no members sent, want %d", id, len(want))
 				}
+			}
+
+			// Group members (nesting) of the kept groups, whatever their
+			// own kind: the host expands them through the groups it holds.
+			if !maps.EqualFunc(gotNested, wantNested, func(a, b []string) bool { return slices.Equal(sorted(a), sorted(b)) }) {
+				t.Errorf("group members %v, want %v", gotNested, wantNested)
 			}
 
 			last := batches[len(batches)-1]

@@ -24,7 +24,9 @@ type syncResult struct {
 	groups  []*connectorv1.Group
 	added   map[string][]string // group ID -> user IDs added, in order
 	removed map[string][]string // group ID -> user IDs removed, in order
-	last    *connectorv1.SyncBatch
+	// group ID -> group IDs (nested groups) added and removed, in order
+	addedGroups, removedGroups map[string][]string
+	last                       *connectorv1.SyncBatch
 }
 
 // user returns the only User sent for id, or nil.
@@ -66,6 +68,12 @@ func (r *syncResult) objects() int {
 	for _, ids := range r.removed {
 		n += len(ids)
 	}
+	for _, ids := range r.addedGroups {
+		n += len(ids)
+	}
+	for _, ids := range r.removedGroups {
+		n += len(ids)
+	}
 	return n
 }
 
@@ -74,16 +82,23 @@ func (r *syncResult) objects() int {
 // progress).
 func runSync(t *testing.T, c *Connector, req *connectorv1.SyncRequest) (*syncResult, error) {
 	t.Helper()
-	r := &syncResult{added: map[string][]string{}, removed: map[string][]string{}}
+	r := &syncResult{added: map[string][]string{}, removed: map[string][]string{},
+		addedGroups: map[string][]string{}, removedGroups: map[string][]string{}}
 	err := c.Sync(context.Background(), req, func(b *connectorv1.SyncBatch) error {
 		if r.last != nil && r.last.GetDone() {
 			t.Errorf("batch after the final one")
 		}
 		n := len(b.GetUsers()) + len(b.GetGroups())
 		for _, m := range b.GetMemberships() {
-			n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds())
+			n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds()) + len(m.GetAddedGroupIds()) + len(m.GetRemovedGroupIds())
 			r.added[m.GetGroupId()] = append(r.added[m.GetGroupId()], m.GetAddedUserIds()...)
 			r.removed[m.GetGroupId()] = append(r.removed[m.GetGroupId()], m.GetRemovedUserIds()...)
+			if ids := m.GetAddedGroupIds(); len(ids) > 0 {
+				r.addedGroups[m.GetGroupId()] = append(r.addedGroups[m.GetGroupId()], ids...)
+			}
+			if ids := m.GetRemovedGroupIds(); len(ids) > 0 {
+				r.removedGroups[m.GetGroupId()] = append(r.removedGroups[m.GetGroupId()], ids...)
+			}
 		}
 		if n > connector.MaxBatchObjects {
 			t.Errorf("batch %d holds %d objects", len(r.batches), n)

@@ -31,19 +31,21 @@ func TestBatcherBounds(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprint("m", i)
 	}
-	if err := b.members("g1", ids, []string{"r1", "r2"}); err != nil {
+	if err := b.members("g1", memberChanges{addedUsers: ids, removedUsers: []string{"r1", "r2"}, addedGroups: ids[:max], removedGroups: []string{"r3"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.finish("", true, ""); err != nil {
 		t.Fatal(err)
 	}
-	users, groups, members, removed := 0, 0, 0, 0
+	users, groups, members, removed, groupMembers, groupsRemoved := 0, 0, 0, 0, 0, 0
 	for i, sb := range got {
 		n := len(sb.GetUsers()) + len(sb.GetGroups())
 		for _, m := range sb.GetMemberships() {
-			n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds())
+			n += len(m.GetAddedUserIds()) + len(m.GetRemovedUserIds()) + len(m.GetAddedGroupIds()) + len(m.GetRemovedGroupIds())
 			members += len(m.GetAddedUserIds())
 			removed += len(m.GetRemovedUserIds())
+			groupMembers += len(m.GetAddedGroupIds())
+			groupsRemoved += len(m.GetRemovedGroupIds())
 		}
 		if n > max {
 			t.Errorf("batch %d holds %d objects", i, n)
@@ -58,10 +60,10 @@ func TestBatcherBounds(t *testing.T) {
 	if !last.GetComplete() || last.GetCursor() != "" {
 		t.Error("last batch not complete")
 	}
-	if users != max+1 || groups != 1 || members != len(ids) || removed != 2 {
-		t.Errorf("users %d groups %d members %d removed %d", users, groups, members, removed)
+	if users != max+1 || groups != 1 || members != len(ids) || removed != 2 || groupMembers != max || groupsRemoved != 1 {
+		t.Errorf("users %d groups %d members %d removed %d group members %d removed %d", users, groups, members, removed, groupMembers, groupsRemoved)
 	}
-	if p := last.GetProgress(); p.GetUsers() != int64(users) || p.GetMemberships() != int64(members+removed) {
+	if p := last.GetProgress(); p.GetUsers() != int64(users) || p.GetMemberships() != int64(members+removed+groupMembers+groupsRemoved) {
 		t.Errorf("progress %v", p)
 	}
 
