@@ -66,6 +66,16 @@ type txn struct {
 	upns       map[string]int    // lowercase UPN -> index of users added or restored in this txn
 	deletedUPN map[string]bool   // lowercase UPNs of deleted users (a superset); built on first use
 	upnChanged bool              // a user's UPN changed: commit checks uniqueness
+	reports    map[string][]int  // lowercase manager ID -> users that had it (a superset); built on first use
+}
+
+// noteReport keeps the reports index up to date after user i changed.
+func (tx *txn) noteReport(i int) {
+	if tx.reports == nil || tx.users[i].ManagerID == "" {
+		return
+	}
+	k := strings.ToLower(tx.users[i].ManagerID)
+	tx.reports[k] = append(tx.reports[k], i)
 }
 
 // groupWork is a group whose members this txn changes.
@@ -332,6 +342,7 @@ func (tx *txn) removeUser(i int) User {
 	for _, g := range tx.groupsOf(u.ID) {
 		tx.removeMember(g, u.ID)
 	}
+	tx.clearReports(u.ID)
 	tx.users[i].ID = ""
 	tx.removed++
 	return u
@@ -361,7 +372,76 @@ func checkUser(u *User) error {
 	if len(u.AssignedLicenses) != len(sortedUnique(u.AssignedLicenses)) {
 		errs = append(errs, errors.New("a license is assigned twice"))
 	}
+	errs = append(errs, checkAttributes(u)...)
 	return errors.Join(errs...)
+}
+
+// checkAttributes validates the attributes Config.Attributes generates.
+func checkAttributes(u *User) []error {
+	var errs []error
+	primary := 0
+	for _, a := range u.ProxyAddresses {
+		prefix, addr, ok := strings.Cut(a, ":")
+		if !ok || prefix == "" || addr == "" || strings.ContainsAny(a, " \t\r\n") {
+			errs = append(errs, fmt.Errorf("proxy address %q is not like SMTP:name@domain", a))
+		}
+		if prefix == "SMTP" {
+			primary++
+		}
+	}
+	if primary > 1 {
+		errs = append(errs, errors.New("proxyAddresses has more than one primary SMTP: address"))
+	}
+	if ul := u.UsageLocation; ul != "" && (len(ul) != 2 || strings.ToUpper(ul) != ul || strings.ToLower(ul) == ul) {
+		errs = append(errs, fmt.Errorf("usageLocation %q is not a two-letter country code like US", ul))
+	}
+	if u.ManagerID != "" && !isGUID(u.ManagerID) {
+		errs = append(errs, fmt.Errorf("manager %q is not a GUID", u.ManagerID))
+	}
+	if u.ManagerID != "" && strings.EqualFold(u.ManagerID, u.ID) {
+		errs = append(errs, errors.New("a user cannot be its own manager"))
+	}
+	switch u.MailboxPurpose {
+	case "", MailboxUser, MailboxLinked, MailboxShared, MailboxRoom, MailboxEquipment, MailboxOthers:
+	default:
+		errs = append(errs, fmt.Errorf("mailbox purpose %q is none of user, linked, shared, room, equipment, others", u.MailboxPurpose))
+	}
+	return errs
+}
+
+// checkManager reports whether u's manager is a live user of the txn.
+func (tx *txn) checkManager(u *User) error {
+	if u.ManagerID == "" {
+		return nil
+	}
+	i, ok := tx.userIndex(u.ManagerID)
+	if !ok {
+		return fmt.Errorf("manager %s of user %s is not a user of the tenant", u.ManagerID, u.ID)
+	}
+	u.ManagerID = tx.users[i].ID
+	return nil
+}
+
+// clearReports removes the manager of every user whose manager is the
+// user with ID id: Entra drops the manager reference when the manager is
+// deleted. The reports index is built on first use.
+func (tx *txn) clearReports(id string) {
+	if tx.reports == nil {
+		tx.reports = map[string][]int{}
+		for i := range tx.users {
+			if m := tx.users[i].ManagerID; m != "" && tx.users[i].ID != "" {
+				k := strings.ToLower(m)
+				tx.reports[k] = append(tx.reports[k], i)
+			}
+		}
+	}
+	k := strings.ToLower(id)
+	for _, i := range tx.reports[k] {
+		if tx.users[i].ID != "" && strings.EqualFold(tx.users[i].ManagerID, id) {
+			_ = tx.updateUser(i, func(u *User) { u.ManagerID = "" })
+		}
+	}
+	delete(tx.reports, k)
 }
 
 func sortedUnique(s []string) []string {
@@ -376,7 +456,11 @@ func sortedUnique(s []string) []string {
 // addUser adds u (its ID set) to the tenant.
 func (tx *txn) addUser(u User) error {
 	u.AssignedLicenses = slices.Clone(u.AssignedLicenses)
+	u.ProxyAddresses = slices.Clone(u.ProxyAddresses)
 	if err := checkUser(&u); err != nil {
+		return err
+	}
+	if err := tx.checkManager(&u); err != nil {
 		return err
 	}
 	k := strings.ToLower(u.ID)
@@ -393,6 +477,7 @@ func (tx *txn) addUser(u User) error {
 		return fmt.Errorf("a user with userPrincipalName %s exists", u.UserPrincipalName)
 	}
 	tx.appendUser(u)
+	tx.noteReport(len(tx.users) - 1)
 	tx.record(change{kind: objUser, op: opAdd, id: u.ID})
 	return nil
 }
@@ -402,6 +487,7 @@ func (tx *txn) updateUser(i int, fn func(u *User)) error {
 	old := tx.users[i]
 	u := old
 	u.AssignedLicenses = slices.Clone(old.AssignedLicenses)
+	u.ProxyAddresses = slices.Clone(old.ProxyAddresses)
 	fn(&u)
 	if !strings.EqualFold(u.ID, old.ID) {
 		return fmt.Errorf("the ID of user %s cannot change", old.ID)
@@ -410,12 +496,19 @@ func (tx *txn) updateUser(i int, fn func(u *User)) error {
 	if err := checkUser(&u); err != nil {
 		return fmt.Errorf("user %s: %w", old.ID, err)
 	}
-	if mask := tx.s.userMask(&old, &u); mask != 0 {
+	if err := tx.checkManager(&u); err != nil {
+		return err
+	}
+	// A change no served property shows (the mailbox purpose) has mask
+	// 0: it is recorded all the same, so that the change commits, and
+	// delta, which reports only masked properties, passes over it.
+	if mask := tx.s.userMask(&old, &u); mask != 0 || !userEqual(&old, &u) {
 		if !strings.EqualFold(u.UserPrincipalName, old.UserPrincipalName) {
 			tx.upnChanged = true
 		}
 		tx.users[i] = u
-		tx.record(change{kind: objUser, op: opUpdate, id: u.ID, mask: mask})
+		tx.noteReport(i)
+		tx.record(userChange(&old, &u, mask))
 	}
 	return nil
 }
@@ -460,7 +553,12 @@ func (tx *txn) restoreUser(id string) error {
 		return fmt.Errorf("graphsim: cannot restore user %s: another user has userPrincipalName %s", id, u.UserPrincipalName)
 	}
 	tx.setDeleted(k, nil)
-	tx.appendUser(*u)
+	restored := *u
+	if _, live := tx.userIndex(restored.ManagerID); !live {
+		restored.ManagerID = "" // the manager went meanwhile
+	}
+	tx.appendUser(restored)
+	tx.noteReport(len(tx.users) - 1)
 	tx.record(change{kind: objUser, op: opRestore, id: u.ID})
 	return nil
 }
@@ -479,6 +577,11 @@ func (tx *txn) addMembers(gid string, ids []string) error {
 		case typ == TypeGroup && strings.EqualFold(canonical, tx.groups[g].ID):
 			return fmt.Errorf("graphsim: group %s cannot be a member of itself", gid)
 		}
+		// A group that (transitively) contains gid may be added: that
+		// makes a cycle. Entra ID is not documented to refuse one, and
+		// a directory synced from on-premises Active Directory, which
+		// allows circular nesting, can have one; tests model it, and
+		// transitiveMembers copes.
 		tx.addMember(g, Member{ID: canonical, ODataType: typ})
 	}
 	return nil
@@ -574,6 +677,19 @@ func (s *Sim) RemoveMembers(groupID string, memberIDs ...string) error {
 	return prefixErr(s.change(func(tx *txn) error { return tx.removeMembers(groupID, memberIDs) }))
 }
 
+// SetManager makes managerID the manager of user id; "" removes the
+// manager. Delta with $select=manager reports it as manager@delta.
+func (s *Sim) SetManager(id, managerID string) error {
+	return s.UpdateUser(id, func(u *User) { u.ManagerID = managerID })
+}
+
+// SetMailboxPurpose sets the user's mailboxSettings.userPurpose (one of
+// the Mailbox* constants); "" takes the mailbox away, so that
+// /users/{id}/mailboxSettings answers as for a user without one.
+func (s *Sim) SetMailboxPurpose(id, purpose string) error {
+	return s.UpdateUser(id, func(u *User) { u.MailboxPurpose = purpose })
+}
+
 // DeletedUsers returns the soft-deleted users (restorable with
 // RestoreUser), in no particular order.
 func (s *Sim) DeletedUsers() []User {
@@ -608,7 +724,23 @@ func userEqual(a, b *User) bool {
 	return a.ID == b.ID && a.UserPrincipalName == b.UserPrincipalName && a.Mail == b.Mail &&
 		a.DisplayName == b.DisplayName && a.GivenName == b.GivenName && a.Surname == b.Surname &&
 		a.Department == b.Department && a.JobTitle == b.JobTitle && a.UserType == b.UserType &&
-		a.AccountEnabled == b.AccountEnabled && slices.Equal(a.AssignedLicenses, b.AssignedLicenses)
+		a.AccountEnabled == b.AccountEnabled && slices.Equal(a.AssignedLicenses, b.AssignedLicenses) &&
+		slices.Equal(a.ProxyAddresses, b.ProxyAddresses) && a.PreferredLanguage == b.PreferredLanguage &&
+		a.EmployeeID == b.EmployeeID && a.EmployeeType == b.EmployeeType && a.CompanyName == b.CompanyName &&
+		a.OfficeLocation == b.OfficeLocation && a.City == b.City && a.Country == b.Country &&
+		a.UsageLocation == b.UsageLocation && a.MobilePhone == b.MobilePhone &&
+		a.ExtensionAttributes == b.ExtensionAttributes && a.ManagerID == b.ManagerID && a.MailboxPurpose == b.MailboxPurpose
+}
+
+// userChange is the log entry of an update of a to b. A manager change
+// carries the former manager as its member, so that delta can tell a
+// removed manager by its ID.
+func userChange(a, b *User, mask uint64) change {
+	c := change{kind: objUser, op: opUpdate, id: b.ID, mask: mask}
+	if mask&managerBit != 0 && a.ManagerID != "" {
+		c.member = Member{ID: a.ManagerID, ODataType: TypeUser}
+	}
+	return c
 }
 
 // groupEqual reports whether two groups are the same in every field but
@@ -626,6 +758,9 @@ func (s *Sim) userMask(a, b *User) uint64 {
 		return 0
 	}
 	var mask uint64
+	if !strings.EqualFold(a.ManagerID, b.ManagerID) {
+		mask |= managerBit
+	}
 	var x, y jsonObj
 	for i := 1; i < len(userProps); i++ {
 		x.b, y.b = x.b[:0], y.b[:0]
@@ -676,7 +811,7 @@ func (s *Sim) diffChanges(old, cur *Tenant, oldSnap *snapshot, ver uint64) []cha
 			continue
 		}
 		if mask := s.userMask(&old.Users[j], u); mask != 0 {
-			rec(change{kind: objUser, op: opUpdate, id: u.ID, mask: mask})
+			rec(userChange(&old.Users[j], u, mask))
 		}
 	}
 	for i := range old.Users {

@@ -33,6 +33,8 @@ const (
 const (
 	MaxUsers  = 2_000_000
 	MaxGroups = 500_000
+	// MaxResources bounds Config.Resources.
+	MaxResources = 100_000
 )
 
 // Config describes the simulated tenant and its registered application.
@@ -97,6 +99,29 @@ type Config struct {
 	DeltaMembersPerPage int
 	// Faults are the faults injected from the start (see SetFaults).
 	Faults Faults
+	// Attributes gives the generated users the attributes an identity
+	// sync reads beyond the basic ones, each drawn from its own stream so
+	// that everything else stays as generated without it: a preferred
+	// language (by the culture of the name, now and then en-US), country,
+	// usage location, city and office, employee ID and type, company,
+	// mobile phone, sparse extension attributes, proxy addresses (about
+	// one mailbox in ten has an smtp: alias; a few aliases clash with
+	// another user's alias or primary address, at least one with a
+	// primary when there are two mailboxes; some SIP: and X500:), a
+	// manager (the managers form a tree, without cycles) and mailbox
+	// purpose "user" for members with mail.
+	//
+	// Guarantee: when at least four groups besides "All Company" are not
+	// Unified, the first four of them are nested three deep (A holds B,
+	// B holds C, C holds D) and D holds B, a cycle. Churn then also
+	// changes languages, managers, aliases and group nesting.
+	Attributes bool
+	// Resources is the number of resource accounts appended after the
+	// users: shared, room and equipment mailboxes with mail and a
+	// mailbox purpose, unlicensed, most of them disabled (as Exchange
+	// creates them), in no group. 0 means none.
+	Resources int
+
 	// StateFile, when set, keeps the tenant across restarts: New loads
 	// it from this file when the file exists (and was generated with the
 	// same Users, Groups, Seed, TenantDomain and TenantID), or else
@@ -116,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Groups < 0 || c.Groups > MaxGroups {
 		errs = append(errs, fmt.Errorf("Groups must be between 0 and %d, got %d", MaxGroups, c.Groups))
+	}
+	if c.Resources < 0 || c.Resources > MaxResources {
+		errs = append(errs, fmt.Errorf("Resources must be between 0 and %d, got %d", MaxResources, c.Resources))
 	}
 	if c.TenantDomain == "" {
 		c.TenantDomain = DefaultTenantDomain

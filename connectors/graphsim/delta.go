@@ -102,8 +102,12 @@ const (
 	tkDelta                   // $deltatoken
 )
 
-// membersProp marks "members" in a token's property list.
-const membersProp = 255
+// membersProp marks "members" in a token's property list, managerProp
+// "manager" (users).
+const (
+	membersProp = 255
+	managerProp = 254
+)
 
 // deltaToken is the state a $skiptoken or $deltatoken carries.
 type deltaToken struct {
@@ -195,6 +199,7 @@ type deltaSel struct {
 	sel      *selection
 	names    []string // for @odata.context and Location; nil without $select
 	members  bool     // groups: members@delta
+	manager  bool     // users: manager@delta
 	explicit bool
 	props    []byte
 }
@@ -213,7 +218,7 @@ func defaultDeltaSel(coll objKind) *deltaSel {
 // error.
 func parseDeltaSelect(v string, coll objKind) (*deltaSel, string) {
 	var rest []string
-	members := false
+	members, manager := false, false
 	for _, raw := range strings.Split(v, ",") {
 		name := strings.TrimSpace(raw)
 		if name == "" {
@@ -223,15 +228,19 @@ func parseDeltaSelect(v string, coll objKind) (*deltaSel, string) {
 			members = true
 			continue
 		}
+		if coll == objUser && strings.EqualFold(name, "manager") {
+			manager = true
+			continue
+		}
 		rest = append(rest, name)
 	}
 	ep := epUsers
 	if coll == objGroup {
 		ep = epGroups
 	}
-	ds := &deltaSel{members: members, explicit: true}
+	ds := &deltaSel{members: members, manager: manager, explicit: true}
 	if len(rest) == 0 {
-		if !members {
+		if !members && !manager {
 			return defaultDeltaSel(coll), ""
 		}
 		ds.sel = &selection{names: []string{}}
@@ -254,6 +263,8 @@ func parseDeltaSelect(v string, coll objKind) (*deltaSel, string) {
 		switch {
 		case coll == objGroup && strings.EqualFold(name, "members"):
 			idx, canonical = membersProp, "members"
+		case coll == objUser && strings.EqualFold(name, "manager"):
+			idx, canonical = managerProp, "manager"
 		case coll == objUser:
 			idx = indexOfUserProp(name)
 			canonical = userProps[idx].name
@@ -279,6 +290,9 @@ func selFromToken(t *deltaToken) (*deltaSel, bool) {
 	ds := &deltaSel{sel: &selection{names: []string{}}, explicit: true, props: t.props}
 	for _, p := range t.props {
 		switch {
+		case p == managerProp && t.coll == objUser:
+			ds.manager = true
+			ds.names = append(ds.names, "manager")
 		case p == membersProp && t.coll == objGroup:
 			ds.members = true
 			ds.names = append(ds.names, "members")
@@ -544,7 +558,16 @@ func (p *pager) memberSlice(n int) (take int, fits bool) {
 
 // writeUserDelta writes a user with the selected properties in mask
 // (all when full), id last.
-func (p *pager) writeUser(u *User, mask uint64, full bool) {
+//
+// With $select=manager, manager@delta follows id: the manager as
+// [{"@odata.type","id"}] (as in Microsoft's change-tracking pattern,
+// github.com/microsoft/api-guidelines graph/patterns/change-tracking.md)
+// when the object is new or its manager changed, and a manager removed
+// since the token as that entry with "@removed":{"reason":"deleted"},
+// the form members@delta removes a member in
+// shared/graph-samples/graph_groups_delta_deltaLink_member_removed_and_added.json.
+// prevManager is the manager at the token's version.
+func (p *pager) writeUser(u *User, mask uint64, full bool, prevManager string) {
 	u, raw := p.g.cf.user(u)
 	o := p.obj()
 	o.keepInvalid = raw
@@ -555,6 +578,18 @@ func (p *pager) writeUser(u *User, mask uint64, full bool) {
 		}
 	}
 	o.str("id", u.ID)
+	if p.ds.manager {
+		switch {
+		case u.ManagerID != "" && (full || mask&managerBit != 0):
+			o.key("manager@delta")
+			o.b = appendMemberRef(append(o.b, '['), Member{ID: u.ManagerID, ODataType: TypeUser}, false)
+			o.b = append(o.b, ']')
+		case !full && mask&managerBit != 0 && prevManager != "":
+			o.key("manager@delta")
+			o.b = appendMemberRef(append(o.b, '['), Member{ID: prevManager, ODataType: TypeUser}, true)
+			o.b = append(o.b, ']')
+		}
+	}
 	o.end()
 	p.done(o)
 }
@@ -660,7 +695,7 @@ loop:
 		switch {
 		case after.born[key]: // created after the start: the next round tells
 		case coll == objUser:
-			p.writeUser(&tn.Users[idx], 0, true)
+			p.writeUser(&tn.Users[idx], 0, true, "")
 		case !ds.members:
 			p.writeGroup(&tn.Groups[idx], 0, true, nil, nil)
 		default:
@@ -845,6 +880,8 @@ type netItem struct {
 	first, last op     // first and last change to the object itself (0: none)
 	mask        uint64 // properties updated
 	full        bool   // created or restored in the span
+	prevManager string // users: the manager before the first manager change in the span
+	managerSeen bool   // a manager change was met
 	members     []memberDelta
 }
 
@@ -897,6 +934,9 @@ func netChanges(log []change, coll objKind, from, to uint64) []netItem {
 				it.full = true
 			case opUpdate:
 				it.mask |= c.mask
+				if c.mask&managerBit != 0 && !it.managerSeen {
+					it.prevManager, it.managerSeen = c.member.ID, true
+				}
 			}
 		}
 	}
@@ -1012,10 +1052,13 @@ func (g *graphReq) writeUserChange(p *pager, it *netItem) {
 	for _, i := range p.ds.sel.user {
 		sel |= 1 << i
 	}
+	if p.ds.manager {
+		sel |= managerBit
+	}
 	if !full && it.mask&sel == 0 {
 		return // nothing selected changed
 	}
-	p.writeUser(u, it.mask, full)
+	p.writeUser(u, it.mask, full, it.prevManager)
 }
 
 // netCache keeps the last few net change lists, so that the pages of a

@@ -40,6 +40,16 @@ type Faults struct {
 	// Seed makes the choice of the faulted requests deterministic: after
 	// SetFaults, the n-th Graph request meets the same fate for a seed.
 	Seed int64
+	// BatchItemThrottleRate is the share of the sub-requests of JSON
+	// batches (POST /v1.0/$batch) answered 429 inside the batch, with
+	// Retry-After (see RetryAfter) among the item's headers and Graph's
+	// throttling body, while the batch itself answers 200: Graph throttles
+	// each request of a batch on its own
+	// (https://learn.microsoft.com/graph/throttling#throttling-and-batching).
+	// The choice is deterministic too: after SetFaults, the n-th
+	// sub-request meets the same fate for a Seed. It is drawn apart from
+	// the other rates, which decide the fate of the batch as a whole.
+	BatchItemThrottleRate float64
 
 	// The knobs below change the content of successful Graph answers
 	// (200) rather than their fate, to test how a client copes with
@@ -97,7 +107,8 @@ func (f Faults) validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ThrottleRate", f.ThrottleRate}, {"ServerErrorRate", f.ServerErrorRate}, {"GatewayTimeoutRate", f.GatewayTimeoutRate}, {"ResetRate", f.ResetRate}} {
+	}{{"ThrottleRate", f.ThrottleRate}, {"ServerErrorRate", f.ServerErrorRate}, {"GatewayTimeoutRate", f.GatewayTimeoutRate}, {"ResetRate", f.ResetRate},
+		{"BatchItemThrottleRate", f.BatchItemThrottleRate}} {
 		if math.IsNaN(r.v) || r.v < 0 || r.v > 1 {
 			errs = append(errs, fmt.Errorf("faults: %s must be between 0 and 1, got %v", r.name, r.v))
 		}
@@ -144,6 +155,8 @@ type faultsJSON struct {
 	HostileUsers     string `json:"hostileUsers,omitempty"`
 	NonGUIDIDs       string `json:"nonGuidIds,omitempty"`
 	MembersWithoutID string `json:"membersWithoutId,omitempty"`
+	// Left out when zero, like the content faults.
+	BatchItemThrottleRate float64 `json:"batchItemThrottleRate,omitempty"`
 }
 
 // MarshalJSON writes the faults with camelCase names and Latency as a
@@ -154,6 +167,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		GatewayTimeoutRate: f.GatewayTimeoutRate, ResetRate: f.ResetRate, Latency: f.Latency.String(), Down: f.Down, Seed: f.Seed,
 		OversizeBytes: f.OversizeBytes, NestingDepth: f.NestingDepth, BodyFaultPath: f.BodyFaultPath,
 		InvalidUTF8Users: f.InvalidUTF8Users, HostileUsers: f.HostileUsers, NonGUIDIDs: f.NonGUIDIDs, MembersWithoutID: f.MembersWithoutID,
+		BatchItemThrottleRate: f.BatchItemThrottleRate,
 	})
 }
 
@@ -172,7 +186,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	out := Faults{ThrottleRate: raw.ThrottleRate, RetryAfter: raw.RetryAfter, ServerErrorRate: raw.ServerErrorRate,
 		GatewayTimeoutRate: raw.GatewayTimeoutRate, ResetRate: raw.ResetRate, Down: raw.Down, Seed: raw.Seed,
 		OversizeBytes: raw.OversizeBytes, NestingDepth: raw.NestingDepth, BodyFaultPath: raw.BodyFaultPath,
-		InvalidUTF8Users: raw.InvalidUTF8Users, HostileUsers: raw.HostileUsers, NonGUIDIDs: raw.NonGUIDIDs, MembersWithoutID: raw.MembersWithoutID}
+		InvalidUTF8Users: raw.InvalidUTF8Users, HostileUsers: raw.HostileUsers, NonGUIDIDs: raw.NonGUIDIDs, MembersWithoutID: raw.MembersWithoutID,
+		BatchItemThrottleRate: raw.BatchItemThrottleRate}
 	if len(raw.Latency) > 0 && string(raw.Latency) != "null" {
 		var str string
 		var ms float64
@@ -209,6 +224,7 @@ func (s *Sim) SetFaults(f Faults) {
 	}
 	f.ThrottleRate, f.ServerErrorRate = clamp(f.ThrottleRate), clamp(f.ServerErrorRate)
 	f.GatewayTimeoutRate, f.ResetRate = clamp(f.GatewayTimeoutRate), clamp(f.ResetRate)
+	f.BatchItemThrottleRate = clamp(f.BatchItemThrottleRate)
 	f.Latency = max(f.Latency, 0)
 	f.OversizeBytes = min(max(f.OversizeBytes, 0), maxOversizeBytes)
 	f.NestingDepth = min(max(f.NestingDepth, 0), maxNestingDepth)
@@ -217,6 +233,7 @@ func (s *Sim) SetFaults(f Faults) {
 		f.RetryAfter = ""
 	}
 	s.faultSeq.Store(0)
+	s.batchSeq.Store(0)
 	s.faults.Store(&f)
 }
 
@@ -267,6 +284,18 @@ func (s *Sim) drawFault(f *Faults) fault {
 		x -= c.rate
 	}
 	return faultNone
+}
+
+// drawBatchThrottle reports whether the next sub-request of a batch is
+// throttled. Its sequence is apart from drawFault's, so batch items do not
+// shift the fate of the requests that follow.
+func (s *Sim) drawBatchThrottle(f *Faults) bool {
+	if f.BatchItemThrottleRate == 0 {
+		return false
+	}
+	n := s.batchSeq.Add(1)
+	p := prng{s: uint64(f.Seed)*0xd1b54a32d192ed03 ^ n*0x9e3779b97f4a7c15}
+	return float64(p.next()>>11)/(1<<53) < f.BatchItemThrottleRate
 }
 
 // injectFault applies latency and draws a fault for a Graph request. It
@@ -427,6 +456,9 @@ func graphPathShape(seg []string) string {
 		return ""
 	}
 	coll := strings.ToLower(seg[0])
+	if coll == "$batch" && len(seg) == 1 {
+		return "/$batch"
+	}
 	if coll != "users" && coll != "groups" {
 		return "/{unknown}"
 	}
@@ -449,6 +481,16 @@ func graphPathShape(seg []string) string {
 		out += "/members"
 	case coll == "groups" && strings.EqualFold(rest[0], "members") && len(rest) == 2 && isUserCast(rest[1]):
 		out += "/members/microsoft.graph.user"
+	case coll == "groups" && strings.EqualFold(rest[0], "transitiveMembers") && len(rest) == 1:
+		out += "/transitiveMembers"
+	case coll == "groups" && strings.EqualFold(rest[0], "transitiveMembers") && len(rest) == 2 && isUserCast(rest[1]):
+		out += "/transitiveMembers/microsoft.graph.user"
+	case coll == "users" && strings.EqualFold(rest[0], "manager") && len(rest) == 1:
+		out += "/manager"
+	case coll == "users" && strings.EqualFold(rest[0], "mailboxSettings") && len(rest) == 1:
+		out += "/mailboxSettings"
+	case coll == "users" && strings.EqualFold(rest[0], "mailboxSettings") && len(rest) == 2 && strings.EqualFold(rest[1], "userPurpose"):
+		out += "/mailboxSettings/userPurpose"
 	default:
 		out += "/{unknown}"
 	}

@@ -13,7 +13,18 @@ const allCompanyLimit = 100_000
 func generate(cfg Config) *Tenant {
 	t := &Tenant{ID: cfg.TenantID, Domain: cfg.TenantDomain}
 	t.Users = generateUsers(cfg)
+	if cfg.Attributes {
+		generateAttributes(cfg, t.Users)
+	}
 	t.Groups = generateGroups(cfg, t.Users)
+	if cfg.Attributes {
+		nestGroups(t.Groups)
+	}
+	// Resources come after the groups are drawn, so that they change no
+	// group (and are in none).
+	if cfg.Resources > 0 {
+		t.Users = append(t.Users, generateResources(cfg, t.Users)...)
+	}
 	return t
 }
 

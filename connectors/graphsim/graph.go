@@ -132,8 +132,20 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request) {
 		g.ok([]byte(`{"@odata.context":"` + g.host + `/v1.0/$metadata","value":[{"name":"users","kind":"EntitySet","url":"users"},{"name":"groups","kind":"EntitySet","url":"groups"}]}`))
 		return
 	}
+	if len(seg) == 1 && strings.EqualFold(seg[0], "$batch") {
+		if r.Method != http.MethodPost {
+			g.w.Header().Set("Allow", "POST")
+			g.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+			return
+		}
+		g.batch()
+		return
+	}
 	var handler func()
 	var roles []string
+	deny := func() {
+		g.fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+	}
 	switch strings.ToLower(seg[0]) {
 	case "users":
 		roles = usersReadRoles
@@ -144,6 +156,19 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request) {
 			handler = func() { g.delta(objUser) }
 		case len(seg) == 2:
 			handler = func() { g.getUser(seg[1]) }
+		case len(seg) == 3 && strings.EqualFold(seg[2], "manager"):
+			handler = func() { g.getManager(seg[1]) }
+		case strings.EqualFold(seg[2], "mailboxSettings") && len(seg) <= 4:
+			roles, deny = mailboxReadRoles, g.denyMailbox
+			switch {
+			case len(seg) == 3:
+				handler = func() { g.getMailboxSettings(seg[1]) }
+			case strings.EqualFold(seg[3], "userPurpose"):
+				handler = func() { g.getUserPurpose(seg[1]) }
+			default:
+				g.unknownSegment(seg[3])
+				return
+			}
 		default:
 			g.unknownSegment(seg[2])
 			return
@@ -164,6 +189,13 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request) {
 		case strings.EqualFold(seg[2], "members"):
 			g.unknownSegment(seg[3])
 			return
+		case strings.EqualFold(seg[2], "transitiveMembers") && len(seg) == 3:
+			handler = func() { g.listTransitiveMembers(seg[1], false) }
+		case strings.EqualFold(seg[2], "transitiveMembers") && len(seg) == 4 && isUserCast(seg[3]):
+			handler = func() { g.listTransitiveMembers(seg[1], true) }
+		case strings.EqualFold(seg[2], "transitiveMembers"):
+			g.unknownSegment(seg[3])
+			return
 		default:
 			g.unknownSegment(seg[2])
 			return
@@ -177,7 +209,7 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !hasAnyRole(claims.Roles, roles) {
-		g.fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		deny()
 		return
 	}
 	handler()

@@ -421,7 +421,7 @@ func TestSingleObjectsAndRouting(t *testing.T) {
 		msg    string
 	}{
 		{"/v1.0/applications", 400, "BadRequest", "Resource not found for the segment 'applications'."},
-		{"/v1.0/users/" + guest.ID + "/manager", 400, "BadRequest", "Resource not found for the segment 'manager'."},
+		{"/v1.0/users/" + guest.ID + "/photo", 400, "BadRequest", "Resource not found for the segment 'photo'."},
 		{"/v1.0/groups/" + g.ID + "/owners", 400, "BadRequest", "Resource not found for the segment 'owners'."},
 		{"/beta/users", 404, "UnknownError", ""},
 	} {

@@ -105,8 +105,12 @@ var userProps = []userProp{
 		}
 		o.strs("businessPhones", []string{"+1 425 555 0" + strconv.Itoa(100+int(h/10%900))})
 	}},
-	nullUser("city"),
+	{"city", func(o *jsonObj, u *User, _ *Sim) { o.str("city", u.City) }},
 	{"companyName", func(o *jsonObj, u *User, s *Sim) {
+		if u.CompanyName != "" {
+			o.str("companyName", u.CompanyName)
+			return
+		}
 		if isGuest(u) || u.GivenName == "" {
 			o.null("companyName")
 			return
@@ -114,7 +118,7 @@ var userProps = []userProp{
 		o.str("companyName", s.org)
 	}},
 	nullUser("consentProvidedForMinor"),
-	nullUser("country"),
+	{"country", func(o *jsonObj, u *User, _ *Sim) { o.str("country", u.Country) }},
 	{"createdDateTime", func(o *jsonObj, u *User, _ *Sim) { o.str("createdDateTime", derivedTime(u.ID, "created")) }},
 	{"creationType", func(o *jsonObj, u *User, _ *Sim) {
 		if isGuest(u) {
@@ -127,8 +131,8 @@ var userProps = []userProp{
 	{"department", func(o *jsonObj, u *User, _ *Sim) { o.str("department", u.Department) }},
 	{"displayName", func(o *jsonObj, u *User, _ *Sim) { o.str("displayName", u.DisplayName) }},
 	nullUser("employeeHireDate"),
-	nullUser("employeeId"),
-	nullUser("employeeType"),
+	{"employeeId", func(o *jsonObj, u *User, _ *Sim) { o.str("employeeId", u.EmployeeID) }},
+	{"employeeType", func(o *jsonObj, u *User, _ *Sim) { o.str("employeeType", u.EmployeeType) }},
 	{"externalUserState", func(o *jsonObj, u *User, _ *Sim) {
 		if isGuest(u) {
 			o.str("externalUserState", "Accepted")
@@ -174,8 +178,8 @@ var userProps = []userProp{
 		nick, _, _ := strings.Cut(u.UserPrincipalName, "@")
 		o.str("mailNickname", nick)
 	}},
-	nullUser("mobilePhone"),
-	nullUser("officeLocation"),
+	{"mobilePhone", func(o *jsonObj, u *User, _ *Sim) { o.str("mobilePhone", u.MobilePhone) }},
+	{"officeLocation", func(o *jsonObj, u *User, _ *Sim) { o.str("officeLocation", u.OfficeLocation) }},
 	nullUser("onPremisesDistinguishedName"),
 	nullUser("onPremisesDomainName"),
 	nullUser("onPremisesImmutableId"),
@@ -194,9 +198,11 @@ var userProps = []userProp{
 	nullUser("passwordPolicies"),
 	nullUser("postalCode"),
 	nullUser("preferredDataLocation"),
-	nullUser("preferredLanguage"),
+	{"preferredLanguage", func(o *jsonObj, u *User, _ *Sim) { o.str("preferredLanguage", u.PreferredLanguage) }},
 	{"proxyAddresses", func(o *jsonObj, u *User, _ *Sim) {
 		switch {
+		case len(u.ProxyAddresses) > 0:
+			o.strs("proxyAddresses", u.ProxyAddresses)
 		case u.Mail == "":
 			o.raw("proxyAddresses", "[]")
 		case isGuest(u) || strings.EqualFold(u.Mail, u.UserPrincipalName):
@@ -211,6 +217,10 @@ var userProps = []userProp{
 	nullUser("streetAddress"),
 	{"surname", func(o *jsonObj, u *User, _ *Sim) { o.str("surname", u.Surname) }},
 	{"usageLocation", func(o *jsonObj, u *User, _ *Sim) {
+		if u.UsageLocation != "" {
+			o.str("usageLocation", u.UsageLocation)
+			return
+		}
 		if len(u.AssignedLicenses) == 0 {
 			o.null("usageLocation")
 			return
@@ -219,7 +229,35 @@ var userProps = []userProp{
 	}},
 	{"userPrincipalName", func(o *jsonObj, u *User, _ *Sim) { o.str("userPrincipalName", u.UserPrincipalName) }},
 	{"userType", func(o *jsonObj, u *User, _ *Sim) { o.str("userType", u.UserType) }},
+	// Appended, not in alphabetical order: a property's index is its bit
+	// in the change log's masks and its number in delta tokens, which
+	// state files keep.
+	//
+	// onPremisesExtensionAttributes is a complex property that Graph
+	// always writes with its fifteen keys, null when unset
+	// (https://learn.microsoft.com/graph/api/resources/onpremisesextensionattributes).
+	{"onPremisesExtensionAttributes", func(o *jsonObj, u *User, _ *Sim) {
+		o.key("onPremisesExtensionAttributes")
+		o.b = append(o.b, '{')
+		for i, v := range u.ExtensionAttributes {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendJSONString(o.b, "extensionAttribute"+strconv.Itoa(i+1))
+			o.b = append(o.b, ':')
+			if v == "" {
+				o.b = append(o.b, "null"...)
+			} else {
+				o.b = appendJSONString(o.b, v)
+			}
+		}
+		o.b = append(o.b, '}')
+	}},
 }
+
+// managerBit marks a change of User.ManagerID in a change mask; the
+// manager is a navigation property, not one of userProps.
+const managerBit = uint64(1) << 63
 
 // userDefault is Graph's default property set for users, in Graph's order.
 var userDefault = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}

@@ -46,8 +46,9 @@ type Sim struct {
 
 	faults        atomic.Pointer[Faults]
 	faultSeq      atomic.Uint64
-	tokenLifetime atomic.Int64 // nanoseconds
-	deltaTTL      atomic.Int64 // nanoseconds
+	batchSeq      atomic.Uint64 // sub-requests of batches drawn for BatchItemThrottleRate
+	tokenLifetime atomic.Int64  // nanoseconds
+	deltaTTL      atomic.Int64  // nanoseconds
 	expireMode    atomic.Pointer[ExpiryMode]
 	netCache      netCache
 	sortCache     sortCache

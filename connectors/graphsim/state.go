@@ -42,6 +42,10 @@ type generatedFrom struct {
 	Seed         int64  `json:"seed"`
 	TenantDomain string `json:"tenantDomain"`
 	TenantID     string `json:"tenantId"`
+	// Left out when unset, so that the state files of tenants generated
+	// without them read as before.
+	Attributes bool `json:"attributes,omitempty"`
+	Resources  int  `json:"resources,omitempty"`
 }
 
 // savedChange is a change log entry in the state file.
@@ -55,7 +59,8 @@ type savedChange struct {
 }
 
 func generatedOf(c Config) generatedFrom {
-	return generatedFrom{Users: c.Users, Groups: c.Groups, Seed: c.Seed, TenantDomain: c.TenantDomain, TenantID: c.TenantID}
+	return generatedFrom{Users: c.Users, Groups: c.Groups, Seed: c.Seed, TenantDomain: c.TenantDomain, TenantID: c.TenantID,
+		Attributes: c.Attributes, Resources: c.Resources}
 }
 
 // loadState reads the state file at path into a snapshot and the page

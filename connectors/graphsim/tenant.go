@@ -53,7 +53,55 @@ type User struct {
 	AccountEnabled bool
 	// AssignedLicenses holds skuId GUIDs; empty means unlicensed.
 	AssignedLicenses []string
+
+	// The attributes below are empty in a tenant generated without
+	// Config.Attributes, so that such a tenant stays what it always was.
+	// Empty strings are served as null, except where a comment says that
+	// graphsim derives a value (as it did before these fields existed).
+
+	// ProxyAddresses are the Exchange addresses: "SMTP:" once for the
+	// primary address, "smtp:" for aliases, and other types ("SIP:",
+	// "X500:"). Empty derives them from Mail and UserPrincipalName.
+	ProxyAddresses []string
+	// PreferredLanguage is an ISO 639-1/3166 tag such as "en-US".
+	PreferredLanguage string
+	// EmployeeID and EmployeeType are Graph's employeeId and employeeType.
+	EmployeeID   string
+	EmployeeType string
+	// CompanyName is empty to derive it: the organization's name for
+	// members with a given name, else null.
+	CompanyName string
+	// OfficeLocation, City and Country are free text, as in Entra.
+	OfficeLocation string
+	City           string
+	Country        string
+	// UsageLocation is a two-letter country code; empty derives "US" for
+	// licensed users (Entra requires one to assign a license), else null.
+	UsageLocation string
+	// MobilePhone is the mobile phone number.
+	MobilePhone string
+	// ExtensionAttributes are extensionAttribute1..15 of
+	// onPremisesExtensionAttributes; index 0 is extensionAttribute1.
+	ExtensionAttributes [15]string
+	// ManagerID is the object ID of the user's manager (a user of the
+	// tenant), or empty for none.
+	ManagerID string
+	// MailboxPurpose is mailboxSettings.userPurpose (see the Mailbox*
+	// constants); empty means the user has no Exchange Online mailbox.
+	MailboxPurpose string
 }
+
+// Values of User.MailboxPurpose, Graph's userPurpose
+// (https://learn.microsoft.com/graph/api/resources/mailboxsettings):
+// user, linked, shared, room, equipment, others.
+const (
+	MailboxUser      = "user"
+	MailboxLinked    = "linked"
+	MailboxShared    = "shared"
+	MailboxRoom      = "room"
+	MailboxEquipment = "equipment"
+	MailboxOthers    = "others"
+)
 
 // Group is a group object.
 type Group struct {
@@ -136,6 +184,7 @@ func (t *Tenant) clone() *Tenant {
 	copy(c.Users, t.Users)
 	for i := range c.Users {
 		c.Users[i].AssignedLicenses = append([]string(nil), t.Users[i].AssignedLicenses...)
+		c.Users[i].ProxyAddresses = append([]string(nil), t.Users[i].ProxyAddresses...)
 	}
 	copy(c.Groups, t.Groups)
 	for i := range c.Groups {
@@ -255,6 +304,19 @@ func newSnapshot(t *Tenant, ver uint64) (*snapshot, error) {
 				errs = append(errs, fmt.Errorf("group %s: member %s appears twice", g.ID, m.ID))
 			}
 			seen[k] = struct{}{}
+		}
+	}
+	for i := range t.Users {
+		u := &t.Users[i]
+		if u.ManagerID == "" {
+			continue
+		}
+		j, ok := s.userIdx[strings.ToLower(u.ManagerID)]
+		switch {
+		case !ok || !strings.EqualFold(t.Users[j].ID, u.ManagerID):
+			errs = append(errs, fmt.Errorf("user %s has manager %s, which is not a user of the tenant", u.ID, u.ManagerID))
+		case j == i:
+			errs = append(errs, fmt.Errorf("user %s is its own manager", u.ID))
 		}
 	}
 	if len(errs) > 10 {
