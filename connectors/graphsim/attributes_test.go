@@ -184,3 +184,33 @@ func TestAttributesGeneration(t *testing.T) {
 		t.Error("no chain A ⊃ B ⊃ C ⊃ D with D ⊃ B")
 	}
 }
+
+func TestChurnWithAttributes(t *testing.T) {
+	cfg := Config{Users: 200, Groups: 20, Seed: 3, ClientSecret: "s", Attributes: true}
+	a, _ := New(cfg)
+	b, _ := New(cfg)
+	la, err := a.Churn(400, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := b.Churn(400, 11)
+	if !reflect.DeepEqual(la, lb) {
+		t.Fatal("churn is not deterministic")
+	}
+	all := strings.Join(la, "\n")
+	for _, want := range []string{"preferredLanguage", "manager of user", "alias", "add group", "remove group"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q change in 400", want)
+		}
+	}
+	tn := a.Tenant()
+	for _, u := range tn.Users {
+		seen := map[string]bool{}
+		for m := u.ManagerID; m != ""; m = tn.User(m).ManagerID {
+			if seen[m] {
+				t.Fatalf("manager cycle through %s", m)
+			}
+			seen[m] = true
+		}
+	}
+}

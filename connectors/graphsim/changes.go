@@ -382,7 +382,9 @@ func checkAttributes(u *User) []error {
 	primary := 0
 	for _, a := range u.ProxyAddresses {
 		prefix, addr, ok := strings.Cut(a, ":")
-		if !ok || prefix == "" || addr == "" || strings.ContainsAny(a, " \t\r\n") {
+		// X500 addresses hold spaces; SMTP ones hold none.
+		smtp := strings.EqualFold(prefix, "smtp")
+		if !ok || prefix == "" || addr == "" || strings.ContainsAny(a, "\t\r\n") || smtp && (strings.Contains(addr, " ") || !strings.Contains(addr, "@")) {
 			errs = append(errs, fmt.Errorf("proxy address %q is not like SMTP:name@domain", a))
 		}
 		if prefix == "SMTP" {

@@ -19,11 +19,21 @@ var churnKinds = []struct {
 	{"restore", 8}, {"licenses", 12}, {"add-member", 12}, {"remove-member", 12},
 }
 
+// attributeChurnKinds are the kinds Churn also draws in a tenant generated
+// with Config.Attributes; a plain tenant draws from churnKinds alone, so
+// its churn stays what it was for a seed.
+var attributeChurnKinds = []struct {
+	name   string
+	weight int
+}{{"language", 6}, {"manager", 6}, {"alias", 6}, {"nest", 6}}
+
 // Churn makes n random changes of the kinds the other methods make: add,
 // update (department, job title or surname and display name), disable or
 // enable, soft or permanent delete and restore of users, license changes,
 // and group member additions and removals (of any member type). The
-// changes are drawn from seed and the current tenant, so the same tenant
+// changes are drawn from seed (with Config.Attributes also preferred
+// languages, managers, smtp: aliases and group nesting: a group added to
+// or removed from another group); the and the current tenant, so the same tenant
 // and seed give the same changes, and they are applied at once, as one
 // version. It returns a one-line description of each change.
 func (s *Sim) Churn(n int, seed int64) ([]string, error) {
@@ -32,7 +42,7 @@ func (s *Sim) Churn(n int, seed int64) ([]string, error) {
 	}
 	var out []string
 	err := s.change(func(tx *txn) error {
-		c := &churner{tx: tx, p: newPRNG(seed, "churn"), domain: tx.cur.tenant.Domain, custom: s.custom}
+		c := &churner{tx: tx, p: newPRNG(seed, "churn"), domain: tx.cur.tenant.Domain, custom: s.custom, attrs: s.cfg.Attributes}
 		for range n {
 			line, err := c.one()
 			if err != nil {
@@ -53,17 +63,22 @@ type churner struct {
 	tx             *txn
 	p              *prng
 	domain, custom string
+	attrs          bool // Config.Attributes: attributeChurnKinds too
 }
 
 // one makes one random change.
 func (c *churner) one() (string, error) {
+	kinds := churnKinds
+	if c.attrs {
+		kinds = append(slices.Clone(churnKinds), attributeChurnKinds...)
+	}
 	total := 0
-	for _, k := range churnKinds {
+	for _, k := range kinds {
 		total += k.weight
 	}
 	r := c.p.intn(total)
-	kind := churnKinds[0].name
-	for _, k := range churnKinds {
+	kind := kinds[0].name
+	for _, k := range kinds {
 		if r < k.weight {
 			kind = k.name
 			break
@@ -77,7 +92,7 @@ func (c *churner) one() (string, error) {
 		kind = "add"
 	case kind == "restore" && len(c.tx.deleted) == 0:
 		kind = "update"
-	case (kind == "add-member" || kind == "remove-member") && len(c.tx.groups) == 0:
+	case (kind == "add-member" || kind == "remove-member" || kind == "nest") && len(c.tx.groups) == 0:
 		kind = "update"
 	}
 	if kind == "restore" && live == 0 && len(c.tx.deleted) == 0 {
@@ -115,6 +130,14 @@ func (c *churner) one() (string, error) {
 		return c.licenses()
 	case "add-member":
 		return c.addMember()
+	case "language":
+		return c.language()
+	case "manager":
+		return c.manager()
+	case "alias":
+		return c.alias()
+	case "nest":
+		return c.nest()
 	default:
 		return c.removeMember()
 	}
@@ -283,4 +306,104 @@ func memberNoun(typ string) string {
 		return n
 	}
 	return "member"
+}
+
+func (c *churner) language() (string, error) {
+	i := c.pickUser()
+	u := c.tx.users[i]
+	loc := locales[c.p.intn(len(locales))].tag
+	if loc == u.PreferredLanguage {
+		loc = locales[0].tag
+		if loc == u.PreferredLanguage {
+			loc = locales[1].tag
+		}
+	}
+	line := fmt.Sprintf("update user %s: preferredLanguage %q -> %q", u.ID, u.PreferredLanguage, loc)
+	return line, c.tx.updateUser(i, func(u *User) { u.PreferredLanguage = loc })
+}
+
+// manager gives a user another manager (never one of its own reports, so
+// the managers stay a tree), or now and then takes the manager away.
+func (c *churner) manager() (string, error) {
+	i := c.pickUser()
+	u := c.tx.users[i]
+	if u.ManagerID != "" && c.p.chance(0.25) {
+		return "remove manager of user " + u.ID, c.tx.updateUser(i, func(u *User) { u.ManagerID = "" })
+	}
+	for range 20 {
+		m := c.tx.users[c.pickUser()]
+		if m.ID == u.ID || strings.EqualFold(m.ID, u.ManagerID) || c.reportsTo(m.ID, u.ID) {
+			continue
+		}
+		return "set manager of user " + u.ID + " to " + m.ID, c.tx.updateUser(i, func(u *User) { u.ManagerID = m.ID })
+	}
+	return c.updateUser()
+}
+
+// reportsTo reports whether id has boss above it in the manager chain.
+func (c *churner) reportsTo(id, boss string) bool {
+	for n := 0; id != "" && n < len(c.tx.users); n++ {
+		j, ok := c.tx.userIndex(id)
+		if !ok {
+			return false
+		}
+		id = c.tx.users[j].ManagerID
+		if strings.EqualFold(id, boss) {
+			return true
+		}
+	}
+	return false
+}
+
+// alias adds an smtp: alias to a mailbox, or removes one it has.
+func (c *churner) alias() (string, error) {
+	for range 20 {
+		i := c.pickUser()
+		u := c.tx.users[i]
+		if u.Mail == "" || isGuest(&u) {
+			continue
+		}
+		addrs := u.ProxyAddresses
+		if len(addrs) == 0 {
+			addrs = derivedProxies(&u)
+		}
+		for j, a := range addrs {
+			if strings.HasPrefix(a, "smtp:") && !strings.EqualFold(a[5:], u.UserPrincipalName) && c.p.chance(0.5) {
+				next := slices.Delete(slices.Clone(addrs), j, j+1)
+				return "remove alias " + a + " of user " + u.ID, c.tx.updateUser(i, func(u *User) { u.ProxyAddresses = next })
+			}
+		}
+		local, _, _ := strings.Cut(u.Mail, "@")
+		alias := "smtp:" + local + "." + strconv.FormatUint(c.p.next()%0x10000, 16) + "@" + c.custom
+		next := append(slices.Clone(addrs), alias)
+		return "add alias " + alias + " to user " + u.ID, c.tx.updateUser(i, func(u *User) { u.ProxyAddresses = next })
+	}
+	return c.updateUser()
+}
+
+// nest adds a group to a group that is not Unified (Microsoft 365 groups
+// hold no groups), or removes a nested group; cycles may form, as in a
+// directory synced from Active Directory.
+func (c *churner) nest() (string, error) {
+	p := c.p
+	if p.chance(0.5) {
+		for range 20 {
+			g := p.intn(len(c.tx.groups))
+			for _, m := range c.tx.currentMembers(g) {
+				if m.ID != "" && m.ODataType == TypeGroup {
+					gid := c.tx.groups[g].ID
+					return "remove group " + m.ID + " from group " + gid, c.tx.removeMembers(gid, []string{m.ID})
+				}
+			}
+		}
+	}
+	for range 20 {
+		g, h := p.intn(len(c.tx.groups)), p.intn(len(c.tx.groups))
+		outer, inner := &c.tx.groups[g], &c.tx.groups[h]
+		if g == h || outer.IsUnified() || c.tx.hasMember(g, inner.ID) {
+			continue
+		}
+		return "add group " + inner.ID + " to group " + outer.ID, c.tx.addMembers(outer.ID, []string{inner.ID})
+	}
+	return c.updateUser()
 }
