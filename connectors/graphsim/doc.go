@@ -20,9 +20,19 @@
 // groups are split across pages. ExpireDeltaTokens and
 // Config.DeltaTokenTTL make delta tokens expire.
 //
+// Config.Attributes gives the users the attributes an identity sync
+// reads (proxy addresses, preferred language, employee and location
+// fields, onPremisesExtensionAttributes, a manager, a mailbox purpose) and
+// nests groups with a cycle; Config.Resources adds shared, room and
+// equipment mailboxes. Both are opt-in, so other tenants stay as they
+// were. Beyond the collections, graphsim answers /users/{id}/manager,
+// /users/{id}/mailboxSettings (which needs MailboxSettings.Read),
+// /groups/{id}/transitiveMembers and JSON batches (POST /v1.0/$batch);
+// SetManager and SetMailboxPurpose change what they read.
+//
 // Faults (SetFaults, Config.Faults) inject throttling, server errors,
 // gateway timeouts, connection resets, latency or an outage into Graph
-// requests, and hostile content into their answers: oversized or deeply
+// requests, throttling into the requests of a batch, and hostile content into their answers: oversized or deeply
 // nested bodies, invalid UTF-8, header-injection and bidi strings,
 // non-GUID ids and members without an id (see content.go); Counters
 // counts the requests by endpoint and status. A running
