@@ -70,6 +70,7 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	if !stopping {
 		r.taking[connector] = true
 	}
+	old := r.lanes[connector]
 	r.mu.Unlock()
 	if stopping {
 		return ErrStopping
@@ -79,6 +80,16 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 		delete(r.taking, connector)
 		r.mu.Unlock()
 	}()
+	if old != nil {
+		// This replica's own earlier lane (a lease it let go and took
+		// back): its job ends first, under its own claim, before a new
+		// claim would fence it part way.
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 	prev, _, err := r.store.LastClaim(ctx, connector)
 	if err != nil {
 		return err
@@ -125,7 +136,7 @@ func (r *Runner) takeOver(ctx, lease context.Context, connector string, epoch ui
 	}
 	laneCtx, cancel := context.WithCancelCause(r.baseCtx)
 	context.AfterFunc(lease, func() { cancel(fmt.Errorf("%w: %w", ErrLeaseLost, context.Cause(lease))) })
-	l := &lane{wake: make(chan struct{}, 1), ctx: laneCtx, done: make(chan struct{}), lease: leaseEpoch}
+	l := &lane{wake: make(chan struct{}, 1), ctx: laneCtx, done: make(chan struct{}), lease: leaseEpoch, claim: fence.Epoch}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.lanes[connector]; old != nil {
@@ -156,10 +167,12 @@ func (r *Runner) Lost(connector string, epoch uint64, cause error) {
 	r.mu.Lock()
 	if r.lanes[connector] == l {
 		delete(r.lanes, connector)
-		if f, ok := r.fences[connector]; ok {
+		// Only this lane's claim: a take-over under way may have stored
+		// a newer one already.
+		if f, ok := r.fences[connector]; ok && f.Epoch == l.claim {
 			r.lost[connector] = f.Epoch
+			delete(r.fences, connector)
 		}
-		delete(r.fences, connector)
 	}
 	r.mu.Unlock()
 	r.log.Info("connector given up", zap.String("connector", connector), zap.Uint64("epoch", epoch), zap.NamedError("cause", cause))

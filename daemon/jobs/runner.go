@@ -178,6 +178,8 @@ type lane struct {
 	// lease is the epoch of the lease the lane runs under (0 without
 	// leases), which Lost names.
 	lease uint64
+	// claim is the epoch of the claim the lane's jobs append under.
+	claim uint64
 	// yielding says the connector is being handed to another replica
 	// (Yield): requests go there, none joins the queue.
 	yielding bool

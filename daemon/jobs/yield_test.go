@@ -106,3 +106,55 @@ func TestYieldFailsNoJob(t *testing.T) {
 		t.Error("still running demo after Lost")
 	}
 }
+
+// A replica that let a lease go (NATS did not answer its renewal) and
+// takes it back while its job still runs: the new claim waits for that
+// job, and the old lease's late Lost leaves the new claim alone (it used
+// to delete it, and the next request failed "does not hold the
+// connector").
+func TestTakeBackWhileAJobRuns(t *testing.T) {
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}, block: make(chan struct{})}
+	e := startEnvWith(t, d, func(r *Runner) { r.UseLeases("a", campaign{}, &forwards{}) })
+	first, endFirst := context.WithCancel(context.Background())
+	if err := e.runner.Acquired(first, "demo", 1); err != nil {
+		t.Fatal(err)
+	}
+	claimed, _ := e.runner.Holding("demo")
+	id, err := e.runner.Request(context.Background(), "demo", Request{RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(id, events.StateRetrieving)
+	endFirst() // the renewal failed
+	second, endSecond := context.WithCancel(context.Background())
+	defer endSecond()
+	took := make(chan error, 1)
+	go func() { took <- e.runner.Acquired(second, "demo", 2) }()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		e.runner.mu.Lock()
+		defer e.runner.mu.Unlock()
+		if !e.runner.taking["demo"] {
+			return errors.New("the take-over has not begun")
+		}
+		return nil
+	})
+	if now, _ := e.runner.Holding("demo"); now != claimed {
+		t.Errorf("claimed at %d while the earlier lane's job ran; want the claim %d kept until it ended", now, claimed)
+	}
+	close(d.block)
+	e.waitFinal(id)
+	if err := <-took; err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Lost("demo", 1, errors.New("renewal failed")) // late, as the lease campaign may call it
+	if now, ok := e.runner.Holding("demo"); !ok || now <= claimed {
+		t.Fatalf("holding demo at %d (%v) after the late Lost; want a claim above %d", now, ok, claimed)
+	}
+	next, err := e.runner.Request(context.Background(), "demo", Request{RequestedBy: "test"})
+	if err != nil {
+		t.Fatalf("a request after the take-back: %v", err)
+	}
+	if j := e.waitFinal(next); j.State != events.StateCompleted {
+		t.Errorf("the next job ended %s (%s)", j.State, j.Reason)
+	}
+}
