@@ -601,52 +601,73 @@ func (g *graphReq) lookupGroup(id string) *Group {
 	}
 	grp := g.snap.group(id)
 	if grp == nil {
-		g.fail(http.StatusNotFound, "Request_ResourceNotFound",
-			fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+		g.notFound(id)
 	}
 	return grp
 }
 
+// notFound answers 404 Request_ResourceNotFound for the resource named
+// (an object ID, or a navigation property such as 'manager'), as Graph
+// words it.
+func (g *graphReq) notFound(resource string) {
+	g.fail(http.StatusNotFound, "Request_ResourceNotFound",
+		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", resource))
+}
+
+// lookupUser resolves a user ID or UPN from the path and parses the query
+// of a single user, answering 404 or 400 itself when either fails.
+func (g *graphReq) lookupUser(id string) (*User, *query) {
+	u := g.snap.user(id)
+	if u == nil {
+		g.notFound(id)
+		return nil, nil
+	}
+	q := g.parseQuery(epSingleUser)
+	if q == nil {
+		return nil, nil
+	}
+	return u, q
+}
+
 func (g *graphReq) listMembers(id string, usersOnly bool) {
+	g.listGroupMembers(id, "members", usersOnly, func(grp *Group) []Member { return grp.Members })
+}
+
+// listGroupMembers answers a group's member list (set is "members" or
+// "transitiveMembers", the path segment and paging key), or its
+// /microsoft.graph.user cast, paged and selected; of gives the members.
+func (g *graphReq) listGroupMembers(id, set string, usersOnly bool, of func(*Group) []Member) {
 	grp := g.lookupGroup(id)
 	if grp == nil {
 		return
 	}
-	key := "members:" + strings.ToLower(grp.ID)
-	ep := epMembers
-	set := "directoryObjects"
+	key := set + ":" + strings.ToLower(grp.ID)
+	ep, entitySet := epMembers, "directoryObjects"
 	if usersOnly {
-		key += ":user"
-		ep = epUsers
-		set = "users"
+		key, ep, entitySet = key+":user", epUsers, "users"
 	}
 	q := g.parseQuery(ep)
 	if q == nil {
 		return
 	}
-	members := grp.Members
+	members := of(grp)
 	if usersOnly {
-		members = make([]Member, 0, len(members))
-		for _, m := range grp.Members {
+		users := members[:0:0]
+		for _, m := range members {
 			if m.ODataType == TypeUser {
-				members = append(members, m)
+				users = append(users, m)
 			}
 		}
+		members = users
 	}
-	g.writeCollection(set, q, key, len(members), func(o *jsonObj, i int) {
+	g.writeCollection(entitySet, q, key, len(members), func(o *jsonObj, i int) {
 		g.s.writeMember(o, g.snap, &members[i], q.sel, g.cf)
 	})
 }
 
 func (g *graphReq) getUser(id string) {
-	u := g.snap.user(id)
+	u, q := g.lookupUser(id)
 	if u == nil {
-		g.fail(http.StatusNotFound, "Request_ResourceNotFound",
-			fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
-		return
-	}
-	q := g.parseQuery(epSingleUser)
-	if q == nil {
 		return
 	}
 	o := jsonObj{b: make([]byte, 0, 1024)}

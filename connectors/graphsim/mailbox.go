@@ -182,14 +182,8 @@ func writeMailboxProp(o *jsonObj, u *User, name string) {
 // naming 'manager' when the user has none
 // (https://learn.microsoft.com/graph/api/user-list-manager).
 func (g *graphReq) getManager(id string) {
-	u := g.snap.user(id)
+	u, q := g.lookupUser(id)
 	if u == nil {
-		g.fail(http.StatusNotFound, "Request_ResourceNotFound",
-			fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
-		return
-	}
-	q := g.parseQuery(epSingleUser)
-	if q == nil {
 		return
 	}
 	var m *User
@@ -197,8 +191,7 @@ func (g *graphReq) getManager(id string) {
 		m = g.snap.user(u.ManagerID)
 	}
 	if m == nil {
-		g.fail(http.StatusNotFound, "Request_ResourceNotFound",
-			"Resource 'manager' does not exist or one of its queried reference-property objects are not present.")
+		g.notFound("manager")
 		return
 	}
 	o := jsonObj{b: make([]byte, 0, 1024)}

@@ -37,30 +37,5 @@ func transitiveMembers(snap *snapshot, grp *Group) []Member {
 // listTransitiveMembers answers GET /groups/{id}/transitiveMembers and
 // its /microsoft.graph.user cast, paged and selected as listMembers.
 func (g *graphReq) listTransitiveMembers(id string, usersOnly bool) {
-	grp := g.lookupGroup(id)
-	if grp == nil {
-		return
-	}
-	key := "transitiveMembers:" + strings.ToLower(grp.ID)
-	ep, set := epMembers, "directoryObjects"
-	if usersOnly {
-		key, ep, set = key+":user", epUsers, "users"
-	}
-	q := g.parseQuery(ep)
-	if q == nil {
-		return
-	}
-	members := transitiveMembers(g.snap, grp)
-	if usersOnly {
-		users := members[:0:0]
-		for _, m := range members {
-			if m.ODataType == TypeUser {
-				users = append(users, m)
-			}
-		}
-		members = users
-	}
-	g.writeCollection(set, q, key, len(members), func(o *jsonObj, i int) {
-		g.s.writeMember(o, g.snap, &members[i], q.sel, g.cf)
-	})
+	g.listGroupMembers(id, "transitiveMembers", usersOnly, func(grp *Group) []Member { return transitiveMembers(g.snap, grp) })
 }
