@@ -410,55 +410,49 @@ func nextDirectory(old *projections.Directory, snap *snapshot) *projections.Dire
 			setAdd(nd.Members, g, nd.UserID(id))
 		}
 	}
-	for g, set := range snap.removed {
-		for id := range set {
-			delete(nd.Members[g], id)
-		}
-	}
+	removeFrom(nd.Members, snap.removed)
 	for g, set := range snap.addedGroups {
 		for id := range set {
 			setAdd(nd.Nested, g, id)
 		}
 	}
-	for g, set := range snap.removedGroups {
-		for id := range set {
-			delete(nd.Nested[g], id)
-		}
-	}
+	removeFrom(nd.Nested, snap.removedGroups)
 	// Nesting is kept between groups of the directory: a group gone, or
 	// one not read (a kind not asked for), nests nothing and is nested
 	// in nothing, as the fold of a group's removal leaves it.
-	for g, set := range nd.Nested {
-		if _, ok := nd.Groups[g]; !ok {
-			delete(nd.Nested, g)
-			continue
-		}
-		for id := range set {
-			if _, ok := nd.Groups[id]; !ok {
-				delete(set, id)
-			}
-		}
-		if len(set) == 0 {
-			delete(nd.Nested, g)
-		}
-	}
-	for g, set := range nd.Members {
-		if _, ok := nd.Groups[g]; !ok {
-			delete(nd.Members, g)
-			continue
-		}
-		// A member that is no longer a user of the directory (deleted
-		// between two delta rounds) is no member.
-		for id := range set {
-			if _, ok := nd.Users[id]; !ok {
-				delete(set, id)
-			}
-		}
-		if len(set) == 0 {
-			delete(nd.Members, g)
-		}
-	}
+	prune(nd.Nested, nd.Groups, func(id string) bool { _, ok := nd.Groups[id]; return ok })
+	// A member that is no longer a user of the directory (deleted between
+	// two delta rounds) is no member.
+	prune(nd.Members, nd.Groups, func(id string) bool { _, ok := nd.Users[id]; return ok })
 	return nd
+}
+
+// removeFrom takes the IDs of removed out of sets, by group.
+func removeFrom(sets, removed map[string]map[string]struct{}) {
+	for g, set := range removed {
+		for id := range set {
+			delete(sets[g], id)
+		}
+	}
+}
+
+// prune drops the sets of groups the directory lacks, the IDs that fail
+// keep, and the sets left empty.
+func prune(sets map[string]map[string]struct{}, groups map[string]events.Group, keep func(id string) bool) {
+	for g, set := range sets {
+		if _, ok := groups[g]; !ok {
+			delete(sets, g)
+			continue
+		}
+		for id := range set {
+			if !keep(id) {
+				delete(set, id)
+			}
+		}
+		if len(set) == 0 {
+			delete(sets, g)
+		}
+	}
 }
 
 func applyUser(u events.User, p *connectorv1.User) events.User {

@@ -36,6 +36,9 @@ type dir struct {
 	members map[string][]string
 	fail    error
 	block   chan struct{} // when set, Sync waits on it before sending
+	// stubborn, when set, is waited on like block but whatever ctx says:
+	// a plugin slow to stop.
+	stubborn chan struct{}
 	// delta, when set, is what an incremental Sync (a cursor, not full)
 	// sends instead of the whole directory; resync marks the answer as a
 	// full read with that reason.
@@ -67,11 +70,14 @@ func (d *dir) Sync(ctx context.Context, req *connectorv1.SyncRequest, send func(
 		return send(&connectorv1.SyncBatch{Done: true, Cursor: "c2"})
 	}
 	resync := d.resync
-	block, fail := d.block, d.fail
+	block, fail, stubborn := d.block, d.fail, d.stubborn
 	users := slices.Clone(d.users)
 	groups := slices.Clone(d.groups)
 	members := maps.Clone(d.members)
 	d.mu.Unlock()
+	if stubborn != nil {
+		<-stubborn
+	}
 	if block != nil {
 		select {
 		case <-block:

@@ -113,7 +113,9 @@ func TestYieldFailsNoJob(t *testing.T) {
 // to delete it, and the next request failed "does not hold the
 // connector").
 func TestTakeBackWhileAJobRuns(t *testing.T) {
-	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}, block: make(chan struct{})}
+	// The job's plugin stops only when told: the earlier lane outlives
+	// its lease until then.
+	d := &dir{users: []*connectorv1.User{user("u1", "a@contoso.com", "A", "")}, stubborn: make(chan struct{})}
 	e := startEnvWith(t, d, func(r *Runner) { r.UseLeases("a", campaign{}, &forwards{}) })
 	first, endFirst := context.WithCancel(context.Background())
 	if err := e.runner.Acquired(first, "demo", 1); err != nil {
@@ -125,6 +127,14 @@ func TestTakeBackWhileAJobRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitState(id, events.StateRetrieving)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.reqs) == 0 {
+			return errors.New("the connector has not been asked to sync yet")
+		}
+		return nil
+	})
 	endFirst() // the renewal failed
 	second, endSecond := context.WithCancel(context.Background())
 	defer endSecond()
@@ -141,7 +151,7 @@ func TestTakeBackWhileAJobRuns(t *testing.T) {
 	if now, _ := e.runner.Holding("demo"); now != claimed {
 		t.Errorf("claimed at %d while the earlier lane's job ran; want the claim %d kept until it ended", now, claimed)
 	}
-	close(d.block)
+	close(d.stubborn)
 	e.waitFinal(id)
 	if err := <-took; err != nil {
 		t.Fatal(err)
