@@ -214,10 +214,7 @@ func ldapFullSync(ctx context.Context, env *Env, r *syncRig, srv *testenv.LDAPSe
 		return nil, err
 	}
 	env.Logf("raw client: %s", f.after)
-	f.raw = f.before
-	if f.after.Wall < f.raw.Wall {
-		f.raw = f.after
-	}
+	f.raw = faster(f.before, f.after)
 	return f, nil
 }
 
@@ -307,10 +304,7 @@ func ldapIncremental(ctx context.Context, env *Env, r *syncRig, srv *testenv.LDA
 		return nil, err
 	}
 	env.Logf("raw client: %s", in.probe)
-	in.raw = in.before
-	if in.after.Wall < in.raw.Wall {
-		in.raw = in.after
-	}
+	in.raw = faster(in.before, in.after)
 	return in, nil
 }
 
