@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -211,12 +212,22 @@ func (u User) Addresses() []string {
 	}
 	add(u.Mail)
 	add(u.UserPrincipalName)
-	for a := range u.ProxyAddresses.All() {
-		if len(a) > 5 && strings.EqualFold(a[:5], "smtp:") {
-			add(a[5:])
-		}
+	for a := range u.SMTPAddresses() {
+		add(a)
 	}
 	return out
+}
+
+// SMTPAddresses yields the addresses of u's SMTP proxy addresses, primary
+// and aliases, without their prefix.
+func (u User) SMTPAddresses() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for a := range u.ProxyAddresses.All() {
+			if len(a) > 5 && strings.EqualFold(a[:5], "smtp:") && !yield(a[5:]) {
+				return
+			}
+		}
+	}
 }
 
 // IsGuest reports whether u is an external account: the connector said

@@ -61,7 +61,12 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 	j.touchLocked(r.now())
 	j.mu.Unlock()
 	classified := 0
+	purposes := connector.MailboxPurposes()
 	for batch := range slices.Chunk(ids, connector.MaxBatchObjects) {
+		asked := make(map[string]bool, len(batch))
+		for _, id := range batch {
+			asked[id] = true
+		}
 		resp, err := mc.ClassifyMailboxes(ctx, &connectorv1.ClassifyMailboxesRequest{Config: spec.Config, UserIds: batch, JobId: j.id})
 		if errors.Is(err, connector.ErrNotSupported) {
 			return "", nil
@@ -88,7 +93,7 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 		}
 		for id, purpose := range resp.GetPurposes() {
 			u, ok := snap.users[id]
-			if !ok || !slices.Contains(batch, id) || !slices.Contains(connector.MailboxPurposes(), purpose) {
+			if !ok || !asked[id] || !slices.Contains(purposes, purpose) {
 				snap.sanitized.add(fixInvalidValue)
 				continue
 			}

@@ -71,8 +71,8 @@ func (p Policy) oneRecipientPerEmail(connectorName string, d *projections.Direct
 			continue
 		}
 		own := EmailKey(p.Email(u))
-		for a := range u.ProxyAddresses.All() {
-			if k := EmailKey(a[5:]); k != own {
+		for a := range u.SMTPAddresses() {
+			if k := EmailKey(a); k != own {
 				if o, ok := aliasOf[k]; !ok || id < o {
 					aliasOf[k] = id
 				}

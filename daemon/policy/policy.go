@@ -257,8 +257,8 @@ func (p Policy) carry(r *events.Recipient, u events.User, d *projections.Directo
 // isSMTP reports whether address a (lower case) is one of u's SMTP proxy
 // addresses: a UPN that is no mail address is not an alias.
 func isSMTP(u events.User, a string) bool {
-	for x := range u.ProxyAddresses.All() {
-		if strings.EqualFold(x[5:], a) {
+	for x := range u.SMTPAddresses() {
+		if strings.EqualFold(x, a) {
 			return true
 		}
 	}
