@@ -152,6 +152,12 @@ type Summary struct {
 // recorded before DirectoryRequests has them under GraphRequests only.
 func (s *Summary) Requests() int64 { return max(s.DirectoryRequests, s.GraphRequests) }
 
+// MailboxNone is a User's MailboxPurpose when the connector was asked
+// what the user's mailbox is for and found none it could read (Graph: no
+// Exchange Online mailbox), so that it is not asked again until the user
+// changes.
+const MailboxNone = "none"
+
 // User is a directory user as the directory now describes it (the data of
 // TypeUserChanged): the full state, not only what changed.
 type User struct {
@@ -179,8 +185,9 @@ type User struct {
 	// kept). See PrimarySMTP and Addresses.
 	ProxyAddresses StringList `json:"proxyAddresses,omitempty"`
 	// MailboxPurpose is what the user's mailbox is for, as the connector
-	// read it: "user", "shared", "room", "equipment", "linked", "others";
-	// empty when not read.
+	// read it: "user", "shared", "room", "equipment", "linked", "others",
+	// or MailboxNone when the connector was asked and found no mailbox;
+	// empty when never read.
 	MailboxPurpose string `json:"mailboxPurpose,omitempty"`
 	// Attributes are the attributes the import policy asked the
 	// connector for, by connector.Attributes' names ("manager" holds the

@@ -349,7 +349,7 @@ func TestDescribeAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(d.GetAttributes(), connector.Attributes()) || d.GetMailboxPurpose() {
+	if !slices.Equal(d.GetAttributes(), connector.Attributes()) || !d.GetMailboxPurpose() {
 		t.Errorf("Describe attributes %v, mailbox_purpose %v", d.GetAttributes(), d.GetMailboxPurpose())
 	}
 }

@@ -45,7 +45,15 @@ const (
 	CheckToken         = "token"
 	CheckReadUsers     = "read users"
 	CheckReadGroups    = "read groups and members"
+	// CheckMailboxes never fails the test: without MailboxSettings.Read
+	// syncs work, but cannot tell shared, room and equipment mailboxes
+	// from people's, so it passes with a warning.
+	CheckMailboxes = "read mailbox purposes"
 )
+
+// mailboxProbeUsers is how many users the connection test asks the
+// mailbox purpose of: enough to meet one with a mailbox in most tenants.
+const mailboxProbeUsers = 5
 
 // Connector is the Azure AD connector. It holds no state between calls;
 // every call builds its clients from the config it is given.
@@ -75,9 +83,9 @@ func (c *Connector) Describe(context.Context) (*connectorv1.DescribeResponse, er
 		// people join, and what dirsync synced before kinds were chosen.
 		DefaultGroupKinds: []string{connector.GroupUnified},
 		Attributes:        ReadableAttributes(),
-		// Not yet: Graph says a mailbox's purpose only per user
-		// (mailboxSettings), which ClassifyMailboxes is for.
-		MailboxPurpose: false,
+		// Graph says a mailbox's purpose only per user (mailboxSettings):
+		// the host asks ClassifyMailboxes about the users it keeps.
+		MailboxPurpose: true,
 	}, nil
 }
 
@@ -97,8 +105,9 @@ func (c *Connector) ValidateConfig(_ context.Context, raw *connectorv1.Config) (
 }
 
 // TestConnection implements connector.Connector. It runs the checks
-// "configuration", "token", "read users" and "read groups and members" in
-// order and stops at the first that fails.
+// "configuration", "token", "read users", "read groups and members" and
+// "read mailbox purposes" in order and stops at the first that fails; the
+// last only warns.
 func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config) (*connectorv1.TestConnectionResponse, error) {
 	resp := &connectorv1.TestConnectionResponse{}
 	pass := func(name, detail string) {
@@ -132,14 +141,22 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 	}
 	pass(CheckToken, detail)
 
-	top := int32(1)
+	top, probe := int32(1), int32(mailboxProbeUsers)
 	us, err := g.sdk.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &probe},
 	})
 	if err != nil {
 		return fail(CheckReadUsers, explain(err, stageUsers, cfg, g.secret))
 	}
-	if us == nil || len(us.GetValue()) == 0 {
+	var userIDs []string
+	if us != nil {
+		for _, u := range us.GetValue() {
+			if id := deref(u.GetId()); id != "" {
+				userIDs = append(userIDs, id)
+			}
+		}
+	}
+	if len(userIDs) == 0 {
 		pass(CheckReadUsers, "users readable (the tenant has none)")
 	} else {
 		pass(CheckReadUsers, "users readable")
@@ -154,19 +171,54 @@ func (c *Connector) TestConnection(ctx context.Context, raw *connectorv1.Config)
 	}
 	if gs == nil || len(gs.GetValue()) == 0 || deref(gs.GetValue()[0].GetId()) == "" {
 		pass(CheckReadGroups, "groups readable (the tenant has no Microsoft 365 group, so reading members was not tried)")
-		resp.Ok = true
-		return resp, nil
+	} else {
+		first := gs.GetValue()[0]
+		_, err = g.sdk.Groups().ByGroupId(deref(first.GetId())).Members().Get(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
+			QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
+		})
+		if err != nil {
+			return fail(CheckReadGroups, explain(err, stageMembers, cfg, g.secret))
+		}
+		pass(CheckReadGroups, fmt.Sprintf("groups readable; members of %q readable", deref(first.GetDisplayName())))
 	}
-	first := gs.GetValue()[0]
-	_, err = g.sdk.Groups().ByGroupId(deref(first.GetId())).Members().Get(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
-		QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
-	})
-	if err != nil {
-		return fail(CheckReadGroups, explain(err, stageMembers, cfg, g.secret))
-	}
-	pass(CheckReadGroups, fmt.Sprintf("groups readable; members of %q readable", deref(first.GetDisplayName())))
+
 	resp.Ok = true
+	if ch := c.checkMailboxes(ctx, g, userIDs); ch.Warning {
+		resp.Checks = append(resp.Checks, ch)
+		c.log.Warn("connection check warns", zap.String("check", ch.Name), zap.String("code", ch.Code), zap.String("detail", ch.Detail))
+	} else {
+		pass(ch.Name, ch.Detail)
+	}
 	return resp, nil
+}
+
+// checkMailboxes asks the mailbox purpose of a few users, as a sync's
+// classification would: the check warns when the app may not read
+// mailbox settings or Graph would not say, and passes otherwise.
+func (c *Connector) checkMailboxes(ctx context.Context, g *graphClient, ids []string) *connectorv1.Check {
+	if len(ids) == 0 {
+		return &connectorv1.Check{Name: CheckMailboxes, Ok: true, Detail: "not tried: the tenant has no users"}
+	}
+	out := map[string]string{}
+	err := readPurposes(ctx, g, c.log, ids, out)
+	var un *unavailableError
+	var p *Problem
+	switch {
+	case errors.As(err, &un):
+		return &connectorv1.Check{Name: CheckMailboxes, Ok: true, Warning: true, Code: un.problem.Code,
+			Detail: un.problem.Detail + "; syncs work, but exclude_mailboxes can only guess (a disabled account with a mailbox is taken for a shared one where include_disabled = true)",
+			Remedy: un.problem.Remedy}
+	case err != nil:
+		if !errors.As(err, &p) {
+			p = explain(err, stageMailboxes, g.cfg, g.secret)
+		}
+		return &connectorv1.Check{Name: CheckMailboxes, Ok: true, Warning: true, Code: p.Code,
+			Detail: "mailbox purposes could not be read: " + p.Detail, Remedy: p.Remedy}
+	case len(out) == 0:
+		return &connectorv1.Check{Name: CheckMailboxes, Ok: true,
+			Detail: fmt.Sprintf("none of the first %d users has an Exchange Online mailbox, so the MailboxSettings.Read permission was not proven", len(ids))}
+	}
+	return &connectorv1.Check{Name: CheckMailboxes, Ok: true, Detail: "mailbox purposes readable (MailboxSettings.Read granted)"}
 }
 
 // tokenRoles returns the sorted "roles" claim of a JWT access token (the

@@ -39,6 +39,9 @@ const (
 	CodeCanceled                  = "canceled"
 	CodeResponseTooLarge          = "response_too_large"
 	CodeResponseTooDeep           = "response_too_deep"
+	// CodeMissingMailboxSettingsRead: the app may not read mailboxSettings,
+	// so shared, room and equipment mailboxes cannot be told apart.
+	CodeMissingMailboxSettingsRead = "missing_permission_mailboxsettings_read"
 )
 
 // stage is the step whose failure is being explained; it picks the host
@@ -50,6 +53,7 @@ const (
 	stageUsers
 	stageGroups
 	stageMembers
+	stageMailboxes
 )
 
 // Problem is a failure explained for an admin. It is the error Sync
@@ -476,6 +480,12 @@ func explainGraph(ge *GraphError, st stage, cfg *Config) *Problem {
 			Code:   CodeMissingGroupMemberReadAll,
 			Detail: "the app may not read groups and their members (" + detail + ")",
 			Remedy: consentRemedy("GroupMember.Read.All"),
+		}
+	case ge.Status == 403 && st == stageMailboxes:
+		return &Problem{
+			Code:   CodeMissingMailboxSettingsRead,
+			Detail: "the app may not read mailbox settings, so shared, room and equipment mailboxes cannot be told apart from people's (" + detail + ")",
+			Remedy: consentRemedy("MailboxSettings.Read"),
 		}
 	case ge.Status == 429:
 		return &Problem{

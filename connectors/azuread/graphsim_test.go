@@ -116,10 +116,10 @@ func TestConnectionAgainstGraphsim(t *testing.T) {
 		remedy   []string // parts of the failed check's remedy
 	}{
 		{name: "success", sim: small,
-			checks: []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups}},
+			checks: []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups, CheckMailboxes}},
 		{name: "tenant by ID", sim: small,
 			override: func(sim *graphsim.Sim) map[string]any { return map[string]any{"tenant": sim.Tenant().ID} },
-			checks:   []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups}},
+			checks:   []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups, CheckMailboxes}},
 		{name: "secret from file", sim: small,
 			override: func(*graphsim.Sim) map[string]any {
 				dir := t.TempDir()
@@ -129,7 +129,7 @@ func TestConnectionAgainstGraphsim(t *testing.T) {
 				}
 				return map[string]any{"client_secret": nil, "client_secret_file": p}
 			},
-			checks: []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups}},
+			checks: []string{CheckConfiguration, CheckToken, CheckReadUsers, CheckReadGroups, CheckMailboxes}},
 		{name: "invalid config", sim: small,
 			override: func(*graphsim.Sim) map[string]any { return map[string]any{"client_id": "nope"} },
 			code:     CodeInvalidConfig, checks: []string{CheckConfiguration}, remedy: []string{"plugins.hcl"}},

@@ -86,6 +86,9 @@ type attemptInfo struct {
 	exhausted bool          // the retry budget ran out: the result is the last failure
 	nextWait  time.Duration // when exhausted: the wait that did not fit
 	waitAsked bool          // nextWait was Graph's Retry-After
+	// readOnly marks a request whose method is not GET but which only
+	// reads (a JSON $batch of GETs), so it may be sent again.
+	readOnly bool
 }
 
 type attemptInfoKey struct{}
@@ -104,12 +107,30 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 	}
 	start := time.Now()
 	m.stats.requests.Add(1)
+	// A body (a JSON $batch's) is read once and given to each attempt
+	// anew: the middleware after this one (compression) consumes it.
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the request body: %w", err)
+		}
+		body = b
+	}
 	retrying := false
 	for attempt := 1; ; attempt++ {
 		attemptStart := time.Now()
 		r := req
 		if attempt > 1 {
 			r = req.Clone(ctx)
+		}
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			r.ContentLength = int64(len(body))
+		}
+		if attempt > 1 {
 			r.Header.Set(retryAttemptHeader, strconv.Itoa(attempt-1))
 			if r.Header.Get("Authorization") != "" && m.token != nil {
 				tok, err := m.token(ctx)
@@ -131,7 +152,7 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 			}
 			return nil, ctx.Err()
 		}
-		if !retryable(resp, err) || !idempotent(req.Method) {
+		if !retryable(resp, err) || !(idempotent(req.Method) || info.readOnly) {
 			if retrying {
 				m.waveOver()
 			}

@@ -773,7 +773,11 @@ type Check struct {
 	// When !ok: what the admin must do.
 	Remedy string `protobuf:"bytes,4,opt,name=remedy,proto3" json:"remedy,omitempty"`
 	// A stable machine-readable code, e.g. "invalid_client_secret".
-	Code          string `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
+	Code string `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
+	// Set on a passed check that found something the admin should fix
+	// though syncs work without it (e.g. a permission an optional feature
+	// needs); remedy then says what to do.
+	Warning       bool `protobuf:"varint,6,opt,name=warning,proto3" json:"warning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +845,13 @@ func (x *Check) GetCode() string {
 		return x.Code
 	}
 	return ""
+}
+
+func (x *Check) GetWarning() bool {
+	if x != nil {
+		return x.Warning
+	}
+	return false
 }
 
 type SyncRequest struct {
@@ -1819,13 +1830,14 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\x06config\x18\x01 \x01(\v2\x14.connector.v1.ConfigR\x06config\"U\n" +
 	"\x16TestConnectionResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12+\n" +
-	"\x06checks\x18\x02 \x03(\v2\x13.connector.v1.CheckR\x06checks\"o\n" +
+	"\x06checks\x18\x02 \x03(\v2\x13.connector.v1.CheckR\x06checks\"\x89\x01\n" +
 	"\x05Check\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x16\n" +
 	"\x06remedy\x18\x04 \x01(\tR\x06remedy\x12\x12\n" +
-	"\x04code\x18\x05 \x01(\tR\x04code\"\xe8\x01\n" +
+	"\x04code\x18\x05 \x01(\tR\x04code\x12\x18\n" +
+	"\awarning\x18\x06 \x01(\bR\awarning\"\xe8\x01\n" +
 	"\vSyncRequest\x12,\n" +
 	"\x06config\x18\x01 \x01(\v2\x14.connector.v1.ConfigR\x06config\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +

@@ -2,9 +2,11 @@ package graphsim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,7 +45,24 @@ func (g *graphReq) batch() {
 	var in struct {
 		Requests []batchRequest `json:"requests"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(g.w, g.r.Body, 4<<20))
+	var body io.Reader = http.MaxBytesReader(g.w, g.r.Body, 4<<20)
+	// Graph's SDKs gzip request bodies (Kiota's compression handler) and
+	// send them again plainly after a 415.
+	switch enc := strings.ToLower(strings.TrimSpace(g.r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			g.fail(http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: the gzip body is not valid.")
+			return
+		}
+		defer zr.Close()
+		body = io.LimitReader(zr, 4<<20)
+	default:
+		g.fail(http.StatusUnsupportedMediaType, "UnsupportedMediaType", fmt.Sprintf("Content-Encoding '%s' is not supported.", enc))
+		return
+	}
+	dec := json.NewDecoder(body)
 	if err := dec.Decode(&in); err != nil || in.Requests == nil {
 		g.fail(http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
 		return

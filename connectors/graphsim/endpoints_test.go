@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -333,6 +334,37 @@ func TestBatch(t *testing.T) {
 	}
 	if r := get(t, c, s, tok, "/v1.0/$batch"); r.status != 405 {
 		t.Errorf("GET $batch: %d", r.status)
+	}
+
+	// The SDKs gzip request bodies, and send them plainly after a 415.
+	plain := `{"requests":[{"id":"a","method":"GET","url":"` + mailbox(0) + `"}]}`
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(plain))
+	_ = zw.Close()
+	for _, tc := range []struct {
+		encoding string
+		body     []byte
+		status   int
+	}{
+		{"gzip", gz.Bytes(), 200},
+		{"br", []byte(plain), 415},
+		{"gzip", []byte(plain), 400}, // says gzip, is not
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.GraphURL()+"/$batch", bytes.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Encoding", tc.encoding)
+		r := do(t, c, req)
+		if r.status != tc.status {
+			t.Errorf("Content-Encoding %s: %d %s, want %d", tc.encoding, r.status, r.body, tc.status)
+			continue
+		}
+		if tc.status == 200 {
+			item := r.json["responses"].([]any)[0].(map[string]any)
+			if item["id"] != "a" || item["status"].(float64) != 200 {
+				t.Errorf("gzip batch item %v", item)
+			}
+		}
 	}
 }
 

@@ -75,6 +75,9 @@ type Check struct {
 	Detail string `json:"detail,omitempty"`
 	Remedy string `json:"remedy,omitempty"`
 	Code   string `json:"code,omitempty"`
+	// Warning marks a passed check that found something to fix though
+	// syncs work without it; Remedy says what.
+	Warning bool `json:"warning,omitempty"`
 }
 
 // TestResult is the answer to POST /v1/connectors/{name}/test.
@@ -268,7 +271,7 @@ func (s *Server) test(w http.ResponseWriter, r *http.Request) {
 	}
 	out := TestResult{Connector: name, OK: resp.GetOk(), Checks: []Check{}}
 	for _, c := range resp.GetChecks() {
-		out.Checks = append(out.Checks, Check{Name: c.GetName(), OK: c.GetOk(), Detail: c.GetDetail(), Remedy: c.GetRemedy(), Code: c.GetCode()})
+		out.Checks = append(out.Checks, Check{Name: c.GetName(), OK: c.GetOk(), Detail: c.GetDetail(), Remedy: c.GetRemedy(), Code: c.GetCode(), Warning: c.GetWarning()})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -580,11 +580,14 @@ func (a *app) connectorCmd() *cobra.Command {
 			} else {
 				for _, ch := range res.Checks {
 					mark := "ok  "
-					if !ch.OK {
+					switch {
+					case !ch.OK:
 						mark = "FAIL"
+					case ch.Warning:
+						mark = "WARN"
 					}
 					fmt.Fprintf(a.out, "[%s] %s: %s\n", mark, ch.Name, ch.Detail)
-					if !ch.OK && ch.Remedy != "" {
+					if (!ch.OK || ch.Warning) && ch.Remedy != "" {
 						fmt.Fprintf(a.out, "       what to do: %s\n", ch.Remedy)
 					}
 				}

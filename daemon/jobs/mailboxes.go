@@ -15,16 +15,19 @@ import (
 	"github.com/dirsync/dirsync/projections"
 )
 
-// classifyMailboxes asks the connector what the mailboxes of the users
-// this read brought are for, when the policy excludes some purposes: only
-// users that pass the rules reading the user alone (policy.PassesUserRules)
-// and that are new, changed, or never classified, since the directory
-// answers per user (Graph: a mailboxSettings request each, 20 to a
-// $batch). The answers go into the snapshot's users, and the directory
-// keeps them (nextDirectory), so a later sync asks only about changes.
-// A connector without the call (LDAP, a plugin built before it) is not
-// asked; one that may not ask its directory says so, and the warning
-// returned goes into the job's summary.
+// classifyMailboxes asks the connector what users' mailboxes are for,
+// when the policy excludes some purposes: only users that pass the rules
+// reading the user alone (policy.PassesUserRules) and that this read
+// brought new or changed, or that were never classified (an earlier
+// policy did not keep them, or the connector could not say), since the
+// directory answers per user (Graph: a mailboxSettings request each, 20
+// to a $batch). The answers go into the snapshot's users, a user the
+// read did not bring as a partial user holding only its purpose, and the
+// directory keeps them (nextDirectory), so a later sync asks only about
+// changes; a user asked about without a mailbox is kept as
+// events.MailboxNone. A connector without the call (LDAP, a plugin built
+// before it) is not asked; one that may not ask its directory says so,
+// and the warning returned goes into the job's summary.
 func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector, j *job, spec Spec, pol policy.Policy, snap *snapshot, sum *events.Summary, log *zap.Logger) (string, error) {
 	mc, ok := conn.(connector.MailboxClassifier)
 	if !ok || !pol.ReadMailboxPurpose() {
@@ -33,6 +36,17 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 	var ids []string
 	r.proj.View(func(s *projections.State) {
 		old := s.Directories[j.connector]
+		if !snap.complete && old != nil {
+			// An incremental read brings only changes: the users it did
+			// not bring and that were never classified are asked about
+			// too once they pass (the policy changed, or the directory
+			// could not say before). A full read brings everyone.
+			for id, ou := range old.Users {
+				if _, read := snap.users[id]; !read && ou.MailboxPurpose == "" && pol.PassesUserRules(id, ou) {
+					ids = append(ids, id)
+				}
+			}
+		}
 		for id, pu := range snap.users {
 			if pu.GetRemoved() != nil || pu.MailboxPurpose != nil {
 				continue
@@ -85,20 +99,28 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 		}
 		// A user asked about and left out has no mailbox the connector
 		// could read: what was said of it before no longer holds.
-		none := ""
 		for _, id := range batch {
-			if _, ok := resp.GetPurposes()[id]; !ok {
-				snap.users[id].MailboxPurpose = &none
-			}
-		}
-		for id, purpose := range resp.GetPurposes() {
-			u, ok := snap.users[id]
-			if !ok || !asked[id] || !slices.Contains(purposes, purpose) {
+			purpose, ok := resp.GetPurposes()[id]
+			switch {
+			case !ok:
+				purpose = events.MailboxNone
+			case !slices.Contains(purposes, purpose):
 				snap.sanitized.add(fixInvalidValue)
 				continue
+			default:
+				classified++
+			}
+			u, read := snap.users[id]
+			if !read {
+				u = &connectorv1.User{Id: id}
+				snap.users[id] = u
 			}
 			u.MailboxPurpose = &purpose
-			classified++
+		}
+		for id := range resp.GetPurposes() {
+			if !asked[id] {
+				snap.sanitized.add(fixInvalidValue)
+			}
 		}
 	}
 	log.Info("mailboxes classified", zap.Int("asked", len(ids)), zap.Int("classified", classified))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
+	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 	"google.golang.org/protobuf/proto"
 )
@@ -69,25 +70,27 @@ func TestClassifyMailboxes(t *testing.T) {
 	if s := j.Summary; s.Skipped["shared_mailbox"] != 1 || s.Skipped["disabled"] != 1 {
 		t.Errorf("skipped %v; want shared_mailbox 1, disabled 1", s.Skipped)
 	}
-	var purpose string
-	e.proj.View(func(s *projections.State) { purpose = s.Directories["demo"].Users["u2"].MailboxPurpose })
-	if purpose != "shared" {
-		t.Errorf("u2's mailbox purpose kept as %q", purpose)
+	var purposes [2]string
+	e.proj.View(func(s *projections.State) {
+		purposes = [2]string{s.Directories["demo"].Users["u2"].MailboxPurpose, s.Directories["demo"].Users["u4"].MailboxPurpose}
+	})
+	if purposes != [2]string{"shared", events.MailboxNone} {
+		t.Errorf("u2's and u4's mailbox purposes kept as %q; want shared and %s", purposes, events.MailboxNone)
 	}
 
-	// A full read again, nothing changed: nobody classified is asked
-	// again (u4, whose mailbox could not be read, is).
+	// A full read again, nothing changed: nobody asked before is asked
+	// again, not even u4, whose mailbox could not be read.
 	e.sync()
-	if got := d.lastAsked(); !slices.Equal(got, []string{"u4"}) {
-		t.Errorf("second sync asked about %v; want only u4", got)
+	if got := d.lastAsked(); got != nil {
+		t.Errorf("second sync asked about %v; want no one", got)
 	}
 	// u2 changes: asked again.
 	d.dir.mu.Lock()
 	d.dir.users[1] = user("u2", "info@contoso.com", "Info desk", "")
 	d.dir.mu.Unlock()
 	e.sync()
-	if got := d.lastAsked(); !slices.Equal(got, []string{"u2", "u4"}) {
-		t.Errorf("after u2 changed, asked about %v; want u2 and u4", got)
+	if got := d.lastAsked(); !slices.Equal(got, []string{"u2"}) {
+		t.Errorf("after u2 changed, asked about %v; want u2", got)
 	}
 
 	// Without the permission: warned, and the sync completes.
@@ -103,5 +106,44 @@ func TestClassifyMailboxes(t *testing.T) {
 	}
 	if _, ok := e.recipients()["u5"]; !ok {
 		t.Error("the new user is not a recipient when mailboxes cannot be classified")
+	}
+}
+
+// Users never classified (the permission was missing) are asked about by
+// the next incremental sync after it is granted, though the read brings
+// none of them: the shared mailbox among them then leaves.
+func TestClassifyMailboxesOnceGranted(t *testing.T) {
+	d := &classifyingDir{dir: &dir{users: []*connectorv1.User{
+		user("u1", "ann@contoso.com", "Ann", "Sales"), user("u2", "info@contoso.com", "Info", ""),
+	}}, purposes: map[string]string{"u1": "user", "u2": "shared"}, unavailable: "the app lacks MailboxSettings.Read"}
+	e := startEnvWith(t, d, nil)
+	if j := e.sync(); len(j.Summary.Warnings) == 0 {
+		t.Fatalf("first sync without the permission: no warning (%+v)", j.Summary)
+	}
+	if rs := e.recipients(); len(rs) != 2 {
+		t.Fatalf("recipients %v; want both while mailboxes cannot be classified", rs)
+	}
+	d.mu.Lock()
+	d.unavailable = ""
+	d.mu.Unlock()
+	d.dir.mu.Lock()
+	d.dir.delta = []*connectorv1.SyncBatch{{}} // an incremental read that brings nothing
+	d.dir.mu.Unlock()
+	j := e.sync()
+	if j.Summary.FullRead {
+		t.Fatal("the second sync read everything: the test needs an incremental one")
+	}
+	if got := d.lastAsked(); !slices.Equal(got, []string{"u1", "u2"}) {
+		t.Errorf("after the permission was granted, asked about %v; want u1 and u2", got)
+	}
+	if r := e.recipients()["u2"]; r.Status != events.RecipientArchived {
+		t.Errorf("the shared mailbox's recipient is %q; want archived", r.Status)
+	}
+	if j.Summary.Skipped["shared_mailbox"] != 1 || len(j.Summary.Warnings) > 0 {
+		t.Errorf("summary %+v; want shared_mailbox 1 and no warning", j.Summary)
+	}
+	e.sync()
+	if got := d.lastAsked(); got != nil {
+		t.Errorf("the sync after asked about %v; want no one", got)
 	}
 }

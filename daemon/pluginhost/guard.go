@@ -43,7 +43,10 @@ type guarded struct {
 	inner connector.Connector
 }
 
-var _ connector.Connector = (*guarded)(nil)
+var (
+	_ connector.Connector         = (*guarded)(nil)
+	_ connector.MailboxClassifier = (*guarded)(nil)
+)
 
 // Describe implements connector.Connector.
 func (g *guarded) Describe(ctx context.Context) (resp *connectorv1.DescribeResponse, err error) {
@@ -67,6 +70,21 @@ func (g *guarded) ValidateConfig(ctx context.Context, cfg *connectorv1.Config) (
 func (g *guarded) TestConnection(ctx context.Context, cfg *connectorv1.Config) (resp *connectorv1.TestConnectionResponse, err error) {
 	err = g.inst.guard(ctx, "during the connection test", func(ctx context.Context, _ *watchdog) error {
 		resp, err = g.inner.TestConnection(ctx, cfg)
+		return err
+	})
+	return resp, err
+}
+
+// ClassifyMailboxes implements connector.MailboxClassifier, which every
+// plugin client has: a plugin built without the call answers
+// connector.ErrNotSupported.
+func (g *guarded) ClassifyMailboxes(ctx context.Context, req *connectorv1.ClassifyMailboxesRequest) (resp *connectorv1.ClassifyMailboxesResponse, err error) {
+	mc, ok := g.inner.(connector.MailboxClassifier)
+	if !ok {
+		return nil, fmt.Errorf("%w: ClassifyMailboxes", connector.ErrNotSupported)
+	}
+	err = g.inst.guard(ctx, "while classifying mailboxes", func(ctx context.Context, _ *watchdog) error {
+		resp, err = mc.ClassifyMailboxes(ctx, req)
 		return err
 	})
 	return resp, err

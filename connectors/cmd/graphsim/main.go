@@ -147,6 +147,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", defaultListen, "address to serve HTTPS on")
 	users := fs.Int("users", 250, "number of users in the tenant")
 	groups := fs.Int("groups", 20, "number of groups in the tenant")
+	attributes := fs.Bool("attributes", false, "give users languages, managers, aliases, office attributes and mailbox purposes, and nest groups (three deep and a cycle)")
+	resources := fs.Int("resources", 0, "number of shared, room and equipment mailboxes added after the users")
 	seed := fs.Int64("seed", 1, "seed of the deterministic tenant")
 	domain := fs.String("tenant-domain", "", "primary domain (default "+graphsim.DefaultTenantDomain+")")
 	tenantID := fs.String("tenant-id", "", "directory ID, a GUID (default derived from -seed)")
@@ -185,6 +187,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := graphsim.Config{
 		Users:               *users,
 		Groups:              *groups,
+		Attributes:          *attributes,
+		Resources:           *resources,
 		Seed:                *seed,
 		TenantDomain:        *domain,
 		TenantID:            *tenantID,
