@@ -15,7 +15,57 @@ import (
 
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/leases"
+	"github.com/dirsync/dirsync/projections"
 )
+
+// writerView is what kvWrites reads of the runner: whether this replica
+// writes a connector's events, and at which epoch it holds it.
+type writerView interface {
+	Writes(connector string) bool
+	Holding(connector string) (uint64, bool)
+}
+
+// leaseView is what kvWrites reads of the lease campaign.
+type leaseView interface {
+	Fresh(connector string) bool
+	Holder(connector string) (leases.Lease, bool)
+	Instance() string
+}
+
+// kvWrites says what the projector does with each connector's KV
+// entries: each is written by the replica holding the connector, so that
+// a replica whose read models lag (woken from a pause, cut off) never
+// puts older values over the holder's.
+func kvWrites(runner writerView, camp leaseView) func(connector string) projections.KVWrite {
+	return func(c string) projections.KVWrite {
+		if runner.Writes(c) {
+			// Not on a stale lease (a replica waking from a pause):
+			// its state may be older than what the new holder wrote.
+			if _, held := runner.Holding(c); held && !camp.Fresh(c) {
+				return projections.KVLater
+			}
+			return projections.KVWriteNow
+		}
+		if le, held := camp.Holder(c); held {
+			if le.Instance != camp.Instance() {
+				return projections.KVSkip
+			}
+			// Its own lease as last seen, but it no longer writes: the
+			// lease is being lost or given up, and the view may be
+			// stale (a replica woken from a pause sees its own lease
+			// until the bucket's watch catches up). Writing now would
+			// look up the entries' revisions and could put this
+			// replica's older values over the new holder's: the
+			// entries wait until the holder is known.
+			return projections.KVLater
+		}
+		// None holds it (a connector no longer configured, or between
+		// holders): it writes, but leaves an entry another replica
+		// wrote since, for that one may have just taken it over from
+		// this one while its lease expired.
+		return projections.KVWriteUnheld
+	}
+}
 
 // Replicas of one NATS deployment pass requests for a connector to the
 // replica holding it, over core NATS request-reply on subjects outside

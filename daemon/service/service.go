@@ -193,24 +193,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 	if err != nil {
 		return err
 	}
-	holding := func(c string) projections.KVWrite {
-		if runner.Writes(c) {
-			// Not on a stale lease (a replica waking from a pause):
-			// its state may be older than what the new holder wrote.
-			if _, held := runner.Holding(c); held && !camp.Fresh(c) {
-				return projections.KVLater
-			}
-			return projections.KVWriteNow
-		}
-		if le, held := camp.Holder(c); held && le.Instance != camp.Instance() {
-			return projections.KVSkip
-		}
-		// None holds it (or this replica's lease is being taken or
-		// given up): it writes, but leaves an entry another replica
-		// wrote since, for that one may have just taken it over
-		// from this one while its lease expired.
-		return projections.KVWriteUnheld
-	}
+	holding := kvWrites(runner, camp)
 	kvWriter.Store(&holding)
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	lerr := make(chan error, 1)
