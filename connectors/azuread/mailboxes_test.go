@@ -77,6 +77,24 @@ func TestClassifyMailboxesAgainstGraphsim(t *testing.T) {
 	if resp.GetRequests() != batches {
 		t.Errorf("requests reported %d, want the %d batches sent", resp.GetRequests(), batches)
 	}
+
+	// Whole batches throttled: each POST is sent again, with its body
+	// (gzipped by the SDK's middleware at every attempt).
+	sim.SetFaults(graphsim.Faults{ThrottleRate: 0.5, RetryAfter: "0.05", Seed: 9})
+	sim.ResetCounters()
+	again, err := New(log).ClassifyMailboxes(context.Background(), &connectorv1.ClassifyMailboxesRequest{Config: cfg, UserIds: ids[:100]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = sim.Counters()
+	if c["POST /v1.0/$batch 429"] == 0 || c["POST /v1.0/$batch 400"] != 0 || again.GetRetries() < c["POST /v1.0/$batch 429"] {
+		t.Errorf("throttled batches: counters %v, retries %d", c, again.GetRetries())
+	}
+	for _, id := range ids[:100] {
+		if again.GetPurposes()[id] != want[id] {
+			t.Errorf("user %s after throttled batches: %q, want %q", id, again.GetPurposes()[id], want[id])
+		}
+	}
 	assertNoSecrets(t, "log", logs.String())
 }
 

@@ -121,10 +121,11 @@ func (m *retryMiddleware) Intercept(pipeline khttp.Pipeline, index int, req *htt
 	retrying := false
 	for attempt := 1; ; attempt++ {
 		attemptStart := time.Now()
-		r := req
-		if attempt > 1 {
-			r = req.Clone(ctx)
-		}
+		// Each attempt goes down the pipeline as a copy: the middleware
+		// after this one changes the request it is given (compression
+		// sets Content-Encoding and then leaves a body it thinks
+		// compressed alone), which must not leak into the next attempt.
+		r := req.Clone(ctx)
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
