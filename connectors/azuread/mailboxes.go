@@ -135,7 +135,7 @@ func readPurposes(ctx context.Context, g *graphClient, log *zap.Logger, ids []st
 		}
 		if waited+wait > g.cfg.RetryBudget {
 			return &RetryBudgetError{Budget: g.cfg.RetryBudget, Attempts: attempts[again[0]] + 1, Elapsed: waited,
-				Err: fmt.Errorf("Graph kept throttling %d mailboxSettings requests of a batch", len(again))}
+				Err: fmt.Errorf("graph kept throttling %d mailboxSettings requests of a batch", len(again))}
 		}
 		g.stats.retries.Add(int64(len(again)))
 		g.stats.throttleWaitMS.Add(wait.Milliseconds())
@@ -190,12 +190,12 @@ func sendBatch(ctx context.Context, g *graphClient, ids []string) ([]batchAnswer
 	}
 	for _, a := range doc.Responses {
 		if !asked[a.ID] {
-			return nil, fmt.Errorf("Graph's answer to a JSON batch has a response with id %q, which was not asked", a.ID)
+			return nil, fmt.Errorf("the answer to a JSON batch has a response with id %q, which was not asked", a.ID)
 		}
 		delete(asked, a.ID)
 	}
 	if len(asked) > 0 {
-		return nil, fmt.Errorf("Graph's answer to a JSON batch of %d requests lacks %d of them", len(ids), len(asked))
+		return nil, fmt.Errorf("the answer to a JSON batch of %d requests lacks %d of them", len(ids), len(asked))
 	}
 	return doc.Responses, nil
 }
