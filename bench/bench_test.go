@@ -65,8 +65,8 @@ func TestScenariosTiny(t *testing.T) {
 			t.Log("\n" + Table(rows))
 		})
 	}
-	if len(Scenarios()) != 9 {
-		t.Errorf("%d scenarios; the issue has 6, the cluster 2 (fenced, failover) and the LDAP connector 1", len(Scenarios()))
+	if len(Scenarios()) != 10 {
+		t.Errorf("%d scenarios; the issue has 6, the identity sync 1, the cluster 2 (fenced, failover) and the LDAP connector 1", len(Scenarios()))
 	}
 }
 
@@ -76,6 +76,10 @@ var tinyRows = map[string][]string{
 	"full": {
 		fmt.Sprintf("full sync, %d users", Tiny().GrowthUsers),
 		fmt.Sprintf("full sync, %d users", Tiny().Users),
+	},
+	"identity": {
+		fmt.Sprintf("identity, %d users / %d groups, %s", Tiny().Users, Tiny().Groups, identityPolicies[0].label),
+		fmt.Sprintf("identity, %d users / %d groups, %s", Tiny().Users, Tiny().Groups, identityPolicies[1].label),
 	},
 	"rebuild": {
 		"projection rebuild",

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,9 +25,7 @@ const Connector = "bench"
 // NewSim starts a simulated tenant of s.Users users and s.Groups
 // Microsoft 365 (Unified) groups, about 30 members each.
 func NewSim(s Sizes) (*graphsim.Sim, error) {
-	secret := make([]byte, 16)
-	_, _ = rand.Read(secret)
-	sim, err := graphsim.New(graphsim.Config{Users: s.Users, Groups: s.Groups, Seed: 11, ClientSecret: hex.EncodeToString(secret)})
+	sim, err := graphsim.New(graphsim.Config{Users: s.Users, Groups: s.Groups, Seed: 11, ClientSecret: newClientSecret()})
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +41,13 @@ func NewSim(s Sizes) (*graphsim.Sim, error) {
 		return nil, err
 	}
 	return sim, nil
+}
+
+// newClientSecret is a random client secret for a simulated tenant.
+func newClientSecret() string {
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	return hex.EncodeToString(secret)
 }
 
 // Daemon is a dirsyncd process syncing one connector against a sim.
@@ -74,6 +80,10 @@ type daemonConfig struct {
 	// of the replicas sharing a deployment and its connector.
 	Replica  string
 	LeaseTTL time.Duration
+	// Import is the body of the connector's import { } block (its
+	// lines, e.g. "nested_groups = false"); empty for none, the default
+	// policy.
+	Import string
 }
 
 // natsURL is the URL the daemon's NATS server is reached at.
@@ -128,10 +138,23 @@ func writeConfig(env *Env, dir string, sim *graphsim.Sim, c daemonConfig) error 
     graph_url          = %q
     ca_file            = "./ca.pem"
   }
-}
-`, Connector, sim.Tenant().Domain, sim.Config().ClientID, sim.AuthorityHost(), sim.GraphURL())
+%s}
+`, Connector, sim.Tenant().Domain, sim.Config().ClientID, sim.AuthorityHost(), sim.GraphURL(), importBlock(c.Import))
 	}
 	return os.WriteFile(configPath(dir), []byte(cfg), 0o600)
+}
+
+// importBlock is the connector's import block holding body, indented
+// as writeConfig writes the connector; "" without a body.
+func importBlock(body string) string {
+	if strings.TrimSpace(body) == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	for i, l := range lines {
+		lines[i] = "    " + strings.TrimSpace(l)
+	}
+	return "  import {\n" + strings.Join(lines, "\n") + "\n  }\n"
 }
 
 // pollEvery bounds the pause between two looks at the daemon: Ready and
@@ -172,12 +195,18 @@ func StartFor(ctx context.Context, env *Env, sim *graphsim.Sim, name string) (*D
 
 // startFor is StartFor with a log level (see daemonConfig).
 func startFor(ctx context.Context, env *Env, sim *graphsim.Sim, name, logLevel string) (*Daemon, error) {
+	return startWith(ctx, env, sim, name, daemonConfig{LogLevel: logLevel})
+}
+
+// startWith is startFor with the rest of c too (an import policy); the
+// embedded NATS listens on a free port whatever c.NATSListen says.
+func startWith(ctx context.Context, env *Env, sim *graphsim.Sim, name string, c daemonConfig) (*Daemon, error) {
 	dir := filepath.Join(env.Dir, name)
 	addr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	c := daemonConfig{LogLevel: logLevel, NATSListen: addr}
+	c.NATSListen, c.NATSURL = addr, ""
 	if err := writeConfig(env, dir, sim, c); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package bench
 
-// Scenarios lists every scenario in the order of the issue, then the
-// cluster's (fenced appends and failover), then the LDAP connector's.
+// Scenarios lists every scenario in the order of the issue, the
+// identity sync's beside its sync scenarios, then the cluster's (fenced
+// appends and failover), then the LDAP connector's.
 func Scenarios() []Scenario {
-	return append(append(append(syncScenarios(), storeScenarios()...), clusterScenarios()...), ldapScenarios()...)
+	sc := append(syncScenarios(), identityScenarios()...)
+	return append(append(append(sc, storeScenarios()...), clusterScenarios()...), ldapScenarios()...)
 }
 
 // clusterScenarios measure what several replicas on a JetStream cluster
