@@ -158,6 +158,12 @@ func (s *Summary) Requests() int64 { return max(s.DirectoryRequests, s.GraphRequ
 // changes.
 const MailboxNone = "none"
 
+// MailboxUnknown is a User's MailboxPurpose when the connector was asked
+// and could not say for anyone (Graph without MailboxSettings.Read): the
+// user is asked again at every sync, and the import policy guesses (see
+// policy.Policy's skip).
+const MailboxUnknown = "unknown"
+
 // User is a directory user as the directory now describes it (the data of
 // TypeUserChanged): the full state, not only what changed.
 type User struct {
@@ -186,8 +192,8 @@ type User struct {
 	ProxyAddresses StringList `json:"proxyAddresses,omitempty"`
 	// MailboxPurpose is what the user's mailbox is for, as the connector
 	// read it: "user", "shared", "room", "equipment", "linked", "others",
-	// or MailboxNone when the connector was asked and found no mailbox;
-	// empty when never read.
+	// MailboxNone when the connector was asked and found no mailbox,
+	// MailboxUnknown when it could not say; empty when never read.
 	MailboxPurpose string `json:"mailboxPurpose,omitempty"`
 	// Attributes are the attributes the import policy asked the
 	// connector for, by connector.Attributes' names ("manager" holds the

@@ -75,6 +75,8 @@ type fixture struct {
 	log *testenv.LockedBuffer
 	// env is added to the daemon's environment.
 	env []string
+	// demoImport is the import block setDemoImport put in demo's block.
+	demoImport string
 }
 
 // natsBlock is the nats {} block of the generated plugins.hcl.

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dirsync/dirsync/connectors/connector"
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
@@ -14,6 +15,12 @@ import (
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
+
+// unclassified reports whether the connector never said what u's mailbox
+// is for: never asked, or it could not say.
+func unclassified(u events.User) bool {
+	return u.MailboxPurpose == "" || u.MailboxPurpose == events.MailboxUnknown
+}
 
 // classifyMailboxes asks the connector what users' mailboxes are for,
 // when the policy excludes some purposes: only users that pass the rules
@@ -25,7 +32,9 @@ import (
 // read did not bring as a partial user holding only its purpose, and the
 // directory keeps them (nextDirectory), so a later sync asks only about
 // changes; a user asked about without a mailbox is kept as
-// events.MailboxNone. A connector without the call (LDAP, a plugin built
+// events.MailboxNone, and every user asked about when the connector could
+// not say (Graph without MailboxSettings.Read) as events.MailboxUnknown,
+// for the policy's guess (asked again at the next sync). A connector without the call (LDAP, a plugin built
 // before it) is not asked; one that may not ask its directory says so,
 // and the warning returned goes into the job's summary.
 func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector, j *job, spec Spec, pol policy.Policy, snap *snapshot, sum *events.Summary, log *zap.Logger) (string, error) {
@@ -34,6 +43,8 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 		return "", nil
 	}
 	var ids []string
+	// unknown: the users asked about that are not MailboxUnknown yet.
+	unknown := map[string]bool{}
 	r.proj.View(func(s *projections.State) {
 		old := s.Directories[j.connector]
 		if !snap.complete && old != nil {
@@ -42,8 +53,9 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			// too once they pass (the policy changed, or the directory
 			// could not say before). A full read brings everyone.
 			for id, ou := range old.Users {
-				if _, read := snap.users[id]; !read && ou.MailboxPurpose == "" && pol.PassesUserRules(id, ou) {
+				if _, read := snap.users[id]; !read && unclassified(ou) && pol.PassesUserRules(id, ou) {
 					ids = append(ids, id)
+					unknown[id] = ou.MailboxPurpose != events.MailboxUnknown
 				}
 			}
 		}
@@ -60,10 +72,11 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			if !pol.PassesUserRules(id, nu) {
 				continue
 			}
-			if had && ou.MailboxPurpose != "" && nu == ou {
+			if had && !unclassified(ou) && nu == ou {
 				continue // classified, and unchanged since
 			}
 			ids = append(ids, id)
+			unknown[id] = ou.MailboxPurpose != events.MailboxUnknown
 		}
 	})
 	if len(ids) == 0 {
@@ -95,7 +108,19 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 		if why := resp.GetUnavailable(); why != "" {
 			why = cleanMessage(why)
 			log.Warn("mailbox purposes not read", zap.String("why", why))
-			return "mailbox purposes not read, so shared, room and equipment mailboxes are not told apart from people's: " + why, nil
+			// Every user asked about is marked: the policy guesses for
+			// them, explain says so, and the next sync asks again.
+			for _, id := range ids {
+				if unknown[id] {
+					u, read := snap.users[id]
+					if !read {
+						u = &connectorv1.User{Id: id}
+						snap.users[id] = u
+					}
+					u.MailboxPurpose = proto.String(events.MailboxUnknown)
+				}
+			}
+			return "mailbox purposes not read, so shared, room and equipment mailboxes are not told apart from people's (a disabled account with a mailbox is taken for a shared one where include_disabled = true): " + why, nil
 		}
 		// A user asked about and left out has no mailbox the connector
 		// could read: what was said of it before no longer holds.

@@ -123,6 +123,18 @@ func TestClassifyMailboxesOnceGranted(t *testing.T) {
 	if rs := e.recipients(); len(rs) != 2 {
 		t.Fatalf("recipients %v; want both while mailboxes cannot be classified", rs)
 	}
+	var purpose string
+	e.proj.View(func(s *projections.State) { purpose = s.Directories["demo"].Users["u2"].MailboxPurpose })
+	if purpose != events.MailboxUnknown {
+		t.Errorf("u2's purpose while the connector cannot say: %q, want %q", purpose, events.MailboxUnknown)
+	}
+	// Still not granted: asked again, and nothing changes.
+	if j := e.sync(); len(j.Summary.Warnings) == 0 || j.Summary.DirectoryEvents != 0 {
+		t.Errorf("second sync without the permission: %+v; want a warning and no directory event", j.Summary)
+	}
+	if got := d.lastAsked(); !slices.Equal(got, []string{"u1", "u2"}) {
+		t.Errorf("second sync without the permission asked about %v; want u1 and u2", got)
+	}
 	d.mu.Lock()
 	d.unavailable = ""
 	d.mu.Unlock()

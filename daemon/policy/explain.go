@@ -96,8 +96,14 @@ func (p Policy) Explain(connectorName string, d *projections.Directory, recipien
 		rule("email", VerdictPass, "%s, from %s (email_from = %q)", email, from, p.EmailFrom)
 	}
 	switch {
+	case p.guessShared(u):
+		rule("mailbox", VerdictFail, "not classified (the connector could not say); sign-in disabled with a mailbox, so taken for a shared mailbox: a guess until the connector is granted MailboxSettings.Read")
 	case u.MailboxPurpose == "":
 		rule("mailbox", VerdictNone, "not classified")
+	case u.MailboxPurpose == events.MailboxUnknown:
+		rule("mailbox", VerdictNone, "not classified: the connector could not say (grant it MailboxSettings.Read)")
+	case u.MailboxPurpose == events.MailboxNone:
+		rule("mailbox", VerdictPass, "no mailbox the connector could read")
 	case slices.Contains(p.ExcludeMailboxes, u.MailboxPurpose):
 		rule("mailbox", VerdictFail, "%s mailbox; exclude_mailboxes lists %s", u.MailboxPurpose, u.MailboxPurpose)
 	default:

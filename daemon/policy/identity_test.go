@@ -30,6 +30,10 @@ func people() *projections.Directory {
 			"beamer":    person("beamer", "beamer@contoso.com", nil, nil, "equipment", false),
 			// The manager named is no user of this directory.
 			"eve": person("eve", "eve@contoso.com", nil, map[string]string{"manager": "gone"}, "", true),
+			// Disabled with a mailbox: the connector could not say what
+			// it is, and said it has none.
+			"leaver": person("leaver", "leaver@contoso.com", nil, nil, events.MailboxUnknown, false),
+			"nobox":  person("nobox", "nobox@contoso.com", nil, nil, events.MailboxNone, false),
 		},
 		Groups:  map[string]events.Group{},
 		Members: map[string]map[string]struct{}{},
@@ -58,6 +62,13 @@ func TestMailboxesAliasesAndPrimary(t *testing.T) {
 			[]string{"eve", "max"}, map[string]string{"ann": SkipOutOfScope}},
 		{"email_from primary_smtp: users without one have no email", func(p *Policy) { p.EmailFrom = EmailFromPrimary },
 			[]string{"ann", "max"}, map[string]string{"eve": SkipNoEmail}},
+		{"include_disabled: a disabled account with a mailbox the connector could not classify is taken for a shared one", func(p *Policy) { p.IncludeDisabled = true },
+			[]string{"ann", "eve", "max", "nobox"},
+			map[string]string{"leaver": SkipSharedMailbox, "reception": SkipSharedMailbox, "room": SkipRoom, "beamer": SkipEquipment}},
+		{"include_disabled, exclude_mailboxes = []: no guess", func(p *Policy) { p.IncludeDisabled, p.ExcludeMailboxes = true, []string{} },
+			[]string{"ann", "beamer", "eve", "info", "leaver", "max", "nobox", "reception", "room"}, nil},
+		{"include_disabled, shared not excluded: no guess", func(p *Policy) { p.IncludeDisabled, p.ExcludeMailboxes = true, []string{"room"} },
+			[]string{"ann", "beamer", "eve", "info", "leaver", "max", "nobox", "reception"}, map[string]string{"room": SkipRoom}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

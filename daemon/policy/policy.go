@@ -278,6 +278,19 @@ func (p Policy) Email(u events.User) string {
 	return strings.TrimSpace(u.Mail)
 }
 
+// guessShared is the fallback when the connector could not say what u's
+// mailbox is for (events.MailboxUnknown: Graph without
+// MailboxSettings.Read; a connector that cannot classify at all leaves
+// the purpose empty, and nothing is guessed): Exchange creates
+// shared and resource mailboxes as accounts with sign-in blocked, so a
+// disabled account with a mailbox is taken for a shared one. It matters
+// only under include_disabled, as a disabled account is skipped anyway
+// otherwise, and explain says it is a guess.
+func (p Policy) guessShared(u events.User) bool {
+	return u.MailboxPurpose == events.MailboxUnknown && !u.AccountEnabled && p.IncludeDisabled && strings.TrimSpace(u.Mail) != "" &&
+		slices.Contains(p.ExcludeMailboxes, "shared")
+}
+
 // RecipientID is the stable ID of a connector's recipient for a user.
 func RecipientID(connectorName, objectID string) string { return connectorName + "." + objectID }
 
@@ -291,6 +304,9 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 	// what they are.
 	if u.MailboxPurpose != "" && slices.Contains(p.ExcludeMailboxes, u.MailboxPurpose) {
 		return SkipMailbox(u.MailboxPurpose)
+	}
+	if p.guessShared(u) {
+		return SkipSharedMailbox
 	}
 	if !u.AccountEnabled && !p.IncludeDisabled {
 		return SkipDisabled
