@@ -188,7 +188,7 @@ func memoable(s *projections.State, connector string, pol policy.Policy, ad *ado
 // its decision, and its recipient, already brought in line by the
 // memo's plan, gets no event.
 func planDelta(s *projections.State, old *projections.Directory, connector, jobID string, pol policy.Policy, snap *snapshot, now time.Time, sum *events.Summary, memo *planMemo) ([]events.Event, *planMemo) {
-	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) || touchesNesting(old, snap) {
+	if snap.complete || memo == nil || memo.policy != policyKey(pol) || memo.gen != s.Generation(connector) || touchesNesting(old, snap, pol.NestedGroups) {
 		return nil, nil
 	}
 	d := overlay{old: old, snap: snap}
@@ -235,11 +235,14 @@ func planDelta(s *projections.State, old *projections.Directory, connector, jobI
 // nested in another or holding one: its members' groups and scopes
 // reach further than the users it names, and the whole plan decides.
 // Nesting is rare and changes seldom; most incremental syncs touch none.
-func touchesNesting(old *projections.Directory, snap *snapshot) bool {
+// Without nested_groups (nesting false) only a change of the nesting
+// itself counts, for its directory events: a nested group's members
+// count only for themselves.
+func touchesNesting(old *projections.Directory, snap *snapshot, nesting bool) bool {
 	if len(snap.addedGroups) > 0 || len(snap.removedGroups) > 0 {
 		return true
 	}
-	if len(old.Nested) == 0 {
+	if !nesting || len(old.Nested) == 0 {
 		return false
 	}
 	nested := map[string]bool{}

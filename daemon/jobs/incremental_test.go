@@ -370,7 +370,7 @@ func (w *deltaWorld) run(t *testing.T, steps int) (eligible, used int, ok bool) 
 		wantEvs, _ := plan(w.state, "c", job, spec, nil, snap, now, &whole, nil)
 		gotEvs, memo := plan(w.state, "c", job, spec, nil, snap, now, &delta, w.memo)
 		// A sync that touches nesting is planned whole, by design.
-		if w.memo != nil && !snap.complete && !touchesNesting(w.state.Directory("c"), snap) {
+		if w.memo != nil && !snap.complete && !touchesNesting(w.state.Directory("c"), snap, w.pol.NestedGroups) {
 			eligible++
 			if memo != nil && memo.delta {
 				used++
