@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -29,6 +30,14 @@ import (
 
 // maxBatchItems is the most requests of one JSON batch Graph accepts.
 const maxBatchItems = 20
+
+// batchesInFlight is how many JSON batches are sent side by side: one at
+// a time, a first sync of 100,000 users spent most of its classification
+// waiting on round trips (BENCHMARKS.md, identity scenario), and Exchange
+// throttles an app that sends many more concurrent requests (its
+// documented limit is four per mailbox; each item here is another
+// user's).
+const batchesInFlight = 4
 
 // batchItem is one request of a JSON batch.
 type batchItem struct {
@@ -89,10 +98,11 @@ func (c *Connector) ClassifyMailboxes(ctx context.Context, req *connectorv1.Clas
 	return resp, nil
 }
 
-// readPurposes reads the purposes of ids into out, maxBatchItems to a batch.
-// A request of a batch answered 429 or 5xx goes into the next batch after
-// the longest wait its batch asked for; the waits count against
-// retry_budget as the retries of a sync do.
+// readPurposes reads the purposes of ids into out, maxBatchItems to a
+// batch, batchesInFlight batches side by side.
+// A request of a batch answered 429 or 5xx goes into the next round's
+// batches after the longest wait its round asked for; the waits count
+// against retry_budget as the retries of a sync do.
 func readPurposes(ctx context.Context, g *graphClient, log *zap.Logger, ids []string, out map[string]string) error {
 	pending := make([]string, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
@@ -105,12 +115,16 @@ func readPurposes(ctx context.Context, g *graphClient, log *zap.Logger, ids []st
 	attempts := map[string]int{}
 	var waited time.Duration
 	for len(pending) > 0 {
-		n := min(len(pending), maxBatchItems)
-		answers, err := sendBatch(ctx, g, pending[:n])
+		var chunks [][]string
+		for len(pending) > 0 && len(chunks) < batchesInFlight {
+			n := min(len(pending), maxBatchItems)
+			chunks, pending = append(chunks, pending[:n]), pending[n:]
+		}
+		rest := pending
+		answers, err := sendBatches(ctx, g, chunks)
 		if err != nil {
 			return err
 		}
-		rest := pending[n:]
 		var again []string
 		var wait time.Duration
 		for _, a := range answers {
@@ -147,6 +161,30 @@ func readPurposes(ctx context.Context, g *graphClient, log *zap.Logger, ids []st
 		pending = append(again, rest...)
 	}
 	return nil
+}
+
+// sendBatches sends the chunks' batches side by side and returns all
+// their answers, in the chunks' order, or the first chunk's error.
+func sendBatches(ctx context.Context, g *graphClient, chunks [][]string) ([]batchAnswer, error) {
+	answers := make([][]batchAnswer, len(chunks))
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	for i, c := range chunks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], errs[i] = sendBatch(ctx, g, c)
+		}()
+	}
+	wg.Wait()
+	var out []batchAnswer
+	for i := range chunks {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out = append(out, answers[i]...)
+	}
+	return out, nil
 }
 
 // sendBatch POSTs one JSON batch asking the mailbox purpose of each of
