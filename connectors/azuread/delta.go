@@ -304,8 +304,7 @@ func pages[T any](ctx context.Context, r *deltaReader, what string, st stage, li
 	}
 }
 
-// fetch GETs a Graph URL through the SDK's request adapter (auth,
-// middleware, retries) and returns the raw body.
+// fetch GETs a Graph URL and returns the raw body.
 func (r *deltaReader) fetch(ctx context.Context, link string) ([]byte, error) {
 	u, err := url.Parse(link)
 	if err != nil {
@@ -316,8 +315,16 @@ func (r *deltaReader) fetch(ctx context.Context, link string) ([]byte, error) {
 	ri.SetUri(*u)
 	ri.Headers.Add("Accept", "application/json")
 	ri.Headers.Add("Prefer", preferPageSize)
-	info := &attemptInfo{}
-	res, err := r.g.adapter.SendPrimitive(withAttemptInfo(ctx, info), ri, "[]byte", graphErrors)
+	return r.g.send(ctx, ri, false)
+}
+
+// send sends a request through the SDK's request adapter (auth,
+// middleware, retries; readOnly lets a POST that only reads, a JSON
+// $batch of GETs, be retried) and returns the raw body. Its error quotes
+// no URL query and says when the retry budget ran out.
+func (g *graphClient) send(ctx context.Context, ri *abs.RequestInformation, readOnly bool) ([]byte, error) {
+	info := &attemptInfo{readOnly: readOnly}
+	res, err := g.adapter.SendPrimitive(withAttemptInfo(ctx, info), ri, "[]byte", graphErrors)
 	if err != nil {
 		// Transport errors quote the URL: keep its path only, as delta
 		// and skip tokens are long and end up in the job's reason.
@@ -326,7 +333,7 @@ func (r *deltaReader) fetch(ctx context.Context, link string) ([]byte, error) {
 			ue.URL = withoutQuery(ue.URL)
 		}
 		if info.exhausted {
-			rbe := &RetryBudgetError{Budget: r.g.cfg.RetryBudget, Attempts: info.attempts, Elapsed: info.elapsed, Err: err}
+			rbe := &RetryBudgetError{Budget: g.cfg.RetryBudget, Attempts: info.attempts, Elapsed: info.elapsed, Err: err}
 			if info.waitAsked {
 				rbe.RetryAfter = info.nextWait
 			}

@@ -207,15 +207,10 @@ func sendBatch(ctx context.Context, g *graphClient, ids []string) ([]batchAnswer
 	ri.SetUri(*u)
 	ri.Headers.Add("Accept", "application/json")
 	ri.SetStreamContentAndContentType(body, "application/json")
-	info := &attemptInfo{readOnly: true}
-	res, err := g.adapter.SendPrimitive(withAttemptInfo(ctx, info), ri, "[]byte", graphErrors)
+	raw, err := g.send(ctx, ri, true)
 	if err != nil {
-		if info.exhausted {
-			err = &RetryBudgetError{Budget: g.cfg.RetryBudget, Attempts: info.attempts, Elapsed: info.elapsed, Err: err}
-		}
 		return nil, explain(err, stageMailboxes, g.cfg, g.secret)
 	}
-	raw, _ := res.([]byte)
 	var doc struct {
 		Responses []batchAnswer `json:"responses"`
 	}

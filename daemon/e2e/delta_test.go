@@ -36,11 +36,22 @@ func (f *fixture) syncJob(args ...string) api.Job {
 
 func (f *fixture) changesOf(id string) []string {
 	f.t.Helper()
+	return f.changes(id, false)
+}
+
+// changes lists a job's recipient events as "kind objectID", with the
+// fields an update names when fields is set, sorted.
+func (f *fixture) changes(id string, fields bool) []string {
+	f.t.Helper()
 	var ch api.Changes
 	f.cliJSON(&ch, "jobs", "show", id)
 	var out []string
 	for _, c := range ch.Changes {
-		out = append(out, c.Kind+" "+c.ObjectID)
+		s := c.Kind + " " + c.ObjectID
+		if fields && c.Kind == "updated" {
+			s += " " + strings.Join(c.Changed, ",")
+		}
+		out = append(out, s)
 	}
 	sort.Strings(out)
 	return out

@@ -9,14 +9,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/dirsync/dirsync/connectors/graphsim"
-	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/events"
-	"github.com/dirsync/dirsync/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -399,7 +395,7 @@ func TestIdentityThroughThePlugin(t *testing.T) {
 	if third.State != events.StateCompleted || third.Summary.FullRead {
 		t.Fatalf("incremental sync: %s fullRead=%v %s", third.State, third.Summary.FullRead, third.Reason)
 	}
-	if got := f.changesWithFields(third.ID); !slices.Equal(got, want) {
+	if got := f.changes(third.ID, true); !slices.Equal(got, want) {
 		t.Errorf("incremental round's events:\n got %q\nwant %q", got, want)
 	}
 	assertIdentities(t, "after the incremental round", f.activeIdentities(), after)
@@ -487,32 +483,5 @@ func (f *fixture) setDemoImport(body string) {
 	f.demoImport = "  import {\n    " + body + "\n  }\n"
 	cfg = strings.Replace(cfg, "connector \"demo\" {\n", "connector \"demo\" {\n"+f.demoImport, 1)
 	write(f.t, f.config, cfg, 0o644)
-	reloads := strings.Count(f.log.String(), "plugins.hcl reloaded")
-	if err := f.daemon.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		f.t.Fatal(err)
-	}
-	testenv.Eventually(f.t, time.Minute, func() error {
-		if strings.Count(f.log.String(), "plugins.hcl reloaded") == reloads {
-			return fmt.Errorf("no reload logged yet")
-		}
-		return nil
-	})
-}
-
-// changesWithFields lists a job's recipient events as "kind objectID"
-// and, for updates, the fields they name, sorted.
-func (f *fixture) changesWithFields(id string) []string {
-	f.t.Helper()
-	var ch api.Changes
-	f.cliJSON(&ch, "jobs", "show", id)
-	var out []string
-	for _, c := range ch.Changes {
-		s := c.Kind + " " + c.ObjectID
-		if c.Kind == "updated" {
-			s += " " + strings.Join(c.Changed, ",")
-		}
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	f.reload()
 }

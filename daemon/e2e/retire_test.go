@@ -28,6 +28,13 @@ func (f *fixture) renameDemo(extra string) {
 	}
 	cfg := strings.Replace(string(b), `connector "demo" {`, "connector \"renamed\" {\n"+extra, 1)
 	write(f.t, f.config, cfg, 0o644)
+	f.reload()
+}
+
+// reload makes the running daemon reload plugins.hcl (SIGHUP) and waits
+// until its log says so.
+func (f *fixture) reload() {
+	f.t.Helper()
 	reloads := strings.Count(f.log.String(), "plugins.hcl reloaded")
 	if err := f.daemon.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		f.t.Fatal(err)
