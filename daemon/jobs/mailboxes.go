@@ -34,9 +34,10 @@ func unclassified(u events.User) bool {
 // changes; a user asked about without a mailbox is kept as
 // events.MailboxNone, and every user asked about when the connector could
 // not say (Graph without MailboxSettings.Read) as events.MailboxUnknown,
-// for the policy's guess (asked again at the next sync). A connector without the call (LDAP, a plugin built
-// before it) is not asked; one that may not ask its directory says so,
-// and the warning returned goes into the job's summary.
+// for the policy's guess (asked again at the next sync). A connector
+// without the call (LDAP, a plugin built before it) is not asked; one
+// that may not ask its directory says so, and the warning returned goes
+// into the job's summary.
 func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector, j *job, spec Spec, pol policy.Policy, snap *snapshot, sum *events.Summary, log *zap.Logger) (string, error) {
 	mc, ok := conn.(connector.MailboxClassifier)
 	if !ok || !pol.ReadMailboxPurpose() {
@@ -89,6 +90,18 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 	j.mu.Unlock()
 	classified := 0
 	purposes := connector.MailboxPurposes()
+	// set records what the connector said of a user; answered are those
+	// it said something of in this job.
+	answered := make(map[string]bool, len(ids))
+	set := func(id, purpose string) {
+		u, read := snap.users[id]
+		if !read {
+			u = &connectorv1.User{Id: id}
+			snap.users[id] = u
+		}
+		u.MailboxPurpose = proto.String(purpose)
+		answered[id] = true
+	}
 	for batch := range slices.Chunk(ids, connector.MaxBatchObjects) {
 		asked := make(map[string]bool, len(batch))
 		for _, id := range batch {
@@ -111,13 +124,8 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			// Every user asked about is marked: the policy guesses for
 			// them, explain says so, and the next sync asks again.
 			for _, id := range ids {
-				if unknown[id] {
-					u, read := snap.users[id]
-					if !read {
-						u = &connectorv1.User{Id: id}
-						snap.users[id] = u
-					}
-					u.MailboxPurpose = proto.String(events.MailboxUnknown)
+				if unknown[id] && !answered[id] {
+					set(id, events.MailboxUnknown)
 				}
 			}
 			return "mailbox purposes not read, so shared, room and equipment mailboxes are not told apart from people's (a disabled account with a mailbox is taken for a shared one where include_disabled = true): " + why, nil
@@ -135,12 +143,7 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			default:
 				classified++
 			}
-			u, read := snap.users[id]
-			if !read {
-				u = &connectorv1.User{Id: id}
-				snap.users[id] = u
-			}
-			u.MailboxPurpose = &purpose
+			set(id, purpose)
 		}
 		for id := range resp.GetPurposes() {
 			if !asked[id] {
