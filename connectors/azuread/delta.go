@@ -306,16 +306,25 @@ func pages[T any](ctx context.Context, r *deltaReader, what string, st stage, li
 
 // fetch GETs a Graph URL and returns the raw body.
 func (r *deltaReader) fetch(ctx context.Context, link string) ([]byte, error) {
+	ri, err := newRequest(abs.GET, link)
+	if err != nil {
+		return nil, err
+	}
+	ri.Headers.Add("Prefer", preferPageSize)
+	return r.g.send(ctx, ri, false)
+}
+
+// newRequest is a request for a JSON answer from a Graph URL.
+func newRequest(method abs.HttpMethod, link string) (*abs.RequestInformation, error) {
 	u, err := url.Parse(link)
 	if err != nil {
 		return nil, err
 	}
 	ri := abs.NewRequestInformation()
-	ri.Method = abs.GET
+	ri.Method = method
 	ri.SetUri(*u)
 	ri.Headers.Add("Accept", "application/json")
-	ri.Headers.Add("Prefer", preferPageSize)
-	return r.g.send(ctx, ri, false)
+	return ri, nil
 }
 
 // send sends a request through the SDK's request adapter (auth,

@@ -198,14 +198,10 @@ func sendBatch(ctx context.Context, g *graphClient, ids []string) ([]batchAnswer
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(strings.TrimSuffix(g.cfg.GraphURL, "/") + "/$batch")
+	ri, err := newRequest(abs.POST, strings.TrimSuffix(g.cfg.GraphURL, "/")+"/$batch")
 	if err != nil {
 		return nil, err
 	}
-	ri := abs.NewRequestInformation()
-	ri.Method = abs.POST
-	ri.SetUri(*u)
-	ri.Headers.Add("Accept", "application/json")
 	ri.SetStreamContentAndContentType(body, "application/json")
 	raw, err := g.send(ctx, ri, true)
 	if err != nil {

@@ -44,8 +44,9 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 		return "", nil
 	}
 	var ids []string
-	// unknown: the users asked about that are not MailboxUnknown yet.
-	unknown := map[string]bool{}
+	// markUnknown: the users asked about that are not MailboxUnknown yet,
+	// to mark if the connector cannot say.
+	markUnknown := map[string]bool{}
 	r.proj.View(func(s *projections.State) {
 		old := s.Directories[j.connector]
 		if !snap.complete && old != nil {
@@ -56,7 +57,7 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			for id, ou := range old.Users {
 				if _, read := snap.users[id]; !read && unclassified(ou) && pol.PassesUserRules(id, ou) {
 					ids = append(ids, id)
-					unknown[id] = ou.MailboxPurpose != events.MailboxUnknown
+					markUnknown[id] = ou.MailboxPurpose != events.MailboxUnknown
 				}
 			}
 		}
@@ -77,7 +78,7 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 				continue // classified, and unchanged since
 			}
 			ids = append(ids, id)
-			unknown[id] = ou.MailboxPurpose != events.MailboxUnknown
+			markUnknown[id] = ou.MailboxPurpose != events.MailboxUnknown
 		}
 	})
 	if len(ids) == 0 {
@@ -124,7 +125,7 @@ func (r *Runner) classifyMailboxes(ctx context.Context, conn connector.Connector
 			// Every user asked about is marked: the policy guesses for
 			// them, explain says so, and the next sync asks again.
 			for _, id := range ids {
-				if unknown[id] && !answered[id] {
+				if markUnknown[id] && !answered[id] {
 					set(id, events.MailboxUnknown)
 				}
 			}
