@@ -52,6 +52,10 @@ func attributeNames() []string {
 // MaxAttributes bounds the fields of an attributes block.
 const MaxAttributes = 32
 
+// MaxExcludePatterns bounds the patterns of exclude_filter, all
+// attributes together: each is matched against every user at each sync.
+const MaxExcludePatterns = 64
+
 // Values of Import.TagMode.
 const (
 	// TagModeAppend adds the configured tags to a recipient's own (the
@@ -94,7 +98,7 @@ func importKeys() []string {
 	return []string{
 		"email_from", "exclude_unlicensed", "include_disabled", "include_guests",
 		"group_types", "include_groups", "exclude_groups", "nested_groups", "include_domains",
-		"exclude_domains", "exclude_users", "exclude_mailboxes", "tags", "tag_mode",
+		"exclude_domains", "exclude_users", "exclude_filter", "exclude_mailboxes", "tags", "tag_mode",
 		"update_existing", "on_removed", "max_removals",
 	}
 }
@@ -142,6 +146,15 @@ type Import struct {
 	// duplicates removed. nil when unset or empty. Exclusions win over
 	// inclusions.
 	ExcludeUsers []string
+	// ExcludeFilter maps directory attributes (connector.Attributes'
+	// names) to value patterns, lower-cased, duplicates removed, from
+	// exclude_filter = { employeeType = "Resource", officeLocation =
+	// ["Conference*", "*Room"] }: a user whose value of an attribute
+	// matches any of its patterns, case-insensitively with * standing for
+	// any run of characters, is not imported. It is for the resource
+	// accounts a tenant marks in its own way. An empty or absent value
+	// matches no pattern, not even "*". nil when unset or empty.
+	ExcludeFilter map[string][]string
 	// Tags are put on every imported recipient: each non-empty (surrounding
 	// white space trimmed), without control characters, at most
 	// MaxTagLength characters; duplicates removed keeping the first.
@@ -294,6 +307,7 @@ func (ps *parser) importBlock(cn *Connector, b *hclsyntax.Block) {
 	im.IncludeDomains = ps.domains(attrs, "include_domains", where)
 	im.ExcludeDomains = ps.domains(attrs, "exclude_domains", where)
 	im.ExcludeUsers = ps.users(attrs, "exclude_users", where)
+	ps.excludeFilter(attrs, where, &im)
 	im.Tags = ps.tags(attrs, where)
 	ps.enum(attrs, "tag_mode", where, &im.TagMode, TagModeAppend, TagModeReplace)
 	ps.boolean(attrs, "update_existing", where, &im.UpdateExisting)
@@ -702,12 +716,7 @@ func (ps *parser) attributesBlock(body *hclsyntax.Body, where string, im *Import
 				continue
 			}
 			src := strings.TrimSpace(v.AsString())
-			canonical := ""
-			for _, n := range names {
-				if strings.EqualFold(n, src) {
-					canonical = n
-				}
-			}
+			canonical := canonicalAttribute(src)
 			if canonical == "" {
 				ps.at(a.Expr.Range().Start, "%s in the %s: %q is not a directory attribute dirsync reads; give one of %s", a.Name, bw, src, strings.Join(names, ", "))
 				continue
@@ -718,4 +727,150 @@ func (ps *parser) attributesBlock(body *hclsyntax.Body, where string, im *Import
 			ps.at(b.TypeRange.Start, "the %s maps %d attributes; map at most %d", bw, len(im.Attributes), MaxAttributes)
 		}
 	}
+}
+
+// canonicalAttribute returns the directory attribute named name in any
+// case, or "".
+func canonicalAttribute(name string) string {
+	for _, n := range attributeNames() {
+		if strings.EqualFold(n, strings.TrimSpace(name)) {
+			return n
+		}
+	}
+	return ""
+}
+
+// filterEntry is one attribute of exclude_filter as written.
+type filterEntry struct {
+	name         string
+	namePos, pos hcl.Pos
+	value        cty.Value
+	valueExprs   []hclsyntax.Expression // the items of a [ … ] value, else nil
+}
+
+// excludeFilter parses exclude_filter: an object mapping directory
+// attributes to a pattern or a list of patterns.
+func (ps *parser) excludeFilter(attrs map[string]*hclsyntax.Attribute, where string, im *Import) {
+	const key = "exclude_filter"
+	a := attrs[key]
+	if a == nil {
+		return
+	}
+	v, ok := ps.literal(a.Expr, "", "")
+	if !ok || v.IsNull() {
+		return
+	}
+	start := a.Expr.Range().Start
+	if t := v.Type(); !t.IsObjectType() && !t.IsMapType() {
+		ps.at(start, "%s in %s must be an object of directory attributes and value patterns, e.g. { employeeType = \"Resource\", officeLocation = [\"Conference*\", \"*Room\"] }, got %s",
+			key, where, typeName(t))
+		return
+	}
+	var entries []filterEntry
+	if obj, isObj := a.Expr.(*hclsyntax.ObjectConsExpr); isObj {
+		// The items as written, each with its position; the whole
+		// evaluated, so each part does.
+		for _, it := range obj.Items {
+			k, _ := it.KeyExpr.Value(nil)
+			val, _ := it.ValueExpr.Value(nil)
+			if k.IsNull() || k.Type() != cty.String {
+				continue // hcl refuses such a key before this
+			}
+			e := filterEntry{name: k.AsString(), namePos: it.KeyExpr.Range().Start, pos: it.ValueExpr.Range().Start, value: val}
+			if tup, isTuple := it.ValueExpr.(*hclsyntax.TupleConsExpr); isTuple && len(tup.Exprs) == val.LengthInt() {
+				e.valueExprs = tup.Exprs
+			}
+			entries = append(entries, e)
+		}
+	} else {
+		for it := v.ElementIterator(); it.Next(); {
+			k, val := it.Element()
+			entries = append(entries, filterEntry{name: k.AsString(), namePos: start, pos: start, value: val})
+		}
+	}
+	out := map[string][]string{}
+	total := 0
+	for _, e := range entries {
+		attr := canonicalAttribute(e.name)
+		if attr == "" {
+			ps.at(e.namePos, "%s in %s: %q is not a directory attribute dirsync reads; give one of %s", key, where, e.name, strings.Join(attributeNames(), ", "))
+			continue
+		}
+		patterns, ok := ps.filterPatterns(e, key, where)
+		if !ok {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, p := range out[attr] {
+			seen[p] = true
+		}
+		for _, p := range patterns {
+			out[attr] = dedupe(out[attr], seen, p)
+		}
+		total += len(patterns)
+	}
+	if total > MaxExcludePatterns {
+		ps.at(start, "%s in %s holds %d patterns; give at most %d", key, where, total, MaxExcludePatterns)
+		return
+	}
+	if len(out) > 0 {
+		im.ExcludeFilter = out
+	}
+}
+
+// filterPatterns returns the lower-cased patterns of one exclude_filter
+// attribute: a string or a non-empty list of strings, each non-empty and
+// without control characters.
+func (ps *parser) filterPatterns(e filterEntry, key, where string) ([]string, bool) {
+	const what = `a value, with * for any characters, e.g. "Conference*"`
+	t := e.value.Type()
+	var items []item
+	switch {
+	case e.value.IsNull():
+		ps.at(e.pos, "%s in %s: %s must be a pattern or a list of patterns, got null", key, where, e.name)
+		return nil, false
+	case t == cty.String:
+		items = []item{{s: e.value.AsString(), pos: e.pos, n: 1}}
+	case t.IsTupleType() || t.IsListType() || t.IsSetType():
+		if e.value.LengthInt() == 0 {
+			ps.at(e.pos, "%s in %s: %s lists no pattern; give at least one, or remove it", key, where, e.name)
+			return nil, false
+		}
+		i := 0
+		for it := e.value.ElementIterator(); it.Next(); i++ {
+			_, el := it.Element()
+			pos := e.pos
+			if e.valueExprs != nil {
+				pos = e.valueExprs[i].Range().Start
+			}
+			if el.IsNull() || el.Type() != cty.String {
+				got := "null"
+				if !el.IsNull() {
+					got = typeName(el.Type())
+				}
+				ps.at(pos, "%s in %s: %s must be a list of strings; item %d is %s", key, where, e.name, i+1, got)
+				return nil, false
+			}
+			items = append(items, item{s: el.AsString(), pos: pos, n: i + 1})
+		}
+	default:
+		ps.at(e.pos, "%s in %s: %s must be a pattern (a string) or a list of patterns, got %s", key, where, e.name, typeName(t))
+		return nil, false
+	}
+	var out []string
+	good := true
+	for _, it := range items {
+		s := strings.TrimSpace(it.s)
+		switch {
+		case s == "":
+			ps.at(it.pos, "%s in %s: pattern %d of %s is empty; give %s", key, where, it.n, e.name, what)
+			good = false
+		case strings.IndexFunc(s, unicode.IsControl) >= 0:
+			ps.at(it.pos, "%s in %s: pattern %d of %s contains a control character; give %s", key, where, it.n, e.name, what)
+			good = false
+		default:
+			out = append(out, strings.ToLower(s))
+		}
+	}
+	return out, good
 }

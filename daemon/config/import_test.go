@@ -136,6 +136,14 @@ func TestImportValues(t *testing.T) {
 		{`exclude_users = ["Alice@Contoso.com", "0B8F0C3E-1111-2222-3333-444444444444", "alice@contoso.com"]`, func(im *Import) {
 			im.ExcludeUsers = []string{"alice@contoso.com", "0b8f0c3e-1111-2222-3333-444444444444"}
 		}},
+		{`exclude_filter = { employeeType = "Resource", OfficeLocation = ["Conference*", " *room", "conference*"] }`, func(im *Import) {
+			im.ExcludeFilter = map[string][]string{"employeeType": {"resource"}, "officeLocation": {"conference*", "*room"}}
+		}},
+		{`exclude_filter = { "extensionattribute7" = "Shared", extensionAttribute7 = ["shared", "*"] }`, func(im *Import) {
+			im.ExcludeFilter = map[string][]string{"extensionAttribute7": {"shared", "*"}}
+		}},
+		{`exclude_filter = {}`, func(*Import) {}},
+		{`exclude_filter = null`, func(*Import) {}},
 		{`tags = ["vip", " azure ", "vip", "Ünïcode", "` + strings.Repeat("é", 64) + `"]`, func(im *Import) {
 			im.Tags = []string{"vip", "azure", "Ünïcode", strings.Repeat("é", 64)}
 		}},
@@ -208,6 +216,22 @@ func TestImportErrors(t *testing.T) {
 		{`exclude_users = ["bob@localhost"]`, `7:22: exclude_users ` + in + `: "bob@localhost" is neither an email address nor an object ID (a GUID such as "00000000-0000-0000-0000-000000000000")`},
 		{`exclude_users = ["0b8f0c3e-1111-2222-3333-44444444444"]`, `7:22: exclude_users ` + in + `: "0b8f0c3e-1111-2222-3333-44444444444" is neither an email address nor an object ID (a GUID such as "00000000-0000-0000-0000-000000000000")`},
 		{`exclude_users = "bob@contoso.com"`, `7:21: exclude_users ` + in + ` must be a list of strings, e.g. ["a", "b"], got a string (write ["…"] for a single value)`},
+		// exclude_filter: value at column 22, its first key at 24, the
+		// value of city at 31.
+		{`exclude_filter = "Resource"`, `7:22: exclude_filter ` + in + ` must be an object of directory attributes and value patterns, e.g. { employeeType = "Resource", officeLocation = ["Conference*", "*Room"] }, got a string`},
+		{`exclude_filter = ["Resource"]`, `7:22: exclude_filter ` + in + ` must be an object of directory attributes and value patterns, e.g. { employeeType = "Resource", officeLocation = ["Conference*", "*Room"] }, got a list`},
+		{`exclude_filter = { desk = "x" }`, `7:24: exclude_filter ` + in + `: "desk" is not a directory attribute dirsync reads; give one of preferredLanguage, manager, employeeId, employeeType, companyName, officeLocation, city, country, usageLocation, mobilePhone, extensionAttribute1, extensionAttribute2, extensionAttribute3, extensionAttribute4, extensionAttribute5, extensionAttribute6, extensionAttribute7, extensionAttribute8, extensionAttribute9, extensionAttribute10, extensionAttribute11, extensionAttribute12, extensionAttribute13, extensionAttribute14, extensionAttribute15`},
+		{`exclude_filter = { city = 3 }`, `7:31: exclude_filter ` + in + `: city must be a pattern (a string) or a list of patterns, got a number`},
+		{`exclude_filter = { city = { a = "b" } }`, `7:31: exclude_filter ` + in + `: city must be a pattern (a string) or a list of patterns, got an object`},
+		{`exclude_filter = { city = null }`, `7:31: exclude_filter ` + in + `: city must be a pattern or a list of patterns, got null`},
+		{`exclude_filter = { city = ["Oslo", 3] }`, `7:40: exclude_filter ` + in + `: city must be a list of strings; item 2 is a number`},
+		{`exclude_filter = { city = [] }`, `7:31: exclude_filter ` + in + `: city lists no pattern; give at least one, or remove it`},
+		{`exclude_filter = { city = "" }`, `7:31: exclude_filter ` + in + `: pattern 1 of city is empty; give a value, with * for any characters, e.g. "Conference*"`},
+		{`exclude_filter = { city = ["Oslo", " "] }`, `7:40: exclude_filter ` + in + `: pattern 2 of city is empty; give a value, with * for any characters, e.g. "Conference*"`},
+		{`exclude_filter = { city = "a\tb" }`, `7:31: exclude_filter ` + in + `: pattern 1 of city contains a control character; give a value, with * for any characters, e.g. "Conference*"`},
+		{`exclude_filter = { city = [` + strings.TrimSuffix(strings.Repeat(`"a",`, 40), ",") + `], country = [` + strings.TrimSuffix(strings.Repeat(`"b",`, 25), ",") + `] }`,
+			`7:22: exclude_filter ` + in + ` holds 65 patterns; give at most 64`},
+		{`exclude_filter = { city = var.city }`, `7:31: variables are not supported in plugins.hcl (found var.city); write the value itself, as a quoted string, number, bool or list`},
 		// tags: value at column 12.
 		{`tags = ["ok", ""]`, `7:19: tags ` + in + `: item 2 is empty; a tag has 1 to 64 characters`},
 		{`tags = ["a\nb"]`, `7:13: tags ` + in + `: item 1 contains U+000A, a control, line-break or bidi character; a tag may hold none`},
@@ -230,7 +254,7 @@ func TestImportErrors(t *testing.T) {
 		{`max_removals = "-5"`, `7:20: max_removals ` + in + `: count "-5" is negative: it must be 0 or more`},
 		{`max_removals = "x%"`, `7:20: max_removals ` + in + `: "x%" is not a percentage; use a count such as 25 or a percentage such as "10%"`},
 		// unknown keys, blocks, variables
-		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, nested_groups, include_domains, exclude_domains, exclude_users, exclude_mailboxes, tags, tag_mode, update_existing, on_removed, max_removals`},
+		{`emailFrom = "mail"`, `7:5: unknown key "emailFrom" ` + in + `; allowed: email_from, exclude_unlicensed, include_disabled, include_guests, group_types, include_groups, exclude_groups, nested_groups, include_domains, exclude_domains, exclude_users, exclude_filter, exclude_mailboxes, tags, tag_mode, update_existing, on_removed, max_removals`},
 		{"scope {\n    }", `7:5: unexpected block "scope" ` + in + `; allowed blocks: attributes`},
 		// exclude_mailboxes: value at column 25.
 		{`exclude_mailboxes = ["shared", "kitchen"]`, `7:36: exclude_mailboxes ` + in + `: "kitchen" is not a mailbox purpose; give any of user, shared, room, equipment, linked, others, or [] to exclude none`},
@@ -297,6 +321,7 @@ func TestImportFull(t *testing.T) {
     include_domains    = ["contoso.com"]
     exclude_domains    = ["partner.contoso.com"]
     exclude_users      = ["ceo@contoso.com"]
+    exclude_filter     = { employeeType = "Resource", officeLocation = ["Conference*", "*Room"] }
     exclude_mailboxes  = ["Room", "shared", "room"]
     tags               = ["azure", "vip"]
     tag_mode           = "replace"
@@ -321,6 +346,7 @@ func TestImportFull(t *testing.T) {
 		IncludeDomains:    []string{"contoso.com"},
 		ExcludeDomains:    []string{"partner.contoso.com"},
 		ExcludeUsers:      []string{"ceo@contoso.com"},
+		ExcludeFilter:     map[string][]string{"employeeType": {"resource"}, "officeLocation": {"conference*", "*room"}},
 		ExcludeMailboxes:  []string{"room", "shared"},
 		Attributes:        map[string]string{"site": "officeLocation", "cost_center": "extensionAttribute3", "language": "preferredLanguage"},
 		Tags:              []string{"azure", "vip"},

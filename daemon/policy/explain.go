@@ -21,8 +21,10 @@ const (
 // Verdict is one rule of the import policy applied to one user.
 type Verdict struct {
 	// Rule names it as the import block does where it can: email,
-	// mailbox, enabled, guest, licence, exclude_users, domains,
-	// include_groups, exclude_groups, duplicate.
+	// mailbox, enabled, guest, licence, exclude_users, exclude_filter,
+	// domains, include_groups, exclude_groups, duplicate. exclude_filter
+	// is listed only when the policy sets one, so explanations of
+	// policies without it read as they did before it.
 	Rule    string `json:"rule"`
 	Verdict string `json:"verdict"`
 	Detail  string `json:"detail"`
@@ -180,7 +182,8 @@ func (p Policy) Explain(connectorName string, d *projections.Directory, recipien
 	return ex, true
 }
 
-// explainExclusions adds the verdicts of exclude_users and the domains.
+// explainExclusions adds the verdicts of exclude_users, exclude_filter
+// and the domains.
 func (p Policy) explainExclusions(ex *Explanation, id string, u events.User, email string) {
 	rule := func(name, verdict, format string, args ...any) {
 		ex.Rules = append(ex.Rules, Verdict{Rule: name, Verdict: verdict, Detail: fmt.Sprintf(format, args...)})
@@ -200,6 +203,13 @@ func (p Policy) explainExclusions(ex *Explanation, id string, u events.User, ema
 			rule("exclude_users", VerdictFail, "named as %q", named)
 		} else {
 			rule("exclude_users", VerdictPass, "not named")
+		}
+	}
+	if len(p.ExcludeFilter) > 0 {
+		if attr, value, pattern, excluded := p.excludedBy(u); excluded {
+			rule("exclude_filter", VerdictFail, "%s %q matches %q", attr, value, pattern)
+		} else {
+			rule("exclude_filter", VerdictPass, "no pattern matches (%s)", p.filterValues(u))
 		}
 	}
 	domain := ""

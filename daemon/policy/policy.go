@@ -95,12 +95,16 @@ func (p Policy) With(o *events.JobOptions) Policy {
 }
 
 // ReadAttributes is what the connector must read of each user: the
-// preferred language and the manager, which every recipient carries, and
-// the sources of the attributes block, each once, in a fixed order.
+// preferred language and the manager, which every recipient carries, the
+// sources of the attributes block and the attributes exclude_filter
+// reads, each once, in a fixed order.
 func (p Policy) ReadAttributes() []string {
 	want := map[string]bool{connector.AttrPreferredLanguage: true, connector.AttrManager: true}
 	for _, src := range p.Attributes {
 		want[src] = true
+	}
+	for a := range p.ExcludeFilter {
+		want[a] = true
 	}
 	var out []string
 	for _, a := range connector.Attributes() {
@@ -112,8 +116,8 @@ func (p Policy) ReadAttributes() []string {
 }
 
 // PassesUserRules reports whether u passes the rules that read only the
-// user: an address, enabled, guest, licence, exclude_users and the
-// domains (not the group scopes, the mailbox purpose or duplicates). Only
+// user: an address, enabled, guest, licence, exclude_users,
+// exclude_filter and the domains (not the group scopes, the mailbox purpose or duplicates). Only
 // such users' mailboxes are worth a request to classify.
 func (p Policy) PassesUserRules(id string, u events.User) bool {
 	q := p
@@ -327,6 +331,9 @@ func (p Policy) skip(id string, u events.User, email string, scope map[string]bo
 				return SkipOutOfScope
 			}
 		}
+	}
+	if _, _, _, excluded := p.excludedBy(u); excluded {
+		return SkipOutOfScope
 	}
 	domain := lower[strings.LastIndex(lower, "@")+1:]
 	if slices.Contains(p.ExcludeDomains, domain) {
