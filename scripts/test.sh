@@ -28,6 +28,19 @@ if [ ${#ldap_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# The console's browser tests drive Debian's Chromium headless
+# (internal/headless); they skip where it is missing. Install it where
+# apt works.
+if ! { [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || [ -n "${DIRSYNC_CHROMIUM:-}" ]; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo ">> installing chromium for the console's browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) ||
+      echo "could not install chromium with apt-get: the browser tests will skip"
+  else
+    echo "cannot install chromium here (needs root and apt-get): the browser tests will skip; set DIRSYNC_CHROMIUM to a Chromium binary to run them"
+  fi
+fi
+
 echo ">> go vet"
 go vet ./...
 echo ">> go test (the first run compiles msgraph-sdk-go for the Azure AD connector: minutes)"
