@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run run-ad run-cluster test test-faults test-short bench fuzz proto lint clean graphsim-run
+.PHONY: all build run run-ad run-cluster test test-faults test-short bench fuzz proto lint clean graphsim-run console-screenshots
 
 all: build
 
@@ -48,6 +48,13 @@ run-cluster: build $(BIN)/nats-server
 
 test: build
 	./scripts/test.sh
+
+# The web console's screenshots in docs/console, which README.md shows:
+# its browser test (daemon/e2e TestConsoleInABrowser, in Debian's
+# Chromium) saves one per step there. make test runs the same test and
+# keeps its screenshots in a temporary folder.
+console-screenshots: build
+	DIRSYNC_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run '^TestConsoleInABrowser$$' ./daemon/e2e/
 
 proto:
 	protoc --proto_path=connectors/proto \
