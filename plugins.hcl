@@ -18,6 +18,12 @@ nats {
   # max_store = "20GB"      # JetStream's storage limit (default: 3/4 of the free disk)
 }
 
+api {
+  listen     = "127.0.0.1:8470"   # the HTTP API and the web console: http://127.0.0.1:8470/console/
+  token_file = "./data/api-token" # `make run` writes one on its first start; log in to the console with it
+  # tls_cert_file = "…"           # with tls_key_file: HTTPS (needed beyond loopback)
+}
+
 plugin "azuread" {
   path = "./bin/dirsync-azuread"
   # sha256       = "…"    # pin the binary: dirsyncd refuses to start a plugin that does not match

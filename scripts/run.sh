@@ -34,6 +34,12 @@ mkdir -p data/graphsim
 chmod 700 data data/graphsim
 [ ! -e data/graphsim/client-secret ] || chmod 600 data/graphsim/client-secret
 rm -f data/graphsim/ca.pem
+# The api block's token: the web console's login and the HTTP API's
+# bearer token. Written once, owner-only; never printed.
+if [ ! -s data/api-token ]; then
+  head -c 32 /dev/urandom | base64 > data/api-token
+fi
+chmod 600 data/api-token
 pids=()
 cleanup() {
   trap - EXIT INT TERM
@@ -68,6 +74,7 @@ done
 echo ">> $first_sync of connector demo"
 bin/dirsync sync demo --wait || echo ">> the sync did not complete; see the reason above"
 echo
+echo ">> the web console: http://127.0.0.1:8470/console/ (log in with the token in data/api-token: cat data/api-token)"
 echo ">> dirsyncd is running. In a second shell:"
 echo "     bin/dirsync recipients list"
 echo "     bin/dirsync status"

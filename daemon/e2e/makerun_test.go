@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +76,7 @@ func TestMakeRun(t *testing.T) {
 			if !strings.Contains(screen, ">> fresh demo: a new simulated tenant") {
 				t.Errorf("%s: the screen does not say the demo is fresh:\n%s", run, screen)
 			}
+			assertMakeRunAPI(t, dir, screen)
 			// An admin plays with the tenant: hires, leavers, moves.
 			g := []string{"-ca-file", "data/graphsim/ca.pem", "-client-secret-file", "data/graphsim/client-secret"}
 			for _, c := range [][]string{append([]string{"bin/graphsim", "churn", "-n", "40", "-seed", "3"}, g...), {"bin/dirsync", "sync", "demo", "--wait"}} {
@@ -136,4 +138,50 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 	write(t, to, string(b), mode)
+}
+
+// assertMakeRunAPI checks what make run says of the web console: the
+// token it wrote is owner-only and never on the screen, and the api
+// listener of plugins.hcl takes it.
+func assertMakeRunAPI(t *testing.T, dir, screen string) {
+	t.Helper()
+	path := filepath.Join(dir, "data", "api-token")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("make run wrote no api token: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("data/api-token has mode %04o; want 0600", st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 32 || strings.Contains(screen, token) {
+		t.Errorf("the api token is %d characters or shown on the screen:\n%s", len(token), screen)
+	}
+	if !strings.Contains(screen, "http://127.0.0.1:8470/console/") {
+		t.Errorf("the screen does not say where the web console is:\n%s", screen)
+	}
+	for _, tt := range []struct {
+		bearer string
+		code   int
+	}{{"", http.StatusUnauthorized}, {token, http.StatusOK}} {
+		req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:8470/v1/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("make run's api listener: %v", err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("GET /v1/status with token %v: %d; want %d", tt.bearer != "", resp.StatusCode, tt.code)
+		}
+	}
 }

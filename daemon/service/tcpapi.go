@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -78,6 +79,10 @@ type tokenEntry struct {
 // service's user itself, with an ACL that can make its group bits look
 // open.
 func readTokens(path string) ([]tokenEntry, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("api: token_file %s does not exist; create it with `(umask 077; head -c 32 /dev/urandom | base64 > %s)` "+
+			"(make run writes it), or remove the api block to keep the HTTP API and the web console off: %w", path, path, err)
+	}
 	if err := checkPrivate("api token_file", path); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,7 +84,9 @@ func TestReadToken(t *testing.T) {
 	if _, err := readTokens(p); err != nil {
 		t.Errorf("credential: %v", err)
 	}
-	if _, err := readTokens(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "token_file") {
+	missing := filepath.Join(dir, "missing")
+	if _, err := readTokens(missing); err == nil || !strings.Contains(err.Error(), "token_file "+missing+" does not exist; create it with") ||
+		!errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
