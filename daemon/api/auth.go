@@ -107,14 +107,8 @@ func (s *Server) AuthenticatedWith(tokens func() []Token, now func() time.Time, 
 				"\"Authorization: Bearer <token>\" with a token from the api block's token_file")
 			return
 		}
-		got := sha256.Sum256([]byte(presented))
-		match := -1
 		toks := tokens()
-		for i := range toks {
-			// No early exit: every entry costs the same.
-			eq := subtle.ConstantTimeCompare(got[:], toks[i].hash[:])
-			match = subtle.ConstantTimeSelect(eq&boolInt(match < 0), i, match)
-		}
+		match := matchToken(toks, []byte(presented))
 		if match < 0 {
 			refuse()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_token"`)
@@ -143,6 +137,38 @@ func (s *Server) AuthenticatedWith(tokens func() []Token, now func() time.Time, 
 		}
 		adm.serve(w, r, toks[match].ID(), s.mux)
 	})
+}
+
+// matchToken returns the index of the entry of toks that presented is,
+// or -1. The presented token is hashed and compared with every entry in
+// constant time, so neither the tokens' content, their length nor which
+// entry matched leaks through timing.
+func matchToken(toks []Token, presented []byte) int {
+	got := sha256.Sum256(presented)
+	match := -1
+	for i := range toks {
+		// No early exit: every entry costs the same.
+		eq := subtle.ConstantTimeCompare(got[:], toks[i].hash[:])
+		match = subtle.ConstantTimeSelect(eq&boolInt(match < 0), i, match)
+	}
+	return match
+}
+
+// Match returns the entry of toks that presented is, expired or not, as
+// the TCP API compares a bearer token: the web console's login uses it,
+// so that both accept the same tokens the same way.
+func Match(toks []Token, presented []byte) (Token, bool) {
+	if i := matchToken(toks, presented); i >= 0 {
+		return toks[i], true
+	}
+	return Token{}, false
+}
+
+// Same reports whether t and o are the same token (their hashes are
+// equal), in constant time: a console session stays bound to the token
+// it logged in with, and ends when that token leaves the token file.
+func (t Token) Same(o Token) bool {
+	return subtle.ConstantTimeCompare(t.hash[:], o.hash[:]) == 1
 }
 
 func boolInt(b bool) int {

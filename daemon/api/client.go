@@ -56,6 +56,59 @@ func NewHTTPClient(baseURL, token string, tlsConfig *tls.Config) *Client {
 	return &Client{base: base, where: base, token: token, hc: &http.Client{Transport: tr}}
 }
 
+// NewInProcessClient returns a client that calls h, the API's own
+// handler (Server.ServeHTTP, no token), inside this process. The web
+// console uses it: what it shows is what the API answers, filters,
+// cursors and error messages included, and it re-implements none of it.
+// requestedBy is the X-Dirsync-Requested-By the API records on jobs.
+func NewInProcessClient(h http.Handler, requestedBy string) *Client {
+	return &Client{base: "http://dirsyncd", where: "this process", requestedBy: requestedBy,
+		hc: &http.Client{Transport: handlerTransport{h: h}}}
+}
+
+// handlerTransport is an http.RoundTripper that serves each request with
+// a handler in this process and buffers its answer.
+type handlerTransport struct{ h http.Handler }
+
+// RoundTrip serves a copy of r (a RoundTripper must not change its
+// request) as the server would hand it to a handler.
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	in.RequestURI = in.URL.RequestURI()
+	in.RemoteAddr = "in-process"
+	rec := &bufferedResponse{header: http.Header{}}
+	t.h.ServeHTTP(rec, in)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	return &http.Response{Status: fmt.Sprintf("%d %s", rec.code, http.StatusText(rec.code)), StatusCode: rec.code,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: rec.header, Request: r,
+		Body: io.NopCloser(&rec.body), ContentLength: int64(rec.body.Len())}, nil
+}
+
+// bufferedResponse is the http.ResponseWriter of handlerTransport.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
 // ErrDaemonDown means nothing answers on the socket or at the URL.
 var ErrDaemonDown = errors.New("dirsyncd is not running")
 

@@ -22,6 +22,9 @@ type API struct {
 	TokenFile string
 	// TLSCertFile and TLSKeyFile, set together, serve HTTPS.
 	TLSCertFile, TLSKeyFile string
+	// NoConsole turns the web console off (console = false); it is on
+	// wherever the TCP API is, on the same listener.
+	NoConsole bool
 }
 
 // Enabled reports whether the TCP API is on.
@@ -39,13 +42,16 @@ func (ps *parser) api(b *hclsyntax.Block) {
 	}
 	const where = "api block"
 	a := &ps.cfg.API
-	attrs := ps.attrs(b.Body, where, []string{"listen", "token_file", "tls_cert_file", "tls_key_file"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"listen", "token_file", "tls_cert_file", "tls_key_file", "console"}, nil)
 	if listen, ok := ps.listen(attrs, where, "127.0.0.1:8470"); ok {
 		a.Listen = listen
 	}
 	a.TokenFile, _ = ps.path(attrs, "token_file", where)
 	a.TLSCertFile, _ = ps.path(attrs, "tls_cert_file", where)
 	a.TLSKeyFile, _ = ps.path(attrs, "tls_key_file", where)
+	console := true
+	ps.boolean(attrs, "console", where, &console)
+	a.NoConsole = !console
 	if attrs["listen"] == nil {
 		ps.at(b.TypeRange.Start, "api block needs listen, e.g. listen = \"127.0.0.1:8470\" (remove the block to keep the TCP API off)")
 		return

@@ -92,8 +92,8 @@ func (b *browserSession) step(name string) {
 	b.n++
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	// Quality 100 is PNG; below it chromedp asks for JPEG.
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// What a laptop screen shows (headless.Width x Height), as PNG.
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Fatalf("screenshot of %s: %v", name, err)
 	}

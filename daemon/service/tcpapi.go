@@ -19,6 +19,7 @@ import (
 
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/console"
 )
 
 // minTokenLen keeps a guessable token out: 16 characters of base64 are
@@ -200,7 +201,16 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger, now func() time.T
 	}
 	t.addr = ln.Addr().String()
 	ln = newCapListener(ln, maxAPIConns, log)
-	handler := h.AuthenticatedWith(func() []api.Token { return *t.creds.tokens.Load() }, now, api.DefaultLimits)
+	tokens := func() []api.Token { return *t.creds.tokens.Load() }
+	handler := h.AuthenticatedWith(tokens, now, api.DefaultLimits)
+	if !a.NoConsole {
+		c, err := console.New(console.Options{API: h, Tokens: tokens, Now: now, Log: log.Named("console")})
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		handler = c.Mount(handler)
+	}
 	t.srv = newHTTPServer(handler, log)
 	scheme := "http"
 	if a.TLS() {
@@ -216,6 +226,9 @@ func startTCPAPI(a config.API, h *api.Server, log *zap.Logger, now func() time.T
 		}
 	}()
 	log.Info("HTTP API listening", zap.String("url", scheme+"://"+t.addr))
+	if !a.NoConsole {
+		log.Info("web console listening", zap.String("url", scheme+"://"+t.addr+console.Prefix))
+	}
 	return t, nil
 }
 
