@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -98,6 +99,30 @@ type SyncRequest struct {
 type Changes struct {
 	Job     Job                  `json:"job"`
 	Changes []projections.Change `json:"changes"`
+	// Total counts every change of the job; Changes holds the window
+	// that offset and limit asked for (all of them by default).
+	Total int `json:"total"`
+}
+
+// MaxChangeLimit is the largest window of a job's changes one request
+// may ask for.
+const MaxChangeLimit = 10000
+
+// changeWindow reads the offset and limit of GET /v1/jobs/{id}/changes;
+// limit is -1 when absent (every change from offset on).
+func changeWindow(q url.Values) (offset, limit int, err error) {
+	limit = -1
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, fmt.Errorf("offset must be a number of changes to skip, 0 or more, not %q", v)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > MaxChangeLimit {
+			return 0, 0, fmt.Errorf("limit must be a number from 1 to %d, not %q", MaxChangeLimit, v)
+		}
+	}
+	return offset, limit, nil
 }
 
 // History is the answer to GET /v1/recipients/history.
@@ -408,6 +433,11 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	offset, limit, err := changeWindow(r.URL.Query())
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	j, ok := s.lookup(id)
 	if !ok {
 		writeErr(w, http.StatusNotFound, "no job with sync ID "+strconv.Quote(id))
@@ -436,6 +466,12 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Changes = append(out.Changes, c...)
 	}
+	out.Total = len(out.Changes)
+	end := out.Total
+	if limit > 0 {
+		end = min(offset+limit, out.Total)
+	}
+	out.Changes = out.Changes[min(offset, end):end]
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -887,3 +887,53 @@ func TestSyncRequestBadOptions(t *testing.T) {
 		t.Errorf("the job's tags: %d %q…", len(got), got[:min(3, len(got))])
 	}
 }
+
+// A job's change list can be read in windows: offset and limit pick
+// them, total counts all, and a bad window is refused naming the
+// parameter.
+func TestJobChangeWindow(t *testing.T) {
+	s, m := newTestServer(t)
+	m.apply(events.New(events.TypeSyncState, events.SyncSubject("demo", "j1"), "demo", "j1", 0, testTime(),
+		events.SyncState{JobID: "j1", Connector: "demo", State: events.StatePending}))
+	for i := range 5 {
+		r := events.Recipient{Connector: "demo", ObjectID: fmt.Sprintf("o%d", i), Email: fmt.Sprintf("u%d@x.com", i)}
+		r.ID = projections.RecipientKey(r.Connector, r.ObjectID)
+		m.apply(events.New(events.TypeRecipientCreated, events.RecipientSubject(r.Connector, r.ObjectID), "demo", "j1", 0, testTime(),
+			events.RecipientChange{Recipient: r, Reason: "test"}))
+	}
+	tests := []struct {
+		query  string
+		code   int
+		emails string
+	}{
+		{"", 200, "u0 u1 u2 u3 u4"},
+		{"?offset=1&limit=2", 200, "u1 u2"},
+		{"?offset=4&limit=10", 200, "u4"},
+		{"?offset=9", 200, ""},
+		{"?limit=0", 400, ""},
+		{"?limit=10001", 400, ""},
+		{"?offset=-1", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			rec := get(t, s, "/v1/jobs/j1/changes"+tt.query)
+			if rec.Code != tt.code {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			if tt.code != 200 {
+				if !strings.Contains(rec.Body.String(), "must be a number") {
+					t.Errorf("the refusal does not say what is wrong: %s", rec.Body)
+				}
+				return
+			}
+			ch := decode[Changes](t, rec)
+			var got []string
+			for _, c := range ch.Changes {
+				got = append(got, strings.TrimSuffix(c.Email, "@x.com"))
+			}
+			if strings.Join(got, " ") != tt.emails || ch.Total != 5 {
+				t.Errorf("changes %v total %d; want %q of 5", got, ch.Total, tt.emails)
+			}
+		})
+	}
+}

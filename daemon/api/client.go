@@ -312,6 +312,14 @@ func (c *Client) Changes(ctx context.Context, id string) (Changes, error) {
 	return ch, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/changes", nil, &ch)
 }
 
+// ChangeWindow returns at most limit of a job's changes from offset on,
+// and in Total how many it has.
+func (c *Client) ChangeWindow(ctx context.Context, id string, offset, limit int) (Changes, error) {
+	var ch Changes
+	q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
+	return ch, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/changes?"+q.Encode(), nil, &ch)
+}
+
 // Cancel cancels a queued or running job.
 func (c *Client) Cancel(ctx context.Context, id string) (Job, error) {
 	var j Job

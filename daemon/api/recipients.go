@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -162,16 +163,21 @@ type keyed struct {
 	r   events.Recipient
 }
 
-// selectRecipients returns the recipients that match f and sort after
-// the key after (all of them when after is nil), sorted.
-func (s *Server) selectRecipients(f RecipientFilter, after *sortKey) []keyed {
+// selectRecipients returns, sorted, the first limit recipients (every
+// one when limit < 0) that match f and sort after the key after, and
+// whether more match. A page keeps only its limit+1 best in a max-heap
+// while it scans, so a page of 50 out of 100,000 recipients neither
+// copies nor sorts the other 99,950.
+func (s *Server) selectRecipients(f RecipientFilter, after *sortKey, limit int) ([]keyed, bool) {
 	var list []keyed
+	best := &keyHeap{}
 	s.proj.View(func(ps *projections.State) {
 		for c, m := range ps.Recipients {
 			if f.Connector != "" && c != f.Connector {
 				continue
 			}
-			for _, rc := range m {
+			for id := range m {
+				rc := m[id]
 				if !f.match(rc) {
 					continue
 				}
@@ -179,12 +185,43 @@ func (s *Server) selectRecipients(f RecipientFilter, after *sortKey) []keyed {
 				if after != nil && k.compare(*after) <= 0 {
 					continue
 				}
-				list = append(list, keyed{key: k, r: rc})
+				switch {
+				case limit < 0:
+					list = append(list, keyed{key: k, r: rc})
+				case best.Len() <= limit:
+					heap.Push(best, keyed{key: k, r: rc})
+				case k.compare((*best)[0].key) < 0:
+					(*best)[0] = keyed{key: k, r: rc}
+					heap.Fix(best, 0)
+				}
 			}
 		}
 	})
+	more := false
+	if limit >= 0 {
+		list = *best
+		more = len(list) > limit
+	}
 	slices.SortFunc(list, func(a, b keyed) int { return a.key.compare(b.key) })
-	return list
+	if more {
+		list = list[:limit]
+	}
+	return list, more
+}
+
+// keyHeap is a max-heap of recipients by sort key: its root is the
+// last of the best seen so far, the one a better recipient replaces.
+type keyHeap []keyed
+
+func (h keyHeap) Len() int           { return len(h) }
+func (h keyHeap) Less(i, j int) bool { return h[i].key.compare(h[j].key) > 0 }
+func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *keyHeap) Push(x any)        { *h = append(*h, x.(keyed)) }
+func (h *keyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
@@ -211,12 +248,12 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list := s.selectRecipients(f, after)
-	page := RecipientPage{Items: make([]events.Recipient, 0, min(limit, len(list)))}
-	for _, k := range list[:min(limit, len(list))] {
+	list, more := s.selectRecipients(f, after, limit)
+	page := RecipientPage{Items: make([]events.Recipient, 0, len(list))}
+	for _, k := range list {
 		page.Items = append(page.Items, k.r)
 	}
-	if len(list) > limit {
+	if more {
 		page.NextCursor = encodeCursor(list[limit-1].key)
 	}
 	writeJSON(w, http.StatusOK, page)
@@ -297,7 +334,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	// A snapshot, taken under the read lock and written after it: a slow
 	// client must not hold up the projections.
-	list := s.selectRecipients(f, nil)
+	list, _ := s.selectRecipients(f, nil, -1)
 	h := w.Header()
 	h.Set("Content-Disposition", `attachment; filename="recipients.`+format+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -386,16 +386,14 @@ func (c *Console) jobView(r *http.Request, s *session, id string) (jobView, erro
 		v.Repeat.ExcludeUnlicensed = triValue(o.ExcludeUnlicensed)
 	}
 	if v.Final && j.State != events.StateCanceled {
-		ch, err := c.api.Changes(ctx, id)
+		off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		off = max(off, 0)
+		off -= off % ChangePageSize
+		ch, err := c.api.ChangeWindow(ctx, id, off, ChangePageSize)
 		if err != nil {
 			v.ChangesErr = err.Error()
 		} else {
-			v.Total = len(ch.Changes)
-			off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
-			off = min(max(off, 0), max(v.Total-1, 0))
-			off -= off % ChangePageSize
-			v.Offset = off
-			v.Changes = ch.Changes[off:min(off+ChangePageSize, v.Total)]
+			v.Total, v.Offset, v.Changes = ch.Total, off, ch.Changes
 			if off+ChangePageSize < v.Total {
 				v.Next = off + ChangePageSize
 			}
