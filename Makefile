@@ -83,6 +83,8 @@ fuzz:
 BENCH_FLAGS ?= -events 100000,1000000,5000000
 bench: build
 	$(GO) run ./bench/cmd/dirsync-bench -bin $(BIN) $(BENCH_FLAGS)
+	@echo ">> the web console's pages over 100,000 recipients (BENCHMARKS.md, console rows)"
+	$(GO) test -run '^$$' -bench BenchmarkConsolePages -benchmem -count 5 ./daemon/console/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1)

@@ -89,6 +89,15 @@ func (b *browserSession) step(name string) {
 	if c, _ := b.eval("document.cookie").(string); strings.Contains(c, "dirsync_session") || strings.Contains(c, b.token) {
 		b.t.Errorf("%s: script can read the session cookie (%q): it must be HttpOnly", name, c)
 	}
+	// Every field has a label a screen reader announces, and the page
+	// says its language.
+	if unlabelled := b.eval(`Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+		.filter(e => e.labels.length === 0 && !e.getAttribute("aria-label")).map(e => e.name || e.id).join(", ")`); unlabelled != "" {
+		b.t.Errorf("%s: fields without a label: %v", name, unlabelled)
+	}
+	if lang := b.eval(`document.documentElement.lang`); lang != "en" {
+		b.t.Errorf("%s: <html lang=%q>", name, lang)
+	}
 	b.n++
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()

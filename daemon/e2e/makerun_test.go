@@ -164,6 +164,14 @@ func assertMakeRunAPI(t *testing.T, dir, screen string) {
 	if !strings.Contains(screen, "http://127.0.0.1:8470/console/") {
 		t.Errorf("the screen does not say where the web console is:\n%s", screen)
 	}
+	resp, err := http.Get("http://127.0.0.1:8470/console/login")
+	if err != nil {
+		t.Fatalf("make run's web console: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /console/login: %d; want the login page", resp.StatusCode)
+	}
 	for _, tt := range []struct {
 		bearer string
 		code   int
