@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,6 +63,33 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
+	// refusals keeps a client that guesses tokens from flooding the log.
+	refusals logLimit
+}
+
+// refusalLogEvery is how often a refused login is logged at most.
+const refusalLogEvery = time.Minute
+
+// logLimit lets one log line through per refusalLogEvery and counts the
+// events it held back.
+type logLimit struct {
+	mu   sync.Mutex
+	last time.Time
+	held int
+}
+
+// take reports whether to log now, and how many events were held back
+// before this one.
+func (l *logLimit) take(now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < refusalLogEvery {
+		l.held++
+		return 0, false
+	}
+	n := l.held
+	l.last, l.held = now, 0
+	return n, true
 }
 
 // New builds the console; it fails only if its embedded templates do
@@ -217,7 +245,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, "Enter an API token: a line of the api block's token_file (make run writes data/api-token).")
 		return
 	case !ok:
-		c.log.Warn("console login refused: not an API token", zap.String("remote", r.RemoteAddr))
+		if n, ok := c.refusals.take(c.now()); ok {
+			c.log.Warn("console login refused: not an API token", zap.String("remote", r.RemoteAddr), zap.Int("refused_since_last_line", n))
+		}
 		c.renderLogin(w, r, http.StatusUnauthorized, "That is not an API token. Use a line of the api block's token_file (make run writes data/api-token).")
 		return
 	case tok.Expired(c.now()):

@@ -514,3 +514,19 @@ func BenchmarkConsolePages(b *testing.B) {
 		})
 	}
 }
+
+// A client guessing tokens gets one log line a minute, with a count.
+func TestRefusedLoginsLogSparingly(t *testing.T) {
+	var l logLimit
+	now := testTime()
+	var logged []int
+	for i := range 10 {
+		if n, ok := l.take(now.Add(time.Duration(i) * 10 * time.Second)); ok {
+			logged = append(logged, n)
+		}
+	}
+	// At 0 s, 60 s (5 held: 10..50 s) and nothing else up to 90 s.
+	if fmt.Sprint(logged) != "[0 5]" {
+		t.Errorf("logged %v; want [0 5]", logged)
+	}
+}
