@@ -174,6 +174,7 @@ func (c *Console) routes() {
 	page("GET "+Prefix+"recipients", c.recipientsPage)
 	page("GET "+Prefix+"recipients/export", c.exportRecipients)
 	page("GET "+Prefix+"recipients/{id}", c.recipientPage)
+	page("GET "+Prefix+"explain", c.explainPage)
 	action("POST "+Prefix+"logout", c.logout)
 }
 

@@ -19,6 +19,7 @@ import (
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
 )
@@ -104,6 +105,10 @@ func (r *runner) requests() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.requested)
+}
+func (r *runner) Explain(user, connector string) ([]policy.Explanation, error) {
+	return []policy.Explanation{{Connector: "demo", ObjectID: user, DisplayName: "Ada <script>", Included: false, Reason: "disabled",
+		Decision: "skipped: account disabled", Rules: []policy.Verdict{{Rule: "enabled", Verdict: policy.VerdictFail, Detail: "accountEnabled is false"}}}}, nil
 }
 func (r *runner) Cancel(_ context.Context, id string) error {
 	return fmt.Errorf("%w %q", jobs.ErrUnknownJob, id)
@@ -528,5 +533,22 @@ func TestRefusedLoginsLogSparingly(t *testing.T) {
 	// At 0 s, 60 s (5 held: 10..50 s) and nothing else up to 90 s.
 	if fmt.Sprint(logged) != "[0 5]" {
 		t.Errorf("logged %v; want [0 5]", logged)
+	}
+}
+
+// The explain page answers for any directory user, with every rule's
+// verdict, and escapes what the directory says.
+func TestExplainPage(t *testing.T) {
+	w := newWorld(t, 1)
+	b := newBrowser(t, w)
+	b.login(testToken)
+	code, _, body := b.do(http.MethodGet, "/console/explain?user=u-1&connector=demo", nil, "")
+	if code != http.StatusOK {
+		t.Fatalf("%d\n%s", code, body)
+	}
+	for _, want := range []string{"skipped: account disabled", `<th scope="row">enabled</th><td>fail</td><td>accountEnabled is false</td>`, "Ada &lt;script&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the explain page lacks %q:\n%s", want, body)
+		}
 	}
 }

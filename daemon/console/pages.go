@@ -74,7 +74,7 @@ var funcs = template.FuncMap{
 
 // pageNames are the templates that are whole pages; each is parsed with
 // layout.html. fragments.html holds the blocks pages and scripts share.
-var pageNames = []string{"login", "connectors", "connector", "jobs", "job", "recipients", "recipient"}
+var pageNames = []string{"login", "connectors", "connector", "jobs", "job", "recipients", "recipient", "explain"}
 
 func parsePages() (map[string]*template.Template, error) {
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fragments.html")
@@ -546,4 +546,28 @@ func (c *Console) recipientPage(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	d.Data = v
 	c.render(w, http.StatusOK, "recipient", d)
+}
+
+// explainPage says, for any directory user (a recipient or not), why the
+// import policy takes or skips them: the "why" of a job's change list
+// and of the skip counts.
+func (c *Console) explainPage(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	v := struct {
+		User, Connector string
+		Explained       []policy.Explanation
+	}{User: strings.TrimSpace(q.Get("user")), Connector: q.Get("connector")}
+	d := pageData{Title: "Explain", Nav: "recipients", CSRF: s.csrf}
+	code := http.StatusOK
+	if v.User != "" {
+		ctx, cancel := apiContext(r)
+		defer cancel()
+		ex, err := c.api.Explain(ctx, v.User, v.Connector)
+		if err != nil {
+			d.Error, code = err.Error(), http.StatusBadRequest
+		}
+		v.Explained = ex.Explanations
+	}
+	d.Data = v
+	c.render(w, code, "explain", d)
 }

@@ -231,6 +231,14 @@ api {
 		t.Errorf("the job page was reloaded to show COMPLETED (mark %q)", mark)
 	}
 	b.step("sync-completed")
+	// Each change says why: the explanation of the user it is about.
+	jobURL, _ := b.eval(`location.href`).(string)
+	why, _ := b.eval(`document.querySelector("#changes a.why").href`).(string)
+	b.do("explaining a change", chromedp.Navigate(why), chromedp.WaitVisible(chromedp.CSS(`#explain table`)))
+	if ex := b.text(`#explain`); !strings.Contains(ex, "included") {
+		t.Errorf("the explanation of a user the sync created does not say included:\n%s", ex)
+	}
+	b.do("back to the job", chromedp.Navigate(jobURL), chromedp.WaitVisible(chromedp.CSS(`#changes`)))
 	if got := len(recipientsByID(t, f)); got != len(want) {
 		t.Errorf("%d recipients after the sync; want %d", got, len(want))
 	}
