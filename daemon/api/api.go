@@ -24,6 +24,7 @@ import (
 
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/internal/safetext"
 	"github.com/dirsync/dirsync/projections"
@@ -180,6 +181,26 @@ type Server struct {
 	live    func(context.Context) error
 	metrics http.Handler
 	retirer Retirer
+	notify  func(context.Context) []notify.SinkStatus
+}
+
+// WithNotify lets GET /v1/notify show the notify block's webhooks.
+func (s *Server) WithNotify(status func(context.Context) []notify.SinkStatus) *Server {
+	s.notify = status
+	return s
+}
+
+// NotifyStatus is the answer to GET /v1/notify.
+type NotifyStatus struct {
+	Webhooks []notify.SinkStatus `json:"webhooks"`
+}
+
+func (s *Server) notifyStatus(w http.ResponseWriter, r *http.Request) {
+	out := NotifyStatus{Webhooks: []notify.SinkStatus{}}
+	if s.notify != nil {
+		out.Webhooks = append(out.Webhooks, s.notify(r.Context())...)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // WithSchedule lets status show each connector's next scheduled run.

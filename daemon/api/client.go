@@ -312,6 +312,12 @@ func (c *Client) Changes(ctx context.Context, id string) (Changes, error) {
 	return ch, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/changes", nil, &ch)
 }
 
+// Notify returns the notify block's webhooks and their deliveries.
+func (c *Client) Notify(ctx context.Context) (NotifyStatus, error) {
+	var n NotifyStatus
+	return n, c.do(ctx, http.MethodGet, "/v1/notify", nil, &n)
+}
+
 // ChangeWindow returns at most limit of a job's changes from offset on,
 // and in Total how many it has.
 func (c *Client) ChangeWindow(ctx context.Context, id string, offset, limit int) (Changes, error) {

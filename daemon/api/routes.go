@@ -53,6 +53,8 @@ func routeTable() []route {
 
 		r(http.MethodGet, "/v1/groups", (*Server).groups),
 		r(http.MethodGet, "/v1/groups/{id}", (*Server).group),
+
+		r(http.MethodGet, "/v1/notify", (*Server).notifyStatus),
 	}
 }
 

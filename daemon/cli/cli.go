@@ -60,7 +60,7 @@ data takes -o json. Shell completion: dirsync completion bash|zsh|fish.`,
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.PersistentFlags().StringVar(&a.socket, "socket", "", "the daemon's control socket, instead of finding it through --config (e.g. while plugins.hcl has an error)")
 
-	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.groupsCmd(), a.connectorCmd())
+	root.AddCommand(a.statusCmd(), a.syncCmd(), a.jobsCmd(), a.recipientsCmd(), a.groupsCmd(), a.connectorCmd(), a.notifyCmd())
 	return root
 }
 

@@ -55,7 +55,7 @@ func validName(s string) bool {
 }
 
 // topBlocks are the block types allowed at the top level.
-func topBlocks() string { return "daemon, log, nats, api, plugin, connector" }
+func topBlocks() string { return "daemon, log, nats, api, notify, plugin, connector" }
 
 // Config is a parsed plugins.hcl.
 type Config struct {
@@ -69,6 +69,8 @@ type Config struct {
 	NATS NATS
 	// API holds the api block (the TCP API; off when absent).
 	API API
+	// Notify holds the notify block (no notifications when absent).
+	Notify Notify
 	// Plugins are the plugin blocks, in file order.
 	Plugins []*Plugin
 	// Connectors are the connector blocks, in file order.
@@ -270,14 +272,14 @@ func (ps *parser) top(body *hclsyntax.Body) {
 	for _, a := range sortedAttrs(body) {
 		ps.at(a.NameRange.Start, "unexpected attribute %q at top level; plugins.hcl holds only blocks: %s", a.Name, topBlocks())
 	}
-	var daemonBlock, natsBlock, apiBlock, logBlock *hclsyntax.Block
+	var daemonBlock, natsBlock, apiBlock, logBlock, notifyBlock *hclsyntax.Block
 	plugins := map[string]*Plugin{}
 	connectors := map[string]*Connector{}
 	var pluginRefs []*hclsyntax.Attribute // connector → plugin references, checked at the end
 	var refOwners []*Connector
 	for _, b := range body.Blocks {
 		switch b.Type {
-		case "daemon", "nats", "api", "log":
+		case "daemon", "nats", "api", "log", "notify":
 			if !ps.labels(b, 0, "") {
 				continue
 			}
@@ -289,6 +291,8 @@ func (ps *parser) top(body *hclsyntax.Body) {
 				first = &apiBlock
 			case "log":
 				first = &logBlock
+			case "notify":
+				first = &notifyBlock
 			}
 			if *first != nil {
 				ps.at(b.TypeRange.Start, "duplicate %s block; the first is at %s", b.Type, ps.where((*first).TypeRange.Start))
@@ -327,6 +331,7 @@ func (ps *parser) top(body *hclsyntax.Body) {
 	}
 	ps.daemon(daemonBlock)
 	ps.log(logBlock)
+	ps.notify(notifyBlock)
 	ps.nats(natsBlock)
 	ps.api(apiBlock)
 

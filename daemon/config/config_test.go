@@ -208,12 +208,12 @@ func TestErrors(t *testing.T) {
 		{
 			name: "unknown top-level block",
 			src:  "daemon {\n}\nplugins \"a\" {\n}\n",
-			want: `FILE:3:1: unknown block "plugins"; allowed at top level: daemon, log, nats, api, plugin, connector`,
+			want: `FILE:3:1: unknown block "plugins"; allowed at top level: daemon, log, nats, api, notify, plugin, connector`,
 		},
 		{
 			name: "top-level attribute",
 			src:  "\n  log_level = \"info\"\n",
-			want: `FILE:2:3: unexpected attribute "log_level" at top level; plugins.hcl holds only blocks: daemon, log, nats, api, plugin, connector`,
+			want: `FILE:2:3: unexpected attribute "log_level" at top level; plugins.hcl holds only blocks: daemon, log, nats, api, notify, plugin, connector`,
 		},
 		{
 			name: "unknown daemon key",
@@ -380,7 +380,7 @@ func TestErrors(t *testing.T) {
 			name: "several problems, in file order",
 			src:  "connector \"c\" {\n  plugin = \"nope\"\n}\nfoo \"x\" {\n}\ndaemon {\n  log_level = \"loud\"\n}\n",
 			want: `FILE:2:12: connector "c" uses plugin "nope", which is not declared; add a plugin "nope" { path = … } block or fix the name (no plugin is declared in this file)` + "\n" +
-				`FILE:4:1: unknown block "foo"; allowed at top level: daemon, log, nats, api, plugin, connector` + "\n" +
+				`FILE:4:1: unknown block "foo"; allowed at top level: daemon, log, nats, api, notify, plugin, connector` + "\n" +
 				`FILE:7:15: log_level must be one of debug, info, warn, error (got "loud")`,
 		},
 	}
@@ -409,7 +409,7 @@ func TestErrors(t *testing.T) {
 // TestParseFilename checks that Parse reports the file name as given.
 func TestParseFilename(t *testing.T) {
 	_, err := Parse([]byte("bogus {\n}\n"), "plugins.hcl")
-	want := `plugins.hcl:1:1: unknown block "bogus"; allowed at top level: daemon, log, nats, api, plugin, connector`
+	want := `plugins.hcl:1:1: unknown block "bogus"; allowed at top level: daemon, log, nats, api, notify, plugin, connector`
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v; want %s", err, want)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/broker"
 	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/leases"
 	"github.com/dirsync/dirsync/daemon/metrics"
@@ -256,7 +257,20 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, sup Superviso
 		ready.observe(proj.Seq(), lag, time.Now())
 		return nil
 	}
+	notifier, err := startNotify(ctx, cfg, b.JS, proj, runner, m.Registry(), log.Named("notify"))
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	if notifier != nil {
+		defer notifier.Stop()
+	}
 	apiServer := api.NewServer(runner, proj, log.Named("api")).WithSchedule(sched.Next).WithMetrics(m.Handler()).WithRetire(runner).
+		WithNotify(func(ctx context.Context) []notify.SinkStatus {
+			if notifier == nil {
+				return nil
+			}
+			return notifier.Status(ctx)
+		}).
 		WithHolders(func() (string, []string, map[string]api.Holder) {
 			held := map[string]api.Holder{}
 			for c, le := range camp.Holders() {

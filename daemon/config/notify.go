@@ -1,0 +1,144 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Notification kinds a notify block's sinks choose from.
+const (
+	// NotifyJobFailed: a sync job FAILED (not stopped by the guard).
+	NotifyJobFailed = "job.failed"
+	// NotifyGuardTripped: the mass-removal guard stopped a sync.
+	NotifyGuardTripped = "guard.tripped"
+	// NotifyConnectorStale: a connector has not completed a sync for
+	// longer than stale_after.
+	NotifyConnectorStale = "connector.stale"
+	// NotifyRecipientCreated and NotifyRecipientArchived: recipient events.
+	NotifyRecipientCreated  = "recipient.created"
+	NotifyRecipientArchived = "recipient.archived"
+)
+
+// NotifyKinds lists every kind, in the order messages give them.
+func NotifyKinds() []string {
+	return []string{NotifyJobFailed, NotifyGuardTripped, NotifyConnectorStale, NotifyRecipientCreated, NotifyRecipientArchived}
+}
+
+// DefaultStaleAfter is stale_after's default: a daily schedule that
+// missed one run and then some.
+const DefaultStaleAfter = 26 * time.Hour
+
+// Notify is the notify block: where dirsync sends what an admin must not
+// miss. Each webhook has a durable JetStream consumer, so deliveries wait
+// out a receiver's outage and a restart of the daemon.
+type Notify struct {
+	// StaleAfter is how long a connector may go without a COMPLETED job
+	// before connector.stale is sent.
+	StaleAfter time.Duration
+	Webhooks   []Webhook
+}
+
+// Webhook is a notify block's webhook "name" block.
+type Webhook struct {
+	Name string
+	// URL receives a POST per event: the CloudEvents HTTP binding,
+	// structured mode.
+	URL string
+	// SecretFile holds the HMAC-SHA256 key of the X-Dirsync-Signature
+	// header (owner-only, like every secret file).
+	SecretFile string
+	// CAFile, optional, is a PEM bundle the receiver's certificate is
+	// checked against, beside the system's.
+	CAFile string
+	// Events are the kinds this webhook receives.
+	Events []string
+	Range  hcl.Range
+}
+
+// Wants reports whether w receives kind.
+func (w Webhook) Wants(kind string) bool { return contains(w.Events, kind) }
+
+func (ps *parser) notify(b *hclsyntax.Block) {
+	if b == nil {
+		return
+	}
+	const where = "notify block"
+	n := &ps.cfg.Notify
+	n.StaleAfter = DefaultStaleAfter
+	attrs := ps.attrs(b.Body, where, []string{"stale_after"}, []string{"webhook"})
+	ps.duration(attrs, "stale_after", where, time.Minute, 365*24*time.Hour, "1m", `"26h"`, &n.StaleAfter)
+	seen := map[string]hcl.Pos{}
+	for _, wb := range b.Body.Blocks {
+		if wb.Type != "webhook" {
+			continue
+		}
+		if !ps.labels(wb, 1, "its name, e.g. webhook \"platform\" { url = \"https://…\" }") || !ps.name(wb, "webhook") {
+			continue
+		}
+		name := wb.Labels[0]
+		if first, dup := seen[name]; dup {
+			ps.at(wb.LabelRanges[0].Start, "duplicate webhook %q; it is first declared at %s", name, ps.where(first))
+			continue
+		}
+		seen[name] = wb.LabelRanges[0].Start
+		if w, ok := ps.webhook(wb, name); ok {
+			n.Webhooks = append(n.Webhooks, w)
+		}
+	}
+}
+
+func (ps *parser) webhook(b *hclsyntax.Block, name string) (Webhook, bool) {
+	where := "webhook " + name
+	w := Webhook{Name: name, Range: b.DefRange()}
+	attrs := ps.attrs(b.Body, where, []string{"url", "secret_file", "ca_file", "events"}, nil)
+	ok := true
+	raw, set, good := ps.str(attrs, "url", where)
+	switch {
+	case !good:
+		ok = false
+	case !set:
+		ps.at(b.TypeRange.Start, "%s needs url, the address that receives the events, e.g. url = \"https://hooks.example.com/dirsync\"", where)
+		ok = false
+	default:
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			ps.at(attrs["url"].Expr.Range().Start, "url %q in %s must be an http(s) URL with a host and no user:password, e.g. \"https://hooks.example.com/dirsync\"", raw, where)
+			ok = false
+		} else if u.Scheme == "http" && !loopback(u.Host) && !loopback(u.Host+":80") {
+			ps.at(attrs["url"].Expr.Range().Start, "url %q in %s is plain http to another machine: the events name people; use https (ca_file trusts a private CA)", raw, where)
+			ok = false
+		}
+		w.URL = strings.TrimSpace(raw)
+	}
+	if attrs["secret_file"] == nil {
+		ps.at(b.TypeRange.Start, "%s needs secret_file, the HMAC key receivers check the X-Dirsync-Signature header with "+
+			"(create one with `(umask 077; head -c 32 /dev/urandom | base64 > webhook-secret)`)", where)
+		ok = false
+	}
+	w.SecretFile, _ = ps.path(attrs, "secret_file", where)
+	w.CAFile, _ = ps.path(attrs, "ca_file", where)
+	items, set := ps.list(attrs, "events", where)
+	if !set {
+		ps.at(b.TypeRange.Start, "%s needs events, the kinds it receives: any of %s", where, strings.Join(NotifyKinds(), ", "))
+		return w, false
+	}
+	for _, it := range items {
+		if !contains(NotifyKinds(), it.s) {
+			ps.at(it.pos, "events item %d of %s is %q; give any of %s", it.n, where, it.s, strings.Join(NotifyKinds(), ", "))
+			ok = false
+			continue
+		}
+		if !contains(w.Events, it.s) {
+			w.Events = append(w.Events, it.s)
+		}
+	}
+	if len(items) == 0 {
+		ps.at(attrs["events"].Expr.Range().Start, "events in %s lists no kind; give any of %s, or remove the webhook", where, strings.Join(NotifyKinds(), ", "))
+		ok = false
+	}
+	return w, ok
+}
