@@ -98,11 +98,10 @@ func (r *receiver) snapshot() (map[string]int, int) {
 }
 
 type fixture struct {
-	t       *testing.T
-	js      *store.Store
-	opts    Options
-	logs    *observer.ObservedLogs
-	started []*Notifier
+	t    *testing.T
+	js   *store.Store
+	opts Options
+	logs *observer.ObservedLogs
 }
 
 func newFixture(t *testing.T, url string, kinds ...string) *fixture {
