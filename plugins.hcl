@@ -24,6 +24,14 @@ api {
   # tls_cert_file = "…"           # with tls_key_file: HTTPS (needed beyond loopback)
 }
 
+# notify {                           # webhooks for failures and changes; every key in README.md, "Notifications"
+#   webhook "platform" {
+#     url         = "https://hooks.example.com/dirsync"
+#     secret_file = "/etc/dirsync/webhook-secret" # HMAC-SHA256 key of X-Dirsync-Signature, mode 0600
+#     events      = ["job.failed", "guard.tripped", "connector.stale"]
+#   }
+# }
+
 plugin "azuread" {
   path = "./bin/dirsync-azuread"
   # sha256       = "…"    # pin the binary: dirsyncd refuses to start a plugin that does not match

@@ -56,8 +56,15 @@ type Webhook struct {
 	CAFile string
 	// Events are the kinds this webhook receives.
 	Events []string
-	Range  hcl.Range
+	// MaxRetryWait caps the wait between retries of one event (the wait
+	// doubles from a second); zero means DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
+	Range        hcl.Range
 }
+
+// DefaultMaxRetryWait is max_retry_wait's default: a receiver back from
+// an outage gets its events within ten minutes.
+const DefaultMaxRetryWait = 10 * time.Minute
 
 // Wants reports whether w receives kind.
 func (w Webhook) Wants(kind string) bool { return contains(w.Events, kind) }
@@ -94,7 +101,7 @@ func (ps *parser) notify(b *hclsyntax.Block) {
 func (ps *parser) webhook(b *hclsyntax.Block, name string) (Webhook, bool) {
 	where := "webhook " + name
 	w := Webhook{Name: name, Range: b.DefRange()}
-	attrs := ps.attrs(b.Body, where, []string{"url", "secret_file", "ca_file", "events"}, nil)
+	attrs := ps.attrs(b.Body, where, []string{"url", "secret_file", "ca_file", "events", "max_retry_wait"}, nil)
 	ok := true
 	raw, set, good := ps.str(attrs, "url", where)
 	switch {
@@ -121,6 +128,8 @@ func (ps *parser) webhook(b *hclsyntax.Block, name string) (Webhook, bool) {
 	}
 	w.SecretFile, _ = ps.path(attrs, "secret_file", where)
 	w.CAFile, _ = ps.path(attrs, "ca_file", where)
+	w.MaxRetryWait = DefaultMaxRetryWait
+	ps.duration(attrs, "max_retry_wait", where, time.Second, 24*time.Hour, "1s", `"10m"`, &w.MaxRetryWait)
 	items, set := ps.list(attrs, "events", where)
 	if !set {
 		ps.at(b.TypeRange.Start, "%s needs events, the kinds it receives: any of %s", where, strings.Join(NotifyKinds(), ", "))

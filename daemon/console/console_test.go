@@ -19,6 +19,7 @@ import (
 	connectorv1 "github.com/dirsync/dirsync/connectors/connectorv1"
 	"github.com/dirsync/dirsync/daemon/api"
 	"github.com/dirsync/dirsync/daemon/jobs"
+	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
@@ -150,7 +151,10 @@ func newWorld(tb testing.TB, n int) *world {
 	w.models.apply(tb, events.New(events.TypeSyncState, events.SyncSubject("demo", "j1"), "demo", "j1", 0, testTime(),
 		events.SyncState{JobID: "j1", Connector: "demo", State: events.StateCompleted, Cursor: "c1",
 			Summary: &events.Summary{RecipientsCreated: n, Recipients: n}}))
-	srv := api.NewServer(w.runner, w.models, zaptest.NewLogger(tb))
+	srv := api.NewServer(w.runner, w.models, zaptest.NewLogger(tb)).WithNotify(func(context.Context) []notify.SinkStatus {
+		return []notify.SinkStatus{{Name: "platform", Events: []string{"job.failed"}, Delivered: 3, Failed: 2, Pending: 1,
+			LastResult: "failed", LastError: "the receiver answered 503 Service Unavailable", LastAttempt: &w.now}}
+	})
 	counted := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		w.calls = append(w.calls, r.URL.RequestURI())
@@ -549,6 +553,19 @@ func TestExplainPage(t *testing.T) {
 	for _, want := range []string{"skipped: account disabled", `<th scope="row">enabled</th><td>fail</td><td>accountEnabled is false</td>`, "Ada &lt;script&gt;"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the explain page lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// The connectors page shows the webhooks' deliveries.
+func TestConnectorsPageShowsWebhooks(t *testing.T) {
+	w := newWorld(t, 1)
+	b := newBrowser(t, w)
+	b.login(testToken)
+	_, _, body := b.do(http.MethodGet, "/console/", nil, "")
+	for _, want := range []string{`data-webhook="platform"`, "<td>3</td><td>2</td><td>0</td><td>1</td>", "failed (the receiver answered 503 Service Unavailable)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the connectors page lacks %q:\n%s", want, body)
 		}
 	}
 }

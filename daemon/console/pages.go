@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
 	"github.com/dirsync/dirsync/projections"
@@ -158,10 +159,20 @@ func (c *Console) status(r *http.Request) ([]connectorRow, error) {
 
 func (c *Console) connectorsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	rows, err := c.status(r)
-	d := pageData{Title: "Connectors", Nav: "connectors", CSRF: s.csrf, Data: rows}
+	v := struct {
+		Rows     []connectorRow
+		Webhooks []notify.SinkStatus
+	}{Rows: rows}
+	d := pageData{Title: "Connectors", Nav: "connectors", CSRF: s.csrf}
 	if err != nil {
 		d.Error = err.Error()
 	}
+	ctx, cancel := apiContext(r)
+	defer cancel()
+	if n, err := c.api.Notify(ctx); err == nil {
+		v.Webhooks = n.Webhooks
+	}
+	d.Data = v
 	c.render(w, http.StatusOK, "connectors", d)
 }
 

@@ -133,7 +133,7 @@ type Options struct {
 	// Source is the CloudEvents source of connector.stale events.
 	Source string
 	// MinBackoff and MaxBackoff bound the wait before a retry; defaults
-	// 1s and 10m.
+	// 1s and 10m; a webhook's max_retry_wait caps it lower.
 	MinBackoff, MaxBackoff time.Duration
 	// CheckEvery is how often staleness is checked; default a minute.
 	CheckEvery time.Duration
@@ -348,7 +348,7 @@ func (n *Notifier) handle(ctx context.Context, s *sink, m jetstream.Msg) {
 	case resultRejected:
 		_ = m.Term()
 	default:
-		wait := n.backoff(attempt)
+		wait := n.backoff(s, attempt)
 		n.retryAt(s, wait)
 		_ = m.NakWithDelay(wait)
 	}
@@ -449,12 +449,16 @@ func (e *statusError) Error() string { return "the receiver answered " + e.statu
 // backoff is the wait before the retry after attempt: doubling from
 // MinBackoff up to MaxBackoff, with a fifth of jitter so that a
 // receiver coming back is not hit by every retry at once.
-func (n *Notifier) backoff(attempt uint64) time.Duration {
-	d := n.o.MinBackoff
-	for i := uint64(1); i < attempt && d < n.o.MaxBackoff; i++ {
+func (n *Notifier) backoff(s *sink, attempt uint64) time.Duration {
+	top := n.o.MaxBackoff
+	if s.cfg.MaxRetryWait > 0 {
+		top = min(top, s.cfg.MaxRetryWait)
+	}
+	d := min(n.o.MinBackoff, top)
+	for i := uint64(1); i < attempt && d < top; i++ {
 		d *= 2
 	}
-	d = min(d, n.o.MaxBackoff)
+	d = min(d, top)
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 

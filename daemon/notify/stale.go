@@ -126,7 +126,7 @@ func (n *Notifier) checkStale(ctx context.Context, sent map[string]map[string]ti
 				delete(s.stale, c)
 				done[c] = w.since
 			default:
-				wait := n.backoff(w.attempt)
+				wait := n.backoff(s, w.attempt)
 				w.next = n.o.Now().Add(wait)
 				s.stale[c] = w
 				t := w.next
