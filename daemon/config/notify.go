@@ -40,6 +40,33 @@ type Notify struct {
 	// before connector.stale is sent.
 	StaleAfter time.Duration
 	Webhooks   []Webhook
+	Emails     []Email
+}
+
+// Email is a notify block's email "name" block: mail over SMTP with
+// STARTTLS for the failure kinds.
+type Email struct {
+	Name string
+	// SMTP is the server's host:port (submission, usually 587). The
+	// connection must upgrade with STARTTLS: dirsync never sends the
+	// password or a message in clear.
+	SMTP string
+	From string
+	To   []string
+	// AuthFile, optional, holds "user:password" for SMTP AUTH PLAIN
+	// (owner-only).
+	AuthFile string
+	// CAFile, optional, is a PEM bundle the server's certificate is
+	// checked against, beside the system's.
+	CAFile       string
+	Events       []string
+	MaxRetryWait time.Duration
+	Range        hcl.Range
+}
+
+// EmailKinds are the kinds an email block may choose: the failures.
+func EmailKinds() []string {
+	return []string{NotifyJobFailed, NotifyGuardTripped, NotifyConnectorStale}
 }
 
 // Webhook is a notify block's webhook "name" block.
@@ -76,22 +103,30 @@ func (ps *parser) notify(b *hclsyntax.Block) {
 	const where = "notify block"
 	n := &ps.cfg.Notify
 	n.StaleAfter = DefaultStaleAfter
-	attrs := ps.attrs(b.Body, where, []string{"stale_after"}, []string{"webhook"})
+	attrs := ps.attrs(b.Body, where, []string{"stale_after"}, []string{"webhook", "email"})
 	ps.duration(attrs, "stale_after", where, time.Minute, 365*24*time.Hour, "1m", `"26h"`, &n.StaleAfter)
 	seen := map[string]hcl.Pos{}
 	for _, wb := range b.Body.Blocks {
-		if wb.Type != "webhook" {
+		if wb.Type != "webhook" && wb.Type != "email" {
 			continue
 		}
-		if !ps.labels(wb, 1, "its name, e.g. webhook \"platform\" { url = \"https://…\" }") || !ps.name(wb, "webhook") {
+		if !ps.labels(wb, 1, "its name, e.g. "+wb.Type+" \"ops\" { … }") || !ps.name(wb, wb.Type) {
 			continue
 		}
 		name := wb.Labels[0]
+		// Webhooks and emails share one namespace: each name is a durable
+		// consumer, dirsync_notify_<name>.
 		if first, dup := seen[name]; dup {
-			ps.at(wb.LabelRanges[0].Start, "duplicate webhook %q; it is first declared at %s", name, ps.where(first))
+			ps.at(wb.LabelRanges[0].Start, "duplicate notification name %q (webhooks and emails share names); it is first declared at %s", name, ps.where(first))
 			continue
 		}
 		seen[name] = wb.LabelRanges[0].Start
+		if wb.Type == "email" {
+			if e, ok := ps.email(wb, name); ok {
+				n.Emails = append(n.Emails, e)
+			}
+			continue
+		}
 		if w, ok := ps.webhook(wb, name); ok {
 			n.Webhooks = append(n.Webhooks, w)
 		}
@@ -130,24 +165,79 @@ func (ps *parser) webhook(b *hclsyntax.Block, name string) (Webhook, bool) {
 	w.CAFile, _ = ps.path(attrs, "ca_file", where)
 	w.MaxRetryWait = DefaultMaxRetryWait
 	ps.duration(attrs, "max_retry_wait", where, time.Second, 24*time.Hour, "1s", `"10m"`, &w.MaxRetryWait)
+	var kindsOK bool
+	w.Events, kindsOK = ps.kinds(b, attrs, where, NotifyKinds())
+	return w, ok && kindsOK
+}
+
+// kinds reads a notification block's events, each one of allowed.
+func (ps *parser) kinds(b *hclsyntax.Block, attrs map[string]*hclsyntax.Attribute, where string, allowed []string) ([]string, bool) {
 	items, set := ps.list(attrs, "events", where)
 	if !set {
-		ps.at(b.TypeRange.Start, "%s needs events, the kinds it receives: any of %s", where, strings.Join(NotifyKinds(), ", "))
-		return w, false
+		ps.at(b.TypeRange.Start, "%s needs events, the kinds it receives: any of %s", where, strings.Join(allowed, ", "))
+		return nil, false
 	}
+	ok := true
+	var out []string
 	for _, it := range items {
-		if !contains(NotifyKinds(), it.s) {
-			ps.at(it.pos, "events item %d of %s is %q; give any of %s", it.n, where, it.s, strings.Join(NotifyKinds(), ", "))
+		if !contains(allowed, it.s) {
+			ps.at(it.pos, "events item %d of %s is %q; give any of %s", it.n, where, it.s, strings.Join(allowed, ", "))
 			ok = false
 			continue
 		}
-		if !contains(w.Events, it.s) {
-			w.Events = append(w.Events, it.s)
+		if !contains(out, it.s) {
+			out = append(out, it.s)
 		}
 	}
 	if len(items) == 0 {
-		ps.at(attrs["events"].Expr.Range().Start, "events in %s lists no kind; give any of %s, or remove the webhook", where, strings.Join(NotifyKinds(), ", "))
+		ps.at(attrs["events"].Expr.Range().Start, "events in %s lists no kind; give any of %s, or remove the block", where, strings.Join(allowed, ", "))
 		ok = false
 	}
-	return w, ok
+	return out, ok
+}
+
+func (ps *parser) email(b *hclsyntax.Block, name string) (Email, bool) {
+	where := "email " + name
+	e := Email{Name: name, Range: b.DefRange()}
+	attrs := ps.attrs(b.Body, where, []string{"smtp", "from", "to", "auth_file", "ca_file", "events", "max_retry_wait"}, nil)
+	ok := true
+	if smtp, set, good := ps.str(attrs, "smtp", where); !good {
+		ok = false
+	} else if !set {
+		ps.at(b.TypeRange.Start, "%s needs smtp, the submission server's host:port, e.g. smtp = \"smtp.example.com:587\"", where)
+		ok = false
+	} else if msg := checkHostPort(smtp); msg != "" {
+		ps.at(attrs["smtp"].Expr.Range().Start, "smtp in %s must be host:port, e.g. \"smtp.example.com:587\": %s", where, msg)
+		ok = false
+	} else {
+		e.SMTP = smtp
+	}
+	if from, set, good := ps.str(attrs, "from", where); !good || !set || !strings.Contains(from, "@") || strings.ContainsAny(from, "\r\n<>") {
+		if good {
+			ps.at(b.TypeRange.Start, "%s needs from, a bare address such as \"dirsync@example.com\"", where)
+		}
+		ok = false
+	} else {
+		e.From = from
+	}
+	items, set := ps.list(attrs, "to", where)
+	for _, it := range items {
+		if !strings.Contains(it.s, "@") || strings.ContainsAny(it.s, "\r\n<>,") {
+			ps.at(it.pos, "to item %d of %s is %q; give bare addresses such as \"ops@example.com\"", it.n, where, it.s)
+			ok = false
+			continue
+		}
+		e.To = append(e.To, it.s)
+	}
+	if !set || len(items) == 0 {
+		ps.at(b.TypeRange.Start, "%s needs to, the addresses that receive the mail, e.g. to = [\"ops@example.com\"]", where)
+		ok = false
+	}
+	e.AuthFile, _ = ps.path(attrs, "auth_file", where)
+	e.CAFile, _ = ps.path(attrs, "ca_file", where)
+	e.MaxRetryWait = DefaultMaxRetryWait
+	ps.duration(attrs, "max_retry_wait", where, time.Second, 24*time.Hour, "1s", `"10m"`, &e.MaxRetryWait)
+	var good bool
+	e.Events, good = ps.kinds(b, attrs, where, EmailKinds())
+	return e, ok && good
 }

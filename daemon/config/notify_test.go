@@ -46,7 +46,20 @@ func TestNotifyBlock(t *testing.T) {
 			wantErr: "must be an http(s) URL with a host and no user:password"},
 		{name: "bad stale_after", src: "notify {\n  stale_after = \"5s\"\n}\n", wantErr: "plugins.hcl:2:17: stale_after \"5s\": want a duration from 1m"},
 		{name: "duplicate webhook", src: "notify {\n  webhook \"a\" {\n" + good + "    events = [\"job.failed\"]\n  }\n  webhook \"a\" {\n" + good + "    events = [\"job.failed\"]\n  }\n}\n",
-			wantErr: "plugins.hcl:7:11: duplicate webhook \"a\"; it is first declared at"},
+			wantErr: "plugins.hcl:7:11: duplicate notification name \"a\" (webhooks and emails share names); it is first declared at plugins.hcl:2:11"},
+		{name: "an email", src: "notify {\n  email \"ops\" {\n    smtp = \"smtp.example.com:587\"\n    from = \"dirsync@example.com\"\n" +
+			"    to = [\"ops@example.com\", \"it@example.com\"]\n    auth_file = \"a\"\n    events = [\"job.failed\", \"guard.tripped\"]\n  }\n}\n",
+			want: Notify{StaleAfter: DefaultStaleAfter, Emails: []Email{{Name: "ops", SMTP: "smtp.example.com:587", From: "dirsync@example.com",
+				To: []string{"ops@example.com", "it@example.com"}, AuthFile: "DIR/a", Events: []string{"job.failed", "guard.tripped"}, MaxRetryWait: DefaultMaxRetryWait}}}},
+		{name: "email for recipients", src: "notify {\n  email \"ops\" {\n    smtp = \"smtp.example.com:587\"\n    from = \"d@example.com\"\n" +
+			"    to = [\"ops@example.com\"]\n    events = [\"recipient.created\"]\n  }\n}\n",
+			wantErr: `plugins.hcl:6:15: events item 1 of email ops is "recipient.created"; give any of job.failed, guard.tripped, connector.stale`},
+		{name: "email without to", src: "notify {\n  email \"ops\" {\n    smtp = \"smtp.example.com:587\"\n    from = \"d@example.com\"\n" +
+			"    events = [\"job.failed\"]\n  }\n}\n",
+			wantErr: "plugins.hcl:2:3: email ops needs to, the addresses that receive the mail"},
+		{name: "email smtp without port", src: "notify {\n  email \"ops\" {\n    smtp = \"smtp.example.com\"\n    from = \"d@example.com\"\n" +
+			"    to = [\"ops@example.com\"]\n    events = [\"job.failed\"]\n  }\n}\n",
+			wantErr: "plugins.hcl:3:12: smtp in email ops must be host:port"},
 		{name: "unknown key", src: hook(good + "    events = [\"job.failed\"]\n    secret = \"x\"\n"),
 			wantErr: `plugins.hcl:6:5: unknown key "secret" in webhook platform; allowed: url, secret_file, ca_file, events, max_retry_wait`},
 	}
@@ -65,6 +78,10 @@ func TestNotifyBlock(t *testing.T) {
 			for i := range tt.want.Webhooks {
 				tt.want.Webhooks[i].SecretFile = strings.Replace(tt.want.Webhooks[i].SecretFile, "DIR", filepath.Clean(c.Dir), 1)
 				tt.want.Webhooks[i].Range = c.Notify.Webhooks[i].Range
+			}
+			for i := range tt.want.Emails {
+				tt.want.Emails[i].AuthFile = strings.Replace(tt.want.Emails[i].AuthFile, "DIR", filepath.Clean(c.Dir), 1)
+				tt.want.Emails[i].Range = c.Notify.Emails[i].Range
 			}
 			if !reflect.DeepEqual(c.Notify, tt.want) {
 				t.Errorf("Notify = %+v; want %+v", c.Notify, tt.want)

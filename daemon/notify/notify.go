@@ -124,8 +124,9 @@ func Kind(e events.Event) string {
 type Options struct {
 	JS     jetstream.JetStream
 	Stream string
-	// Webhooks and StaleAfter are the notify block's.
+	// Webhooks, Emails and StaleAfter are the notify block's.
 	Webhooks   []config.Webhook
+	Emails     []config.Email
 	StaleAfter time.Duration
 	// LastSyncs returns each configured connector's last COMPLETED job's
 	// time (nil: never), for connector.stale; nil turns staleness off.
@@ -152,11 +153,13 @@ type Notifier struct {
 	wg     sync.WaitGroup
 }
 
-// sink is one webhook.
+// sink is one webhook or email: cfg holds its name, events and retry
+// cap (an email's URL is smtp://host:port), mail is set for an email.
 type sink struct {
 	cfg    config.Webhook
 	secret []byte
 	client *http.Client
+	mail   *mailer
 	cons   jetstream.Consumer
 
 	mu    sync.Mutex
@@ -190,21 +193,28 @@ type SinkStatus struct {
 // ConsumerName is the durable consumer of a webhook.
 func ConsumerName(webhook string) string { return "dirsync_notify_" + webhook }
 
-// readSecret reads a webhook's HMAC key; it must be owner-only.
-func readSecret(w config.Webhook) ([]byte, error) {
-	fi, err := os.Stat(w.SecretFile)
+// readPrivate reads a secret file; it must be owner-only.
+func readPrivate(what, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: secret_file: %w", w.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("webhook %s: secret_file %s is accessible by other users (mode %04o); run chmod 600 %s",
-			w.Name, w.SecretFile, fi.Mode().Perm(), w.SecretFile)
+		return nil, fmt.Errorf("%s %s is accessible by other users (mode %04o); run chmod 600 %s", what, path, fi.Mode().Perm(), path)
 	}
-	b, err := os.ReadFile(w.SecretFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: secret_file: %w", w.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	b = bytes.TrimSpace(b)
+	return bytes.TrimSpace(b), nil
+}
+
+// readSecret reads a webhook's HMAC key.
+func readSecret(w config.Webhook) ([]byte, error) {
+	b, err := readPrivate("webhook "+w.Name+": secret_file", w.SecretFile)
+	if err != nil {
+		return nil, err
+	}
 	if len(b) < 16 {
 		return nil, fmt.Errorf("webhook %s: secret_file %s holds fewer than 16 characters; create one with `head -c 32 /dev/urandom | base64`",
 			w.Name, w.SecretFile)
@@ -278,13 +288,22 @@ func Start(ctx context.Context, o Options) (*Notifier, error) {
 		s := &sink{cfg: w, secret: secret, client: client, stale: map[string]staleEvent{},
 			stat: SinkStatus{Name: w.Name, URL: w.URL, Events: w.Events}}
 		if subj := subjects(w); len(subj) > 0 {
-			s.cons, err = o.JS.CreateOrUpdateConsumer(ctx, o.Stream, jetstream.ConsumerConfig{
-				Durable: ConsumerName(w.Name), Description: "dirsync notify webhook " + w.Name,
-				FilterSubjects: subj, DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckExplicitPolicy,
-				AckWait: time.Minute, MaxDeliver: -1, MaxAckPending: MaxAckPending,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("webhook %s: creating its consumer %s on stream %s: %w", w.Name, ConsumerName(w.Name), o.Stream, err)
+			if s.cons, err = n.consumer(ctx, w, subj); err != nil {
+				return nil, err
+			}
+		}
+		n.sinks = append(n.sinks, s)
+	}
+	for _, e := range o.Emails {
+		m, err := newMailer(e)
+		if err != nil {
+			return nil, err
+		}
+		w := config.Webhook{Name: e.Name, URL: "smtp://" + e.SMTP, Events: e.Events, MaxRetryWait: e.MaxRetryWait}
+		s := &sink{cfg: w, mail: m, stale: map[string]staleEvent{}, stat: SinkStatus{Name: e.Name, URL: w.URL, Events: e.Events}}
+		if subj := subjects(w); len(subj) > 0 {
+			if s.cons, err = n.consumer(ctx, w, subj); err != nil {
+				return nil, err
 			}
 		}
 		n.sinks = append(n.sinks, s)
@@ -317,6 +336,19 @@ func Start(ctx context.Context, o Options) (*Notifier, error) {
 	return n, nil
 }
 
+// consumer creates or resumes the durable consumer of a sink.
+func (n *Notifier) consumer(ctx context.Context, w config.Webhook, subj []string) (jetstream.Consumer, error) {
+	c, err := n.o.JS.CreateOrUpdateConsumer(ctx, n.o.Stream, jetstream.ConsumerConfig{
+		Durable: ConsumerName(w.Name), Description: "dirsync notify " + w.Name,
+		FilterSubjects: subj, DeliverPolicy: jetstream.DeliverNewPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: time.Minute, MaxDeliver: -1, MaxAckPending: MaxAckPending,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify %s: creating its consumer %s on stream %s: %w", w.Name, ConsumerName(w.Name), n.o.Stream, err)
+	}
+	return c, nil
+}
+
 // Stop ends the deliveries; events not yet acknowledged are delivered
 // after the next start.
 func (n *Notifier) Stop() {
@@ -341,7 +373,7 @@ func (n *Notifier) handle(ctx context.Context, s *sink, m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
 		attempt = md.NumDelivered
 	}
-	res, err := n.post(ctx, s, e.ID, m.Data(), attempt)
+	res, err := n.post(ctx, s, e, m.Data(), attempt)
 	switch res {
 	case resultDelivered:
 		_ = m.DoubleAck(ctx)
@@ -362,10 +394,14 @@ const (
 )
 
 // post sends one event to s and records the attempt.
-func (n *Notifier) post(ctx context.Context, s *sink, id string, body []byte, attempt uint64) (string, error) {
+func (n *Notifier) post(ctx context.Context, s *sink, e events.Event, body []byte, attempt uint64) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	id := e.ID
 	err := func() error {
+		if s.mail != nil {
+			return s.mail.send(ctx, s.mail.message(Kind(e), e, n.o.Now()))
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -392,6 +428,8 @@ func (n *Notifier) post(ctx context.Context, s *sink, id string, body []byte, at
 	switch {
 	case err == nil:
 	case errors.As(err, &se) && se.code/100 == 4 && se.code != http.StatusRequestTimeout && se.code != http.StatusTooManyRequests:
+		res = resultRejected
+	case s.mail != nil && permanentMail(err):
 		res = resultRejected
 	default:
 		res = resultFailed

@@ -45,6 +45,7 @@ func StaleEvent(connector string, last time.Time, staleAfter time.Duration, now 
 // staleEvent is a connector.stale event waiting for delivery to a sink.
 type staleEvent struct {
 	since   time.Time // the last sync it is about
+	event   events.Event
 	body    []byte
 	id      string
 	attempt uint64
@@ -104,7 +105,7 @@ func (n *Notifier) checkStale(ctx context.Context, sent map[string]map[string]ti
 				n.o.Log.Error("notify: encoding a connector.stale event", zap.Error(err))
 				continue
 			}
-			s.stale[c] = staleEvent{since: *at, body: body, id: e.ID, next: now}
+			s.stale[c] = staleEvent{since: *at, event: e, body: body, id: e.ID, next: now}
 		}
 		var due []string
 		for c, w := range s.stale {
@@ -119,7 +120,7 @@ func (n *Notifier) checkStale(ctx context.Context, sent map[string]map[string]ti
 			w := s.stale[c]
 			s.mu.Unlock()
 			w.attempt++
-			res, _ := n.post(ctx, s, w.id, w.body, w.attempt)
+			res, _ := n.post(ctx, s, w.event, w.body, w.attempt)
 			s.mu.Lock()
 			switch res {
 			case resultDelivered, resultRejected:

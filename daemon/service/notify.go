@@ -20,7 +20,7 @@ import (
 // result} and dirsync_notify_pending{webhook}.
 func startNotify(ctx context.Context, cfg *config.Config, js jetstream.JetStream, proj *projections.Projector, runner *jobs.Runner,
 	reg prometheus.Registerer, log *zap.Logger) (*notify.Notifier, error) {
-	if len(cfg.Notify.Webhooks) == 0 {
+	if len(cfg.Notify.Webhooks)+len(cfg.Notify.Emails) == 0 {
 		return nil, nil
 	}
 	lastSyncs := func() map[string]*time.Time {
@@ -36,12 +36,19 @@ func startNotify(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dirsync", Name: "notify_deliveries_total",
 		Help: "Webhook delivery attempts by result: delivered (2xx), failed (retried), rejected (a 4xx other than 408 and 429: dropped)."},
 		[]string{"webhook", "result"})
+	var names []string
 	for _, w := range cfg.Notify.Webhooks {
+		names = append(names, w.Name)
+	}
+	for _, e := range cfg.Notify.Emails {
+		names = append(names, e.Name)
+	}
+	for _, name := range names {
 		for _, r := range []string{"delivered", "failed", "rejected"} {
-			deliveries.WithLabelValues(w.Name, r)
+			deliveries.WithLabelValues(name, r)
 		}
 	}
-	n, err := notify.Start(ctx, notify.Options{JS: js, Stream: store.StreamName, Webhooks: cfg.Notify.Webhooks,
+	n, err := notify.Start(ctx, notify.Options{JS: js, Stream: store.StreamName, Webhooks: cfg.Notify.Webhooks, Emails: cfg.Notify.Emails,
 		StaleAfter: cfg.Notify.StaleAfter, LastSyncs: lastSyncs, Log: log,
 		Delivered: func(webhook, result string) { deliveries.WithLabelValues(webhook, result).Inc() }})
 	if err != nil {
@@ -59,6 +66,9 @@ func startNotify(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 	}
 	for _, w := range cfg.Notify.Webhooks {
 		log.Info("notifying a webhook", zap.String("webhook", w.Name), zap.String("url", w.URL), zap.Strings("events", w.Events))
+	}
+	for _, e := range cfg.Notify.Emails {
+		log.Info("notifying by email", zap.String("email", e.Name), zap.String("smtp", e.SMTP), zap.Strings("to", e.To), zap.Strings("events", e.Events))
 	}
 	return n, nil
 }
