@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"reflect"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -88,4 +90,21 @@ func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 		c.desc.WithLabelValues(s.Name).Set(float64(s.Pending))
 	}
 	c.desc.Collect(ch)
+}
+
+// notifyEqual compares two notify blocks, ignoring where they are in
+// the file.
+func notifyEqual(a, b config.Notify) bool {
+	strip := func(n config.Notify) config.Notify {
+		n.Webhooks = append([]config.Webhook(nil), n.Webhooks...)
+		n.Emails = append([]config.Email(nil), n.Emails...)
+		for i := range n.Webhooks {
+			n.Webhooks[i].Range = hcl.Range{}
+		}
+		for i := range n.Emails {
+			n.Emails[i].Range = hcl.Range{}
+		}
+		return n
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
 }

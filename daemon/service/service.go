@@ -492,6 +492,9 @@ func reloadConfig(_ context.Context, file string, old *config.Config, _ *pluginh
 	if next.Daemon.LogLevel != old.Daemon.LogLevel {
 		log.Warn("daemon { log_level } takes effect only at a restart")
 	}
+	if !notifyEqual(next.Notify, old.Notify) {
+		log.Warn("notify { } takes effect only at a restart; the webhooks and emails of the start stay in force until then")
+	}
 	return next, nil
 }
 
