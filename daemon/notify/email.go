@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
 	"net/textproto"
-	"os"
 	"strings"
 	"time"
 
@@ -35,18 +33,9 @@ func newMailer(e config.Email) (*mailer, error) {
 	}
 	m := &mailer{cfg: e, host: host, tls: &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}}
 	if e.CAFile != "" {
-		pem, err := os.ReadFile(e.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("email %s: ca_file: %w", e.Name, err)
+		if m.tls.RootCAs, err = caPool("email "+e.Name+": ca_file", e.CAFile); err != nil {
+			return nil, err
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("email %s: ca_file %s holds no PEM certificate", e.Name, e.CAFile)
-		}
-		m.tls.RootCAs = pool
 	}
 	if e.AuthFile != "" {
 		b, err := readPrivate("email "+e.Name+": auth_file", e.AuthFile)

@@ -222,19 +222,29 @@ func readSecret(w config.Webhook) ([]byte, error) {
 	return b, nil
 }
 
+// caPool returns the system's certificate pool with the PEM bundle at
+// path added; what names the setting in errors.
+func caPool(what, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", what, path)
+	}
+	return pool, nil
+}
+
 func httpClient(w config.Webhook) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if w.CAFile != "" {
-		pem, err := os.ReadFile(w.CAFile)
+		pool, err := caPool("webhook "+w.Name+": ca_file", w.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: ca_file: %w", w.Name, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("webhook %s: ca_file %s holds no PEM certificate", w.Name, w.CAFile)
+			return nil, err
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
