@@ -569,3 +569,33 @@ func TestConnectorsPageShowsWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// A sync the mass-removal guard stopped offers "Approve and sync", which
+// asks for the same job again with the removals allowed.
+func TestApproveAGuardedSync(t *testing.T) {
+	w := newWorld(t, 1)
+	tags := []string{"q4"}
+	w.models.apply(t, events.New(events.TypeSyncState, events.SyncSubject("demo", "j2"), "demo", "j2", 0, testTime(),
+		events.SyncState{JobID: "j2", Connector: "demo", State: events.StatePending, Options: &events.JobOptions{Tags: tags}}),
+		events.New(events.TypeSyncState, events.SyncSubject("demo", "j2"), "demo", "j2", 1, testTime(),
+			events.SyncState{JobID: "j2", Connector: "demo", State: events.StateFailed,
+				Reason: "this sync would remove 90 of 100 recipients, more than max_removals allows (10%); nothing was changed."}))
+	b := newBrowser(t, w)
+	b.login(testToken)
+	_, _, page := b.do(http.MethodGet, "/console/jobs/j2", nil, "")
+	form := regexp.MustCompile(`(?s)<form method="post" action="/console/connectors/demo/sync">(.*?)Approve and sync</button></form>`).FindStringSubmatch(page)
+	if form == nil {
+		t.Fatalf("no Approve and sync form:\n%s", page)
+	}
+	values := url.Values{}
+	for _, m := range regexp.MustCompile(`name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(form[1], -1) {
+		values.Set(m[1], m[2])
+	}
+	if code, loc, body := b.do(http.MethodPost, "/console/connectors/demo/sync", values, ""); code != http.StatusSeeOther {
+		t.Fatalf("approving: %d %q\n%s", code, loc, body)
+	}
+	r := w.runner.requested[0]
+	if r.Options == nil || !r.Options.AllowMassRemoval || r.Options.DryRun || fmt.Sprint(r.Options.Tags) != "[q4]" {
+		t.Errorf("the approval asked for %+v; want the job's options with the removals allowed", r.Options)
+	}
+}

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dirsync/dirsync/daemon/config"
 	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/internal/testenv"
 )
@@ -135,6 +138,23 @@ notify {
 	}
 	if len(bad) > 0 {
 		t.Errorf("the receiver refused malformed or unsigned requests: %v", bad)
+	}
+	// The metrics say the same.
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(f.dir, "data", config.SocketName))
+	}}}
+	resp, err := hc.Get("http://dirsyncd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, want := range []string{`dirsync_notify_deliveries_total{result="delivered",webhook="platform"} ` + fmt.Sprint(want),
+		`dirsync_notify_pending{webhook="platform"} 0`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("the metrics lack %q", want)
+		}
 	}
 	if strings.Contains(f.log.String(), webhookSecret) || strings.Contains(out, webhookSecret) {
 		t.Error("the webhook secret shows in the log or the CLI")
