@@ -93,6 +93,23 @@ type Webhook struct {
 // an outage gets its events within ten minutes.
 const DefaultMaxRetryWait = 10 * time.Minute
 
+// Endpoint is the URL as messages, logs and the status show it: scheme
+// and host only, with "/…" for a path or query. Webhook URLs often carry
+// a token in their path (Slack's, Teams'), which must not be shown.
+func (w Webhook) Endpoint() string { return redactURL(w.URL) }
+
+func redactURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return "(not a URL)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		out += "/…"
+	}
+	return out
+}
+
 // Wants reports whether w receives kind.
 func (w Webhook) Wants(kind string) bool { return contains(w.Events, kind) }
 
@@ -148,10 +165,10 @@ func (ps *parser) webhook(b *hclsyntax.Block, name string) (Webhook, bool) {
 	default:
 		u, err := url.Parse(strings.TrimSpace(raw))
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			ps.at(attrs["url"].Expr.Range().Start, "url %q in %s must be an http(s) URL with a host and no user:password, e.g. \"https://hooks.example.com/dirsync\"", raw, where)
+			ps.at(attrs["url"].Expr.Range().Start, "url %s in %s must be an http(s) URL with a host and no user:password, e.g. \"https://hooks.example.com/dirsync\"", redactURL(raw), where)
 			ok = false
 		} else if u.Scheme == "http" && !loopback(u.Host) && !loopback(u.Host+":80") {
-			ps.at(attrs["url"].Expr.Range().Start, "url %q in %s is plain http to another machine: the events name people; use https (ca_file trusts a private CA)", raw, where)
+			ps.at(attrs["url"].Expr.Range().Start, "url %s in %s is plain http to another machine: the events name people; use https (ca_file trusts a private CA)", redactURL(raw), where)
 			ok = false
 		}
 		w.URL = strings.TrimSpace(raw)

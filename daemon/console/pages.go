@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/daemon/api"
+	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/daemon/notify"
 	"github.com/dirsync/dirsync/daemon/policy"
 	"github.com/dirsync/dirsync/events"
@@ -26,11 +27,6 @@ const RecipientPageSize = 50
 
 // ChangePageSize is how many changes of a job one page shows.
 const ChangePageSize = 200
-
-// guardWords are in the reason of a job the mass-removal guard stopped,
-// and in the warning of a dry run that a real run would stop (see
-// daemon/jobs): the console then offers to approve the removals.
-const guardWords = "more than max_removals allows"
 
 // pageData is what every template gets.
 type pageData struct {
@@ -381,12 +377,12 @@ func (c *Console) jobView(r *http.Request, s *session, id string) (jobView, erro
 		return jobView{}, err
 	}
 	v := jobView{Job: j, CSRF: s.csrf, Final: final(j.State), DryRun: j.DryRun()}
-	if strings.Contains(j.Reason, guardWords) {
+	if strings.Contains(j.Reason, jobs.GuardReason) {
 		v.Guard = true
 	}
 	if j.Summary != nil {
 		for _, w := range j.Summary.Warnings {
-			if strings.Contains(w, guardWords) {
+			if strings.Contains(w, jobs.GuardReason) {
 				v.Guard = true
 			}
 		}

@@ -172,7 +172,7 @@ func (r *Runner) retire(laneCtx context.Context, j *job) {
 	}
 	limit := config.Limit{}
 	if (j.req.Options == nil || !j.req.Options.AllowMassRemoval) && limit.Exceeded(removals, active) {
-		finish(fmt.Errorf("retiring connector %s would remove %d of its %d active recipients, more than max_removals allows (%s; "+
+		finish(fmt.Errorf("retiring connector %s would remove %d of its %d active recipients, "+GuardReason+" (%s; "+
 			"the connector's own max_removals went with its block in plugins.hcl); nothing was changed. "+
 			"If they should go, confirm with `dirsync connector retire %s --allow-mass-removal`",
 			j.connector, removals, active, limit, j.connector))

@@ -239,7 +239,7 @@ func (r *Runner) run(laneCtx context.Context, j *job) {
 	}
 	removals := sum.RecipientsArchived + sum.RecipientsRemoved
 	if !opts.AllowMassRemoval && limit.Exceeded(removals, active) {
-		guard := fmt.Sprintf("this sync would remove %d of %d recipients, more than max_removals allows (%s); nothing was changed. "+
+		guard := fmt.Sprintf("this sync would remove %d of %d recipients, "+GuardReason+" (%s); nothing was changed. "+
 			"If the directory really lost them, run `dirsync sync %s --allow-mass-removal`; otherwise check the import policy and the connector's permissions",
 			removals, active, limit, j.connector)
 		if !opts.DryRun {

@@ -122,6 +122,11 @@ type Retrying struct {
 	BudgetLeftMS int64 `json:"budgetLeftMs,omitempty"`
 }
 
+// GuardReason is in the reason of every job the mass-removal guard
+// stopped, and in the warning of a dry run whose real run it would stop:
+// notifications and the console tell such a job by it.
+const GuardReason = "more than max_removals allows"
+
 // ErrUnknownConnector is returned for a connector not in plugins.hcl.
 var ErrUnknownConnector = errors.New("unknown connector")
 

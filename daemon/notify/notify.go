@@ -35,6 +35,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dirsync/dirsync/daemon/config"
+	"github.com/dirsync/dirsync/daemon/jobs"
 	"github.com/dirsync/dirsync/events"
 )
 
@@ -56,10 +57,6 @@ const (
 // MaxAckPending bounds the events of one webhook in flight or waiting
 // for a retry; the rest wait in the stream.
 const MaxAckPending = 64
-
-// guardWords are in the reason of a job the mass-removal guard stopped
-// (daemon/jobs).
-const guardWords = "more than max_removals allows"
 
 // Sign returns the signature header's value for body at t.
 func Sign(secret, body []byte, t time.Time) string {
@@ -110,7 +107,7 @@ func Kind(e events.Event) string {
 		if e.DecodeData(&s) != nil || s.State != events.StateFailed {
 			return ""
 		}
-		if strings.Contains(s.Reason, guardWords) {
+		if strings.Contains(s.Reason, jobs.GuardReason) {
 			return config.NotifyGuardTripped
 		}
 		return config.NotifyJobFailed
@@ -170,7 +167,9 @@ type sink struct {
 // SinkStatus is what `dirsync notify status` shows of a webhook.
 type SinkStatus struct {
 	Name string `json:"name"`
-	URL  string `json:"url"`
+	// URL is the webhook's scheme and host ("/…" for the rest: it may
+	// hold a token), or smtp://host:port for an email.
+	URL string `json:"url"`
 	// Events are the kinds it receives.
 	Events []string `json:"events"`
 	// Delivered counts events the receiver took (2xx); Failed counts
@@ -296,7 +295,7 @@ func Start(ctx context.Context, o Options) (*Notifier, error) {
 			return nil, err
 		}
 		s := &sink{cfg: w, secret: secret, client: client, stale: map[string]staleEvent{},
-			stat: SinkStatus{Name: w.Name, URL: w.URL, Events: w.Events}}
+			stat: SinkStatus{Name: w.Name, URL: w.Endpoint(), Events: w.Events}}
 		if subj := subjects(w); len(subj) > 0 {
 			if s.cons, err = n.consumer(ctx, w, subj); err != nil {
 				return nil, err

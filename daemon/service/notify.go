@@ -67,7 +67,7 @@ func startNotify(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 		return nil, err
 	}
 	for _, w := range cfg.Notify.Webhooks {
-		log.Info("notifying a webhook", zap.String("webhook", w.Name), zap.String("url", w.URL), zap.Strings("events", w.Events))
+		log.Info("notifying a webhook", zap.String("webhook", w.Name), zap.String("url", w.Endpoint()), zap.Strings("events", w.Events))
 	}
 	for _, e := range cfg.Notify.Emails {
 		log.Info("notifying by email", zap.String("email", e.Name), zap.String("smtp", e.SMTP), zap.Strings("to", e.To), zap.Strings("events", e.Events))
