@@ -174,8 +174,8 @@ type SinkStatus struct {
 	Events []string `json:"events"`
 	// Delivered counts events the receiver took (2xx); Failed counts
 	// attempts that will be retried; Rejected counts events dropped
-	// because the receiver refused them for good (a 4xx other than 408
-	// and 429).
+	// because the receiver refused them for good (see refusedForGood;
+	// an SMTP 5xx for an email).
 	Delivered int64 `json:"delivered"`
 	Failed    int64 `json:"failed"`
 	Rejected  int64 `json:"rejected"`
@@ -383,6 +383,7 @@ func (n *Notifier) handle(ctx context.Context, s *sink, m jetstream.Msg) {
 		attempt = md.NumDelivered
 	}
 	res, err := n.post(ctx, s, e, m.Data(), attempt)
+	var se *statusError
 	switch res {
 	case resultDelivered:
 		_ = m.DoubleAck(ctx)
@@ -390,10 +391,14 @@ func (n *Notifier) handle(ctx context.Context, s *sink, m jetstream.Msg) {
 		_ = m.Term()
 	default:
 		wait := n.backoff(s, attempt)
+		if errors.As(err, &se) && se.retryAfter > wait {
+			// The receiver said when to come back (429, 503), within
+			// the webhook's cap.
+			wait = min(se.retryAfter, n.retryCap(s))
+		}
 		n.retryAt(s, wait)
 		_ = m.NakWithDelay(wait)
 	}
-	_ = err
 }
 
 const (
@@ -430,13 +435,17 @@ func (n *Notifier) post(ctx context.Context, s *sink, e events.Event, body []byt
 		if resp.StatusCode/100 == 2 {
 			return nil
 		}
-		return &statusError{code: resp.StatusCode, status: resp.Status}
+		se := &statusError{code: resp.StatusCode, status: resp.Status}
+		if secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && secs > 0 {
+			se.retryAfter = time.Duration(secs) * time.Second
+		}
+		return se
 	}()
 	res := resultDelivered
 	var se *statusError
 	switch {
 	case err == nil:
-	case errors.As(err, &se) && se.code/100 == 4 && se.code != http.StatusRequestTimeout && se.code != http.StatusTooManyRequests:
+	case errors.As(err, &se) && refusedForGood(se.code):
 		res = resultRejected
 	case s.mail != nil && permanentMail(err):
 		res = resultRejected
@@ -486,9 +495,24 @@ func describe(err error) string {
 	return err.Error()
 }
 
+// refusedForGood reports an HTTP answer that refuses this one event for
+// good: a 4xx but 408 and 429 (try later), and but 401, 403 and 404,
+// which say the receiver or its configuration is wrong (a rotated
+// secret, a moved URL) and would refuse every event alike: those are
+// retried, so that fixing the receiver loses nothing.
+func refusedForGood(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return false
+	}
+	return code/100 == 4
+}
+
 type statusError struct {
 	code   int
 	status string
+	// retryAfter is the receiver's Retry-After in seconds, if it sent one.
+	retryAfter time.Duration
 }
 
 func (e *statusError) Error() string { return "the receiver answered " + e.status }
@@ -497,16 +521,21 @@ func (e *statusError) Error() string { return "the receiver answered " + e.statu
 // MinBackoff up to MaxBackoff, with a fifth of jitter so that a
 // receiver coming back is not hit by every retry at once.
 func (n *Notifier) backoff(s *sink, attempt uint64) time.Duration {
-	top := n.o.MaxBackoff
-	if s.cfg.MaxRetryWait > 0 {
-		top = min(top, s.cfg.MaxRetryWait)
-	}
+	top := n.retryCap(s)
 	d := min(n.o.MinBackoff, top)
 	for i := uint64(1); i < attempt && d < top; i++ {
 		d *= 2
 	}
 	d = min(d, top)
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// retryCap is the longest wait before a retry to s.
+func (n *Notifier) retryCap(s *sink) time.Duration {
+	if s.cfg.MaxRetryWait > 0 {
+		return min(n.o.MaxBackoff, s.cfg.MaxRetryWait)
+	}
+	return n.o.MaxBackoff
 }
 
 func (n *Notifier) retryAt(s *sink, wait time.Duration) {

@@ -390,3 +390,39 @@ func TestSignature(t *testing.T) {
 		}
 	}
 }
+
+// Which answers drop an event and which are retried.
+func TestRefusedForGoodCodes(t *testing.T) {
+	for code, want := range map[int]bool{400: true, 410: true, 413: true, 422: true,
+		401: false, 403: false, 404: false, 408: false, 429: false, 500: false, 503: false} {
+		if got := refusedForGood(code); got != want {
+			t.Errorf("%d: refused for good %v; want %v", code, got, want)
+		}
+	}
+}
+
+// A receiver's Retry-After sets the wait before the retry, within the
+// webhook's cap.
+func TestRetryAfter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+	}))
+	t.Cleanup(srv.Close)
+	f := newFixture(t, srv.URL, config.NotifyRecipientCreated)
+	f.opts.Now = func() time.Time { return at }
+	f.opts.Webhooks[0].MaxRetryWait = 90 * time.Second
+	f.opts.MaxBackoff = time.Hour
+	n := f.start()
+	f.append(recipient("j1", events.TypeRecipientCreated, "u1"))
+	testenv.Eventually(t, time.Minute, func() error {
+		st := n.Status(context.Background())[0]
+		if st.Failed < 1 || st.NextRetry == nil {
+			return fmt.Errorf("status %+v", st)
+		}
+		if got := st.NextRetry.Sub(at); got != 90*time.Second {
+			return fmt.Errorf("next retry in %s; want Retry-After's 120s capped at max_retry_wait 90s", got)
+		}
+		return nil
+	})
+}

@@ -36,7 +36,7 @@ func startNotify(ctx context.Context, cfg *config.Config, js jetstream.JetStream
 		return out
 	}
 	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dirsync", Name: "notify_deliveries_total",
-		Help: "Webhook delivery attempts by result: delivered (2xx), failed (retried), rejected (a 4xx other than 408 and 429: dropped)."},
+		Help: "Webhook delivery attempts by result: delivered (2xx), failed (retried), rejected (a 4xx other than 401, 403, 404, 408 and 429, or an SMTP 5xx: dropped)."},
 		[]string{"webhook", "result"})
 	var names []string
 	for _, w := range cfg.Notify.Webhooks {
